@@ -1,0 +1,228 @@
+"""Reader for datasets in the 4DME layout.
+
+    ROOT/<sub_ID>/<fold_name>/<frames>.jpg      frames sorted by the number in their names
+    ROOT/labels.csv  or  ROOT/4DME_Labelling_Micro_release v1.xlsx
+        sub_ID, fold_name, Emotion, Onset, Apex, Offset, AUs, Negative, Positive, Repression, Surprise, Others
+    ROOT/events.csv  (long recordings only)
+        sub_ID, fold_name, onset, apex, offset, labels[, kind]
+
+Frames load lazily: a Sequence holds paths, and `load_frame` decodes one on request.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model import CLASSES
+
+LABEL_COLUMNS = ("sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs") + CLASSES
+EVENT_COLUMNS = ("sub_ID", "fold_name", "onset", "apex", "offset", "labels")
+XLSX_NAME = "4DME_Labelling_Micro_release v1.xlsx"
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class DatasetError(ValueError):
+    """A dataset file or folder that cannot be read as the 4DME layout; the message names it."""
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """One labelled micro-expression: a folder of frames and its onset/apex/offset frame numbers."""
+
+    subject: str
+    name: str
+    folder: Path
+    frame_numbers: tuple[int, ...]
+    frame_paths: tuple[Path, ...]
+    onset: int
+    apex: int | None
+    offset: int
+    labels: tuple[str, ...]
+    aus: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.subject}/{self.name}/{self.onset}"
+
+    def multi_hot(self) -> np.ndarray:
+        return np.array([float(c in self.labels) for c in CLASSES], dtype=np.float32)
+
+    def event_numbers(self) -> list[int]:
+        """Frame numbers from onset to offset that exist on disk (gaps are skipped)."""
+        return [n for n in self.frame_numbers if self.onset <= n <= self.offset]
+
+    def path_of(self, number: int) -> Path:
+        try:
+            return self.frame_paths[self.frame_numbers.index(number)]
+        except ValueError:
+            raise DatasetError(f"frame {number} is not in {self.folder}") from None
+
+    def load_frame(self, number: int) -> np.ndarray:
+        """Decode frame `number` as (H, W, 3) uint8 RGB."""
+        return read_image(self.path_of(number))
+
+
+@dataclass(frozen=True)
+class TrueEvent:
+    """One ground-truth event of a long recording (events.csv)."""
+
+    subject: str
+    name: str
+    onset: int
+    apex: int
+    offset: int
+    labels: tuple[str, ...]
+    kind: str = "micro"
+
+
+def read_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; gray and RGBA files are converted. A file that does not decode raises DatasetError."""
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).exists() else None
+    if data is None:
+        raise DatasetError(f"frame file does not exist: {path}")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise DatasetError(f"cannot decode image {path} (corrupt, truncated or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def frame_number(path: Path) -> int:
+    """The last run of digits in a file name's stem: `img_0042.jpg` → 42."""
+    digits = re.findall(r"\d+", Path(path).stem)
+    if not digits:
+        raise DatasetError(f"frame file name has no number: {path}")
+    return int(digits[-1])
+
+
+def list_frames(folder: Path) -> tuple[tuple[int, ...], tuple[Path, ...]]:
+    """Frame numbers and paths of a sequence folder, in numeric order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"sequence folder does not exist: {folder}")
+    paths = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
+    if not paths:
+        raise DatasetError(f"sequence folder holds no frames ({', '.join(FRAME_SUFFIXES)}): {folder}")
+    numbered = sorted((frame_number(p), p) for p in paths)
+    numbers = [n for n, _ in numbered]
+    if len(set(numbers)) != len(numbers):
+        raise DatasetError(f"two frames share a number in {folder}")
+    return tuple(numbers), tuple(p for _, p in numbered)
+
+
+def _normalise(name: object) -> str:
+    return re.sub(r"[\s_]+", "", str(name)).lower()
+
+
+def _read_table(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV or XLSX file as dicts of stripped strings."""
+    if path.suffix.lower() == ".xlsx":
+        import openpyxl
+
+        try:
+            sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).worksheets[0]
+        except Exception as exc:  # openpyxl raises many types for a bad file
+            raise DatasetError(f"cannot read spreadsheet {path}: {exc}") from None
+        rows = [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
+        rows = [r for r in rows if any(r)]
+        if not rows:
+            raise DatasetError(f"spreadsheet is empty: {path}")
+        header, body = rows[0], rows[1:]
+        return [dict(zip(header, r)) for r in body]
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in csv.DictReader(handle)]
+
+
+def _columns(rows: list[dict[str, str]], required: tuple[str, ...], path: Path) -> dict[str, str]:
+    """Map each required column to the file's own spelling (case, spaces and underscores ignored)."""
+    present = {_normalise(k): k for k in (rows[0] if rows else {})}
+    missing = [c for c in required if _normalise(c) not in present]
+    if missing:
+        raise DatasetError(f"{path} is missing column(s) {', '.join(missing)}")
+    return {c: present[_normalise(c)] for c in required}
+
+
+def _int(value: str, column: str, path: Path, row: int, optional: bool = False) -> int | None:
+    text = value.strip()
+    if optional and text in ("", "/", "-", "nan", "None"):
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        raise DatasetError(f"{path} row {row}: column {column} is not a frame number: {value!r}") from None
+
+
+def find_labels_file(root: Path) -> Path:
+    for name in ("labels.csv", XLSX_NAME):
+        if (root / name).exists():
+            return root / name
+    raise DatasetError(f"no labels.csv or '{XLSX_NAME}' in {root}")
+
+
+def read_labels(path: Path, root: Path | None = None) -> list[Sequence]:
+    """Sequences of a labels file; frame folders are looked up under `root` (default: the file's folder)."""
+    path = Path(path)
+    root = Path(root) if root is not None else path.parent
+    if not path.exists():
+        raise DatasetError(f"labels file does not exist: {path}")
+    rows = _read_table(path)
+    if not rows:
+        raise DatasetError(f"labels file has no rows: {path}")
+    col = _columns(rows, LABEL_COLUMNS, path)
+    sequences = []
+    for i, row in enumerate(rows, start=2):
+        subject, name = row[col["sub_ID"]], row[col["fold_name"]]
+        numbers, paths = list_frames(root / subject / name)
+        onset = _int(row[col["Onset"]], "Onset", path, i)
+        offset = _int(row[col["Offset"]], "Offset", path, i)
+        apex = _int(row[col["Apex"]], "Apex", path, i, optional=True)
+        if offset < onset or (apex is not None and not onset <= apex <= offset):
+            raise DatasetError(f"{path} row {i}: needs Onset ≤ Apex ≤ Offset, got {onset}, {apex}, {offset}")
+        labels = tuple(c for c in CLASSES if row[col[c]] not in ("", "0", "0.0"))
+        if not labels:
+            raise DatasetError(f"{path} row {i}: no class column is set for {subject}/{name}")
+        sequences.append(Sequence(subject, name, root / subject / name, numbers, paths,
+                                  onset, apex, offset, labels, row[col["AUs"]]))
+    return sequences
+
+
+def load_dataset(root: Path) -> list[Sequence]:
+    """All labelled sequences under a 4DME-layout root."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder does not exist: {root}")
+    return read_labels(find_labels_file(root), root)
+
+
+def read_events(root: Path) -> list[TrueEvent]:
+    """Ground-truth events of long recordings from ROOT/events.csv."""
+    path = Path(root) / "events.csv"
+    if not path.exists():
+        raise DatasetError(f"no events.csv in {root} (needed for spotting scores)")
+    rows = _read_table(path)
+    if not rows:
+        return []
+    col = _columns(rows, EVENT_COLUMNS, path)
+    kind_col = _columns(rows, ("kind",), path)["kind"] if "kind" in {_normalise(k) for k in rows[0]} else None
+    events = []
+    for i, row in enumerate(rows, start=2):
+        labels = tuple(x for x in row[col["labels"]].split("+") if x)
+        events.append(TrueEvent(row[col["sub_ID"]], row[col["fold_name"]],
+                                _int(row[col["onset"]], "onset", path, i), _int(row[col["apex"]], "apex", path, i),
+                                _int(row[col["offset"]], "offset", path, i), labels,
+                                row[kind_col] if kind_col else "micro"))
+    return events
+
+
+def recordings(root: Path) -> list[tuple[str, str, Path]]:
+    """Every `(sub_ID, fold_name, folder)` under a root, sorted, whether labelled or not."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder does not exist: {root}")
+    return sorted((s.name, f.name, f) for s in root.iterdir() if s.is_dir()
+                  for f in s.iterdir() if f.is_dir())

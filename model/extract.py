@@ -1,0 +1,105 @@
+"""Offline pre-processing of a whole dataset into cached phase features, with a progress bar.
+
+A sequence that cannot be used (no face, unreadable frame) is skipped with a message and counted;
+it never stops the run.
+"""
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from model.data import DatasetError, Sequence
+from model.features import FeatureCache, PreprocessConfig, event_features, stack_samples
+from stream.face import MediaPipeFaceDetector, NoFaceError
+
+
+@dataclass
+class Extraction:
+    """Features per sequence key, and the sequences skipped with their reason."""
+
+    features: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def apex_errors(self, sequences: list[Sequence]) -> list[int]:
+        """|detected − labelled apex| in frames, per view, for sequences whose labels give an apex."""
+        errors = []
+        for seq in sequences:
+            arrays = self.features.get(seq.key)
+            if arrays is None or seq.apex is None:
+                continue
+            errors.extend(abs(int(a) - seq.apex) for a in arrays["apex_frames"])
+        return errors
+
+
+_detector: MediaPipeFaceDetector | None = None
+
+
+def _worker_detector(face_model: str | None) -> MediaPipeFaceDetector:
+    global _detector
+    if _detector is None:
+        _detector = MediaPipeFaceDetector(face_model)
+    return _detector
+
+
+def extract_sequence(seq: Sequence, config: PreprocessConfig, face_model: str | None = None) -> dict[str, np.ndarray]:
+    """Phase features of one sequence: samples (V·2, 3, S, S) float16, apex frame per view, curves."""
+    numbers = seq.event_numbers()
+    frames = [seq.load_frame(n) for n in numbers]
+    views = event_features(frames, _worker_detector(face_model), config)
+    return {
+        "samples": stack_samples(views).astype(np.float16),
+        "apex_frames": np.array([numbers[v.apex_offset] for v in views]),
+        "curves": np.stack([v.curve for v in views]),
+        "windows": np.array([[v.window.x, v.window.y, v.window.w, v.window.h] for v in views]),
+    }
+
+
+def _extract_or_reason(args: tuple[Sequence, PreprocessConfig, str | None]) -> tuple[str, dict | str]:
+    seq, config, face_model = args
+    try:
+        return seq.key, extract_sequence(seq, config, face_model)
+    except NoFaceError:
+        return seq.key, f"no face found in {seq.folder}"
+    except (DatasetError, ValueError) as exc:
+        return seq.key, str(exc)
+
+
+def extract_dataset(sequences: list[Sequence], cache_dir: Path, config: PreprocessConfig = PreprocessConfig(),
+                    workers: int = 2, face_model: str | None = None, progress: bool = True) -> Extraction:
+    """Features for every sequence, from the cache when present; new ones are computed and cached."""
+    cache = FeatureCache(cache_dir, config)
+    result = Extraction()
+    todo = []
+    for seq in sequences:
+        cached = cache.load(seq.key)
+        if cached is not None:
+            result.features[seq.key] = cached
+        else:
+            todo.append(seq)
+    jobs = [(seq, config, face_model) for seq in todo]
+    bar = tqdm(total=len(jobs), desc="extract", unit="seq", disable=not progress or not jobs, file=sys.stderr)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            outcomes = pool.map(_extract_or_reason, jobs, chunksize=2)
+            _collect(outcomes, result, cache, bar)
+    else:
+        _collect(map(_extract_or_reason, jobs), result, cache, bar)
+    bar.close()
+    for key, reason in result.skipped.items():
+        print(f"skipped {key}: {reason}", file=sys.stderr)
+    return result
+
+
+def _collect(outcomes, result: Extraction, cache: FeatureCache, bar: tqdm) -> None:
+    for key, outcome in outcomes:
+        if isinstance(outcome, str):
+            result.skipped[key] = outcome
+        else:
+            cache.save(key, outcome)
+            result.features[key] = outcome
+        bar.update()

@@ -1,0 +1,137 @@
+"""Sequence → the paper's phase features, shared by the offline pipeline and the live engine.
+
+Per view: a fixed face crop (largest box over the window, §3.1) → 224² gray frames → apex by
+eq. 1–3 → onset→apex and apex→offset Farneback flows → channels u, v, m (§3.2), normalised.
+Pure numpy/OpenCV: no torch here, so the live engine can import it cheaply.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from stream.face import Box, FaceDetector, NoFaceError, crop_resize, crop_window, largest_box
+from stream.flow import DEFAULT_FARNEBACK, FarnebackParams, apex_index, farneback, intensity_curve, magnitude, to_gray
+from stream.views import split_views
+
+PHASES = ("onset_apex", "apex_offset")
+CHANNELS = ("u", "v", "m")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    size: int = 224                 # crop side fed to the flow and the model (paper: 224×224)
+    margin: float = 0.2             # crop widened by this fraction of the face box on each side (assumption)
+    n_views: int = 2                # views side by side in a frame
+    flow_clip_px: float = 4.0       # |u|, |v|, m are divided by this and clipped to [-1, 1] (assumption)
+    flow: FarnebackParams = field(default_factory=FarnebackParams)
+
+    def __post_init__(self) -> None:
+        if self.size < 32:
+            raise ValueError(f"size must be ≥ 32 px, got {self.size}")
+        if not 0 <= self.margin <= 1:
+            raise ValueError(f"margin must lie in [0, 1], got {self.margin}")
+        if self.n_views not in (1, 2):
+            raise ValueError(f"n_views must be 1 or 2, got {self.n_views}")
+        if self.flow_clip_px <= 0:
+            raise ValueError(f"flow_clip_px must be > 0, got {self.flow_clip_px}")
+
+    def digest(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ViewFeatures:
+    """One view of one event: the crop, the intensity curve, the apex and the two phase tensors."""
+
+    window: Box
+    curve: np.ndarray          # (T,) I_t against the onset frame
+    apex_offset: int           # apex position within the window (0 = onset)
+    phases: np.ndarray         # (2, 3, S, S) float32: phases × (u, v, m)
+
+
+def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margin: float) -> Box:
+    """The largest face box over the frames of a window, as a square crop (paper §3.1)."""
+    shape = None
+    boxes = []
+    for view in views:
+        shape = view.shape
+        boxes.extend(detector.detect(view))
+    box = largest_box(boxes)
+    if box is None or shape is None:
+        raise NoFaceError("no face found in any frame of the window")
+    return crop_window(box, shape, margin)
+
+
+def flow_channels(flow: np.ndarray, clip_px: float) -> np.ndarray:
+    """(H, W, 2) flow → (3, H, W) float32 channels u, v, m scaled by `clip_px` and clipped (§3.2)."""
+    u, v, m = flow[..., 0], flow[..., 1], magnitude(flow)
+    return np.clip(np.stack([u, v, m]) / clip_px, -1.0, 1.0).astype(np.float32)
+
+
+def phase_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
+                   config: PreprocessConfig) -> np.ndarray:
+    """(2, 3, S, S): Farneback onset→apex and apex→offset flows as u, v, m channels."""
+    return np.stack([flow_channels(farneback(onset, apex, config.flow), config.flow_clip_px),
+                     flow_channels(farneback(apex, offset, config.flow), config.flow_clip_px)])
+
+
+def view_features(gray_crops: list[np.ndarray], window: Box, config: PreprocessConfig,
+                  apex_at: int | None = None) -> ViewFeatures:
+    """Features of one view from its onset…offset gray crops; the apex is detected unless given."""
+    curve = intensity_curve(gray_crops, config.flow)
+    apex = apex_index(curve) if apex_at is None else apex_at
+    phases = phase_features(gray_crops[0], gray_crops[apex], gray_crops[-1], config)
+    return ViewFeatures(window, curve, apex, phases)
+
+
+def event_features(frames: list[np.ndarray], detector: FaceDetector,
+                   config: PreprocessConfig = PreprocessConfig()) -> list[ViewFeatures]:
+    """Features of every view for an event given its onset…offset RGB frames (side by side)."""
+    if len(frames) < 2:
+        raise ValueError(f"an event needs at least 2 frames, got {len(frames)}")
+    per_view = list(zip(*(split_views(f, config.n_views) for f in frames)))
+    results = []
+    for view_frames in per_view:
+        window = fixed_crop_window(view_frames, detector, config.margin)
+        crops = [to_gray(crop_resize(f, window, config.size)) for f in view_frames]
+        results.append(view_features(crops, window, config))
+    return results
+
+
+def stack_samples(views: list[ViewFeatures]) -> np.ndarray:
+    """(V·2, 3, S, S): the views × phases of one event, the model's samples (phase-aware augmentation)."""
+    return np.concatenate([v.phases for v in views])
+
+
+class FeatureCache:
+    """Phase features per sequence on disk, keyed by the preprocessing config, so reruns skip extraction."""
+
+    def __init__(self, folder: Path, config: PreprocessConfig):
+        self.folder = Path(folder) / f"features-{config.digest()}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.folder / (key.replace("/", "__") + ".npz")
+
+    def load(self, key: str) -> dict[str, np.ndarray] | None:
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError):
+            path.unlink(missing_ok=True)   # a half-written file from an interrupted run
+            return None
+
+    def save(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        path = self.path(key)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+

@@ -1,0 +1,76 @@
+"""Dense optical flow and motion intensity (paper eq. 1–3), as pure functions.
+
+eq. 1: (u, v) = Farneback(F_onset, F_t)
+eq. 2: m = sqrt(u² + v²)
+eq. 3: I_t = Σ_pixels m ;  apex = argmax_t I_t
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FarnebackParams:
+    """OpenCV Farneback settings; the defaults are OpenCV's commonly used ones for faces."""
+
+    pyr_scale: float = 0.5
+    levels: int = 3
+    winsize: int = 15
+    iterations: int = 3
+    poly_n: int = 5
+    poly_sigma: float = 1.2
+
+
+DEFAULT_FARNEBACK = FarnebackParams()
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """uint8 grayscale from RGB, RGBA or already-gray input."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY)
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def farneback(reference: np.ndarray, target: np.ndarray, params: FarnebackParams = DEFAULT_FARNEBACK) -> np.ndarray:
+    """Flow (H, W, 2) float32 from `reference` to `target`, both uint8 gray of one shape (eq. 1)."""
+    if reference.shape != target.shape:
+        raise ValueError(f"flow needs frames of one shape, got {reference.shape} and {target.shape}")
+    return cv2.calcOpticalFlowFarneback(
+        reference, target, None,
+        params.pyr_scale, params.levels, params.winsize, params.iterations,
+        params.poly_n, params.poly_sigma, 0,
+    )
+
+
+def magnitude(flow: np.ndarray) -> np.ndarray:
+    """m = sqrt(u² + v²) per pixel (eq. 2)."""
+    return np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
+
+
+def intensity(flow: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """I = Σ m over the pixels, or over the pixels where `mask` is true (eq. 3)."""
+    m = magnitude(flow)
+    return float(m[mask].sum() if mask is not None else m.sum())
+
+
+def remove_global_motion(flow: np.ndarray) -> np.ndarray:
+    """Subtract the median flow vector: a cheap compensation for head translation."""
+    return flow - np.median(flow.reshape(-1, 2), axis=0)
+
+
+def intensity_curve(frames: list[np.ndarray], params: FarnebackParams = DEFAULT_FARNEBACK) -> np.ndarray:
+    """I_t of every frame against the first (onset) frame; I_0 = 0."""
+    onset = frames[0]
+    return np.array([0.0] + [intensity(farneback(onset, f, params)) for f in frames[1:]])
+
+
+def apex_index(curve: np.ndarray) -> int:
+    """Position of the apex: argmax of the intensity curve (eq. 3)."""
+    return int(np.argmax(curve))

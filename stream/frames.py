@@ -1,0 +1,20 @@
+"""The one record that travels the pipeline."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame of a source.
+
+    `index` is the source's own frame number (the number in a 4DME file name); `t_s` is
+    recorded time, `index / fps` for recordings, never the wall clock.
+    """
+
+    index: int
+    t_s: float
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    source: str

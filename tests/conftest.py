@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny frames and 4DME-layout folders built on the fly."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from model import CLASSES
+from model.data import LABEL_COLUMNS
+
+
+def write_frames(folder: Path, numbers, shape=(40, 80, 3), name="img_{:04d}.jpg") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for n in numbers:
+        path = folder / name.format(n)
+        cv2.imwrite(str(path), rng.integers(0, 255, shape, dtype=np.uint8))
+        paths.append(path)
+    return paths
+
+
+def label_row(sub="s01", fold="s01_01", onset=1, apex=3, offset=5, labels=("Positive",), aus="12") -> dict:
+    row = {"sub_ID": sub, "fold_name": fold, "Emotion": "+".join(labels), "Onset": onset, "Apex": apex,
+           "Offset": offset, "AUs": aus}
+    row.update({c: int(c in labels) for c in CLASSES})
+    return row
+
+
+def write_labels_csv(root: Path, rows: list[dict], columns=LABEL_COLUMNS) -> Path:
+    import csv
+
+    path = root / "labels.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    write_frames(tmp_path / "s01" / "s01_01", range(1, 8))
+    write_frames(tmp_path / "s02" / "s02_01", [1, 2, 3, 10, 11])   # a gap in the numbers
+    write_labels_csv(tmp_path, [label_row(), label_row("s02", "s02_01", 2, 3, 11, ("Negative", "Surprise"), "4+1")])
+    return tmp_path

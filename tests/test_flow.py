@@ -1,0 +1,74 @@
+"""Flow, intensity and apex (paper eq. 1–3) and the view split, on synthetic images."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from stream.flow import apex_index, farneback, intensity, intensity_curve, magnitude, remove_global_motion
+from stream.views import split_views
+
+
+def textured(size=112, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 255, (size, size), dtype=np.uint8), (0, 0), 2)
+
+
+def shifted(image: np.ndarray, dx: float, dy: float = 0.0) -> np.ndarray:
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, matrix, image.shape[::-1], borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.mark.parametrize("dx, dy", [(1.0, 0.0), (0.0, -1.5), (2.0, 1.0)])
+def test_farneback_recovers_a_known_shift(dx, dy):
+    image = textured()
+    flow = farneback(image, shifted(image, dx, dy))
+    inner = flow[16:-16, 16:-16].reshape(-1, 2)
+    assert np.median(inner[:, 0]) == pytest.approx(dx, abs=0.15)
+    assert np.median(inner[:, 1]) == pytest.approx(dy, abs=0.15)
+
+
+def test_intensity_is_sum_of_magnitudes_and_respects_mask():
+    flow = np.zeros((4, 4, 2), np.float32)
+    flow[0, 0] = (3, 4)
+    flow[1, 1] = (0, 2)
+    assert magnitude(flow)[0, 0] == 5
+    assert intensity(flow) == 7
+    mask = np.zeros((4, 4), bool)
+    mask[1, 1] = True
+    assert intensity(flow, mask) == 2
+
+
+def test_apex_is_the_frame_of_largest_motion():
+    image = textured()
+    profile = [0, 0.4, 1.0, 1.8, 1.2, 0.5, 0.1]
+    frames = [shifted(image, p) for p in profile]
+    curve = intensity_curve(frames)
+    assert curve[0] == 0
+    assert apex_index(curve) == 3
+
+
+def test_global_motion_removal_cancels_translation():
+    flow = np.full((8, 8, 2), 0.7, np.float32)
+    flow[2, 2] = (3.0, 0.7)
+    compensated = remove_global_motion(flow)
+    assert intensity(compensated) == pytest.approx(2.3, abs=1e-5)
+
+
+def test_flow_refuses_frames_of_different_shape():
+    with pytest.raises(ValueError, match="one shape"):
+        farneback(np.zeros((10, 10), np.uint8), np.zeros((10, 12), np.uint8))
+
+
+@pytest.mark.parametrize("width, split_x, widths", [(10, None, [5, 5]), (11, None, [5, 6]), (10, 3, [3, 7])])
+def test_split_views(width, split_x, widths):
+    image = np.arange(4 * width * 3, dtype=np.uint8).reshape(4, width, 3)
+    views = split_views(image, 2, split_x)
+    assert [v.shape[1] for v in views] == widths
+    assert np.array_equal(np.concatenate(views, axis=1), image)
+
+
+@pytest.mark.parametrize("n_views, split_x, message", [(3, None, "n_views"), (2, 0, "outside"), (2, 10, "outside")])
+def test_split_views_refuses_bad_arguments(n_views, split_x, message):
+    with pytest.raises(ValueError, match=message):
+        split_views(np.zeros((4, 10, 3), np.uint8), n_views, split_x)
