@@ -79,6 +79,88 @@ def cmd_extract(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
 
 
+def _usable(sequences, extraction):
+    usable = [s for s in sequences if s.key in extraction.features]
+    if not usable:
+        raise UserError("no sequence could be extracted (see the messages above)")
+    return usable
+
+
+def _train_config(args: argparse.Namespace):
+    from model.train import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from model import CLASSES
+    from model.checkpoint import save_checkpoint
+    from model.evaluate import evaluate_probs, make_split
+    from model.microattnet import MicroAttNetConfig
+    from model.train import predict_sequences, train_model
+
+    sequences, extraction = _extract(args)
+    split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, args.seed)
+    model_config = replace(MicroAttNetConfig(), fusion_attention=not args.no_fusion_attention,
+                           se_block=not args.no_se)
+    model, history = train_model(split.train, split.val, extraction.features, model_config, _train_config(args))
+    report = evaluate_probs(split.test, predict_sequences(model, split.test, extraction.features), args.threshold)
+    extra = {"subjects": split.subjects(), "epochs_run": len(history), "history": history,
+             "test_report": report, "data": str(args.data), "threshold": args.threshold}
+    save_checkpoint(args.out, model, labels=list(CLASSES), extra=extra)
+    print(json.dumps({"checkpoint": str(args.out), "subjects": split.subjects(), "epochs_run": len(history),
+                      "best_val_loss": min(h["val_loss"] for h in history),
+                      "test": {k: report[k] for k in ("uf1", "uar", "per_class", "threshold", "n")}}, indent=2))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from model.checkpoint import load_checkpoint
+    from model.evaluate import evaluate_probs, plot_sweep, sweep_table
+    from model.train import predict_sequences
+
+    model, checkpoint = load_checkpoint(args.model)
+    sequences, extraction = _extract(args)
+    usable = _usable(sequences, extraction)
+    if args.subjects:
+        wanted = set(args.subjects.split(","))
+    elif args.all:
+        wanted = {s.subject for s in usable}
+    else:   # the subjects held out when this checkpoint was trained, when they are in this dataset
+        wanted = set(checkpoint.extra.get("subjects", {}).get("test", [])) or {s.subject for s in usable}
+    chosen = [s for s in usable if s.subject in wanted]
+    if not chosen:
+        raise UserError(f"no sequence of subjects {sorted(wanted)} in {args.data}")
+    report = evaluate_probs(chosen, predict_sequences(model, chosen, extraction.features), args.threshold)
+    report["subjects"] = sorted({s.subject for s in chosen})
+    print(sweep_table(report["sweep"]), file=sys.stderr)
+    if args.sweep_plot:
+        print(f"sweep plot: {plot_sweep(report['sweep'], args.sweep_plot)}", file=sys.stderr)
+    print(json.dumps(report, indent=2))
+
+
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from model.evaluate import ablate, ablation_table, make_split
+
+    sequences, extraction = _extract(args)
+    split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, args.seed)
+    rows = ablate(split, extraction.features, _train_config(args), args.threshold)
+    print(ablation_table(rows))
+    print(json.dumps({"subjects": split.subjects(), "rows": rows}, indent=2))
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing")
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="fraction of the remaining subjects used for early stopping")
+    p.add_argument("--threshold", type=float, default=0.2, help="decision threshold (paper: 0.2)")
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=_existing_path, help="dataset root in the 4DME layout")
     p.add_argument("--cache", type=Path, default=None, help="feature cache folder (default DATA/.mer-cache)")
@@ -111,6 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="crop, detect apex and cache phase features of a dataset")
     _add_data_args(p)
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("train", help="train MicroAttNet on a dataset (held-out subjects are tested)")
+    _add_data_args(p)
+    _add_train_args(p)
+    p.add_argument("--out", type=Path, required=True, help="checkpoint to write")
+    p.add_argument("--no-fusion-attention", action="store_true", help="Table 2 ablation switch")
+    p.add_argument("--no-se", action="store_true", help="Table 2 ablation switch")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="UF1, UAR, per-class F1 and the threshold sweep of a checkpoint")
+    _add_data_args(p)
+    p.add_argument("--model", type=_existing_path, required=True)
+    p.add_argument("--subjects", default=None, help="comma-separated subjects (default: the checkpoint's test subjects)")
+    p.add_argument("--all", action="store_true", help="evaluate on every subject of DATA")
+    p.add_argument("--threshold", type=float, default=0.2)
+    p.add_argument("--sweep-plot", type=Path, default=None, help="PNG of the threshold sweep")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("ablate", help="train the four Table 2 configurations and print the table")
+    _add_data_args(p)
+    _add_train_args(p)
+    p.set_defaults(func=cmd_ablate)
     return parser
 
 

@@ -5,7 +5,9 @@ applied to every frame of that window, so the flow sees the face move inside a s
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
@@ -21,6 +23,7 @@ class Box:
     y: int
     w: int
     h: int
+    eyes: tuple[tuple[float, float], ...] = ()   # eye centres in pixels, when the detector gives them
 
     @property
     def area(self) -> int:
@@ -54,28 +57,50 @@ def bundled_face_model() -> str:
     return path
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """MediaPipe's C++ start-up chatter (EGL, XNNPACK, absl) goes to fd 2; hide it, keep Python's errors."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class MediaPipeFaceDetector:
     """FaceDetector on MediaPipe Tasks; `model_path` defaults to the model bundled with mediapipe."""
 
     def __init__(self, model_path: str | None = None, min_confidence: float = 0.5):
-        import mediapipe as mp
-        from mediapipe.tasks.python import BaseOptions, vision
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        with _quiet_native_stderr():
+            import mediapipe as mp
+            from mediapipe.tasks.python import BaseOptions, vision
 
-        self._mp = mp
-        options = vision.FaceDetectorOptions(
-            base_options=BaseOptions(model_asset_path=model_path or bundled_face_model()),
-            min_detection_confidence=min_confidence,
-        )
-        self._detector = vision.FaceDetector.create_from_options(options)
+            self._mp = mp
+            options = vision.FaceDetectorOptions(
+                base_options=BaseOptions(model_asset_path=model_path or bundled_face_model()),
+                min_detection_confidence=min_confidence,
+            )
+            self._detector = vision.FaceDetector.create_from_options(options)
 
     def detect(self, image: np.ndarray) -> list[Box]:
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
         mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
         detections = self._detector.detect(mp_image).detections
-        boxes = [Box(d.bounding_box.origin_x, d.bounding_box.origin_y, d.bounding_box.width, d.bounding_box.height)
-                 for d in sorted(detections, key=lambda d: -d.categories[0].score)]
-        return [b for b in boxes if b.w > 0 and b.h > 0]
+        height, width = image.shape[:2]
+        boxes = []
+        for d in sorted(detections, key=lambda d: -d.categories[0].score):
+            bb = d.bounding_box
+            eyes = tuple((k.x * width, k.y * height) for k in d.keypoints[:2])   # MediaPipe: right eye, left eye
+            if bb.width > 0 and bb.height > 0:
+                boxes.append(Box(bb.origin_x, bb.origin_y, bb.width, bb.height, eyes))
+        return boxes
 
     def close(self) -> None:
         self._detector.close()
@@ -97,6 +122,18 @@ def crop_window(box: Box, image_shape: tuple[int, ...], margin: float = 0.2) -> 
     x = min(max(x, 0), width - side)
     y = min(max(y, 0), height - side)
     return Box(x, y, side, side)
+
+
+def eye_mask(face: Box, window: Box, size: int, half_width: float = 0.17, half_height: float = 0.08) -> np.ndarray:
+    """(size, size) bool, False over ellipses around the eyes (half-axes as fractions of the face
+    width): blinks then add no motion intensity. All True when the detector gave no eyes."""
+    mask = np.ones((size, size), np.uint8)
+    scale = size / window.w
+    axes = (max(1, int(round(half_width * face.w * scale))), max(1, int(round(half_height * face.w * scale))))
+    for x, y in face.eyes:
+        centre = (int(round((x - window.x) * scale)), int(round((y - window.y) * scale)))
+        cv2.ellipse(mask, centre, axes, 0, 0, 360, 0, thickness=-1)
+    return mask.astype(bool)
 
 
 def crop_resize(image: np.ndarray, window: Box, size: int) -> np.ndarray:

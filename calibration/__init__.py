@@ -1,0 +1,1 @@
+"""Calibration: neutral-baseline spotter thresholds, view-split detection, decision threshold, profiles."""

@@ -1,0 +1,51 @@
+"""Record a neutral baseline and derive the spotter thresholds from it.
+
+The person sits still (neutral face, normal blinking) for N seconds. The running intensity of each
+view gives μ and σ; the largest z-score seen while neutral tells how far the noise reaches, and the
+onset threshold is set with a safety factor above it (never below the default).
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+import numpy as np
+
+from calibration.profile import Profile
+from stream.engine import EngineConfig, FramePipeline
+from stream.face import FaceDetector
+from stream.frames import Frame
+
+SAFETY = 1.5          # k_high ≥ SAFETY × the largest neutral z (assumption)
+LOW_FRACTION = 0.4    # k_low = LOW_FRACTION × k_high keeps the default hysteresis ratio (3 / 8 ≈ 0.4)
+
+
+def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector: FaceDetector,
+              source_name: str = "") -> Profile:
+    """Run the live pipeline for `seconds` of recorded (or wall-clock, for cameras) time and build a profile."""
+    pipeline = FramePipeline(config, detector)
+    zs: list[float] = []
+    first_t = None
+    started = time.perf_counter()
+    for item in frames:
+        if not isinstance(item, Frame):
+            continue
+        first_t = item.t_s if first_t is None else first_t
+        pipeline.process(item)
+        if pipeline.spotter.state.last_z:
+            zs.append(max(pipeline.spotter.state.last_z.values()))
+        if item.t_s - first_t >= seconds or time.perf_counter() - started > 10 * seconds + 30:
+            break
+    baselines = pipeline.spotter.kept_baselines()
+    if not baselines:
+        raise ValueError(f"no face was tracked long enough in {source_name or 'the source'} to calibrate "
+                         f"({pipeline.stats.processed} frames, {pipeline.stats.no_face_frames} without a face)")
+    neutral_max = float(np.max(zs)) if zs else 0.0
+    k_high = max(config.spotter.k_high, SAFETY * neutral_max)
+    notes = [] if zs else ["no z-scores recorded: thresholds are the defaults"]
+    if k_high > config.spotter.k_high:
+        notes.append(f"noisy neutral period: onset threshold raised to {k_high:.1f} σ")
+    return Profile(views=config.views, split_x=config.split_x, fps=config.spotter.fps, baselines=baselines,
+                   k_high=round(k_high, 3), k_low=round(LOW_FRACTION * k_high, 3),
+                   decision_threshold=config.decision_threshold, neutral_max_z=round(neutral_max, 3),
+                   source=source_name, seconds=seconds, notes=notes)

@@ -1,0 +1,62 @@
+"""A calibration profile: what `mer calibrate` measured, loaded by `mer stream` and the dashboard."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from stream.spotter import Baseline
+
+PROFILE_VERSION = 1
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    views: int
+    split_x: int | None
+    fps: float
+    baselines: dict[int, Baseline]          # view → neutral μ, σ of the running intensity
+    k_high: float
+    k_low: float
+    decision_threshold: float = 0.2
+    neutral_max_z: float = 0.0              # the largest z seen while neutral
+    source: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["baselines"] = {str(v): asdict(b) for v, b in self.baselines.items()}
+        data["version"] = PROFILE_VERSION
+        return data
+
+    def save(self, path: Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2))
+        return path
+
+
+def load_profile(path: Path) -> Profile:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProfileError(f"profile does not exist: {path}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ProfileError(f"profile {path} is not valid JSON: {exc}") from None
+    if data.get("version") != PROFILE_VERSION:
+        raise ProfileError(f"profile {path} has version {data.get('version')!r}, expected {PROFILE_VERSION}")
+    try:
+        baselines = {int(v): Baseline(float(b["mu"]), float(b["sigma"])) for v, b in data.pop("baselines").items()}
+        data.pop("version")
+        profile = Profile(baselines=baselines, **data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileError(f"profile {path} is missing or has a bad field: {exc}") from None
+    if not 0 < profile.k_low < profile.k_high:
+        raise ProfileError(f"profile {path}: needs 0 < k_low < k_high, got {profile.k_low}, {profile.k_high}")
+    return profile

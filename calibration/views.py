@@ -1,0 +1,40 @@
+"""View-split detection for an unknown camera: one face or two side by side, and where the seam is."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stream.face import FaceDetector
+from stream.flow import to_gray
+from stream.views import split_views
+
+
+@dataclass(frozen=True)
+class ViewLayout:
+    views: int
+    split_x: int | None
+    reason: str
+
+
+def find_seam(image: np.ndarray, search: float = 0.1, contrast: float = 4.0) -> int | None:
+    """The column near the middle where two camera images meet: a vertical edge `contrast` times
+    stronger than the frame's typical column; None when there is no such edge."""
+    gray = to_gray(image).astype(np.float32)
+    width = gray.shape[1]
+    gradient = np.abs(np.diff(gray, axis=1)).mean(axis=0)          # (W-1,) mean |∂x| between columns
+    lo, hi = int(width * (0.5 - search)), int(width * (0.5 + search))
+    best = lo + int(np.argmax(gradient[lo:hi]))
+    return best + 1 if gradient[best] > contrast * np.median(gradient) else None
+
+
+def detect_layout(image: np.ndarray, detector: FaceDetector) -> ViewLayout:
+    """Two views when a face is found in each half (split at a clear seam, else the middle); one view
+    when the whole frame holds one face; with no face at all, a wide frame counts as two views."""
+    seam = find_seam(image)
+    if all(detector.detect(half) for half in split_views(image, 2, seam)):
+        return ViewLayout(2, seam, "a face in each half")
+    if detector.detect(image):
+        return ViewLayout(1, None, "one face in the whole frame")
+    wide = image.shape[1] >= 1.6 * image.shape[0]
+    return ViewLayout(2 if wide else 1, None, "no face found; decided by the aspect ratio")

@@ -1,0 +1,438 @@
+"""The live engine: one reader thread, one processing loop that owns all per-frame state, one
+classification worker. The capture side never waits for the model.
+
+    reader thread ──bounded queue──▶ process(): split · crop window · ring · running intensity · spotter
+                                                                          │ Spot
+                                         worker thread ◀──event queue─────┘
+                                         phase features (224²) · MicroAttNet · sinks · store
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Protocol
+
+import cv2
+import numpy as np
+
+from model.features import PreprocessConfig, phase_features
+from stream.events import EventRecord, view_name
+from stream.face import FaceDetector, crop_resize, eye_mask
+from stream.flow import FarnebackParams, farneback, intensity, remove_global_motion, to_gray
+from stream.frames import Frame
+from stream.ring import CropRing
+from stream.sinks import SinkSet
+from stream.spotter import Baseline, Spot, Spotter, SpotterOptions
+from stream.store import EventDetail, LiveStore
+from stream.tracking import CropTracker, TrackingOptions
+from stream.views import split_views
+
+SPOT_FLOW = FarnebackParams(levels=2, winsize=11, iterations=2)   # cheap settings for the 96² running flow
+
+
+class Classifier(Protocol):
+    """What the engine needs of a recogniser (model.predictor.Predictor satisfies it)."""
+
+    name: str
+
+    def predict(self, samples: np.ndarray): ...
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    views: int = 2                     # views side by side in a frame (1: a mono webcam)
+    split_x: int | None = None         # the seam between views; None = the middle
+    feature_size: int = 224            # crops for the classifier's phase flows (paper: 224²)
+    spot_size: int = 96                # crops for the running intensity
+    spot_flow: FarnebackParams = SPOT_FLOW
+    motion_compensation: bool = True   # subtract the median flow (head translation)
+    eye_mask: bool = True              # ignore the eyes in the running intensity (blinks)
+    ring_s: float = 6.0                # seconds of crops kept; must exceed max_event_s + reference lag
+    queue_frames: int = 32             # reader → processing queue bound
+    events_queue: int = 64
+    decision_threshold: float = 0.2    # paper: 0.2
+    preview_every: int = 3             # frames between dashboard previews
+    spotter: SpotterOptions = field(default_factory=SpotterOptions)
+    tracking: TrackingOptions = field(default_factory=TrackingOptions)
+    features: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def __post_init__(self) -> None:
+        if self.views not in (1, 2):
+            raise ValueError(f"views must be 1 or 2, got {self.views}")
+        if not 0.0 < self.decision_threshold < 1.0:
+            raise ValueError(f"decision_threshold must lie in (0, 1), got {self.decision_threshold}")
+        if self.ring_s <= self.spotter.max_event_s + self.spotter.reference_lag_s:
+            raise ValueError(f"ring_s ({self.ring_s}) must exceed max_event_s + reference_lag_s")
+        if self.spot_size < 16 or self.feature_size < self.spot_size:
+            raise ValueError(f"need 16 ≤ spot_size ≤ feature_size, got {self.spot_size}, {self.feature_size}")
+
+
+@dataclass
+class StageTimer:
+    """Mean milliseconds per call of each named stage, over the last calls."""
+
+    samples: dict[str, deque] = field(default_factory=dict)
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.samples.setdefault(stage, deque(maxlen=300)).append(seconds * 1000)
+
+    def means(self) -> dict[str, float]:
+        return {k: round(float(np.mean(v)), 3) for k, v in self.samples.items() if v}
+
+
+@dataclass
+class EngineStats:
+    frames: int = 0
+    processed: int = 0
+    dropped: Counter = field(default_factory=Counter)     # reason → count (bad frames, camera drops)
+    no_face_frames: int = 0
+    size_changes: int = 0
+    recordings: int = 0
+    events: Counter = field(default_factory=Counter)      # kind → count
+    unclassified: int = 0
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
+    timers: StageTimer = field(default_factory=StageTimer)
+    started: float = field(default_factory=time.perf_counter)
+    fps: float = 0.0
+    state: str = "starting"
+    face_found: dict[str, bool] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        elapsed = time.perf_counter() - self.started
+        latencies = np.array(self.latencies_ms) if self.latencies_ms else None
+        return {
+            "frames": self.frames, "processed": self.processed, "dropped": dict(self.dropped),
+            "no_face_frames": self.no_face_frames, "size_changes": self.size_changes,
+            "recordings": self.recordings, "events": dict(self.events), "unclassified": self.unclassified,
+            "seconds": round(elapsed, 2), "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
+            "latency_ms": None if latencies is None else {
+                "p50": round(float(np.percentile(latencies, 50)), 1),
+                "p95": round(float(np.percentile(latencies, 95)), 1)},
+            "stage_ms": self.timers.means(),
+        }
+
+
+@dataclass
+class _EventJob:
+    spot: Spot
+    source: str
+    times: tuple[float, float, float]
+    crops: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]   # view → onset, apex, offset 224² crops
+    confirmed: float
+
+
+_END = object()
+
+
+class Engine:
+    """Runs a source through the live pipeline. `run()` blocks; `start()` runs it in a thread."""
+
+    def __init__(self, source, config: EngineConfig = EngineConfig(), *,
+                 detector_factory: Callable[[], FaceDetector], classifier: Classifier | None = None,
+                 sinks: Iterable = (), store: LiveStore | None = None,
+                 baselines: dict[int, Baseline] | None = None):
+        self.source = source
+        fps = float(getattr(source, "fps", None) or config.spotter.fps)
+        self.config = replace(config, spotter=replace(config.spotter, fps=fps))
+        self.detector_factory = detector_factory
+        self.classifier = classifier
+        self.sinks = SinkSet(list(sinks))
+        self.store = store
+        self.baselines = baselines
+        self.stats = EngineStats()
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._thread: threading.Thread | None = None
+        self._event_ids = 0
+
+    # ---------------------------------------------------------------- control
+    def start(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.run, name="mer-engine", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._resume.set()
+
+    def pause(self, paused: bool) -> None:
+        (self._resume.clear if paused else self._resume.set)()
+        self.stats.state = "paused" if paused else self.stats.state
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---------------------------------------------------------------- threads
+    def run(self) -> dict:
+        frames: queue.Queue = queue.Queue(maxsize=self.config.queue_frames)
+        jobs: queue.Queue = queue.Queue(maxsize=self.config.events_queue)
+        reader = threading.Thread(target=self._read, args=(frames,), name="mer-reader", daemon=True)
+        worker = threading.Thread(target=self._classify_loop, args=(jobs,), name="mer-worker", daemon=True)
+        worker.start()
+        reader.start()
+        try:
+            self._process(frames, jobs)
+        finally:
+            self._stop.set()
+            jobs.put(_END)
+            worker.join()
+            reader.join(timeout=5)
+            self.sinks.close()
+            self.stats.state = "stopped"
+            self._publish_status()
+        return self.stats.summary()
+
+    def _read(self, frames: queue.Queue) -> None:
+        try:
+            with self.source:
+                items = iter(self.source)
+                while not self._stop.is_set():
+                    t0 = time.perf_counter()
+                    item = next(items, _END)
+                    self.stats.timers.add("read", time.perf_counter() - t0)
+                    if item is _END:
+                        break
+                    while not self._stop.is_set():
+                        try:
+                            frames.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+        except Exception as exc:  # a source that dies ends the stream with its reason, not a traceback
+            self.stats.dropped[f"source error: {exc}"] += 1
+        finally:
+            frames.put(_END)
+
+    def _process(self, frames: queue.Queue, jobs: queue.Queue) -> None:
+        pipeline = FramePipeline(self.config, self.detector_factory(), self.baselines, self.stats, self.store,
+                                 self._publish_status)
+        last = None
+        while True:
+            self._resume.wait()
+            item = frames.get()
+            if item is _END or self._stop.is_set():
+                break
+            self.stats.frames += 1
+            if not isinstance(item, Frame):
+                self.stats.dropped[getattr(item, "reason", "bad frame")] += 1
+                continue
+            try:
+                spots = pipeline.process(item)
+            except Exception as exc:  # one bad frame must never kill the stream
+                self.stats.dropped[f"processing error: {type(exc).__name__}"] += 1
+                continue
+            last = item
+            for spot in spots:
+                self._submit(pipeline, spot, item.source, jobs)
+        if last is not None:
+            for spot in pipeline.close():
+                self._submit(pipeline, spot, last.source, jobs)
+
+    def _submit(self, pipeline: FramePipeline, spot: Spot, source: str, jobs: queue.Queue) -> None:
+        self.stats.events[spot.kind] += 1
+        jobs.put(pipeline.job(spot, source))   # blocks only if the worker is 64 events behind
+
+    def _classify_loop(self, jobs: queue.Queue) -> None:
+        while True:
+            job = jobs.get()
+            if job is _END:
+                break
+            detail = None
+            try:
+                record, detail = self._classify(job)
+            except Exception as exc:  # the event is still written, without labels
+                self.stats.unclassified += 1
+                record = self._record(job, None, note=f"classification failed: {exc}")
+            self.sinks.write(record)
+            if self.store is not None:
+                self.store.write(record, detail)
+
+    def _classify(self, job: _EventJob) -> tuple[EventRecord, EventDetail | None]:
+        if job.spot.kind != "micro" or self.classifier is None or not job.crops:
+            if job.spot.kind == "micro":
+                self.stats.unclassified += 1
+            return self._record(job, None), None
+        t0 = time.perf_counter()
+        phases = {v: phase_features(*crops, self.config.features) for v, crops in job.crops.items()}
+        samples = np.concatenate(list(phases.values()))               # (V·2, 3, S, S)
+        prediction = self.classifier.predict(samples)
+        self.stats.timers.add("classify", time.perf_counter() - t0)
+        detail = EventDetail(
+            apex_crops={view_name(v): crops[1] for v, crops in job.crops.items()},
+            flow_maps={f"{view_name(v)}/{phase}": p[i].astype(np.float16)
+                       for v, p in phases.items() for i, phase in enumerate(("onset_apex", "apex_offset"))},
+            se_gate_mean=prediction.se_gate_mean,
+            attention_block1=dict((prediction.attention or {}).get("block1", {})),
+        )
+        return self._record(job, prediction), detail
+
+    def _record(self, job: _EventJob, prediction, note: str | None = None) -> EventRecord:
+        spot = job.spot
+        self._event_ids += 1
+        probs, labels, attention = {}, [], {}
+        if prediction is not None:
+            probs = {c: round(float(p), 4) for c, p in prediction.probs.items()}
+            labels = prediction.labels(self.config.decision_threshold)
+            attention = {k: round(float(v), 4) for k, v in (prediction.attention or {}).items()
+                         if not isinstance(v, dict)}
+        latency_ms = round((time.perf_counter() - job.confirmed) * 1000, 2)
+        self.stats.latencies_ms.append(latency_ms)
+        return EventRecord(
+            event_id=self._event_ids, source=job.source,
+            onset_frame=spot.onset, apex_frame=spot.apex, offset_frame=spot.offset,
+            onset_s=round(job.times[0], 4), apex_s=round(job.times[1], 4), offset_s=round(job.times[2], 4),
+            apex_frame_by_view={view_name(v): f for v, f in spot.apex_by_view.items()},
+            peak_intensity=max(spot.peak_intensity_by_view.values()), kind=spot.kind,
+            labels=labels, probs=probs, attention=attention,
+            threshold=self.config.decision_threshold if prediction is not None else None,
+            model=getattr(self.classifier, "name", None) if prediction is not None else note,
+            latency_ms=latency_ms,
+        )
+
+    def _publish_status(self) -> None:
+        if self.store is None:
+            return
+        summary = self.stats.summary()
+        self.store.set_status({
+            "state": self.stats.state, "fps": round(self.stats.fps, 1), "frames": self.stats.frames,
+            "dropped": sum(self.stats.dropped.values()), "no_face_frames": self.stats.no_face_frames,
+            "face_found": dict(self.stats.face_found),
+            "events": summary["events"], "latency_ms": summary["latency_ms"], "stage_ms": summary["stage_ms"],
+        })
+
+
+class FramePipeline:
+    """Per-frame state of the processing loop: crop trackers, crop ring, eye masks and the spotter.
+
+    Single-threaded and usable on its own (calibration, tests); the Engine adds the threads.
+    """
+
+    def __init__(self, config: EngineConfig, detector: FaceDetector, baselines: dict[int, Baseline] | None = None,
+                 stats: EngineStats | None = None, store: LiveStore | None = None,
+                 on_tick: Callable[[], None] = lambda: None):
+        self.config = config
+        self.stats = stats or EngineStats()
+        self.store = store
+        self.on_tick = on_tick
+        self.trackers = [CropTracker(detector, config.tracking) for _ in range(config.views)]
+        capacity = max(2, int(config.ring_s * config.spotter.fps))
+        self.ring = CropRing(capacity, config.views, config.feature_size, config.spot_size)
+        self.spotter = Spotter(config.spotter, baselines)
+        self.masks: dict[tuple[int, int], np.ndarray] = {}
+        self.source: str | None = None
+        self.shape: tuple[int, ...] | None = None
+        self.last_frame = 0
+        self._fps_clock = (time.perf_counter(), 0)
+        if store is not None:
+            store.set_thresholds(config.spotter.k_high, config.spotter.k_low)
+
+    def process(self, frame: Frame) -> list[Spot]:
+        spots = []
+        if frame.source != self.source:               # a new recording: close what is open, start fresh
+            spots += self.close()
+            self.source = frame.source
+            self.stats.recordings += 1
+            self.ring.clear()
+            self.spotter = Spotter(self.config.spotter, self.spotter.kept_baselines())
+        if self.shape is not None and frame.image.shape != self.shape:
+            self.stats.size_changes += 1
+        self.shape = frame.image.shape
+        self.last_frame = frame.index
+        intensities = self._intensities(frame)
+        spot = self.spotter.update(frame.index, intensities)
+        if spot is not None:
+            spots.append(spot)
+        self.stats.processed += 1
+        self._report(frame)
+        return spots
+
+    def close(self) -> list[Spot]:
+        spot = self.spotter.close(self.last_frame)
+        return [spot] if spot is not None else []
+
+    def _intensities(self, frame: Frame) -> dict[int, float]:
+        config, timers = self.config, self.stats.timers
+        t0 = time.perf_counter()
+        views = split_views(frame.image, config.views, config.split_x)
+        intensities = {}
+        reference = self.spotter.reference_frame(frame.index)
+        for v, view in enumerate(views):
+            window = self.trackers[v].update(view)
+            self.stats.face_found[view_name(v)] = window is not None
+            if window is None:
+                self.stats.no_face_frames += 1
+                continue
+            t1 = time.perf_counter()
+            feature = to_gray(crop_resize(view, window.crop, config.feature_size))
+            spot = cv2.resize(feature, (config.spot_size, config.spot_size), interpolation=cv2.INTER_AREA)
+            self.ring.push(frame.index, frame.t_s, v, feature, spot, window.serial)
+            timers.add("crop", time.perf_counter() - t1)
+            ref = self.ring.at_or_before(reference, v, window.serial)
+            if ref is None or ref == frame.index:
+                continue
+            t1 = time.perf_counter()
+            flow = farneback(self.ring.spot_crop(ref, v), spot, config.spot_flow)
+            if config.motion_compensation:
+                flow = remove_global_motion(flow)
+            intensities[v] = intensity(flow, self._mask(v, window))
+            timers.add("flow", time.perf_counter() - t1)
+        timers.add("frame", time.perf_counter() - t0)
+        return intensities
+
+    def _mask(self, view: int, window) -> np.ndarray | None:
+        if not self.config.eye_mask:
+            return None
+        key = (view, window.serial)
+        if key not in self.masks:
+            self.masks = {k: m for k, m in self.masks.items() if k[0] != view}
+            self.masks[key] = eye_mask(window.face, window.crop, self.config.spot_size)
+        return self.masks[key]
+
+    def job(self, spot: Spot, source: str) -> _EventJob:
+        """Copy what the worker needs out of the ring now, before newer frames overwrite it."""
+        crops = {}
+        for v in range(self.config.views):
+            if v not in spot.apex_by_view:
+                continue
+            apex_slot = self.ring.slot(spot.apex_by_view[v], v)
+            if apex_slot is None:
+                continue
+            window = int(self.ring.windows[apex_slot, v])
+            frames = [self.ring.nearest(f, v, window) for f in (spot.onset, spot.apex_by_view[v], spot.offset)]
+            if None not in frames and len(set(frames)) == 3:
+                crops[v] = tuple(self.ring.feature_crop(f, v) for f in frames)
+        fps = self.config.spotter.fps
+        times = tuple(self.ring.time_of(f) if self.ring.time_of(f) is not None else f / fps
+                      for f in (spot.onset, spot.apex, spot.offset))
+        return _EventJob(spot, source, times, crops, time.perf_counter())
+
+    def _report(self, frame: Frame) -> None:
+        stats = self.stats
+        now = time.perf_counter()
+        clock, count = self._fps_clock
+        stats.state = self.spotter.state.mode
+        store = self.store
+        if store is not None:
+            store.add_point(frame.index, frame.t_s, self.spotter.state.last_z)
+            if stats.processed % self.config.preview_every == 0:
+                store.set_preview(frame.image, self.boxes())
+        if now - clock >= 0.25:
+            stats.fps = (stats.processed - count) / (now - clock)
+            self._fps_clock = (now, stats.processed)
+            self.on_tick()
+
+    def boxes(self) -> dict[str, tuple[int, int, int, int]]:
+        """Each view's crop window in frame coordinates, for drawing."""
+        width = self.shape[1] if self.shape else 0
+        offset = [0, self.config.split_x or width // 2]
+        return {view_name(v): (t.window.crop.x + offset[v], t.window.crop.y, t.window.crop.w, t.window.crop.h)
+                for v, t in enumerate(self.trackers) if t.window is not None}

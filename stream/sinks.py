@@ -1,0 +1,144 @@
+"""Where event records go: the crash-safe JSONL log, CSV and the MEGC spotting CSV (memory: stream.store).
+
+Sinks are context managers with one verb, `write(record)`. `SinkSet` fans a record out and keeps
+going when one sink fails, counting the failure: a full disk must not stop the stream.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from stream.events import EventRecord
+
+CSV_COLUMNS = ("event_id", "source", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
+               "offset_s", "duration_s", "apex_left", "apex_right", "peak_intensity", "labels", "probs",
+               "attention", "threshold", "model", "latency_ms")
+MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion")
+
+
+class Sink(Protocol):
+    def write(self, record: EventRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _FileSink:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class JsonlSink(_FileSink):
+    """One JSON line per event, flushed and fsynced, so `kill -9` loses no event already written."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: EventRecord) -> None:
+        self._file.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def csv_row(record: EventRecord) -> dict:
+    row = record.to_dict()
+    row["duration_s"] = round(record.duration_s, 4)
+    row["apex_left"] = record.apex_frame_by_view.get("left", "")
+    row["apex_right"] = record.apex_frame_by_view.get("right", "")
+    row["labels"] = "+".join(record.labels)
+    row["probs"] = json.dumps(record.probs)
+    row["attention"] = json.dumps(record.attention)
+    return {c: row.get(c, "") for c in CSV_COLUMNS}
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """'s01/s01_long01' → ('s01', 's01_long01'); a source without a slash is its own subject and video."""
+    subject, _, video = source.rpartition("/")
+    return (subject or video, video)
+
+
+def megc_row(record: EventRecord) -> dict:
+    subject, video = split_source(record.source)
+    return {"subject": subject, "video": video, "onset": record.onset_frame, "offset": record.offset_frame,
+            "emotion": "+".join(record.labels)}
+
+
+class _CsvSink(_FileSink):
+    columns: tuple[str, ...] = ()
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = open(self.path, "a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=list(self.columns))
+        if new:
+            self._writer.writeheader()
+
+    def row(self, record: EventRecord) -> dict | None:
+        raise NotImplementedError
+
+    def write(self, record: EventRecord) -> None:
+        row = self.row(record)
+        if row is not None:
+            self._writer.writerow(row)
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class CsvSink(_CsvSink):
+    """Every event, one row, flat columns."""
+
+    columns = CSV_COLUMNS
+
+    def row(self, record: EventRecord) -> dict:
+        return csv_row(record)
+
+
+class MegcSink(_CsvSink):
+    """MEGC spotting rows `subject,video,onset,offset,emotion` for micro-expressions only."""
+
+    columns = MEGC_COLUMNS
+
+    def row(self, record: EventRecord) -> dict | None:
+        return megc_row(record) if record.kind == "micro" else None
+
+
+class SinkSet:
+    """Writes each record to every sink; a sink that raises is counted and reported once, never fatal."""
+
+    def __init__(self, sinks: list[Sink]):
+        self.sinks = list(sinks)
+        self.failures: dict[str, int] = {}
+
+    def write(self, record: EventRecord) -> None:
+        for sink in self.sinks:
+            try:
+                sink.write(record)
+            except Exception as exc:  # a sink's failure must not stop the stream
+                name = type(sink).__name__
+                if name not in self.failures:
+                    print(f"warning: {name} failed and is skipped for this event: {exc}", file=sys.stderr)
+                self.failures[name] = self.failures.get(name, 0) + 1
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:
+                print(f"warning: closing {type(sink).__name__} failed: {exc}", file=sys.stderr)

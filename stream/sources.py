@@ -1,0 +1,398 @@
+"""Where frames come from: image folders, 4DME-layout datasets, video files, cameras, the synthetic stream.
+
+Every source is a context-managed iterator of items, each a `Frame` or a `DroppedFrame`:
+
+    with open_source("data/s01/s01_01") as source:
+        for item in paced(source, realtime=True):
+            ...
+
+A frame that cannot be decoded becomes a `DroppedFrame`, so one bad file never ends a stream and
+the engine can count it. Images are (H, W, 3) uint8 RGB whatever the file holds (gray is
+expanded, alpha dropped). Every source has `.name`, `.fps` and the counters `.frames` (frames
+yielded) and `.dropped` (decode failures; for a camera, frames overwritten before being read).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Union
+
+import cv2
+import numpy as np
+
+from model.data import FRAME_SUFFIXES, DatasetError, list_frames, recordings
+from stream.frames import Frame
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+URL_PATTERN = re.compile(r"^(rtsps?|https?)://", re.IGNORECASE)
+# libjpeg scales JPEGs in the DCT domain while decoding; other formats are decoded, then resized.
+DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
+                4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+FALLBACK_VIDEO_FPS = 30.0
+
+
+class SourceError(ValueError):
+    """A source that cannot be opened; the message names it."""
+
+
+@dataclass(frozen=True)
+class DroppedFrame:
+    """A frame the source knows of but could not decode; `reason` is "corrupt", "empty" or "unreadable"."""
+
+    index: int
+    source: str
+    reason: str
+
+
+Item = Union[Frame, DroppedFrame]
+
+
+class Source:
+    """Base of all sources: counters, context management; subclasses implement `_items`."""
+
+    def __init__(self, name: str, fps: float) -> None:
+        self.name = name
+        self.fps = float(fps)
+        self.frames = 0
+        self.dropped = 0
+
+    def _items(self) -> Iterator[Item]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Item]:
+        for item in self._items():
+            if isinstance(item, Frame):
+                self.frames += 1
+            else:
+                self.dropped += 1
+            yield item
+
+    def close(self) -> None:
+        """Release what the source holds; sources that hold nothing between frames need not override it."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, fps={self.fps:g})"
+
+
+def _check_scale(decode_scale: int) -> int:
+    if decode_scale not in DECODE_FLAGS:
+        raise ValueError(f"decode_scale must be one of {sorted(DECODE_FLAGS)}, got {decode_scale!r}")
+    return decode_scale
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB from what OpenCV hands out: BGR, BGRA or single-channel gray."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def decode_frame(path: Path, decode_scale: int = 1) -> np.ndarray | str:
+    """The RGB image of a frame file at 1/`decode_scale` size, or why it cannot be had:
+    "unreadable" (the file cannot be read), "empty" (zero bytes) or "corrupt" (does not decode)."""
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError:
+        return "unreadable"
+    if not data.size:
+        return "empty"
+    image = cv2.imdecode(data, DECODE_FLAGS[decode_scale])
+    return "corrupt" if image is None else to_rgb(image)
+
+
+def _has_frames(folder: Path) -> bool:
+    return any(p.suffix.lower() in FRAME_SUFFIXES for p in folder.iterdir() if p.is_file())
+
+
+class ImageFolderSource(Source):
+    """The frames of one folder in the numeric order of the numbers in their names.
+
+    `index` is the file's number, so gaps in the numbering stay gaps; `t_s = index / fps`.
+    The name is "<parent>/<folder>", i.e. "<sub_ID>/<fold_name>" in the 4DME layout.
+    """
+
+    def __init__(self, folder, fps: float = 60.0, decode_scale: int = 1) -> None:
+        folder = Path(folder)
+        super().__init__(f"{folder.parent.name}/{folder.name}", fps)
+        self.folder = folder
+        self.decode_scale = _check_scale(decode_scale)
+        try:
+            self.numbers, self.paths = list_frames(folder)
+        except DatasetError as exc:
+            raise SourceError(str(exc)) from None
+
+    def _items(self) -> Iterator[Item]:
+        for number, path in zip(self.numbers, self.paths):
+            image = decode_frame(path, self.decode_scale)
+            if isinstance(image, str):
+                log.warning("dropped frame %s: %s", path, image)
+                yield DroppedFrame(number, self.name, image)
+            else:
+                yield Frame(number, number / self.fps, image, self.name)
+
+
+class DatasetSource(Source):
+    """A whole 4DME-layout root replayed as one stream, recording after recording in sorted order.
+
+    Each frame's `source` names its recording ("<sub_ID>/<fold_name>") and its `index`/`t_s` are
+    the recording's own, so a new recording starts where `frame.source` changes (and `t_s` restarts).
+    Folders that hold no frame files are skipped.
+    """
+
+    def __init__(self, root, fps: float = 60.0, decode_scale: int = 1) -> None:
+        root = Path(root)
+        super().__init__(root.name, fps)
+        self.root = root
+        try:
+            folders = [folder for _, _, folder in recordings(root) if _has_frames(folder)]
+        except DatasetError as exc:
+            raise SourceError(str(exc)) from None
+        if not folders:
+            raise SourceError(f"no frames in {root} (expected <sub_ID>/<fold_name>/<frames>)")
+        self._parts = [ImageFolderSource(folder, fps, decode_scale) for folder in folders]
+
+    @property
+    def recordings(self) -> list[str]:
+        """Names of the recordings in replay order."""
+        return [part.name for part in self._parts]
+
+    def _items(self) -> Iterator[Item]:
+        for part in self._parts:
+            yield from part._items()  # counted once, here
+
+
+class VideoFileSource(Source):
+    """The frames of a video file through cv2.VideoCapture.
+
+    `index` counts decoded frames from 0 and `t_s = index / fps`, with fps from the container unless
+    given (30 with a warning when the container has none). The stream ends at the end of the file
+    or at the first failed read; `ended_reason` says which.
+    """
+
+    def __init__(self, path, fps: float | None = None, decode_scale: int = 1) -> None:
+        path = Path(path)
+        self.path = path
+        self.decode_scale = _check_scale(decode_scale)
+        self.ended_reason: str | None = None
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise SourceError(f"cannot open video {path}")
+        self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if fps is None:
+            fps = self._capture.get(cv2.CAP_PROP_FPS)
+            if not fps or not math.isfinite(fps) or fps <= 0:
+                warnings.warn(f"{path} does not state its frame rate; assuming {FALLBACK_VIDEO_FPS:g} fps")
+                fps = FALLBACK_VIDEO_FPS
+        super().__init__(path.name, fps)
+
+    def _items(self) -> Iterator[Item]:
+        index = 0
+        while True:
+            ok, image = self._capture.read()
+            if not ok or image is None:
+                break
+            if self.decode_scale > 1:
+                height, width = image.shape[:2]
+                size = (-(-width // self.decode_scale), -(-height // self.decode_scale))  # ceil, as libjpeg
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            yield Frame(index, index / self.fps, to_rgb(image), self.name)
+            index += 1
+        if self.frame_count <= 0 or index >= self.frame_count:
+            self.ended_reason = "end of file"
+        else:
+            self.ended_reason = f"read failed at frame {index} of {self.frame_count}"
+            log.warning("%s: %s", self.path, self.ended_reason)
+        self.close()
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class CameraSource(Source):
+    """A live camera or stream URL with a newest-frame policy.
+
+    A reader thread grabs frames continuously into a one-slot buffer; a frame overwritten before
+    the consumer took it counts in `dropped`. `index` counts delivered frames from 0 and `t_s` is
+    the grab time in seconds since the reader started (monotonic clock).
+
+    When a read fails (or the capture does not open), the capture is released and, `reconnect_s`
+    later, reopened (`reconnects` counts these). After `give_up_s` without any frame the stream ends
+    and `ended_reason` says why; so does a read that blocks for `give_up_s + reconnect_s`.
+    `close()` stops the thread.
+    `capture_factory(device)` must return an object with `isOpened()`, `read()` and `release()`.
+    """
+
+    def __init__(self, device: int | str, fps_hint: float = 30.0, reconnect_s: float = 2.0,
+                 give_up_s: float = 10.0, capture_factory: Callable = cv2.VideoCapture) -> None:
+        super().__init__(f"camera:{device}", fps_hint)
+        self.device = device
+        self.reconnect_s = reconnect_s
+        self.give_up_s = give_up_s
+        self.reconnects = 0
+        self.ended_reason: str | None = None
+        self._capture_factory = capture_factory
+        self._slot: tuple[float, np.ndarray] | None = None  # (grab time, BGR image)
+        self._ready = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._last_frame = 0.0
+
+    def _end(self, reason: str) -> None:
+        """Record the first reason the stream ended and wake the consumer."""
+        with self._ready:
+            if self.ended_reason is None:
+                self.ended_reason = reason
+            self._ready.notify_all()
+
+    def _read_until_failure(self) -> None:
+        capture = self._capture_factory(self.device)
+        try:
+            while not self._stop.is_set() and capture.isOpened():
+                ok, image = capture.read()
+                if not ok or image is None:
+                    return
+                now = time.monotonic()
+                with self._ready:
+                    self._last_frame = now
+                    if self._slot is not None:
+                        self.dropped += 1
+                    self._slot = (now, image)
+                    self._ready.notify_all()
+        finally:
+            capture.release()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._read_until_failure()
+                silent = time.monotonic() - self._last_frame
+                if silent >= self.give_up_s:
+                    self._end(f"no frame from camera {self.device!r} for {self.give_up_s:g} s "
+                              f"after {self.reconnects} reconnect(s)")
+                    return
+                if self._stop.wait(min(self.reconnect_s, self.give_up_s - silent)):
+                    return
+                self.reconnects += 1
+                log.warning("camera %r stopped delivering; reconnecting (%d)", self.device, self.reconnects)
+        except Exception as exc:  # a driver error must end the stream, not leave the consumer waiting
+            log.exception("camera %r reader failed", self.device)
+            self._end(f"camera {self.device!r} failed: {exc}")
+
+    def _items(self) -> Iterator[Item]:
+        if self._thread is None:
+            self._started = self._last_frame = time.monotonic()
+            self._thread = threading.Thread(target=self._run, name=f"camera-{self.device}", daemon=True)
+            self._thread.start()
+        index = 0
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: self._slot is not None or self.ended_reason is not None,
+                                     timeout=self.give_up_s + self.reconnect_s)
+                if self._stop.is_set() or self._slot is None:
+                    break
+                grabbed, image = self._slot
+                self._slot = None
+            yield Frame(index, grabbed - self._started, to_rgb(image), self.name)
+            index += 1
+        if self.ended_reason is None:  # the reader is stuck in a read that never returns
+            self._end(f"camera {self.device!r} blocked for {self.give_up_s + self.reconnect_s:g} s without a frame")
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._end("closed")
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)  # a read blocked in the driver may outlive this; the thread is a daemon
+
+
+class SyntheticSource(Source):
+    """The synthetic long recording of `stream.synthetic.iter_long_stream`, rendered in memory.
+
+    `events` holds its ground truth (frame numbers from 1, the same numbers as `Frame.index`);
+    `t_s = index / fps` with fps from `config`.
+    """
+
+    def __init__(self, seed: int = 0, seconds: float = 60, config=None, faces_dir=None) -> None:
+        from stream.synthetic import SynthConfig, iter_long_stream  # pulls in MediaPipe; only when used
+
+        config = config or SynthConfig()
+        super().__init__(f"synthetic:{seed}", config.fps)
+        self._stream = iter_long_stream(seed=seed, seconds=seconds, config=config, faces_dir=faces_dir)
+        self.events = self._stream.events
+
+    def _items(self) -> Iterator[Item]:
+        for number, image in self._stream.frames():
+            yield Frame(number, number / self.fps, image, self.name)
+
+
+def open_source(spec: str, fps: float | None = None, decode_scale: int = 1) -> Source:
+    """The source a command-line string names.
+
+    "0" (any integer) or an rtsp/http(s) URL → camera; "synthetic" or "synthetic:SEED" → synthetic
+    stream; a video file → video; a folder holding images → image folder; a folder of
+    <sub_ID>/<fold_name>/ frame folders → dataset. `fps` overrides the source's own rate.
+    """
+    text = str(spec).strip()
+    if text.isdigit() or URL_PATTERN.match(text):
+        return CameraSource(int(text) if text.isdigit() else text, fps_hint=fps or 30.0)
+    if text == "synthetic" or text.startswith("synthetic:"):
+        return _open_synthetic(text, fps)
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise SourceError(f"source does not exist: {path}")
+    if path.is_file():
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise SourceError(f"not a video file ({', '.join(VIDEO_SUFFIXES)}): {path}")
+        return VideoFileSource(path, fps, decode_scale)
+    if _has_frames(path):
+        return ImageFolderSource(path, fps or 60.0, decode_scale)
+    return DatasetSource(path, fps or 60.0, decode_scale)
+
+
+def _open_synthetic(text: str, fps: float | None) -> SyntheticSource:
+    from stream.synthetic import SynthConfig
+
+    seed = text.partition(":")[2] or "0"
+    if not seed.isdigit():
+        raise SourceError(f"synthetic source wants an integer seed, as in synthetic:3, got {text!r}")
+    return SyntheticSource(int(seed), config=SynthConfig(fps=round(fps)) if fps else None)
+
+
+def paced(items: Iterable[Item], realtime: bool, speed: float = 1.0) -> Iterator[Item]:
+    """Pass items through; when `realtime`, hold each frame until its `t_s` (relative to the first,
+    divided by `speed`) has elapsed on the wall clock. The clock re-anchors when the source
+    changes or time runs backwards (a new recording of a dataset); dropped frames pass at once."""
+    if not realtime:
+        yield from items
+        return
+    if speed <= 0:
+        raise ValueError(f"speed must be positive, got {speed}")
+    anchor: tuple[float, float] | None = None  # (t_s, wall clock) of the frame the clock started at
+    previous: Frame | None = None
+    for item in items:
+        if isinstance(item, Frame):
+            if previous is None or item.source != previous.source or item.t_s < previous.t_s:
+                anchor = (item.t_s, time.monotonic())
+            delay = anchor[1] + (item.t_s - anchor[0]) / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            previous = item
+        yield item

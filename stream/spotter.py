@@ -1,0 +1,221 @@
+"""The spotter: a hysteresis state machine over running motion intensity (no image work here).
+
+Per frame t and view v the engine measures I_v(t) = Σ|flow(ref, t)| against a reference frame the
+spotter chooses: while idle the frame `reference_lag` back, and from onset to offset the last such
+(neutral) reference, frozen — the running form of the paper's eq. 1–3 (flow from the onset frame).
+
+Each view's intensity is scored against its own rolling neutral baseline, z = (I − μ) / σ with
+μ = median and σ = 1.4826·MAD of idle frames. The event starts on the higher threshold (z > k_high
+in any view) and ends on the lower one (z < k_low in all views for `release_frames` frames).
+The onset is traced back to where z first left k_low; the apex per view is the running argmax.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SpotterOptions:
+    fps: float = 60.0
+    k_high: float = 8.0            # onset threshold, in baseline σ above μ
+    k_low: float = 3.0             # offset threshold (hysteresis: lower than k_high)
+    reference_lag_s: float = 0.2   # idle reference is this far back; must exceed an expression's rise to threshold
+    baseline_s: float = 4.0        # rolling window of idle frames for μ and σ
+    warmup_s: float = 1.0          # idle time needed before the first onset can fire
+    min_sigma_fraction: float = 0.03   # σ ≥ this × μ, so a noiseless source is not hair-triggered
+    min_event_s: float = 0.05      # shorter events are noise
+    max_micro_s: float = 0.5       # longer events are macro-expressions (logged, not classified)
+    max_event_s: float = 4.0       # an event is closed (as macro) after this long
+    refractory_s: float = 0.2      # quiet time after an offset before the next onset
+    release_frames: int = 2        # frames below k_low that confirm the offset
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0:
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+        if not 0 < self.k_low < self.k_high:
+            raise ValueError(f"thresholds need 0 < k_low < k_high, got k_low={self.k_low}, k_high={self.k_high}")
+        if not 0 < self.min_event_s <= self.max_micro_s <= self.max_event_s:
+            raise ValueError("durations need 0 < min_event_s ≤ max_micro_s ≤ max_event_s, got "
+                             f"{self.min_event_s}, {self.max_micro_s}, {self.max_event_s}")
+        for name in ("reference_lag_s", "baseline_s", "warmup_s", "refractory_s", "min_sigma_fraction"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        if self.warmup_s > self.baseline_s:
+            raise ValueError(f"warmup_s ({self.warmup_s}) cannot exceed baseline_s ({self.baseline_s})")
+        if self.release_frames < 1:
+            raise ValueError(f"release_frames must be ≥ 1, got {self.release_frames}")
+
+    def frames(self, seconds: float) -> int:
+        return max(1, int(round(seconds * self.fps)))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Neutral statistics of one view's intensity."""
+
+    mu: float
+    sigma: float
+
+
+@dataclass(frozen=True)
+class Spot:
+    """A finished event, in source frame numbers."""
+
+    onset: int
+    apex_by_view: dict[int, int]
+    offset: int
+    peak_z_by_view: dict[int, float]
+    peak_intensity_by_view: dict[int, float]
+    kind: str                      # "micro" | "macro"
+    reference: int                 # the neutral frame the intensities were measured against
+
+    @property
+    def apex(self) -> int:
+        """The combined apex: the apex of the view with the strongest response."""
+        view = max(self.peak_z_by_view, key=self.peak_z_by_view.get)
+        return self.apex_by_view[view]
+
+
+@dataclass
+class _Active:
+    onset: int
+    reference: int
+    started: int
+    below: int = 0
+    last_above: int = 0
+    peak: dict[int, tuple[float, int, float]] = field(default_factory=dict)  # view → (I, frame, z)
+
+
+@dataclass
+class SpotterState:
+    """Everything the spotter remembers; separate from the options so it can be inspected or reset."""
+
+    mode: str = "warmup"           # warmup | idle | active | refractory
+    idle_frames: int = 0
+    quiet_until: int = -1
+    history: dict[int, deque] = field(default_factory=dict)          # view → idle intensities
+    recent: deque = field(default_factory=deque)                      # (frame, {view: z}, {view: I}) while idle
+    active: _Active | None = None
+    last_z: dict[int, float] = field(default_factory=dict)
+
+
+class Spotter:
+    """Feed `update(frame, {view: I})` once per frame; it returns a Spot when an event ends."""
+
+    def __init__(self, options: SpotterOptions = SpotterOptions(), baselines: dict[int, Baseline] | None = None):
+        self.options = options
+        self.state = SpotterState()
+        self.state.recent = deque(maxlen=options.frames(options.reference_lag_s) + 1)
+        self._fixed = dict(baselines or {})
+        if self._fixed:
+            self.state.mode = "idle"
+
+    def reference_frame(self, frame: int) -> int:
+        """The frame whose crop frame `frame` is to be compared with."""
+        active = self.state.active
+        return active.reference if active is not None else frame - self.options.frames(self.options.reference_lag_s)
+
+    def baseline(self, view: int) -> Baseline | None:
+        history = self.state.history.get(view)
+        if history is None or len(history) < max(3, self.options.frames(self.options.warmup_s) // 2):
+            return self._fixed.get(view)
+        values = np.fromiter(history, float)
+        mu = float(np.median(values))
+        sigma = 1.4826 * float(np.median(np.abs(values - mu)))
+        if view in self._fixed:   # a calibrated σ is a floor: live noise may only raise it
+            sigma = max(sigma, self._fixed[view].sigma)
+        return Baseline(mu, max(sigma, self.options.min_sigma_fraction * mu, 1e-6))
+
+    def kept_baselines(self) -> dict[int, Baseline]:
+        """Current baselines, to start the next recording of the same setup without a warm-up."""
+        kept = {v: self.baseline(v) for v in set(self.state.history) | set(self._fixed)}
+        return {v: b for v, b in kept.items() if b is not None}
+
+    def update(self, frame: int, intensities: dict[int, float]) -> Spot | None:
+        options, state = self.options, self.state
+        z = {}
+        for view, value in intensities.items():
+            base = self.baseline(view)
+            if base is not None:
+                z[view] = (value - base.mu) / base.sigma
+        state.last_z = z
+        if state.mode == "active":
+            return self._update_active(frame, intensities, z)
+        if state.mode != "warmup" and frame >= state.quiet_until and z and max(z.values()) > options.k_high:
+            self._start(frame, intensities, z)
+            return None
+        if state.mode != "refractory":
+            self._learn(intensities)
+        state.recent.append((frame, z, intensities))
+        state.idle_frames += 1
+        if state.mode == "warmup" and state.idle_frames >= options.frames(options.warmup_s):
+            state.mode = "idle"
+        elif state.mode == "refractory" and frame >= state.quiet_until:
+            state.mode = "idle"
+        return None
+
+    def close(self, last_frame: int) -> Spot | None:
+        """End of stream: an event still open ends at the last frame, so none is lost."""
+        return self._finish(last_frame) if self.state.active is not None else None
+
+    def _learn(self, intensities: dict[int, float]) -> None:
+        size = self.options.frames(self.options.baseline_s)
+        for view, value in intensities.items():
+            self.state.history.setdefault(view, deque(maxlen=size)).append(value)
+
+    def _start(self, frame: int, intensities: dict[int, float], z: dict[int, float]) -> None:
+        """Onset: freeze the reference and trace the rise back to where z first left k_low."""
+        state = self.state
+        onset = frame
+        rising = [(frame, z, intensities)]
+        for past, past_z, past_i in reversed(state.recent):
+            if not past_z or max(past_z.values()) <= self.options.k_low:
+                break
+            onset = past
+            rising.append((past, past_z, past_i))
+        state.active = _Active(onset=onset, reference=self.reference_frame(frame), started=frame, last_above=frame)
+        for f, f_z, f_i in rising:
+            self._track_peak(f, f_i, f_z)
+        state.mode = "active"
+        state.recent.clear()
+
+    def _track_peak(self, frame: int, intensities: dict[int, float], z: dict[int, float]) -> None:
+        peak = self.state.active.peak
+        for view, value in intensities.items():
+            if view in z and (view not in peak or value > peak[view][0]):
+                peak[view] = (value, frame, z[view])
+
+    def _update_active(self, frame: int, intensities: dict[int, float], z: dict[int, float]) -> Spot | None:
+        options, active = self.options, self.state.active
+        self._track_peak(frame, intensities, z)
+        if z and max(z.values()) < options.k_low:
+            active.below += 1
+        else:
+            active.below = 0
+            active.last_above = frame
+        too_long = frame - active.onset >= options.frames(options.max_event_s)
+        if active.below >= options.release_frames or too_long:
+            return self._finish(frame if too_long else active.last_above + 1)
+        return None
+
+    def _finish(self, offset: int) -> Spot | None:
+        options, state, active = self.options, self.state, self.state.active
+        state.active = None
+        state.mode = "refractory"
+        state.quiet_until = offset + options.frames(options.refractory_s)
+        state.idle_frames = 0
+        duration_s = (offset - active.onset) / options.fps
+        if duration_s < options.min_event_s or not active.peak:
+            return None
+        return Spot(
+            onset=active.onset,
+            apex_by_view={v: p[1] for v, p in active.peak.items()},
+            offset=offset,
+            peak_z_by_view={v: round(p[2], 3) for v, p in active.peak.items()},
+            peak_intensity_by_view={v: round(p[0], 3) for v, p in active.peak.items()},
+            kind="micro" if duration_s <= options.max_micro_s else "macro",
+            reference=active.reference,
+        )

@@ -1,0 +1,100 @@
+"""Per-view crop windows over time: fixed while the face stays, renewed when it is lost or drifts.
+
+A window is the largest face box over its first `acquire_frames` detections (paper §3.1, run as a
+stream); every `check_every` frames the face is looked for again, and the window ends when no face
+is seen `lost_after` checks in a row or its centre drifts past `drift_bound` of the window side.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stream.face import Box, FaceDetector, crop_window, largest_box
+
+
+@dataclass(frozen=True)
+class TrackingOptions:
+    acquire_frames: int = 5
+    check_every: int = 15
+    lost_after: int = 3
+    drift_bound: float = 0.15
+    margin: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("acquire_frames", "check_every", "lost_after"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if not 0 < self.drift_bound < 1:
+            raise ValueError(f"drift_bound must lie in (0, 1), got {self.drift_bound}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A fixed crop and the face it was made from; `serial` tells windows of one view apart."""
+
+    serial: int
+    crop: Box
+    face: Box
+
+
+class CropTracker:
+    """One view's current crop window; `update` once per frame with that view's image."""
+
+    def __init__(self, detector: FaceDetector, options: TrackingOptions = TrackingOptions()):
+        self.detector = detector
+        self.options = options
+        self.window: Window | None = None
+        self._candidates: list[Box] = []
+        self._since_check = 0
+        self._misses = 0
+        self._serial = 0
+        self._shape: tuple[int, ...] | None = None
+        self.windows_started = 0
+        self.frames_without_face = 0
+
+    def reset(self) -> None:
+        self.window = None
+        self._candidates = []
+        self._misses = 0
+
+    def update(self, view: np.ndarray) -> Window | None:
+        if view.shape != self._shape:          # a frame of another size: old boxes mean nothing now
+            self._shape = view.shape
+            self.reset()
+        if self.window is None:
+            return self._acquire(view)
+        self._since_check += 1
+        if self._since_check >= self.options.check_every:
+            self._since_check = 0
+            self._check(view)
+        return self.window
+
+    def _acquire(self, view: np.ndarray) -> Window | None:
+        faces = self.detector.detect(view)
+        if not faces:
+            self.frames_without_face += 1
+            return None
+        self._candidates.append(largest_box(faces))
+        if len(self._candidates) < self.options.acquire_frames:
+            return None
+        face = largest_box(self._candidates)
+        self._serial += 1
+        self.windows_started += 1
+        self.window = Window(self._serial, crop_window(face, view.shape, self.options.margin), face)
+        self._candidates = []
+        self._since_check = 0
+        return self.window
+
+    def _check(self, view: np.ndarray) -> None:
+        face = largest_box(self.detector.detect(view))
+        if face is None:
+            self._misses += 1
+            self.frames_without_face += 1
+            if self._misses >= self.options.lost_after:
+                self.reset()
+            return
+        self._misses = 0
+        (cx, cy), (wx, wy) = face.center, self.window.face.center
+        if max(abs(cx - wx), abs(cy - wy)) > self.options.drift_bound * self.window.crop.w:
+            self.reset()

@@ -1,0 +1,135 @@
+"""The spotter state machine on synthetic intensity series (no images): exact onsets, apexes, offsets."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stream.spotter import Baseline, Spotter, SpotterOptions
+
+FPS = 60
+
+
+def noise(n: int, seed: int = 0, mu: float = 100.0, sigma: float = 2.0) -> np.ndarray:
+    return mu + sigma * np.random.default_rng(seed).standard_normal(n)
+
+
+def bump(n: int, start: int, rise: int, fall: int, height: float) -> np.ndarray:
+    """0 before `start`, a linear rise to `height` over `rise` frames, a linear fall over `fall` frames."""
+    out = np.zeros(n)
+    out[start:start + rise + 1] = np.linspace(0, height, rise + 1)
+    out[start + rise:start + rise + fall + 1] = np.linspace(height, 0, fall + 1)
+    return out
+
+
+def run(series_by_view: dict[int, np.ndarray], options=SpotterOptions(fps=FPS), first_frame: int = 1, **kwargs):
+    spotter = Spotter(options, **kwargs)
+    n = len(next(iter(series_by_view.values())))
+    spots = []
+    for i in range(n):
+        spot = spotter.update(first_frame + i, {v: float(s[i]) for v, s in series_by_view.items()})
+        if spot:
+            spots.append(spot)
+    closing = spotter.close(first_frame + n - 1)
+    return spots + ([closing] if closing else []), spotter
+
+
+def test_one_micro_expression_gives_one_spot_with_its_apex():
+    n = 300
+    signal = noise(n) + bump(n, start=150, rise=8, fall=10, height=200)
+    spots, _ = run({0: signal})
+    assert len(spots) == 1
+    (spot,) = spots
+    assert spot.kind == "micro"
+    assert spot.apex_by_view[0] == 1 + 158          # frame numbers start at 1
+    assert 150 <= spot.onset <= 153
+    assert 166 <= spot.offset <= 170
+
+
+def test_two_views_give_apex_per_view_and_combined_apex_from_the_stronger():
+    n = 300
+    left = noise(n, 1) + bump(n, 150, 8, 10, 120)
+    right = noise(n, 2) + bump(n, 151, 9, 10, 300)
+    (spot,), _ = run({0: left, 1: right})
+    assert spot.apex_by_view == {0: 159, 1: 161}
+    assert spot.apex == 161
+
+
+def test_long_event_is_macro():
+    n = 400
+    signal = noise(n) + bump(n, 120, 30, 40, 400)     # 70 frames ≈ 1.2 s
+    (spot,), _ = run({0: signal})
+    assert spot.kind == "macro"
+
+
+def test_noise_alone_never_fires():
+    spots, spotter = run({0: noise(3000, 5)})
+    assert spots == []
+    assert spotter.state.mode == "idle"
+
+
+def test_nothing_fires_during_warmup():
+    options = SpotterOptions(fps=FPS, warmup_s=1.0)
+    signal = noise(100) + bump(100, 20, 5, 5, 500)
+    spots, _ = run({0: signal}, options)
+    assert spots == []
+
+
+def test_a_calibrated_baseline_skips_warmup():
+    signal = noise(100) + bump(100, 20, 5, 5, 500)
+    spots, _ = run({0: signal}, baselines={0: Baseline(100.0, 2.0)})
+    assert len(spots) == 1 and spots[0].apex_by_view[0] == 26
+
+
+def test_hysteresis_holds_between_thresholds():
+    """Above k_low but below k_high the event neither starts nor ends."""
+    options = SpotterOptions(fps=FPS, k_high=8, k_low=3)
+    spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
+    for frame in range(1, 11):
+        assert spotter.update(frame, {0: 105.0}) is None       # z = 5: no onset
+    assert spotter.state.mode == "idle"
+    spotter.update(11, {0: 120.0})                               # z = 20: onset
+    assert spotter.state.mode == "active"
+    for frame in range(12, 42):
+        assert spotter.update(frame, {0: 105.0}) is None       # z = 5: still active
+    assert spotter.state.mode == "active"
+    assert spotter.update(42, {0: 100.0}) is None              # one frame below k_low …
+    spot = spotter.update(43, {0: 100.0})                       # … the second confirms the offset
+    assert spot is not None and spot.offset == 42
+    assert spot.onset == 1      # every earlier frame was above k_low: the rise is traced back to them
+
+
+def test_refractory_gap_blocks_an_immediate_second_onset():
+    options = SpotterOptions(fps=FPS, refractory_s=0.5)
+    spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
+    values = [100] * 5 + [150] * 5 + [100] * 3 + [150] * 5 + [100] * 40
+    spots = [s for f, v in enumerate(values, 1) if (s := spotter.update(f, {0: float(v)}))]
+    assert len(spots) == 1
+
+
+def test_event_open_at_end_of_stream_is_not_lost():
+    spotter = Spotter(SpotterOptions(fps=FPS), baselines={0: Baseline(100.0, 1.0)})
+    spotter.update(1, {0: 100.0})
+    spotter.update(2, {0: 200.0})
+    spotter.update(3, {0: 250.0})
+    spot = spotter.close(5)
+    assert spot is not None and spot.apex_by_view[0] == 3 and spot.offset == 5
+
+
+def test_reference_is_lagged_while_idle_and_frozen_while_active():
+    options = SpotterOptions(fps=FPS, reference_lag_s=0.1)   # 6 frames
+    spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
+    assert spotter.reference_frame(50) == 44
+    spotter.update(50, {0: 200.0})
+    assert spotter.reference_frame(60) == 44
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(k_high=2, k_low=3), "k_low < k_high"),
+    (dict(min_event_s=0.6), "durations"),
+    (dict(fps=0), "fps"),
+    (dict(release_frames=0), "release_frames"),
+    (dict(warmup_s=5, baseline_s=4), "warmup_s"),
+])
+def test_options_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SpotterOptions(**kwargs)
