@@ -150,6 +150,173 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     print(json.dumps({"subjects": split.subjects(), "rows": rows}, indent=2))
 
 
+# ---------------------------------------------------------------- live
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "model" / "weights" / "microattnet-synth.pt"
+
+
+def _classifier(args: argparse.Namespace):
+    """The Predictor for --model (default: the shipped demo weights), or None with --no-model."""
+    if getattr(args, "no_model", False):
+        return None
+    path = args.model or (DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else None)
+    if path is None:
+        print("note: no checkpoint given and no shipped weights found: events are spotted, not classified",
+              file=sys.stderr)
+        return None
+    from model.predictor import Predictor
+
+    return Predictor.from_checkpoint(path)
+
+
+def _engine_config(args: argparse.Namespace, profile=None):
+    from dataclasses import replace
+
+    from stream.engine import EngineConfig
+
+    config = EngineConfig(views=None if args.views == "auto" else int(args.views), realtime=args.realtime)
+    if profile is not None:
+        config = replace(config, views=profile.views, split_x=profile.split_x,
+                         decision_threshold=profile.decision_threshold,
+                         spotter=replace(config.spotter, k_high=profile.k_high, k_low=profile.k_low))
+    if getattr(args, "threshold", None) is not None:
+        config = replace(config, decision_threshold=args.threshold)
+    return config
+
+
+def _open(args: argparse.Namespace):
+    from stream.sources import open_source
+
+    return open_source(str(args.source), fps=args.fps, decode_scale=args.decode_scale)
+
+
+def _layout(detector):
+    from calibration.views import detect_layout
+
+    def layout(image):
+        found = detect_layout(image, detector)
+        print(f"views: {found.views} ({found.reason})", file=sys.stderr)
+        return found.views, found.split_x
+
+    return layout
+
+
+def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool) -> dict:
+    from calibration.profile import load_profile
+    from stream.engine import Engine
+    from stream.face import MediaPipeFaceDetector
+
+    profile = load_profile(args.profile) if getattr(args, "profile", None) else None
+    config = _engine_config(args, profile)
+    source = _open(args)
+    detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
+    engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),
+                    sinks=sinks, baselines=profile.baselines if profile else None,
+                    layout=_layout(MediaPipeFaceDetector(args.face_model)) if config.views is None else None)
+    engine.start()
+    try:
+        while engine.running:
+            engine.join(0.5)
+            if status_line:
+                s = engine.stats
+                print(f"\r{s.processed:7d} frames  {s.fps:6.1f} fps  state {s.state:<10}  events "
+                      f"{sum(s.events.values()):4d}  dropped {sum(s.dropped.values())}", end="", file=sys.stderr)
+    except KeyboardInterrupt:
+        engine.stop()
+        engine.join()
+    if status_line:
+        print(file=sys.stderr)
+    summary = engine.stats.summary()
+    summary["source"] = source.name
+    if getattr(source, "ended_reason", None):
+        summary["ended"] = source.ended_reason
+    return summary
+
+
+def cmd_stream(args: argparse.Namespace) -> None:
+    from stream.sinks import CsvSink, JsonlSink, MegcSink
+
+    sinks = [JsonlSink(args.events)]
+    if args.csv:
+        sinks.append(CsvSink(args.csv))
+    if args.megc:
+        sinks.append(MegcSink(args.megc))
+    summary = run_engine(args, sinks, status_line=not args.quiet)
+    summary["events_file"] = str(args.events)
+    print(json.dumps(summary, indent=2))
+
+
+def cmd_spot(args: argparse.Namespace) -> None:
+    from model.data import DatasetError, read_events
+    from stream.scoring import read_spots, spotting_report, true_intervals
+    from stream.sinks import JsonlSink, MegcSink
+
+    args.source = args.data
+    args.out.unlink(missing_ok=True)
+    sinks = [MegcSink(args.out)] + ([JsonlSink(args.events)] if args.events else [])
+    summary = run_engine(args, sinks, status_line=not args.quiet)
+    summary["spots_file"] = str(args.out)
+    try:
+        summary["score"] = spotting_report(read_spots(args.out), true_intervals(read_events(args.data)))
+    except DatasetError:
+        pass   # no ground truth: nothing to score
+    print(json.dumps(summary, indent=2))
+
+
+def cmd_score_spots(args: argparse.Namespace) -> None:
+    from model.data import read_events
+    from stream.scoring import macro_confusions, read_spots, spotting_report, true_intervals
+
+    spots, events = read_spots(args.spots), read_events(args.data)
+    report = spotting_report(spots, true_intervals(events), args.iou)
+    report["spots_on_macro"] = macro_confusions(spots, true_intervals(events, "macro"))
+    print(json.dumps(report, indent=2))
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from calibration.baseline import calibrate
+    from stream.face import MediaPipeFaceDetector
+    from stream.sources import paced
+
+    config = _engine_config(args)
+    source = _open(args)
+    detector = MediaPipeFaceDetector(args.face_model)
+    if config.views is None:
+        from dataclasses import replace
+
+        with source:
+            first = next((i for i in source if hasattr(i, "image")), None)
+        if first is None:
+            raise UserError(f"no frame could be read from {args.source}")
+        views, split_x = _layout(detector)(first.image)
+        config = replace(config, views=views, split_x=split_x)
+        source = _open(args)
+    with source:
+        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config, detector, source.name)
+    profile.save(args.out)
+    print(json.dumps(profile.to_json(), indent=2))
+
+
+def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
+    if source:
+        p.add_argument("source", help="camera index or URL, video file, image folder, 4DME root, or synthetic[:SEED]")
+    p.add_argument("--views", default="2", choices=("1", "2", "auto"), help="views side by side per frame")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of a recording (default: 60 for images)")
+    p.add_argument("--decode-scale", type=int, default=1, choices=(1, 2, 4, 8),
+                   help="decode JPEGs at 1/N size (fast for 4DME-size frames)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", action="store_true", help="deliver recorded frames at their own pace")
+    pace.add_argument("--max-speed", action="store_true", help="as fast as possible (the default)")
+    p.add_argument("--face-model", default=None, help="MediaPipe face detector .tflite (default: the bundled one)")
+
+
+def _add_live_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=_existing_path, default=None, help="checkpoint (default: shipped demo weights)")
+    p.add_argument("--no-model", action="store_true", help="spot only, do not classify")
+    p.add_argument("--profile", type=_existing_path, default=None, help="calibration profile from `mer calibrate`")
+    p.add_argument("--threshold", type=float, default=None, help="decision threshold (default 0.2 or the profile's)")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+
+
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -210,6 +377,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.2)
     p.add_argument("--sweep-plot", type=Path, default=None, help="PNG of the threshold sweep")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("stream", help="run the live pipeline on a camera, recording or dataset")
+    _add_source_args(p)
+    _add_live_args(p)
+    p.add_argument("--events", type=Path, default=Path("events.jsonl"), help="live JSONL event log")
+    p.add_argument("--csv", type=Path, default=None, help="also write events as CSV")
+    p.add_argument("--megc", type=Path, default=None, help="also write MEGC spotting rows")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("spot", help="run the live spotter over every recording of a dataset (MEGC CSV)")
+    p.add_argument("data", type=_existing_path)
+    _add_source_args(p, source=False)
+    _add_live_args(p)
+    p.add_argument("--out", type=Path, required=True, help="MEGC spotting CSV to write")
+    p.add_argument("--events", type=Path, default=None, help="also write the JSONL event log")
+    p.set_defaults(func=cmd_spot)
+
+    p = sub.add_parser("score-spots", help="precision, recall, F1 (IoU ≥ 0.5) and apex error of a spots CSV")
+    p.add_argument("spots", type=_existing_path)
+    p.add_argument("data", type=_existing_path, help="dataset root holding events.csv")
+    p.add_argument("--iou", type=float, default=0.5)
+    p.set_defaults(func=cmd_score_spots)
+
+    p = sub.add_parser("calibrate", help="record a neutral baseline and derive spotter thresholds")
+    _add_source_args(p)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--out", type=Path, default=Path("profile.json"))
+    p.add_argument("--threshold", type=float, default=None, help="decision threshold to store in the profile")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("ablate", help="train the four Table 2 configurations and print the table")
     _add_data_args(p)

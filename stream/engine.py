@@ -25,10 +25,13 @@ from stream.flow import FarnebackParams, farneback, intensity, remove_global_mot
 from stream.frames import Frame
 from stream.ring import CropRing
 from stream.sinks import SinkSet
+from stream.sources import paced
 from stream.spotter import Baseline, Spot, Spotter, SpotterOptions
 from stream.store import EventDetail, LiveStore
 from stream.tracking import CropTracker, TrackingOptions
 from stream.views import split_views
+
+Layout = Callable[[np.ndarray], tuple[int, int | None]]   # frame → (views, split_x)
 
 SPOT_FLOW = FarnebackParams(levels=2, winsize=11, iterations=2)   # cheap settings for the 96² running flow
 
@@ -43,8 +46,9 @@ class Classifier(Protocol):
 
 @dataclass(frozen=True)
 class EngineConfig:
-    views: int = 2                     # views side by side in a frame (1: a mono webcam)
+    views: int | None = 2              # views side by side in a frame (1: a mono webcam; None: detect)
     split_x: int | None = None         # the seam between views; None = the middle
+    realtime: bool = False             # deliver recorded frames at their own pace (else: max speed)
     feature_size: int = 224            # crops for the classifier's phase flows (paper: 224²)
     spot_size: int = 96                # crops for the running intensity
     spot_flow: FarnebackParams = SPOT_FLOW
@@ -60,8 +64,8 @@ class EngineConfig:
     features: PreprocessConfig = field(default_factory=PreprocessConfig)
 
     def __post_init__(self) -> None:
-        if self.views not in (1, 2):
-            raise ValueError(f"views must be 1 or 2, got {self.views}")
+        if self.views not in (1, 2, None):
+            raise ValueError(f"views must be 1, 2 or None (detect), got {self.views}")
         if not 0.0 < self.decision_threshold < 1.0:
             raise ValueError(f"decision_threshold must lie in (0, 1), got {self.decision_threshold}")
         if self.ring_s <= self.spotter.max_event_s + self.spotter.reference_lag_s:
@@ -133,7 +137,7 @@ class Engine:
     def __init__(self, source, config: EngineConfig = EngineConfig(), *,
                  detector_factory: Callable[[], FaceDetector], classifier: Classifier | None = None,
                  sinks: Iterable = (), store: LiveStore | None = None,
-                 baselines: dict[int, Baseline] | None = None):
+                 baselines: dict[int, Baseline] | None = None, layout: Layout | None = None):
         self.source = source
         fps = float(getattr(source, "fps", None) or config.spotter.fps)
         self.config = replace(config, spotter=replace(config.spotter, fps=fps))
@@ -142,6 +146,7 @@ class Engine:
         self.sinks = SinkSet(list(sinks))
         self.store = store
         self.baselines = baselines
+        self.layout = layout
         self.stats = EngineStats()
         self._stop = threading.Event()
         self._resume = threading.Event()
@@ -194,7 +199,7 @@ class Engine:
     def _read(self, frames: queue.Queue) -> None:
         try:
             with self.source:
-                items = iter(self.source)
+                items = paced(iter(self.source), self.config.realtime)
                 while not self._stop.is_set():
                     t0 = time.perf_counter()
                     item = next(items, _END)
@@ -214,7 +219,7 @@ class Engine:
 
     def _process(self, frames: queue.Queue, jobs: queue.Queue) -> None:
         pipeline = FramePipeline(self.config, self.detector_factory(), self.baselines, self.stats, self.store,
-                                 self._publish_status)
+                                 self._publish_status, self.layout)
         last = None
         while True:
             self._resume.wait()
@@ -318,14 +323,19 @@ class FramePipeline:
 
     def __init__(self, config: EngineConfig, detector: FaceDetector, baselines: dict[int, Baseline] | None = None,
                  stats: EngineStats | None = None, store: LiveStore | None = None,
-                 on_tick: Callable[[], None] = lambda: None):
+                 on_tick: Callable[[], None] = lambda: None, layout: Layout | None = None):
+        if config.views is None and layout is None:
+            raise ValueError("views=None (detect) needs a layout function")
         self.config = config
+        self.detector = detector
+        self.layout = layout
         self.stats = stats or EngineStats()
         self.store = store
         self.on_tick = on_tick
-        self.trackers = [CropTracker(detector, config.tracking) for _ in range(config.views)]
-        capacity = max(2, int(config.ring_s * config.spotter.fps))
-        self.ring = CropRing(capacity, config.views, config.feature_size, config.spot_size)
+        self.trackers: list[CropTracker] = []
+        self.ring: CropRing | None = None
+        if config.views is not None:
+            self._setup_views(config.views, config.split_x)
         self.spotter = Spotter(config.spotter, baselines)
         self.masks: dict[tuple[int, int], np.ndarray] = {}
         self.source: str | None = None
@@ -335,7 +345,15 @@ class FramePipeline:
         if store is not None:
             store.set_thresholds(config.spotter.k_high, config.spotter.k_low)
 
+    def _setup_views(self, views: int, split_x: int | None) -> None:
+        self.config = replace(self.config, views=views, split_x=split_x)
+        self.trackers = [CropTracker(self.detector, self.config.tracking) for _ in range(views)]
+        capacity = max(2, int(self.config.ring_s * self.config.spotter.fps))
+        self.ring = CropRing(capacity, views, self.config.feature_size, self.config.spot_size)
+
     def process(self, frame: Frame) -> list[Spot]:
+        if self.ring is None:
+            self._setup_views(*self.layout(frame.image))
         spots = []
         if frame.source != self.source:               # a new recording: close what is open, start fresh
             spots += self.close()

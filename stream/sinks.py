@@ -17,7 +17,7 @@ from stream.events import EventRecord
 CSV_COLUMNS = ("event_id", "source", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
                "offset_s", "duration_s", "apex_left", "apex_right", "peak_intensity", "labels", "probs",
                "attention", "threshold", "model", "latency_ms")
-MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion")
+MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion", "apex")   # MEGC's five, then our apex
 
 
 class Sink(Protocol):
@@ -74,7 +74,7 @@ def split_source(source: str) -> tuple[str, str]:
 def megc_row(record: EventRecord) -> dict:
     subject, video = split_source(record.source)
     return {"subject": subject, "video": video, "onset": record.onset_frame, "offset": record.offset_frame,
-            "emotion": "+".join(record.labels)}
+            "emotion": "+".join(record.labels), "apex": record.apex_frame}
 
 
 class _CsvSink(_FileSink):
