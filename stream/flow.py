@@ -74,3 +74,5 @@ def intensity_curve(frames: list[np.ndarray], params: FarnebackParams = DEFAULT_
 def apex_index(curve: np.ndarray) -> int:
     """Position of the apex: argmax of the intensity curve (eq. 3)."""
     return int(np.argmax(curve))
+
+

@@ -5,9 +5,11 @@ spotter chooses: while idle the frame `reference_lag` back, and from onset to of
 (neutral) reference, frozen — the running form of the paper's eq. 1–3 (flow from the onset frame).
 
 Each view's intensity is scored against its own rolling neutral baseline, z = (I − μ) / σ with
-μ = median and σ = 1.4826·MAD of idle frames. The event starts on the higher threshold (z > k_high
-in any view) and ends on the lower one (z < k_low in all views for `release_frames` frames).
-The onset is traced back to where z first left k_low; the apex per view is the running argmax.
+μ = median and σ = 1.4826·MAD of idle frames, and the views' scores are averaged: both cameras see
+the same face, so the expression adds up while their independent noise partly cancels. The event
+starts on the higher threshold (z > k_high) and ends on the lower one (z < k_low for
+`release_frames` frames). The onset is traced back to where z first left k_low; the apex per view
+is the running argmax of that view's intensity.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ import numpy as np
 @dataclass(frozen=True)
 class SpotterOptions:
     fps: float = 60.0
-    k_high: float = 8.0            # onset threshold, in baseline σ above μ
-    k_low: float = 3.0             # offset threshold (hysteresis: lower than k_high)
+    k_high: float = 4.5            # onset threshold, in baseline σ above μ (set on synthetic recordings)
+    k_low: float = 2.0             # offset threshold (hysteresis: lower than k_high)
     reference_lag_s: float = 0.2   # idle reference is this far back; must exceed an expression's rise to threshold
     baseline_s: float = 4.0        # rolling window of idle frames for μ and σ
     warmup_s: float = 1.0          # idle time needed before the first onset can fire
@@ -134,6 +136,10 @@ class Spotter:
         kept = {v: self.baseline(v) for v in set(self.state.history) | set(self._fixed)}
         return {v: b for v, b in kept.items() if b is not None}
 
+    @staticmethod
+    def combined(z: dict[int, float]) -> float | None:
+        return sum(z.values()) / len(z) if z else None
+
     def update(self, frame: int, intensities: dict[int, float]) -> Spot | None:
         options, state = self.options, self.state
         z = {}
@@ -144,7 +150,8 @@ class Spotter:
         state.last_z = z
         if state.mode == "active":
             return self._update_active(frame, intensities, z)
-        if state.mode != "warmup" and frame >= state.quiet_until and z and max(z.values()) > options.k_high:
+        score = self.combined(z)
+        if state.mode != "warmup" and frame >= state.quiet_until and score is not None and score > options.k_high:
             self._start(frame, intensities, z)
             return None
         if state.mode != "refractory":
@@ -172,11 +179,13 @@ class Spotter:
         onset = frame
         rising = [(frame, z, intensities)]
         for past, past_z, past_i in reversed(state.recent):
-            if not past_z or max(past_z.values()) <= self.options.k_low:
+            if not past_z or self.combined(past_z) <= self.options.k_low:
                 break
             onset = past
             rising.append((past, past_z, past_i))
-        state.active = _Active(onset=onset, reference=self.reference_frame(frame), started=frame, last_above=frame)
+        # the reference must be neutral: never later than the frame before the traced-back onset
+        reference = min(self.reference_frame(frame), onset - 1)
+        state.active = _Active(onset=onset, reference=reference, started=frame, last_above=frame)
         for f, f_z, f_i in rising:
             self._track_peak(f, f_i, f_z)
         state.mode = "active"
@@ -191,7 +200,8 @@ class Spotter:
     def _update_active(self, frame: int, intensities: dict[int, float], z: dict[int, float]) -> Spot | None:
         options, active = self.options, self.state.active
         self._track_peak(frame, intensities, z)
-        if z and max(z.values()) < options.k_low:
+        score = self.combined(z)
+        if score is not None and score < options.k_low:
             active.below += 1
         else:
             active.below = 0

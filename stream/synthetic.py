@@ -363,10 +363,14 @@ class Subject:
 
 def face_mesh_landmarks(rgb: np.ndarray) -> np.ndarray | None:
     """(468, 2) float32 pixel landmarks of the most prominent face, or None."""
-    import mediapipe as mp
+    from stream.face import quiet_native_stderr
 
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as mesh:
-        result = mesh.process(np.ascontiguousarray(rgb))
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    with quiet_native_stderr():
+        import mediapipe as mp
+
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as mesh:
+            result = mesh.process(np.ascontiguousarray(rgb))
     if not result.multi_face_landmarks:
         return None
     height, width = rgb.shape[:2]

@@ -46,3 +46,13 @@ def tiny_dataset(tmp_path: Path) -> Path:
     write_frames(tmp_path / "s02" / "s02_01", [1, 2, 3, 10, 11])   # a gap in the numbers
     write_labels_csv(tmp_path, [label_row(), label_row("s02", "s02_01", 2, 3, 11, ("Negative", "Surprise"), "4+1")])
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A small generated 4DME-layout set (3 subjects × 4 clips), shared by the tests that need real faces."""
+    from stream.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("synth")
+    generate_dataset(root, subjects=3, per_subject=4, seed=11, workers=2, progress=False)
+    return root

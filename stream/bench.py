@@ -1,0 +1,151 @@
+"""`mer bench`: speed and memory of the live pipeline and the model, printed as one JSON object.
+
+For each frame size (4DME: two 1200×1600 views; camera: two 640×480 views) a synthetic recording
+is rendered to JPEG files once (cached), then measured in one run:
+  decode_fps    reading + decoding the files alone (the ceiling for any pipeline)
+  pipeline_fps  the live engine at max speed: decode, crops, running flow, spotter, classification
+  paper_fps     a straightforward paper-style loop: full decode, face detection and 224² Farneback
+                (the paper's settings) on every frame of both views
+  latency_ms    offset confirmed → classified record written, p50 / p95
+  rss_mb        resident memory at the start and end of a long looping replay
+"""
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from model.data import list_frames
+from stream.engine import Engine, EngineConfig
+from stream.face import MediaPipeFaceDetector, crop_resize, crop_window
+from stream.flow import farneback, intensity, to_gray
+from stream.frames import Frame
+from stream.sources import ImageFolderSource, Source, decode_frame
+from stream.views import split_views
+
+SIZES = {"4dme": (1200, 1600), "camera": (640, 480)}     # one view: width, height
+DECODE_SCALE = {"4dme": 2, "camera": 1}
+
+
+def rss_mb() -> float:
+    """Current resident set size (Linux /proc), in MB."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def bench_frames(kind: str, seconds: float, cache: Path) -> Path:
+    """A synthetic long recording at `kind` size as JPEG files (made once, then reused)."""
+    from stream.synthetic import SynthConfig, generate_dataset
+
+    width, height = SIZES[kind]
+    root = cache / f"bench-{kind}-{int(seconds)}s"
+    folder = root / "s01" / "s01_01"
+    if not (root / "labels.csv").exists():
+        generate_dataset(root, subjects=1, per_subject=1, seed=7, long=True, long_seconds=(seconds, seconds),
+                         config=SynthConfig(view_width=width, view_height=height), progress=True)
+    return folder
+
+
+class LoopingFolderSource(Source):
+    """The frames of a folder played over and over with rising frame numbers, for soak tests."""
+
+    def __init__(self, folder: Path, seconds: float, fps: float = 60.0, decode_scale: int = 1):
+        super().__init__(f"loop:{Path(folder).name}", fps)
+        self.paths = list_frames(folder)[1]
+        self.total = int(seconds * fps)
+        self.decode_scale = decode_scale
+
+    def _items(self) -> Iterator[Frame]:
+        for index in range(self.total):
+            image = decode_frame(self.paths[index % len(self.paths)], self.decode_scale)
+            if not isinstance(image, str):
+                yield Frame(index, index / self.fps, image, self.name)
+
+
+def decode_fps(folder: Path, decode_scale: int) -> float:
+    paths = list_frames(folder)[1]
+    started = time.perf_counter()
+    for path in paths:
+        decode_frame(path, decode_scale)
+    return len(paths) / (time.perf_counter() - started)
+
+
+def paper_style_fps(folder: Path, limit: int = 300) -> float:
+    """Detect + crop + 224² Farneback against the first frame, every frame, both views, full decode."""
+    detector = MediaPipeFaceDetector()
+    paths = list_frames(folder)[1][:limit]
+    reference = None
+    started = time.perf_counter()
+    for path in paths:
+        crops = []
+        for view in split_views(decode_frame(path)):
+            boxes = detector.detect(view)
+            if boxes:
+                crops.append(to_gray(crop_resize(view, crop_window(boxes[0], view.shape), 224)))
+        if reference is None:
+            reference = crops
+        for first, crop in zip(reference, crops):
+            intensity(farneback(first, crop))
+    return len(paths) / (time.perf_counter() - started)
+
+
+@dataclass
+class PipelineRun:
+    fps: float
+    latency_ms: dict | None
+    events: dict
+    rss_start_mb: float
+    rss_end_mb: float
+
+
+def pipeline_run(source: Source, classifier, config: EngineConfig = EngineConfig()) -> PipelineRun:
+    rss_start = rss_mb()
+    engine = Engine(source, config, detector_factory=MediaPipeFaceDetector, classifier=classifier)
+    summary = engine.run()
+    return PipelineRun(summary["fps"], summary["latency_ms"], summary["events"], round(rss_start, 1),
+                       round(rss_mb(), 1))
+
+
+def model_inference_ms(classifier, repeats: int = 200) -> dict:
+    """Per-event inference: the 4 samples of one event (2 views × 2 phases) in one call."""
+    samples = np.random.default_rng(0).uniform(-1, 1, (4, 3, 224, 224)).astype(np.float32)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        classifier.predict(samples)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"median": round(float(np.median(times)), 2), "p95": round(float(np.percentile(times, 95)), 2),
+            "repeats": repeats}
+
+
+def run_bench(classifier, cache: Path, seconds: float = 20.0, soak_s: float = 120.0,
+              kinds: tuple[str, ...] = ("4dme", "camera")) -> dict:
+    report = {"cpu_count": os.cpu_count()}
+    if classifier is not None:
+        report["model_inference_ms"] = model_inference_ms(classifier)
+    for kind in kinds:
+        folder = bench_frames(kind, seconds, cache)
+        scale = DECODE_SCALE[kind]
+        width, height = SIZES[kind]
+        decode = decode_fps(folder, scale)
+        run = pipeline_run(ImageFolderSource(folder, decode_scale=scale), classifier)
+        soak = pipeline_run(LoopingFolderSource(folder, soak_s, decode_scale=scale), classifier)
+        report[kind] = {
+            "frame": f"{2 * width}x{height} (two {width}x{height} views), decoded at 1/{scale}",
+            "frames": len(list_frames(folder)[0]),
+            "decode_fps": round(decode, 1),
+            "pipeline_fps": run.fps,
+            "pipeline_vs_decode": round(run.fps / decode, 3),
+            "paper_style_fps": round(paper_style_fps(folder), 1),
+            "latency_ms": run.latency_ms,
+            "events": run.events,
+            "soak": {"seconds_of_video": soak_s, "fps": soak.fps, "rss_start_mb": soak.rss_start_mb,
+                     "rss_end_mb": soak.rss_end_mb, "rss_growth_mb": round(soak.rss_end_mb - soak.rss_start_mb, 1)},
+        }
+    report["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return report

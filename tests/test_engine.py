@@ -1,0 +1,242 @@
+"""The live engine on generated recordings: same apex as the offline pipeline, spotting, bad input,
+crash-safe log. Real components throughout (MediaPipe, Farneback, the spotter); only sinks that
+collect records and a camera that stops are stand-ins for collaborators."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from model.data import load_dataset, read_events
+from model.extract import extract_sequence
+from model.features import PreprocessConfig
+from stream.engine import Engine, EngineConfig
+from stream.face import MediaPipeFaceDetector
+from stream.sinks import JsonlSink
+from stream.sources import CameraSource, DatasetSource, ImageFolderSource
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class ListSink:
+    def __init__(self):
+        self.records = []
+
+    def write(self, record):
+        self.records.append(record)
+
+    def close(self):
+        pass
+
+
+class BrokenSink:
+    def write(self, record):
+        raise OSError("disk full")
+
+    def close(self):
+        pass
+
+
+def run_engine(source, config=EngineConfig(), **kwargs):
+    sink = ListSink()
+    engine = Engine(source, config, detector_factory=MediaPipeFaceDetector, sinks=[sink, *kwargs.pop("sinks", [])],
+                    **kwargs)
+    summary = engine.run()
+    return summary, sink.records
+
+
+@pytest.fixture(scope="module")
+def long_root(tmp_path_factory) -> Path:
+    from stream.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("long")
+    generate_dataset(root, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(14.0, 14.0), workers=1,
+                     progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def replay(long_root):
+    return run_engine(DatasetSource(long_root))
+
+
+def test_replay_finds_every_micro_expression_and_no_macro_as_micro(long_root, replay):
+    summary, records = replay
+    truths = read_events(long_root)
+    micro = [r for r in records if r.kind == "micro"]
+    for truth in truths:
+        overlapping = [r for r in records if r.onset_frame <= truth.offset and r.offset_frame >= truth.onset]
+        if truth.kind == "micro":
+            assert any(r.kind == "micro" for r in overlapping), f"missed {truth}"
+        else:
+            assert all(r.kind == "macro" for r in overlapping), f"macro reported as micro: {truth}"
+    assert len(micro) == sum(t.kind == "micro" for t in truths)
+    assert summary["dropped"] == {} and summary["recordings"] == 1
+
+
+def test_replay_gives_the_offline_apex_per_view(long_root, replay):
+    """Streaming a recording gives the apex the offline pipeline (eq. 1–3 from the onset) gives, ±1 frame."""
+    _, records = replay
+    detector = MediaPipeFaceDetector()
+    checked = 0
+    for seq in load_dataset(long_root):
+        offline = extract_sequence(seq, PreprocessConfig())["apex_frames"]
+        (live,) = [r for r in records if r.onset_frame <= seq.offset and r.offset_frame >= seq.onset]
+        for view, apex in zip(("left", "right"), offline):
+            assert abs(live.apex_frame_by_view[view] - int(apex)) <= 1, (seq.key, view, live, offline)
+            checked += 1
+    assert checked >= 6
+    del detector
+
+
+def test_a_failing_sink_does_not_stop_the_stream(long_root):
+    folder = long_root / "s01" / "s01_01"
+    summary, records = run_engine(ImageFolderSource(folder), sinks=[BrokenSink()])
+    assert summary["processed"] == len(list(folder.iterdir()))
+    assert records, "the working sink still received every event"
+
+
+# ---------------------------------------------------------------- bad input
+def _clip(synth_root: Path, tmp_path: Path) -> Path:
+    seq = load_dataset(synth_root)[0]
+    folder = tmp_path / "s01" / "clip"
+    shutil.copytree(seq.folder, folder)
+    return folder
+
+
+def _frames(folder: Path) -> list[Path]:
+    from model.data import list_frames
+
+    return list(list_frames(folder)[1])
+
+
+def _corrupt(folder):
+    _frames(folder)[5].write_bytes(os.urandom(5000))
+
+
+def _truncate(folder):
+    path = _frames(folder)[6]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 5])
+
+
+def _gap(folder):
+    for path in _frames(folder)[10:15]:
+        path.unlink()
+
+
+def _gray(folder):
+    for path in _frames(folder)[:10]:
+        cv2.imwrite(str(path), cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+
+
+def _odd_width(folder):
+    for path in _frames(folder):
+        image = cv2.imread(str(path))
+        cv2.imwrite(str(path), image[:, :-1])
+
+
+def _resize_mid_stream(folder):
+    for path in _frames(folder)[20:]:
+        image = cv2.imread(str(path))
+        cv2.imwrite(str(path), cv2.resize(image, (960, 600)))
+
+
+def _no_face(folder):
+    for path in _frames(folder):
+        cv2.imwrite(str(path), np.full((800, 1280, 3), 90, np.uint8))
+
+
+@pytest.mark.parametrize("damage, check", [
+    (_corrupt, lambda s, n: s["dropped"] == {"corrupt": 1} and s["processed"] == n - 1),
+    (_truncate, lambda s, n: s["processed"] + sum(s["dropped"].values()) == n),
+    (_gap, lambda s, n: s["processed"] == n and s["dropped"] == {}),
+    (_gray, lambda s, n: s["processed"] == n),
+    (_odd_width, lambda s, n: s["processed"] == n and s["no_face_frames"] < n),
+    (_resize_mid_stream, lambda s, n: s["processed"] == n and s["size_changes"] == 1),
+    (_no_face, lambda s, n: s["processed"] == n and s["no_face_frames"] == 2 * n and s["events"] == {}),
+], ids=["corrupt-jpeg", "truncated-jpeg", "gap-in-numbers", "grayscale", "odd-width", "size-change", "no-face"])
+def test_stream_survives_bad_input(synth_root, tmp_path, damage, check):
+    folder = _clip(synth_root, tmp_path)
+    damage(folder)
+    n = len(_frames(folder))
+    summary, _ = run_engine(ImageFolderSource(folder))
+    assert check(summary, n), summary
+
+
+class StoppingCamera:
+    """A capture device that delivers a few frames, then nothing (a collaborator of CameraSource)."""
+
+    def __init__(self, frames: list[np.ndarray]):
+        self.frames = list(frames)
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        if self.frames:
+            time.sleep(0.01)
+            return True, cv2.cvtColor(self.frames.pop(0), cv2.COLOR_RGB2BGR)
+        return False, None
+
+    def release(self):
+        pass
+
+
+def test_camera_that_stops_delivering_ends_the_stream_cleanly(synth_root):
+    seq = load_dataset(synth_root)[0]
+    frames = [seq.load_frame(n) for n in seq.frame_numbers[:20]]
+    source = CameraSource(0, reconnect_s=0.1, give_up_s=0.5, capture_factory=lambda device: StoppingCamera(frames))
+    summary, _ = run_engine(source)
+    assert 0 < summary["processed"] <= 20
+    assert source.ended_reason and "no frame" in source.ended_reason
+
+
+def test_missing_path_exits_2_with_a_message(tmp_path):
+    missing = tmp_path / "nowhere"
+    result = subprocess.run([sys.executable, "-m", "mer_cli", "stream", str(missing), "--no-model"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_kill_9_loses_no_reported_event(tmp_path):
+    """Events already in the JSONL log survive a kill -9: each line is flushed and fsynced."""
+    log = tmp_path / "events.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "mer_cli", "stream", "synthetic:4", "--no-model", "--quiet",
+                                "--events", str(log)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        seen = []
+        while time.time() < deadline and len(seen) < 2:
+            time.sleep(0.2)
+            if log.exists():
+                seen = [line for line in log.read_text().splitlines() if line]
+        assert len(seen) >= 2, "no event reported in time"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    after = [json.loads(line) for line in log.read_text().splitlines() if line]
+    assert len(after) >= len(seen)
+    assert [r["event_id"] for r in after[: len(seen)]] == [json.loads(line)["event_id"] for line in seen]
+
+
+def test_jsonl_sink_appends_whole_lines(tmp_path):
+    from stream.events import EventRecord
+
+    path = tmp_path / "e.jsonl"
+    record = EventRecord(1, "s/v", 1, 3, 6, 0.0, 0.03, 0.08, {"left": 3}, 12.0, "micro")
+    with JsonlSink(path) as sink:
+        sink.write(record)
+        sink.write(record)
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["apex_frame"] for line in lines] == [3, 3]
