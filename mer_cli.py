@@ -38,16 +38,28 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from model.data import load_dataset
+    """The main job on the built-in demo: replay the demo recording through the live pipeline."""
+    from model.data import load_dataset, read_events
     from stream.synthetic import ensure_demo_dataset
 
-    root = ensure_demo_dataset()
-    sequences = load_dataset(root)
-    print(f"demo dataset: {root}")
-    for seq in sequences:
-        print(f"  {seq.subject}/{seq.name}: {len(seq.frame_numbers)} frames, onset {seq.onset} apex {seq.apex} "
-              f"offset {seq.offset}, labels {'+'.join(seq.labels)}")
-    print(f"{len(sequences)} sequences, {sum(len(s.frame_numbers) for s in sequences)} frames")
+    short = ensure_demo_dataset()
+    long = short.parent / "long"
+    sequences = load_dataset(short)
+    print(f"demo clips: {short} ({len(sequences)} sequences, "
+          f"{sum(len(s.frame_numbers) for s in sequences)} frames)")
+    truths = read_events(long)
+    print(f"demo recording: {long} ({sum(t.kind == 'micro' for t in truths)} micro, "
+          f"{sum(t.kind == 'macro' for t in truths)} macro events in events.csv)")
+    args.source, args.events = long, args.events or short.parent / "demo-events.jsonl"
+    args.events.unlink(missing_ok=True)
+    cmd_stream(args)
+    for line in args.events.read_text().splitlines():
+        record = json.loads(line)
+        truth = next((t for t in truths if t.onset <= record["offset_frame"] and t.offset >= record["onset_frame"]),
+                     None)
+        found = f"true {truth.kind} {'+'.join(truth.labels)} {truth.onset}-{truth.offset}" if truth else "no true event"
+        print(f"  {record['kind']:5} frames {record['onset_frame']}-{record['offset_frame']} apex "
+              f"{record['apex_frame']}: {'+'.join(record['labels']) or '-'}   ({found})")
 
 
 # ---------------------------------------------------------------- offline pipeline
@@ -292,7 +304,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         config = replace(config, views=views, split_x=split_x)
         source = _open(args)
     with source:
-        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config, detector, source.name)
+        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config,
+                            lambda: MediaPipeFaceDetector(args.face_model), source.name)
     profile.save(args.out)
     print(json.dumps(profile.to_json(), indent=2))
 
@@ -364,7 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--no-{name}", action="store_true", help=f"switch off the {name} confounder")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("demo", help="headless run on the built-in demo set")
+    p = sub.add_parser("demo", help="the main job on the built-in demo set (headless replay)")
+    _add_source_args(p, source=False)
+    _add_live_args(p)
+    p.add_argument("--events", type=Path, default=None, help="JSONL event log (default: in the demo folder)")
+    p.add_argument("--csv", type=Path, default=None)
+    p.add_argument("--megc", type=Path, default=None)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("extract", help="crop, detect apex and cache phase features of a dataset")

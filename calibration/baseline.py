@@ -7,7 +7,7 @@ onset threshold is set with a safety factor above it (never below the default).
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -20,10 +20,10 @@ SAFETY = 1.5          # k_high ≥ SAFETY × the largest neutral z (assumption)
 LOW_FRACTION = 0.4    # k_low = LOW_FRACTION × k_high keeps the default hysteresis ratio (3 / 8 ≈ 0.4)
 
 
-def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector: FaceDetector,
+def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_factory: Callable[[], FaceDetector],
               source_name: str = "") -> Profile:
     """Run the live pipeline for `seconds` of recorded (or wall-clock, for cameras) time and build a profile."""
-    pipeline = FramePipeline(config, detector)
+    pipeline = FramePipeline(config, detector_factory)
     zs: list[float] = []
     first_t = None
     started = time.perf_counter()
@@ -36,6 +36,7 @@ def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector: 
             zs.append(max(pipeline.spotter.state.last_z.values()))
         if item.t_s - first_t >= seconds or time.perf_counter() - started > 10 * seconds + 30:
             break
+    pipeline.shutdown()
     baselines = pipeline.spotter.kept_baselines()
     if not baselines:
         raise ValueError(f"no face was tracked long enough in {source_name or 'the source'} to calibrate "

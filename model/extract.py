@@ -56,7 +56,7 @@ def extract_sequence(seq: Sequence, config: PreprocessConfig, face_model: str | 
         "samples": stack_samples(views).astype(np.float16),
         "apex_frames": np.array([numbers[v.apex_offset] for v in views]),
         "curves": np.stack([v.curve for v in views]),
-        "windows": np.array([[v.window.x, v.window.y, v.window.w, v.window.h] for v in views]),
+        "windows": np.array([[v.window.crop.x, v.window.crop.y, v.window.crop.w, v.window.crop.h] for v in views]),
     }
 
 

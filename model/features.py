@@ -14,8 +14,10 @@ from typing import Iterable
 
 import numpy as np
 
-from stream.face import Box, FaceDetector, NoFaceError, crop_resize, crop_window, largest_box
+from stream.face import FaceDetector, NoFaceError, crop_resize, crop_window, largest_box
 from stream.flow import DEFAULT_FARNEBACK, FarnebackParams, apex_index, farneback, intensity_curve, magnitude, to_gray
+from stream.intensity import FaceIntensity, IntensityConfig
+from stream.tracking import Window
 from stream.views import split_views
 
 PHASES = ("onset_apex", "apex_offset")
@@ -28,7 +30,9 @@ class PreprocessConfig:
     margin: float = 0.2             # crop widened by this fraction of the face box on each side (assumption)
     n_views: int = 2                # views side by side in a frame
     flow_clip_px: float = 4.0       # |u|, |v|, m are divided by this and clipped to [-1, 1] (assumption)
-    flow: FarnebackParams = field(default_factory=FarnebackParams)
+    flow: FarnebackParams = field(default_factory=FarnebackParams)       # phase flows: the paper's Farneback
+    apex_intensity: str = "face"    # "paper": eq. 3 over the whole crop; "face": stream.intensity (also live)
+    intensity: IntensityConfig = field(default_factory=IntensityConfig)
 
     def __post_init__(self) -> None:
         if self.size < 32:
@@ -39,6 +43,8 @@ class PreprocessConfig:
             raise ValueError(f"n_views must be 1 or 2, got {self.n_views}")
         if self.flow_clip_px <= 0:
             raise ValueError(f"flow_clip_px must be > 0, got {self.flow_clip_px}")
+        if self.apex_intensity not in ("face", "paper"):
+            raise ValueError(f"apex_intensity must be 'face' or 'paper', got {self.apex_intensity!r}")
 
     def digest(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -48,23 +54,23 @@ class PreprocessConfig:
 class ViewFeatures:
     """One view of one event: the crop, the intensity curve, the apex and the two phase tensors."""
 
-    window: Box
+    window: Window
     curve: np.ndarray          # (T,) I_t against the onset frame
     apex_offset: int           # apex position within the window (0 = onset)
     phases: np.ndarray         # (2, 3, S, S) float32: phases × (u, v, m)
 
 
-def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margin: float) -> Box:
-    """The largest face box over the frames of a window, as a square crop (paper §3.1)."""
+def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margin: float) -> Window:
+    """The largest face box over the frames of a window, and its square crop (paper §3.1)."""
     shape = None
     boxes = []
     for view in views:
         shape = view.shape
         boxes.extend(detector.detect(view))
-    box = largest_box(boxes)
-    if box is None or shape is None:
+    face = largest_box(boxes)
+    if face is None or shape is None:
         raise NoFaceError("no face found in any frame of the window")
-    return crop_window(box, shape, margin)
+    return Window(0, crop_window(face, shape, margin), face)
 
 
 def flow_channels(flow: np.ndarray, clip_px: float) -> np.ndarray:
@@ -80,10 +86,17 @@ def phase_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
                      flow_channels(farneback(apex, offset, config.flow), config.flow_clip_px)])
 
 
-def view_features(gray_crops: list[np.ndarray], window: Box, config: PreprocessConfig,
+def apex_curve(gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig) -> np.ndarray:
+    """I_t of every crop against the first (onset) one, by the configured intensity."""
+    if config.apex_intensity == "paper":
+        return intensity_curve(gray_crops, config.flow)
+    return FaceIntensity(config.intensity, window.crop, window.face, config.size, config.margin).curve(gray_crops)
+
+
+def view_features(gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig,
                   apex_at: int | None = None) -> ViewFeatures:
     """Features of one view from its onset…offset gray crops; the apex is detected unless given."""
-    curve = intensity_curve(gray_crops, config.flow)
+    curve = apex_curve(gray_crops, window, config)
     apex = apex_index(curve) if apex_at is None else apex_at
     phases = phase_features(gray_crops[0], gray_crops[apex], gray_crops[-1], config)
     return ViewFeatures(window, curve, apex, phases)
@@ -98,7 +111,7 @@ def event_features(frames: list[np.ndarray], detector: FaceDetector,
     results = []
     for view_frames in per_view:
         window = fixed_crop_window(view_frames, detector, config.margin)
-        crops = [to_gray(crop_resize(f, window, config.size)) for f in view_frames]
+        crops = [to_gray(crop_resize(f, window.crop, config.size)) for f in view_frames]
         results.append(view_features(crops, window, config))
     return results
 

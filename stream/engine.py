@@ -9,31 +9,30 @@ classification worker. The capture side never waits for the model.
 from __future__ import annotations
 
 import queue
+from concurrent.futures import ThreadPoolExecutor
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Protocol
 
-import cv2
 import numpy as np
 
 from model.features import PreprocessConfig, phase_features
 from stream.events import EventRecord, view_name
-from stream.face import Box, FaceDetector, crop_resize, eye_mask
-from stream.flow import FarnebackParams, farneback, intensity, remove_global_motion, to_gray
+from stream.face import FaceDetector, crop_resize
+from stream.flow import to_gray
+from stream.intensity import FaceIntensity
 from stream.frames import Frame
 from stream.ring import CropRing
 from stream.sinks import SinkSet
 from stream.sources import paced
 from stream.spotter import Baseline, Spot, Spotter, SpotterOptions
 from stream.store import EventDetail, LiveStore
-from stream.tracking import CropTracker, TrackingOptions
+from stream.tracking import CropTracker, TrackingOptions, Window
 from stream.views import split_views
 
 Layout = Callable[[np.ndarray], tuple[int, int | None]]   # frame → (views, split_x)
-
-SPOT_FLOW = FarnebackParams(levels=2, winsize=11, iterations=2)   # cheaper than the paper's for the running flow
 
 
 class Classifier(Protocol):
@@ -49,12 +48,6 @@ class EngineConfig:
     views: int | None = 2              # views side by side in a frame (1: a mono webcam; None: detect)
     split_x: int | None = None         # the seam between views; None = the middle
     realtime: bool = False             # deliver recorded frames at their own pace (else: max speed)
-    feature_size: int = 224            # crops for the classifier's phase flows (paper: 224²)
-    spot_size: int = 160               # the face box alone (no margin), for the running intensity
-    spot_flow: FarnebackParams = SPOT_FLOW
-    motion_compensation: bool = True   # subtract the median flow (head translation)
-    eye_mask: bool = True              # ignore the eyes in the running intensity (blinks)
-    eye_mask_size: tuple[float, float] = (0.22, 0.13)   # ellipse half-axes, fractions of the face width
     ring_s: float = 6.0                # seconds of crops kept; must exceed max_event_s + reference lag
     queue_frames: int = 32             # reader → processing queue bound
     events_queue: int = 64
@@ -62,7 +55,7 @@ class EngineConfig:
     preview_every: int = 3             # frames between dashboard previews
     spotter: SpotterOptions = field(default_factory=SpotterOptions)
     tracking: TrackingOptions = field(default_factory=TrackingOptions)
-    features: PreprocessConfig = field(default_factory=PreprocessConfig)
+    features: PreprocessConfig = field(default_factory=PreprocessConfig)   # crop size, margin, flows, intensity
 
     def __post_init__(self) -> None:
         if self.views not in (1, 2, None):
@@ -71,8 +64,6 @@ class EngineConfig:
             raise ValueError(f"decision_threshold must lie in (0, 1), got {self.decision_threshold}")
         if self.ring_s <= self.spotter.max_event_s + self.spotter.reference_lag_s:
             raise ValueError(f"ring_s ({self.ring_s}) must exceed max_event_s + reference_lag_s")
-        if self.spot_size < 16 or self.feature_size < self.spot_size:
-            raise ValueError(f"need 16 ≤ spot_size ≤ feature_size, got {self.spot_size}, {self.feature_size}")
 
 
 @dataclass
@@ -216,10 +207,13 @@ class Engine:
         except Exception as exc:  # a source that dies ends the stream with its reason, not a traceback
             self.stats.dropped[f"source error: {exc}"] += 1
         finally:
-            frames.put(_END)
+            try:
+                frames.put(_END, timeout=1.0)
+            except queue.Full:   # the processing loop has stopped and will not read it
+                pass
 
     def _process(self, frames: queue.Queue, jobs: queue.Queue) -> None:
-        pipeline = FramePipeline(self.config, self.detector_factory(), self.baselines, self.stats, self.store,
+        pipeline = FramePipeline(self.config, self.detector_factory, self.baselines, self.stats, self.store,
                                  self._publish_status, self.layout)
         last = None
         while True:
@@ -242,6 +236,7 @@ class Engine:
         if last is not None:
             for spot in pipeline.close():
                 self._submit(pipeline, spot, last.source, jobs)
+        pipeline.shutdown()
 
     def _submit(self, pipeline: FramePipeline, spot: Spot, source: str, jobs: queue.Queue) -> None:
         self.stats.events[spot.kind] += 1
@@ -322,13 +317,14 @@ class FramePipeline:
     Single-threaded and usable on its own (calibration, tests); the Engine adds the threads.
     """
 
-    def __init__(self, config: EngineConfig, detector: FaceDetector, baselines: dict[int, Baseline] | None = None,
+    def __init__(self, config: EngineConfig, detector_factory: Callable[[], FaceDetector],
+                 baselines: dict[int, Baseline] | None = None,
                  stats: EngineStats | None = None, store: LiveStore | None = None,
                  on_tick: Callable[[], None] = lambda: None, layout: Layout | None = None):
         if config.views is None and layout is None:
             raise ValueError("views=None (detect) needs a layout function")
         self.config = config
-        self.detector = detector
+        self.detector_factory = detector_factory
         self.layout = layout
         self.stats = stats or EngineStats()
         self.store = store
@@ -338,7 +334,8 @@ class FramePipeline:
         if config.views is not None:
             self._setup_views(config.views, config.split_x)
         self.spotter = Spotter(config.spotter, baselines)
-        self.masks: dict[tuple[int, int], np.ndarray] = {}
+        self.measures: dict[int, tuple[int, FaceIntensity]] = {}    # view → (window serial, its measure)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mer-view")
         self.source: str | None = None
         self.shape: tuple[int, ...] | None = None
         self.last_frame = 0
@@ -348,9 +345,12 @@ class FramePipeline:
 
     def _setup_views(self, views: int, split_x: int | None) -> None:
         self.config = replace(self.config, views=views, split_x=split_x)
-        self.trackers = [CropTracker(self.detector, self.config.tracking) for _ in range(views)]
+        # one detector per view: the views are measured in parallel threads
+        self.trackers = [CropTracker(self.detector_factory(), self.config.tracking, self.config.features.margin)
+                         for _ in range(views)]
         capacity = max(2, int(self.config.ring_s * self.config.spotter.fps))
-        self.ring = CropRing(capacity, views, self.config.feature_size, self.config.spot_size)
+        features = self.config.features
+        self.ring = CropRing(capacity, views, features.size, features.intensity.size)
 
     def process(self, frame: Frame) -> list[Spot]:
         if self.ring is None:
@@ -375,65 +375,57 @@ class FramePipeline:
         return spots
 
     def close(self) -> list[Spot]:
+        """End of a recording: the open event, if any, ends at its last frame."""
         spot = self.spotter.close(self.last_frame)
         return [spot] if spot is not None else []
 
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
     def _intensities(self, frame: Frame) -> dict[int, float]:
-        config, timers = self.config, self.stats.timers
+        """Running intensity of each view; the second view is measured on the second core meanwhile."""
         t0 = time.perf_counter()
-        views = split_views(frame.image, config.views, config.split_x)
-        intensities = {}
+        views = split_views(frame.image, self.config.views, self.config.split_x)
         reference = self.spotter.reference_frame(frame.index)
-        for v, view in enumerate(views):
-            window = self.trackers[v].update(view)
+        others = [self._pool.submit(self._measure_view, v, view, reference) for v, view in enumerate(views) if v]
+        results = [self._measure_view(0, views[0], reference)] + [job.result() for job in others]
+        intensities = {}
+        for v, (window, feature, spot, value) in enumerate(results):
             self.stats.face_found[view_name(v)] = window is not None
             if window is None:
                 self.stats.no_face_frames += 1
                 continue
-            t1 = time.perf_counter()
-            feature = to_gray(crop_resize(view, window.crop, config.feature_size))
-            spot = self._face_only(feature)
             self.ring.push(frame.index, frame.t_s, v, feature, spot, window.serial)
-            timers.add("crop", time.perf_counter() - t1)
-            ref = self.ring.at_or_before(reference, v, window.serial)
-            if ref is None or ref == frame.index:
-                continue
-            t1 = time.perf_counter()
-            flow = farneback(self.ring.spot_crop(ref, v), spot, config.spot_flow)
-            if config.motion_compensation:
-                flow = remove_global_motion(flow)
-            intensities[v] = intensity(flow, self._mask(v, window))
-            timers.add("flow", time.perf_counter() - t1)
-        timers.add("frame", time.perf_counter() - t0)
+            if value is not None:
+                intensities[v] = value
+        self.stats.timers.add("frame", time.perf_counter() - t0)
         return intensities
 
-    def _face_only(self, feature: np.ndarray) -> np.ndarray:
-        """The face box inside the feature crop (which has a margin around it), at spot size.
+    def _measure_view(self, v: int, view: np.ndarray, reference: int):
+        """(window, 224² crop, spot crop, intensity against the reference) of one view; reads the ring only."""
+        window = self.trackers[v].update(view)
+        if window is None:
+            return None, None, None, None
+        t1 = time.perf_counter()
+        measure = self._measure_of(v, window)
+        feature = to_gray(crop_resize(view, window.crop, self.config.features.size))
+        face = measure.face(feature)
+        self.stats.timers.add("crop", time.perf_counter() - t1)
+        ref = self.ring.at_or_before(reference, v, window.serial)
+        if ref is None:
+            return window, feature, face, None
+        t1 = time.perf_counter()
+        value = measure.measure(self.ring.spot_crop(ref, v), face)
+        self.stats.timers.add("flow", time.perf_counter() - t1)
+        return window, feature, face, value
 
-        Measured on synthetic recordings: the face alone at 160² gives the expression 2–3× the
-        z-score that the whole crop at 96² gives, and blink leakage past the eye mask drops."""
-        offset, side = self._face_slice
-        face = feature[offset:offset + side, offset:offset + side]
-        size = self.config.spot_size
-        return face if side == size else cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
-
-    @property
-    def _face_slice(self) -> tuple[int, int]:
-        side = int(round(self.config.feature_size / (1 + 2 * self.config.tracking.margin)))
-        return (self.config.feature_size - side) // 2, side
-
-    def _mask(self, view: int, window) -> np.ndarray | None:
-        if not self.config.eye_mask:
-            return None
-        key = (view, window.serial)
-        if key not in self.masks:
-            offset, side = self._face_slice
-            scale = window.crop.w / self.config.feature_size
-            face_box = Box(int(round(window.crop.x + offset * scale)), int(round(window.crop.y + offset * scale)),
-                           int(round(side * scale)), int(round(side * scale)))
-            self.masks = {k: m for k, m in self.masks.items() if k[0] != view}
-            self.masks[key] = eye_mask(window.face, face_box, self.config.spot_size, *self.config.eye_mask_size)
-        return self.masks[key]
+    def _measure_of(self, view: int, window: Window) -> FaceIntensity:
+        serial, measure = self.measures.get(view, (None, None))
+        if serial != window.serial:
+            features = self.config.features
+            measure = FaceIntensity(features.intensity, window.crop, window.face, features.size, features.margin)
+            self.measures[view] = (window.serial, measure)
+        return measure
 
     def job(self, spot: Spot, source: str) -> _EventJob:
         """Copy what the worker needs out of the ring now, before newer frames overwrite it."""

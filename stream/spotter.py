@@ -98,6 +98,7 @@ class SpotterState:
     mode: str = "warmup"           # warmup | idle | active | refractory
     idle_frames: int = 0
     quiet_until: int = -1
+    last_offset: int = -(2**62)
     history: dict[int, deque] = field(default_factory=dict)          # view → idle intensities
     recent: deque = field(default_factory=deque)                      # (frame, {view: z}, {view: I}) while idle
     active: _Active | None = None
@@ -118,7 +119,10 @@ class Spotter:
     def reference_frame(self, frame: int) -> int:
         """The frame whose crop frame `frame` is to be compared with."""
         active = self.state.active
-        return active.reference if active is not None else frame - self.options.frames(self.options.reference_lag_s)
+        if active is not None:
+            return active.reference
+        # never reach back into the last event: its frames are not neutral
+        return max(frame - self.options.frames(self.options.reference_lag_s), self.state.last_offset)
 
     def baseline(self, view: int) -> Baseline | None:
         history = self.state.history.get(view)
@@ -216,6 +220,7 @@ class Spotter:
         state.active = None
         state.mode = "refractory"
         state.quiet_until = offset + options.frames(options.refractory_s)
+        state.last_offset = offset
         state.idle_frames = 0
         duration_s = (offset - active.onset) / options.fps
         if duration_s < options.min_event_s or not active.peak:

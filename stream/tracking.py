@@ -19,7 +19,6 @@ class TrackingOptions:
     check_every: int = 15
     lost_after: int = 3
     drift_bound: float = 0.15
-    margin: float = 0.2
 
     def __post_init__(self) -> None:
         for name in ("acquire_frames", "check_every", "lost_after"):
@@ -41,9 +40,10 @@ class Window:
 class CropTracker:
     """One view's current crop window; `update` once per frame with that view's image."""
 
-    def __init__(self, detector: FaceDetector, options: TrackingOptions = TrackingOptions()):
+    def __init__(self, detector: FaceDetector, options: TrackingOptions = TrackingOptions(), margin: float = 0.2):
         self.detector = detector
         self.options = options
+        self.margin = margin
         self.window: Window | None = None
         self._candidates: list[Box] = []
         self._since_check = 0
@@ -81,7 +81,7 @@ class CropTracker:
         face = largest_box(self._candidates)
         self._serial += 1
         self.windows_started += 1
-        self.window = Window(self._serial, crop_window(face, view.shape, self.options.margin), face)
+        self.window = Window(self._serial, crop_window(face, view.shape, self.margin), face)
         self._candidates = []
         self._since_check = 0
         return self.window

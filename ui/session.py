@@ -1,0 +1,709 @@
+"""One dashboard session: an Engine running in its background thread, the LiveStore it writes, and a
+session folder that holds everything the session writes (live log, exports, calibration profile).
+
+The UI reads `store.snapshot()` only; the methods here are the controls (start / pause / resume /
+stop, thresholds, calibration, markers, exports). Nothing here imports gradio.
+"""
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import logging
+import queue
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from stream.engine import Engine, EngineConfig
+from stream.frames import Frame
+from stream.sinks import CsvSink, JsonlSink, MegcSink, csv_row, CSV_COLUMNS
+from stream.sources import VIDEO_SUFFIXES, Source, SourceError, open_source
+from stream.spotter import SpotterOptions
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 500 * 1024 * 1024
+THRESHOLD_RANGE = (0.10, 0.30)
+K_HIGH_RANGE = (2.0, 12.0)
+EXPORT_KINDS = {"jsonl": ("events", ".jsonl"), "csv": ("events", ".csv"), "megc": ("megc", ".csv"),
+                "summary": ("summary", ".png")}
+DEMO = "demo"
+WEBCAM = "webcam"
+
+
+def default_weights() -> Path:
+    import model
+
+    return Path(model.__file__).resolve().parent / "weights" / "microattnet-synth.pt"
+
+
+def default_session_root() -> Path:
+    return Path.home() / ".cache" / "mer-live" / "sessions"
+
+
+def demo_source_path() -> Path:
+    """The demo's 30 s long recording (4DME layout, with micro and macro events), made on first use."""
+    from stream.synthetic import ensure_demo_dataset
+
+    return ensure_demo_dataset().parent / "long"
+
+
+def check_upload(path: str | Path, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
+    """An uploaded video that the engine can open: a known video suffix and at most `max_bytes`.
+    Raises ValueError with a message for the user otherwise."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"not a video file: {path.name!r} (accepted: {', '.join(VIDEO_SUFFIXES)})")
+    if not path.is_file():
+        raise ValueError(f"upload not found: {path.name!r}")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"video too large: {size / 2**20:.0f} MB (limit {max_bytes / 2**20:.0f} MB)")
+    if size == 0:
+        raise ValueError(f"empty file: {path.name!r}")
+    return path
+
+
+# ---------------------------------------------------------------- sources the session wraps
+class StampedSource:
+    """Wraps a source: paces recorded frames at their own rate (when `realtime`), can hold the stream
+    while paused (and re-anchors the clock afterwards), and stamps the wall time (time.monotonic) at
+    which each frame entered the engine, so the dashboard can tell how long after an event's offset it
+    was shown. The engine is then run with realtime=False (pacing happens here)."""
+
+    def __init__(self, inner: Source, realtime: bool, keep: int = 2048):
+        self.inner = inner
+        self.realtime = realtime
+        self.name = inner.name
+        self.fps = inner.fps
+        self._stamps: deque[tuple[str, int, float, float]] = deque(maxlen=keep)   # (source, index, t_s, wall)
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+        self._running.set()
+        self._stopped = threading.Event()
+        self.started_wall: float | None = None
+
+    # control
+    def pause(self, paused: bool) -> None:
+        (self._running.clear if paused else self._running.set)()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._running.set()
+        from stream.sources import CameraSource
+
+        if isinstance(self.inner, (FeedSource, CameraSource)):   # wake a reader blocked waiting for a frame
+            self.inner.close()
+
+    @property
+    def last(self) -> tuple[str, int, float, float] | None:
+        with self._lock:
+            return self._stamps[-1] if self._stamps else None
+
+    def wall_of(self, source: str, index: int) -> float | None:
+        """Wall time at which frame `index` of recording `source` entered the engine (recent frames only)."""
+        with self._lock:
+            for s, i, _, wall in reversed(self._stamps):
+                if s == source and i <= index:
+                    return wall if i == index else None
+        return None
+
+    # Source protocol (what Engine uses)
+    def __enter__(self):
+        self.inner.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.inner.__exit__(*exc)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __iter__(self) -> Iterator:
+        anchor: tuple[float, float] | None = None    # (t_s, wall) the clock started at
+        previous: Frame | None = None
+        self.started_wall = time.monotonic()
+        for item in self.inner:
+            if self._stopped.is_set():
+                return
+            if not self._running.is_set():
+                paused_at = time.monotonic()
+                while not self._running.wait(0.1):
+                    pass
+                if anchor is not None:
+                    anchor = (anchor[0], anchor[1] + time.monotonic() - paused_at)
+                if self._stopped.is_set():
+                    return
+            if isinstance(item, Frame):
+                if self.realtime:
+                    if previous is None or item.source != previous.source or item.t_s < previous.t_s:
+                        anchor = (item.t_s, time.monotonic())
+                    delay = anchor[1] + (item.t_s - anchor[0]) - time.monotonic()
+                    if delay > 0:
+                        if self._stopped.wait(delay):
+                            return
+                previous = item
+                with self._lock:
+                    self._stamps.append((item.source, item.index, item.t_s, time.monotonic()))
+            yield item
+
+
+class WebcamFeed:
+    """Frames pushed by the browser webcam (gradio streaming) into a small newest-frame queue.
+
+    `source()` gives a Source the engine consumes; the feed outlives it, so a restart or a calibration
+    reads from the same feed. `incoming_fps` is measured from the arrival times of the last 2 s."""
+
+    def __init__(self, nominal_fps: float = 10.0, maxsize: int = 4):
+        self.nominal_fps = nominal_fps
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._arrivals: deque[float] = deque(maxlen=256)
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self.received = 0
+        self._started = time.monotonic()
+
+    def push(self, image: np.ndarray | None) -> None:
+        if image is None:
+            return
+        now = time.monotonic()
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+        with self._lock:
+            self._arrivals.append(now)
+            self.received += 1
+        while True:
+            try:
+                self._queue.put_nowait((now, image))
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    @property
+    def incoming_fps(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._arrivals if now - t <= 2.0]
+        if len(recent) < 2:
+            return 0.0
+        return round((len(recent) - 1) / max(recent[-1] - recent[0], 1e-6), 1)
+
+    def source(self) -> "FeedSource":
+        return FeedSource(self)
+
+    def next(self, timeout: float) -> tuple[float, np.ndarray] | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class FeedSource(Source):
+    """One run's view of a WebcamFeed: `t_s` is the arrival time since this run started."""
+
+    def __init__(self, feed: WebcamFeed):
+        super().__init__("browser-webcam", feed.nominal_fps)
+        self.feed = feed
+        self._closed = threading.Event()
+
+    def _items(self) -> Iterator[Frame]:
+        started = time.monotonic()
+        index = 0
+        while not self._closed.is_set():
+            got = self.feed.next(0.2)
+            if got is None:
+                continue
+            arrived, image = got
+            yield Frame(index, max(0.0, arrived - started), image, self.name)
+            index += 1
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+# ---------------------------------------------------------------- the session
+@dataclass
+class RunInfo:
+    spec: str
+    source: StampedSource
+    engine: Engine
+    views: int | None
+    started: float
+
+
+class Session:
+    """Owns one Engine + LiveStore + a session folder. All methods return a short message for the
+    user (or raise ValueError for bad input); none of them blocks on the engine except `stop` and
+    `calibrate_now`."""
+
+    def __init__(self, folder: str | Path | None = None, *, checkpoint: str | Path | None = None,
+                 profile=None, detector_factory: Callable | None = None, config: EngineConfig | None = None,
+                 webcam_fps: float = 10.0):
+        if folder is None:
+            folder = default_session_root() / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        self.folder = Path(folder).expanduser().resolve()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if detector_factory is None:
+            from stream.face import MediaPipeFaceDetector
+
+            detector_factory = MediaPipeFaceDetector
+        self.detector_factory = detector_factory
+        self.base_config = config or EngineConfig()
+        self.store = _store()
+        self.webcam = WebcamFeed(webcam_fps)
+        self.checkpoint: Path | None = Path(checkpoint) if checkpoint else default_weights()
+        self._classifier = None
+        self._classifier_path: Path | None = None
+        self.classifier_note = ""
+        self.profile = None
+        self.threshold = self.base_config.decision_threshold
+        self.k_high = self.base_config.spotter.k_high
+        self.k_low = self.base_config.spotter.k_low
+        self.pending: list[str] = []
+        self.run: RunInfo | None = None
+        self.runs = 0
+        self.paused = False
+        self.last_spec: str | None = None
+        self.last_views: int | None = 2
+        self.message = "ready"
+        self._lock = threading.RLock()
+        self._exports = 0
+        self._marker_sources: list[str] = []
+        # what the dashboard measured: ticks of its timer and the delay of events reaching the page
+        self.tick_walls: deque[float] = deque(maxlen=400)
+        self.shown: dict[tuple[str, int], float] = {}           # (source, event_id) → wall time shown
+        self.event_delays_s: deque[float] = deque(maxlen=200)   # offset frame entered → event on the page
+        if profile is not None:
+            self.apply_profile(profile)
+
+    # ------------------------------------------------------------ model and profile
+    def set_checkpoint(self, path: str | Path | None) -> str:
+        with self._lock:
+            self.checkpoint = Path(path).expanduser() if path else None
+            self._classifier, self._classifier_path = None, None
+            return self._load_classifier() + (" (used from the next start)" if self.running else "")
+
+    def _load_classifier(self):
+        path = self.checkpoint
+        if path is None:
+            self.classifier_note = "no model: events are spotted but not classified"
+            return self.classifier_note
+        if self._classifier is not None and self._classifier_path == path:
+            return self.classifier_note
+        if not path.is_file():
+            self._classifier = None
+            self.classifier_note = f"no model ({path.name} not found): events are spotted but not classified"
+            return self.classifier_note
+        try:
+            from model.predictor import Predictor
+
+            self._classifier = Predictor.from_checkpoint(path, device="cpu")
+            self._classifier_path = path
+            self.classifier_note = f"model {self._classifier.name}"
+        except Exception as exc:  # a bad checkpoint must not stop spotting
+            self._classifier = None
+            self.classifier_note = f"model {path.name} failed to load ({exc}): events are not classified"
+        return self.classifier_note
+
+    def apply_profile(self, profile) -> str:
+        """A calibration Profile (or the path of one): its baselines and thresholds apply from the next start."""
+        if not hasattr(profile, "baselines"):
+            from calibration.profile import load_profile
+
+            profile = load_profile(Path(profile))
+        self.profile = profile
+        self.k_high, self.k_low = profile.k_high, profile.k_low
+        self.threshold = min(max(profile.decision_threshold, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1])
+        return f"profile applied: k_high {profile.k_high:g}, k_low {profile.k_low:g}, baselines for views {sorted(profile.baselines)}"
+
+    # ------------------------------------------------------------ run control
+    @property
+    def running(self) -> bool:
+        return self.run is not None and self.run.engine.running
+
+    def resolve_spec(self, kind: str, value: str = "", upload: str | None = None) -> str:
+        """The source spec for the UI's source choice: demo, camera index, video upload, folder, synthetic."""
+        kind = (kind or "").lower()
+        value = str(value or "").strip()
+        if kind.startswith("demo"):
+            return DEMO
+        if kind.startswith("camera"):
+            if not value.isdigit():
+                raise ValueError(f"camera wants an index such as 0, got {value!r}")
+            return value
+        if kind.startswith("video"):
+            if not upload:
+                raise ValueError("upload a video file first")
+            return str(check_upload(upload))
+        if kind.startswith("folder"):
+            if not value:
+                raise ValueError("enter a folder path (4DME root or a folder of frames)")
+            path = Path(value).expanduser()
+            if not path.is_dir():
+                raise ValueError(f"not a folder: {path}")
+            return str(path)
+        if kind.startswith("synthetic"):
+            return value if value.startswith("synthetic") else f"synthetic:{value or 0}"
+        if kind.startswith("webcam") or kind.startswith("browser"):
+            return WEBCAM
+        raise ValueError(f"unknown source kind {kind!r}")
+
+    def _open(self, spec: str) -> tuple[Source, bool]:
+        """(source, realtime) for a spec; recorded sources are replayed at their own pace."""
+        if spec == DEMO:
+            return open_source(str(demo_source_path())), True
+        if spec == WEBCAM:
+            return self.webcam.source(), False
+        source = open_source(spec)
+        from stream.sources import CameraSource
+
+        return source, not isinstance(source, CameraSource)
+
+    def _config(self, views: int | None, fps: float | None = None) -> EngineConfig:
+        spotter = replace(self.base_config.spotter, k_high=self.k_high, k_low=self.k_low,
+                          **({"fps": fps} if fps else {}))
+        split_x = self.profile.split_x if self.profile is not None and self.profile.views == views else None
+        return replace(self.base_config, views=views, split_x=split_x, realtime=False,
+                       decision_threshold=self.threshold, spotter=spotter)
+
+    def _layout(self):
+        from calibration.views import detect_layout
+
+        holder = {}
+
+        def layout(image):
+            if "detector" not in holder:
+                holder["detector"] = self.detector_factory()
+            found = detect_layout(image, holder["detector"])
+            self.message = f"view layout: {found.views} view(s) ({found.reason})"
+            return found.views, found.split_x
+
+        return layout
+
+    def start(self, spec: str, views: int | None = 2, realtime: bool | None = None) -> str:
+        """Start (or restart) the engine on a source spec: "demo", "webcam" (browser), a camera index,
+        a video file, a folder, "synthetic:SEED". `views`: 2 side by side, 1, or None to detect."""
+        with self._lock:
+            if self.run is not None:
+                self._stop_run()
+            if spec == WEBCAM and views == 2:
+                views = 1                        # a browser webcam is one view unless told otherwise
+            try:
+                inner, paced = self._open(spec)
+            except SourceError as exc:
+                raise ValueError(str(exc)) from None
+            if realtime is not None:
+                paced = realtime
+            note = self._load_classifier()
+            self.store.clear()
+            self._marker_sources.clear()
+            self.shown.clear()
+            self.event_delays_s.clear()
+            self.runs += 1
+            source = StampedSource(inner, paced)
+            if spec == DEMO:
+                source.name = f"demo ({inner.name})"
+            config = self._config(views)
+            baselines = self.profile.baselines if self.profile is not None else None
+            log_path = self.folder / f"live-{self.runs:03d}.jsonl"
+            engine = Engine(source, config, detector_factory=self.detector_factory, classifier=self._classifier,
+                            sinks=[JsonlSink(log_path)], store=self.store, baselines=baselines,
+                            layout=self._layout() if views is None else None)
+            engine.start()
+            self.run = RunInfo(spec, source, engine, views, time.monotonic())
+            self.last_spec, self.last_views = spec, views
+            self.paused = False
+            self.pending.clear()
+            self.message = f"started {source.name} ({'real time' if paced else 'as fast as it comes'}); {note}"
+            return self.message
+
+    def _stop_run(self, timeout: float = 10.0) -> None:
+        run = self.run
+        if run is None:
+            return
+        run.source.stop()
+        run.engine.stop()
+        run.engine.join(timeout)
+        if run.engine.running:
+            log.warning("engine did not stop within %.0f s", timeout)
+
+    def pause(self) -> str:
+        with self._lock:
+            if not self.running:
+                return "nothing is running"
+            self.run.engine.pause(True)
+            self.run.source.pause(True)
+            self.paused = True
+            self.message = "paused"
+            return self.message
+
+    def resume(self) -> str:
+        with self._lock:
+            if not self.running:
+                return "nothing is running"
+            self.run.source.pause(False)
+            self.run.engine.pause(False)
+            self.paused = False
+            self.message = "resumed"
+            return self.message
+
+    def stop(self) -> str:
+        with self._lock:
+            if self.run is None:
+                return "nothing is running"
+            self._stop_run()
+            self.paused = False
+            self.message = f"stopped; {len(self.store.snapshot().events)} event(s) kept for export"
+            return self.message
+
+    def set_threshold(self, value: float) -> str:
+        """The decision threshold: applied live to events classified from now on."""
+        value = float(value)
+        if not THRESHOLD_RANGE[0] - 1e-9 <= value <= THRESHOLD_RANGE[1] + 1e-9:
+            raise ValueError(f"decision threshold must lie in {THRESHOLD_RANGE[0]}–{THRESHOLD_RANGE[1]}, got {value}")
+        with self._lock:
+            self.threshold = round(value, 4)
+            if self.running:
+                engine = self.run.engine
+                engine.config = replace(engine.config, decision_threshold=self.threshold)
+                return f"decision threshold {self.threshold:g}: applied to events classified from now on"
+            return f"decision threshold {self.threshold:g}: used from the next start"
+
+    def set_sensitivity(self, k_high: float) -> str:
+        """The spotter's onset threshold (k_high, in baseline σ); k_low keeps its ratio to k_high.
+        The spotter is built at start, so this applies from the next start."""
+        k_high = float(k_high)
+        if not K_HIGH_RANGE[0] <= k_high <= K_HIGH_RANGE[1]:
+            raise ValueError(f"k_high must lie in {K_HIGH_RANGE[0]}–{K_HIGH_RANGE[1]}, got {k_high}")
+        with self._lock:
+            ratio = self.k_low / self.k_high if self.k_high > 0 else 2.0 / 4.5
+            self.k_high, self.k_low = round(k_high, 3), round(k_high * ratio, 3)
+            message = f"sensitivity k_high {self.k_high:g} (k_low {self.k_low:g})"
+            if self.running:
+                self.pending = [f"k_high {self.k_high:g} / k_low {self.k_low:g} wait for a restart"]
+                return message + ": restart (Stop, Start) to apply"
+            return message + ": used from the next start"
+
+    def calibrate_now(self, seconds: float = 5.0) -> str:
+        """Record a neutral baseline from the current (or last) source for `seconds` of stream time,
+        save the profile in the session folder and apply it. A running engine is stopped for it and
+        restarted afterwards (a recording restarts from its beginning)."""
+        from calibration.baseline import calibrate
+
+        seconds = float(seconds)
+        if not 1.0 <= seconds <= 120.0:
+            raise ValueError(f"calibration wants 1–120 s, got {seconds}")
+        with self._lock:
+            spec, views = self.last_spec, self.last_views
+            if spec is None:
+                raise ValueError("start a source first: calibration reads the current source")
+            was_running = self.running
+            if self.run is not None:
+                self._stop_run()
+            inner, _ = self._open(spec)
+            try:
+                with inner:
+                    items = iter(inner)
+                    detector = None
+                    if views is None:
+                        detector = self.detector_factory()
+                        first = next((i for i in items if isinstance(i, Frame)), None)
+                        if first is None:
+                            raise ValueError("the source gave no frame")
+                        from calibration.views import detect_layout
+
+                        views = detect_layout(first.image, detector).views
+                    config = self._config(views, fps=inner.fps)
+                    # calibrate() takes a detector factory (older revisions: a detector)
+                    wants_factory = "detector_factory" in inspect.signature(calibrate).parameters
+                    profile = calibrate(items, seconds, config, self.detector_factory if wants_factory
+                                        else detector or self.detector_factory(),
+                                        inner.name)
+            finally:
+                if isinstance(inner, FeedSource):
+                    inner.close()
+            path = profile.save(self.folder / "profile.json")
+            message = self.apply_profile(profile) + f"; saved {path.name}"
+            if profile.notes:
+                message += "; " + "; ".join(profile.notes)
+            if was_running:
+                self.start(spec, views)
+                message += "; restarted"
+            self.message = message
+            return message
+
+    # ------------------------------------------------------------ markers
+    def add_marker(self, note: str):
+        note = " ".join(str(note or "").split())[:120]
+        if not note:
+            raise ValueError("a marker needs a note, e.g. 'question 3'")
+        marker = self.store.add_marker(note)
+        last = self.run.source.last if self.run is not None else None
+        self._marker_sources.append(last[0] if last else "")
+        return marker
+
+    def markers(self) -> list[dict]:
+        snap = self.store.snapshot()
+        sources = self._marker_sources + [""] * (len(snap.markers) - len(self._marker_sources))
+        return [{"kind": "marker", "source": s, "t_s": round(m.t_s, 4), "frame": m.frame, "note": m.note}
+                for m, s in zip(snap.markers, sources)]
+
+    # ------------------------------------------------------------ exports
+    def inside(self, name: str | Path) -> Path:
+        """`name` resolved inside the session folder; ValueError when it would escape it."""
+        path = (self.folder / Path(name)).resolve()
+        if path == self.folder or not path.is_relative_to(self.folder):
+            raise ValueError(f"refusing to write outside the session folder: {name}")
+        return path
+
+    def export(self, kind: str, name: str | None = None) -> Path:
+        """Write the store's events (and markers) to a new file in the session folder:
+        jsonl (event records, then one {"kind": "marker", ...} line per marker), csv (the CSV columns;
+        markers as rows of kind "marker" with the note in `labels`), megc (MEGC spotting CSV, micro
+        events only), summary (a one-page PNG: counts by class, the timeline, markers)."""
+        kind = str(kind).lower()
+        if kind not in EXPORT_KINDS:
+            raise ValueError(f"unknown export {kind!r}; one of {', '.join(EXPORT_KINDS)}")
+        stem, suffix = EXPORT_KINDS[kind]
+        with self._lock:
+            self._exports += 1
+            if name is None:
+                name = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}-{self._exports:03d}{suffix}"
+            path = self.inside(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink(missing_ok=True)
+        snap = self.store.snapshot()
+        events = sorted(snap.events, key=lambda e: e.event_id)
+        markers = self.markers()
+        if kind == "jsonl":
+            with JsonlSink(path) as sink:
+                for record in events:
+                    sink.write(record)
+            with open(path, "a", encoding="utf-8") as handle:
+                for marker in markers:
+                    handle.write(json.dumps(marker, ensure_ascii=False) + "\n")
+        elif kind == "csv":
+            with CsvSink(path) as sink:
+                for record in events:
+                    sink.write(record)
+            if markers:
+                with open(path, "a", newline="", encoding="utf-8") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
+                    for m in markers:
+                        writer.writerow({c: "" for c in CSV_COLUMNS} | {
+                            "source": m["source"], "kind": "marker", "onset_frame": m["frame"],
+                            "apex_frame": m["frame"], "offset_frame": m["frame"], "onset_s": m["t_s"],
+                            "apex_s": m["t_s"], "offset_s": m["t_s"], "duration_s": 0, "labels": m["note"]})
+        elif kind == "megc":
+            with MegcSink(path) as sink:
+                for record in events:
+                    sink.write(record)
+        else:
+            self._summary(path, snap, events)
+        return path
+
+    def _summary(self, path: Path, snap, events) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        from model import CLASSES
+        from ui.drawing import summary_figure
+
+        title = f"MER Live session {self.folder.name}"
+        if self.run is not None:
+            title += f" — {self.run.source.name}"
+        fig = summary_figure(events, snap.timeline, snap.markers, snap.thresholds, CLASSES, title)
+        fig.savefig(path, format="png")
+        plt.close(fig)
+
+    # ------------------------------------------------------------ what the page shows
+    def note_tick(self, now: float | None = None) -> None:
+        self.tick_walls.append(time.monotonic() if now is None else now)
+
+    def note_shown(self, events, now: float | None = None) -> None:
+        """Called when the page receives the event table: the first time an event is shown, its delay
+        from the moment its offset frame entered the engine is recorded."""
+        now = time.monotonic() if now is None else now
+        run = self.run
+        for record in events:
+            key = (record.source, record.event_id)
+            if key in self.shown:
+                continue
+            self.shown[key] = now
+            wall = run.source.wall_of(record.source, record.offset_frame) if run is not None else None
+            if wall is not None:
+                self.event_delays_s.append(now - wall)
+
+    def timing(self) -> dict:
+        """Timer jitter (interval between ticks the page asked for) and event-to-page delays."""
+        walls = list(self.tick_walls)
+        intervals = np.diff(walls)[-200:] if len(walls) > 2 else np.array([])
+        delays = list(self.event_delays_s)
+        out: dict = {"ticks": len(walls)}
+        if intervals.size:
+            out["tick_interval_s"] = {"mean": round(float(intervals.mean()), 3),
+                                      "sd": round(float(intervals.std()), 3),
+                                      "p95": round(float(np.percentile(intervals, 95)), 3),
+                                      "max": round(float(intervals.max()), 3)}
+        if delays:
+            out["event_to_page_s"] = {"n": len(delays), "median": round(statistics.median(delays), 3),
+                                      "max": round(max(delays), 3)}
+        return out
+
+    def status(self, snap=None) -> dict:
+        """Everything the status strip shows, as plain data (also the `status` API endpoint)."""
+        snap = snap or self.store.snapshot()
+        status = dict(snap.status)
+        run = self.run
+        out = {
+            "running": self.running, "paused": self.paused, "message": self.message,
+            "source": run.source.name if run is not None else None, "spec": run.spec if run is not None else None,
+            "state": status.get("state", "idle" if run is None else "starting"),
+            "fps": status.get("fps", 0.0), "frames": status.get("frames", 0), "dropped": status.get("dropped", 0),
+            "no_face_frames": status.get("no_face_frames", 0), "face_found": status.get("face_found", {}),
+            "events": status.get("events", {}), "events_in_store": len(snap.events),
+            "latency_ms": status.get("latency_ms"), "stage_ms": status.get("stage_ms", {}),
+            "markers": len(snap.markers), "thresholds": {"k_high": snap.thresholds[0], "k_low": snap.thresholds[1]},
+            "decision_threshold": self.threshold, "next_k_high": self.k_high, "pending": list(self.pending),
+            "model": self.classifier_note or "not loaded yet", "folder": str(self.folder),
+            "profile": None if self.profile is None else {"k_high": self.profile.k_high, "k_low": self.profile.k_low,
+                                                          "source": self.profile.source},
+            "timing": self.timing(),
+        }
+        if run is not None:
+            last = run.source.last
+            if last is not None and run.source.realtime and not self.paused:
+                out["stream_t_s"] = round(last[2], 2)
+            if run.spec == WEBCAM:
+                out["webcam"] = {"incoming_fps": self.webcam.incoming_fps, "received": self.webcam.received,
+                                 "dropped": self.webcam.dropped, "nominal_fps": self.webcam.nominal_fps}
+            dropped = run.engine.stats.dropped
+            if dropped:
+                out["drop_reasons"] = {k: v for k, v in dropped.items()}
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop_run()
+
+
+def _store():
+    from stream.store import LiveStore
+
+    return LiveStore()
