@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install clean
+.PHONY: demo demo-headless test install clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed          ## the dashboard on the demo replay with the shipped weights (Ctrl-C to stop)
+	$(VENV)/bin/mer ui --source demo --autostart
+
+demo-headless: $(VENV)/.installed ## the same replay without a browser: prints the events it finds
 	$(VENV)/bin/mer demo
 
 test: $(VENV)/.installed

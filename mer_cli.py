@@ -264,7 +264,9 @@ def cmd_spot(args: argparse.Namespace) -> None:
     from stream.sinks import JsonlSink, MegcSink
 
     args.source = args.data
-    args.out.unlink(missing_ok=True)
+    for path in (args.out, args.events):   # one run's output, not a log to append to
+        if path is not None:
+            path.unlink(missing_ok=True)
     sinks = [MegcSink(args.out)] + ([JsonlSink(args.events)] if args.events else [])
     summary = run_engine(args, sinks, status_line=not args.quiet)
     summary["spots_file"] = str(args.out)
@@ -444,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="where benchmark frames are kept")
     p.set_defaults(func=cmd_bench)
 
+    sub.add_parser("ui", help="the interviewer dashboard (Gradio, 127.0.0.1:7860); `mer ui --help`")
+
     p = sub.add_parser("ablate", help="train the four Table 2 configurations and print the table")
     _add_data_args(p)
     _add_train_args(p)
@@ -452,6 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ui"]:                 # the dashboard parses its own options
+        from ui.app import main as ui_main
+
+        return ui_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

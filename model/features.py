@@ -29,7 +29,8 @@ class PreprocessConfig:
     size: int = 224                 # crop side fed to the flow and the model (paper: 224×224)
     margin: float = 0.2             # crop widened by this fraction of the face box on each side (assumption)
     n_views: int = 2                # views side by side in a frame
-    flow_clip_px: float = 4.0       # |u|, |v|, m are divided by this and clipped to [-1, 1] (assumption)
+    flow_scale: str = "sample"      # "sample": divide by the sample's 99th-percentile magnitude; "fixed": by flow_clip_px
+    flow_clip_px: float = 4.0       # the fixed scale, and the sample scale's cap (assumption)
     flow: FarnebackParams = field(default_factory=FarnebackParams)       # phase flows: the paper's Farneback
     apex_intensity: str = "face"    # "paper": eq. 3 over the whole crop; "face": stream.intensity (also live)
     intensity: IntensityConfig = field(default_factory=IntensityConfig)
@@ -43,6 +44,8 @@ class PreprocessConfig:
             raise ValueError(f"n_views must be 1 or 2, got {self.n_views}")
         if self.flow_clip_px <= 0:
             raise ValueError(f"flow_clip_px must be > 0, got {self.flow_clip_px}")
+        if self.flow_scale not in ("sample", "fixed"):
+            raise ValueError(f"flow_scale must be 'sample' or 'fixed', got {self.flow_scale!r}")
         if self.apex_intensity not in ("face", "paper"):
             raise ValueError(f"apex_intensity must be 'face' or 'paper', got {self.apex_intensity!r}")
 
@@ -73,17 +76,27 @@ def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margi
     return Window(0, crop_window(face, shape, margin), face)
 
 
-def flow_channels(flow: np.ndarray, clip_px: float) -> np.ndarray:
-    """(H, W, 2) flow → (3, H, W) float32 channels u, v, m scaled by `clip_px` and clipped (§3.2)."""
+MIN_SCALE_PX = 0.05   # below this the flow is noise: do not blow it up to full range
+
+
+def flow_channels(flow: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """(H, W, 2) flow → (3, H, W) float32 channels u, v, m, scaled into [-1, 1] (§3.2 "normalised").
+
+    With `flow_scale="sample"` each sample is divided by its own 99th-percentile magnitude (capped
+    at flow_clip_px), so the model sees where and which way the face moved whatever the amplitude;
+    with "fixed" every sample is divided by flow_clip_px."""
     u, v, m = flow[..., 0], flow[..., 1], magnitude(flow)
-    return np.clip(np.stack([u, v, m]) / clip_px, -1.0, 1.0).astype(np.float32)
+    scale = config.flow_clip_px
+    if config.flow_scale == "sample":
+        scale = float(np.clip(np.percentile(m, 99), MIN_SCALE_PX, config.flow_clip_px))
+    return np.clip(np.stack([u, v, m]) / scale, -1.0, 1.0).astype(np.float32)
 
 
 def phase_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
                    config: PreprocessConfig) -> np.ndarray:
     """(2, 3, S, S): Farneback onset→apex and apex→offset flows as u, v, m channels."""
-    return np.stack([flow_channels(farneback(onset, apex, config.flow), config.flow_clip_px),
-                     flow_channels(farneback(apex, offset, config.flow), config.flow_clip_px)])
+    return np.stack([flow_channels(farneback(onset, apex, config.flow), config),
+                     flow_channels(farneback(apex, offset, config.flow), config)])
 
 
 def apex_curve(gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig) -> np.ndarray:

@@ -215,7 +215,6 @@ class Engine:
     def _process(self, frames: queue.Queue, jobs: queue.Queue) -> None:
         pipeline = FramePipeline(self.config, self.detector_factory, self.baselines, self.stats, self.store,
                                  self._publish_status, self.layout)
-        last = None
         while True:
             self._resume.wait()
             item = frames.get()
@@ -226,21 +225,18 @@ class Engine:
                 self.stats.dropped[getattr(item, "reason", "bad frame")] += 1
                 continue
             try:
-                spots = pipeline.process(item)
+                finished = pipeline.process(item)
             except Exception as exc:  # one bad frame must never kill the stream
                 self.stats.dropped[f"processing error: {type(exc).__name__}"] += 1
                 continue
-            last = item
-            for spot in spots:
-                self._submit(pipeline, spot, item.source, jobs)
-        if last is not None:
-            for spot in pipeline.close():
-                self._submit(pipeline, spot, last.source, jobs)
+            self._submit(finished, jobs)
+        self._submit(pipeline.close(), jobs)
         pipeline.shutdown()
 
-    def _submit(self, pipeline: FramePipeline, spot: Spot, source: str, jobs: queue.Queue) -> None:
-        self.stats.events[spot.kind] += 1
-        jobs.put(pipeline.job(spot, source))   # blocks only if the worker is 64 events behind
+    def _submit(self, finished: list[_EventJob], jobs: queue.Queue) -> None:
+        for job in finished:
+            self.stats.events[job.spot.kind] += 1
+            jobs.put(job)   # blocks only if the worker is `events_queue` events behind
 
     def _classify_loop(self, jobs: queue.Queue) -> None:
         while True:
@@ -258,17 +254,18 @@ class Engine:
                 self.store.write(record, detail)
 
     def _classify(self, job: _EventJob) -> tuple[EventRecord, EventDetail | None]:
+        apex_crops = {view_name(v): crops[1] for v, crops in job.crops.items()}
         if job.spot.kind != "micro" or self.classifier is None or not job.crops:
             if job.spot.kind == "micro":
                 self.stats.unclassified += 1
-            return self._record(job, None), None
+            return self._record(job, None), EventDetail(apex_crops=apex_crops, flow_maps={})
         t0 = time.perf_counter()
         phases = {v: phase_features(*crops, self.config.features) for v, crops in job.crops.items()}
         samples = np.concatenate(list(phases.values()))               # (V·2, 3, S, S)
         prediction = self.classifier.predict(samples)
         self.stats.timers.add("classify", time.perf_counter() - t0)
         detail = EventDetail(
-            apex_crops={view_name(v): crops[1] for v, crops in job.crops.items()},
+            apex_crops=apex_crops,
             flow_maps={f"{view_name(v)}/{phase}": p[i].astype(np.float16)
                        for v, p in phases.items() for i, phase in enumerate(("onset_apex", "apex_offset"))},
             se_gate_mean=prediction.se_gate_mean,
@@ -333,6 +330,7 @@ class FramePipeline:
         self.ring: CropRing | None = None
         if config.views is not None:
             self._setup_views(config.views, config.split_x)
+        self.baselines = baselines
         self.spotter = Spotter(config.spotter, baselines)
         self.measures: dict[int, tuple[int, FaceIntensity]] = {}    # view → (window serial, its measure)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mer-view")
@@ -352,16 +350,20 @@ class FramePipeline:
         features = self.config.features
         self.ring = CropRing(capacity, views, features.size, features.intensity.size)
 
-    def process(self, frame: Frame) -> list[Spot]:
+    def process(self, frame: Frame) -> list[_EventJob]:
+        """Take one frame; returns the events that ended with it, ready for the classifier."""
         if self.ring is None:
             self._setup_views(*self.layout(frame.image))
-        spots = []
+        finished = []
         if frame.source != self.source:               # a new recording: close what is open, start fresh
-            spots += self.close()
+            finished += self.close()
             self.source = frame.source
             self.stats.recordings += 1
             self.ring.clear()
-            self.spotter = Spotter(self.config.spotter, self.spotter.kept_baselines())
+            for tracker in self.trackers:
+                tracker.reset()
+            # neutral levels differ between recordings (crop size, light): only a calibrated baseline carries over
+            self.spotter = Spotter(self.config.spotter, self.baselines)
         if self.shape is not None and frame.image.shape != self.shape:
             self.stats.size_changes += 1
         self.shape = frame.image.shape
@@ -369,15 +371,15 @@ class FramePipeline:
         intensities = self._intensities(frame)
         spot = self.spotter.update(frame.index, intensities)
         if spot is not None:
-            spots.append(spot)
+            finished.append(self.job(spot))
         self.stats.processed += 1
         self._report(frame)
-        return spots
+        return finished
 
-    def close(self) -> list[Spot]:
+    def close(self) -> list[_EventJob]:
         """End of a recording: the open event, if any, ends at its last frame."""
-        spot = self.spotter.close(self.last_frame)
-        return [spot] if spot is not None else []
+        spot = self.spotter.close(self.last_frame) if self.source is not None else None
+        return [self.job(spot)] if spot is not None else []
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
@@ -427,7 +429,7 @@ class FramePipeline:
             self.measures[view] = (window.serial, measure)
         return measure
 
-    def job(self, spot: Spot, source: str) -> _EventJob:
+    def job(self, spot: Spot) -> _EventJob:
         """Copy what the worker needs out of the ring now, before newer frames overwrite it."""
         crops = {}
         for v in range(self.config.views):
@@ -443,7 +445,7 @@ class FramePipeline:
         fps = self.config.spotter.fps
         times = tuple(self.ring.time_of(f) if self.ring.time_of(f) is not None else f / fps
                       for f in (spot.onset, spot.apex, spot.offset))
-        return _EventJob(spot, source, times, crops, time.perf_counter())
+        return _EventJob(spot, self.source, times, crops, time.perf_counter())
 
     def _report(self, frame: Frame) -> None:
         stats = self.stats

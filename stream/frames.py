@@ -18,3 +18,10 @@ class Frame:
     t_s: float
     image: np.ndarray  # (H, W, 3) uint8 RGB
     source: str
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """'s01/s01_long01' → ('s01', 's01_long01'); a source without a slash is its own subject and video."""
+    subject, _, video = source.rpartition("/")
+    return (subject or video, video)
+

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from stream.events import EventRecord
+from stream.frames import split_source
 
 CSV_COLUMNS = ("event_id", "source", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
                "offset_s", "duration_s", "apex_left", "apex_right", "peak_intensity", "labels", "probs",
@@ -63,12 +64,6 @@ def csv_row(record: EventRecord) -> dict:
     row["probs"] = json.dumps(record.probs)
     row["attention"] = json.dumps(record.attention)
     return {c: row.get(c, "") for c in CSV_COLUMNS}
-
-
-def split_source(source: str) -> tuple[str, str]:
-    """'s01/s01_long01' → ('s01', 's01_long01'); a source without a slash is its own subject and video."""
-    subject, _, video = source.rpartition("/")
-    return (subject or video, video)
 
 
 def megc_row(record: EventRecord) -> dict:

@@ -1,15 +1,17 @@
 """The spotter: a hysteresis state machine over running motion intensity (no image work here).
 
 Per frame t and view v the engine measures I_v(t) = Σ|flow(ref, t)| against a reference frame the
-spotter chooses: while idle the frame `reference_lag` back, and from onset to offset the last such
-(neutral) reference, frozen — the running form of the paper's eq. 1–3 (flow from the onset frame).
+spotter chooses: the last *neutral* frame at least `reference_lag` back, frozen from onset to offset
+— the running form of the paper's eq. 1–3 (flow from the onset frame). A frame is neutral when,
+outside an event, its score stayed below k_low; so after an event the reference stays before it
+until the face is back at rest, and an event's tail is never taken for a resting face.
 
 Each view's intensity is scored against its own rolling neutral baseline, z = (I − μ) / σ with
 μ = median and σ = 1.4826·MAD of idle frames, and the views' scores are averaged: both cameras see
 the same face, so the expression adds up while their independent noise partly cancels. The event
-starts on the higher threshold (z > k_high) and ends on the lower one (z < k_low for
-`release_frames` frames). The onset is traced back to where z first left k_low; the apex per view
-is the running argmax of that view's intensity.
+starts on the higher threshold (z > k_high) and ends on the lower one (z below k_low, or below
+`release_fraction` of the event's peak, for `release_frames` frames). The onset is traced back to
+where z first left k_low; the apex per view is the running argmax of that view's intensity.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ class SpotterOptions:
     fps: float = 60.0
     k_high: float = 4.5            # onset threshold, in baseline σ above μ (set on synthetic recordings)
     k_low: float = 2.0             # offset threshold (hysteresis: lower than k_high)
-    reference_lag_s: float = 0.2   # idle reference is this far back; must exceed an expression's rise to threshold
+    reference_lag_s: float = 0.2   # idle reference is at least this far back; must exceed an expression's rise to threshold
+    max_reference_age_s: float = 3.0   # with no neutral frame this recent, the face's new state becomes neutral
     baseline_s: float = 4.0        # rolling window of idle frames for μ and σ
     warmup_s: float = 1.0          # idle time needed before the first onset can fire
     min_sigma_fraction: float = 0.03   # σ ≥ this × μ, so a noiseless source is not hair-triggered
@@ -32,7 +35,8 @@ class SpotterOptions:
     max_micro_s: float = 0.5       # longer events are macro-expressions (logged, not classified)
     max_event_s: float = 4.0       # an event is closed (as macro) after this long
     refractory_s: float = 0.2      # quiet time after an offset before the next onset
-    release_frames: int = 2        # frames below k_low that confirm the offset
+    release_frames: int = 2        # frames below the release level that confirm the offset
+    release_fraction: float = 0.2  # release level: max(k_low, this × the event's peak z) (assumption)
 
     def __post_init__(self) -> None:
         if self.fps <= 0:
@@ -42,13 +46,15 @@ class SpotterOptions:
         if not 0 < self.min_event_s <= self.max_micro_s <= self.max_event_s:
             raise ValueError("durations need 0 < min_event_s ≤ max_micro_s ≤ max_event_s, got "
                              f"{self.min_event_s}, {self.max_micro_s}, {self.max_event_s}")
-        for name in ("reference_lag_s", "baseline_s", "warmup_s", "refractory_s", "min_sigma_fraction"):
+        for name in ("reference_lag_s", "max_reference_age_s", "baseline_s", "warmup_s", "refractory_s", "min_sigma_fraction"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.warmup_s > self.baseline_s:
             raise ValueError(f"warmup_s ({self.warmup_s}) cannot exceed baseline_s ({self.baseline_s})")
         if self.release_frames < 1:
             raise ValueError(f"release_frames must be ≥ 1, got {self.release_frames}")
+        if not 0 <= self.release_fraction < 1:
+            raise ValueError(f"release_fraction must lie in [0, 1), got {self.release_fraction}")
 
     def frames(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.fps)))
@@ -88,6 +94,7 @@ class _Active:
     started: int
     below: int = 0
     last_above: int = 0
+    peak_score: float = 0.0
     peak: dict[int, tuple[float, int, float]] = field(default_factory=dict)  # view → (I, frame, z)
 
 
@@ -98,7 +105,7 @@ class SpotterState:
     mode: str = "warmup"           # warmup | idle | active | refractory
     idle_frames: int = 0
     quiet_until: int = -1
-    last_offset: int = -(2**62)
+    neutral: deque = field(default_factory=deque)                     # recent neutral frame numbers
     history: dict[int, deque] = field(default_factory=dict)          # view → idle intensities
     recent: deque = field(default_factory=deque)                      # (frame, {view: z}, {view: I}) while idle
     active: _Active | None = None
@@ -112,6 +119,7 @@ class Spotter:
         self.options = options
         self.state = SpotterState()
         self.state.recent = deque(maxlen=options.frames(options.reference_lag_s) + 1)
+        self.state.neutral = deque(maxlen=options.frames(options.max_reference_age_s))
         self._fixed = dict(baselines or {})
         if self._fixed:
             self.state.mode = "idle"
@@ -121,8 +129,15 @@ class Spotter:
         active = self.state.active
         if active is not None:
             return active.reference
-        # never reach back into the last event: its frames are not neutral
-        return max(frame - self.options.frames(self.options.reference_lag_s), self.state.last_offset)
+        return self._neutral_at_or_before(frame - self.options.frames(self.options.reference_lag_s))
+
+    def _neutral_at_or_before(self, frame: int) -> int:
+        """The latest neutral frame ≤ `frame`; `frame` itself when none is recent enough."""
+        oldest = frame - self.options.frames(self.options.max_reference_age_s)
+        for candidate in reversed(self.state.neutral):
+            if candidate <= frame:
+                return candidate if candidate >= oldest else frame
+        return frame
 
     def baseline(self, view: int) -> Baseline | None:
         history = self.state.history.get(view)
@@ -160,6 +175,8 @@ class Spotter:
             return None
         if state.mode != "refractory":
             self._learn(intensities)
+        if score is None or score < options.k_low:
+            state.neutral.append(frame)
         state.recent.append((frame, z, intensities))
         state.idle_frames += 1
         if state.mode == "warmup" and state.idle_frames >= options.frames(options.warmup_s):
@@ -187,9 +204,11 @@ class Spotter:
                 break
             onset = past
             rising.append((past, past_z, past_i))
-        # the reference must be neutral: never later than the frame before the traced-back onset
-        reference = min(self.reference_frame(frame), onset - 1)
-        state.active = _Active(onset=onset, reference=reference, started=frame, last_above=frame)
+        # the reference: the latest neutral frame before the traced-back onset, and lag frames back at least
+        reference = self._neutral_at_or_before(min(frame - self.options.frames(self.options.reference_lag_s),
+                                                   onset - 1))
+        state.active = _Active(onset=onset, reference=reference, started=frame, last_above=frame,
+                               peak_score=self.combined(z))
         for f, f_z, f_i in rising:
             self._track_peak(f, f_i, f_z)
         state.mode = "active"
@@ -205,7 +224,12 @@ class Spotter:
         options, active = self.options, self.state.active
         self._track_peak(frame, intensities, z)
         score = self.combined(z)
-        if score is not None and score < options.k_low:
+        if score is not None:
+            active.peak_score = max(active.peak_score, score)
+        # a strong event ends when it has fallen most of the way back: against an ageing reference,
+        # drift and flicker keep z a little above k_low long after the face is neutral again
+        release = min(options.k_high, max(options.k_low, options.release_fraction * active.peak_score))
+        if score is not None and score < release:
             active.below += 1
         else:
             active.below = 0
@@ -220,7 +244,6 @@ class Spotter:
         state.active = None
         state.mode = "refractory"
         state.quiet_until = offset + options.frames(options.refractory_s)
-        state.last_offset = offset
         state.idle_frames = 0
         duration_s = (offset - active.onset) / options.fps
         if duration_s < options.min_event_s or not active.peak:

@@ -7,7 +7,6 @@ stop, thresholds, calibration, markers, exports). Nothing here imports gradio.
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import logging
 import queue
@@ -518,21 +517,15 @@ class Session:
             try:
                 with inner:
                     items = iter(inner)
-                    detector = None
                     if views is None:
-                        detector = self.detector_factory()
                         first = next((i for i in items if isinstance(i, Frame)), None)
                         if first is None:
                             raise ValueError("the source gave no frame")
                         from calibration.views import detect_layout
 
-                        views = detect_layout(first.image, detector).views
+                        views = detect_layout(first.image, self.detector_factory()).views
                     config = self._config(views, fps=inner.fps)
-                    # calibrate() takes a detector factory (older revisions: a detector)
-                    wants_factory = "detector_factory" in inspect.signature(calibrate).parameters
-                    profile = calibrate(items, seconds, config, self.detector_factory if wants_factory
-                                        else detector or self.detector_factory(),
-                                        inner.name)
+                    profile = calibrate(items, seconds, config, self.detector_factory, inner.name)
             finally:
                 if isinstance(inner, FeedSource):
                     inner.close()
