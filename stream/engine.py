@@ -283,7 +283,8 @@ class Engine:
             attention = {k: round(float(v), 4) for k, v in (prediction.attention or {}).items()
                          if not isinstance(v, dict)}
         latency_ms = round((time.perf_counter() - job.confirmed) * 1000, 2)
-        self.stats.latencies_ms.append(latency_ms)
+        if prediction is not None:   # the latency target is for classified events
+            self.stats.latencies_ms.append(latency_ms)
         return EventRecord(
             event_id=self._event_ids, source=job.source,
             onset_frame=spot.onset, apex_frame=spot.apex, offset_frame=spot.offset,

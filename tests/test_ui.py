@@ -324,7 +324,7 @@ def test_api_endpoints_drive_a_live_session(served):
             "/calibrate", "/load_model", "/event_card"} <= names
 
     message = client.predict("synthetic", "3", None, "2 (side by side)", api_name="/start")
-    assert "started synthetic:3" in message and "not classified" in message
+    assert "started synthetic:3" in message and "model microattnet-synth.pt" in message   # the shipped weights
     status = wait_for(lambda: (s := client.predict(api_name="/status"))["events_in_store"] and s, 40)
     assert status, f"no event within 40 s: {client.predict(api_name='/status')}"
     assert status["running"] and status["fps"] > 0 and status["face_found"] == {"left": True, "right": True}

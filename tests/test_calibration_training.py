@@ -1,0 +1,71 @@
+"""Calibration (baseline profile, view layout) and a short real training run on generated data."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from calibration.baseline import calibrate
+from calibration.profile import ProfileError, load_profile
+from calibration.views import detect_layout, find_seam
+from model.data import load_dataset
+from stream.engine import EngineConfig
+from stream.face import MediaPipeFaceDetector
+from stream.sources import SyntheticSource
+
+
+def test_calibration_profile_round_trip(tmp_path):
+    with SyntheticSource(seed=1, seconds=12) as source:
+        profile = calibrate(iter(source), 1.5, EngineConfig(), MediaPipeFaceDetector, source.name)
+    assert set(profile.baselines) == {0, 1}
+    assert all(b.sigma > 0 and b.mu > 0 for b in profile.baselines.values())
+    assert profile.k_high >= EngineConfig().spotter.k_high and 0 < profile.k_low < profile.k_high
+    loaded = load_profile(profile.save(tmp_path / "p.json"))
+    assert loaded == profile
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "not valid JSON"),
+    (json.dumps({"version": 99}), "version"),
+    (json.dumps({"version": 1, "baselines": {}}), "missing or has a bad field"),
+])
+def test_bad_profiles_are_refused_with_the_file_named(tmp_path, content, message):
+    path = tmp_path / "p.json"
+    path.write_text(content)
+    with pytest.raises(ProfileError, match=message) as info:
+        load_profile(path)
+    assert str(path) in str(info.value)
+
+
+def test_view_layout_of_two_views_and_of_one(synth_root):
+    frame = load_dataset(synth_root)[0].load_frame(1)
+    detector = MediaPipeFaceDetector()
+    assert detect_layout(frame, detector).views == 2
+    assert detect_layout(frame[:, : frame.shape[1] // 2], detector).views == 1
+
+
+def test_seam_is_found_where_two_images_meet():
+    rng = np.random.default_rng(0)
+    left = np.full((50, 47, 3), 40, np.uint8) + rng.integers(0, 3, (50, 47, 3), dtype=np.uint8)
+    right = np.full((50, 53, 3), 200, np.uint8) + rng.integers(0, 3, (50, 53, 3), dtype=np.uint8)
+    assert find_seam(np.concatenate([left, right], axis=1)) == 47
+    assert find_seam(np.full((50, 100, 3), 128, np.uint8)) is None
+
+
+def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(synth_root, tmp_path):
+    from model.checkpoint import load_checkpoint, save_checkpoint
+    from model.evaluate import make_split
+    from model.extract import extract_dataset
+    from model.train import TrainConfig, predict_sequences, train_model
+
+    sequences = load_dataset(synth_root)
+    features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
+    split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
+    assert not {s.subject for s in split.test} & {s.subject for s in split.train + split.val}
+    model, history = train_model(split.train, split.val, features, config=TrainConfig(epochs=3, lr=1e-3),
+                                 progress=False)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    save_checkpoint(tmp_path / "m.pt", model, labels=["Negative", "Positive", "Repression", "Surprise", "Others"])
+    loaded, _ = load_checkpoint(tmp_path / "m.pt")
+    assert np.allclose(predict_sequences(model, split.test, features), predict_sequences(loaded, split.test, features))

@@ -1,0 +1,89 @@
+"""Spotting scores (MEGC IoU rule), the CSV sinks, and the crop ring's fixed memory."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from stream.events import EventRecord
+from stream.ring import CropRing
+from stream.scoring import Interval, iou, macro_confusions, match, read_spots, spotting_report
+from stream.sinks import CsvSink, MegcSink, SinkSet
+
+
+def test_iou_of_inclusive_frame_intervals():
+    a = Interval("s", "v", 10, 19)          # 10 frames
+    b = Interval("s", "v", 15, 24)          # 10 frames, 5 shared
+    assert iou(a, b) == pytest.approx(5 / 15)
+    assert iou(a, Interval("s", "v", 20, 30)) == 0.0
+    assert iou(a, a) == 1.0
+
+
+def test_each_true_interval_is_matched_once_and_only_within_its_video():
+    truths = [Interval("s", "v", 10, 19, 14), Interval("s", "w", 10, 19, 14)]
+    spots = [Interval("s", "v", 10, 19, 15), Interval("s", "v", 11, 19, 14), Interval("s", "x", 10, 19, 14)]
+    assert len(match(spots, truths)) == 1
+    report = spotting_report(spots, truths)
+    assert (report["tp"], report["fp"], report["fn"]) == (1, 2, 1)
+    assert report["precision"] == pytest.approx(1 / 3, abs=1e-4) and report["recall"] == 0.5
+    assert report["f1"] == pytest.approx(2 * (1 / 3) * 0.5 / (1 / 3 + 0.5), abs=1e-4)
+    assert report["apex_error_frames"]["mean"] == 1.0
+
+
+def test_micro_spots_on_a_macro_expression_are_counted():
+    macros = [Interval("s", "v", 100, 160)]
+    assert macro_confusions([Interval("s", "v", 150, 170), Interval("s", "v", 10, 20)], macros) == 1
+
+
+def _record(kind="micro", event_id=1):
+    return EventRecord(event_id, "s01/s01_long", 10, 14, 20, 0.1, 0.2, 0.3, {"left": 14, "right": 15}, 42.0, kind,
+                       ["Positive"], {"Positive": 0.9}, {"alpha_h": 0.3}, 0.2, "m.pt", 12.5)
+
+
+def test_megc_sink_writes_micro_rows_that_read_spots_reads_back(tmp_path):
+    path = tmp_path / "spots.csv"
+    with MegcSink(path) as sink:
+        sink.write(_record("micro", 1))
+        sink.write(_record("macro", 2))
+    rows = list(csv.DictReader(open(path)))
+    assert [r["subject"] for r in rows] == ["s01"] and rows[0]["video"] == "s01_long"
+    assert read_spots(path) == [Interval("s01", "s01_long", 10, 20, 14)]
+
+
+def test_csv_sink_flattens_views_and_dicts(tmp_path):
+    path = tmp_path / "events.csv"
+    with CsvSink(path) as sink:
+        sink.write(_record())
+    (row,) = list(csv.DictReader(open(path)))
+    assert row["apex_left"] == "14" and row["apex_right"] == "15" and row["labels"] == "Positive"
+    assert row["duration_s"] == "0.2"
+
+
+def test_sink_set_counts_a_failing_sink_and_keeps_the_others(tmp_path):
+    class Broken:
+        def write(self, record):
+            raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    good = CsvSink(tmp_path / "e.csv")
+    sinks = SinkSet([Broken(), good])
+    sinks.write(_record())
+    sinks.write(_record())
+    sinks.close()
+    assert sinks.failures == {"Broken": 2}
+    assert len(list(csv.DictReader(open(tmp_path / "e.csv")))) == 2
+
+
+def test_ring_memory_is_fixed_and_old_frames_are_forgotten():
+    ring = CropRing(capacity=10, n_views=2, feature_size=32, spot_size=16)
+    size = ring.nbytes
+    for frame in range(1, 101):
+        for view in range(2):
+            ring.push(frame, frame / 60, view, np.full((32, 32), frame % 255, np.uint8),
+                      np.zeros((16, 16), np.uint8), window=1)
+    assert ring.nbytes == size and len(ring) == 10
+    assert ring.feature_crop(90, 0) is None and ring.feature_crop(95, 1)[0, 0] == 95
+    assert ring.at_or_before(99, 0, window=1) == 99 and ring.at_or_before(99, 0, window=2) is None
