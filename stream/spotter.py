@@ -91,7 +91,6 @@ class Spot:
 class _Active:
     onset: int
     reference: int
-    started: int
     below: int = 0
     last_above: int = 0
     peak_score: float = 0.0
@@ -207,7 +206,7 @@ class Spotter:
         # the reference: the latest neutral frame before the traced-back onset, and lag frames back at least
         reference = self._neutral_at_or_before(min(frame - self.options.frames(self.options.reference_lag_s),
                                                    onset - 1))
-        state.active = _Active(onset=onset, reference=reference, started=frame, last_above=frame,
+        state.active = _Active(onset=onset, reference=reference, last_above=frame,
                                peak_score=self.combined(z))
         for f, f_z, f_i in rising:
             self._track_peak(f, f_i, f_z)

@@ -441,23 +441,19 @@ class Session:
             log.warning("engine did not stop within %.0f s", timeout)
 
     def pause(self) -> str:
-        with self._lock:
-            if not self.running:
-                return "nothing is running"
-            self.run.engine.pause(True)
-            self.run.source.pause(True)
-            self.paused = True
-            self.message = "paused"
-            return self.message
+        return self._set_paused(True)
 
     def resume(self) -> str:
+        return self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> str:
         with self._lock:
             if not self.running:
                 return "nothing is running"
-            self.run.source.pause(False)
-            self.run.engine.pause(False)
-            self.paused = False
-            self.message = "resumed"
+            self.run.source.pause(paused)
+            self.run.engine.pause(paused)
+            self.paused = paused
+            self.message = "paused" if paused else "resumed"
             return self.message
 
     def stop(self) -> str:
