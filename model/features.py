@@ -15,13 +15,12 @@ from typing import Iterable
 import numpy as np
 
 from stream.face import FaceDetector, NoFaceError, crop_resize, crop_window, largest_box
-from stream.flow import DEFAULT_FARNEBACK, FarnebackParams, apex_index, farneback, intensity_curve, magnitude, to_gray
+from stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude, to_gray
 from stream.intensity import FaceIntensity, IntensityConfig
 from stream.tracking import Window
 from stream.views import split_views
 
 PHASES = ("onset_apex", "apex_offset")
-CHANNELS = ("u", "v", "m")
 
 
 @dataclass(frozen=True)

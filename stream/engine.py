@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from model.features import PreprocessConfig, phase_features
+from model.features import PHASES, PreprocessConfig, phase_features
 from stream.events import EventRecord, view_name
 from stream.face import FaceDetector, crop_resize
 from stream.flow import to_gray
@@ -267,7 +267,7 @@ class Engine:
         detail = EventDetail(
             apex_crops=apex_crops,
             flow_maps={f"{view_name(v)}/{phase}": p[i].astype(np.float16)
-                       for v, p in phases.items() for i, phase in enumerate(("onset_apex", "apex_offset"))},
+                       for v, p in phases.items() for i, phase in enumerate(PHASES)},
             se_gate_mean=prediction.se_gate_mean,
             attention_block1=dict((prediction.attention or {}).get("block1", {})),
         )

@@ -44,8 +44,7 @@ def match(spots: list[Interval], truths: list[Interval], min_iou: float = 0.5) -
     return matched
 
 
-def spotting_report(spots: list[Interval], truths: list[Interval], min_iou: float = 0.5,
-                    apex_by_spot: dict[Interval, int] | None = None) -> dict:
+def spotting_report(spots: list[Interval], truths: list[Interval], min_iou: float = 0.5) -> dict:
     matched = match(spots, truths, min_iou)
     tp = len(matched)
     precision = tp / len(spots) if spots else 0.0

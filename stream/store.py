@@ -50,7 +50,6 @@ class LiveStore:
         self._detail_events = detail_events
         self._markers: list[Marker] = []
         self._thresholds = (0.0, 0.0)
-        self.version = 0
 
     # ---- written by the engine
     def set_status(self, status: dict) -> None:
@@ -77,7 +76,6 @@ class LiveStore:
                 self._details[record.event_id] = detail
                 while len(self._details) > self._detail_events:
                     self._details.popitem(last=False)
-            self.version += 1
 
     def close(self) -> None:
         pass
@@ -89,7 +87,6 @@ class LiveStore:
             self._details.clear()
             self._markers.clear()
             self._preview = None
-            self.version += 1
 
     # ---- written by the UI
     def add_marker(self, note: str) -> Marker:

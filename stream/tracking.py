@@ -50,8 +50,6 @@ class CropTracker:
         self._misses = 0
         self._serial = 0
         self._shape: tuple[int, ...] | None = None
-        self.windows_started = 0
-        self.frames_without_face = 0
 
     def reset(self) -> None:
         self.window = None
@@ -73,14 +71,12 @@ class CropTracker:
     def _acquire(self, view: np.ndarray) -> Window | None:
         faces = self.detector.detect(view)
         if not faces:
-            self.frames_without_face += 1
             return None
         self._candidates.append(largest_box(faces))
         if len(self._candidates) < self.options.acquire_frames:
             return None
         face = largest_box(self._candidates)
         self._serial += 1
-        self.windows_started += 1
         self.window = Window(self._serial, crop_window(face, view.shape, self.margin), face)
         self._candidates = []
         self._since_check = 0
@@ -90,7 +86,6 @@ class CropTracker:
         face = largest_box(self.detector.detect(view))
         if face is None:
             self._misses += 1
-            self.frames_without_face += 1
             if self._misses >= self.options.lost_after:
                 self.reset()
             return

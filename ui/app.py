@@ -17,14 +17,12 @@ import argparse
 import html
 import ipaddress
 import sys
-import time
-from pathlib import Path
 
 import gradio as gr
 
 from model import CLASSES
 from ui import drawing
-from ui.session import EXPORT_KINDS, K_HIGH_RANGE, THRESHOLD_RANGE, Session
+from ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session
 
 SOURCE_KINDS = ["demo", "camera", "video file", "folder", "synthetic", "browser webcam"]
 VIEW_CHOICES = ["2 (side by side)", "1", "auto"]

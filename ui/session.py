@@ -23,9 +23,8 @@ import numpy as np
 
 from stream.engine import Engine, EngineConfig
 from stream.frames import Frame
-from stream.sinks import CsvSink, JsonlSink, MegcSink, csv_row, CSV_COLUMNS
+from stream.sinks import CsvSink, JsonlSink, MegcSink, CSV_COLUMNS
 from stream.sources import VIDEO_SUFFIXES, Source, SourceError, open_source
-from stream.spotter import SpotterOptions
 
 log = logging.getLogger(__name__)
 
