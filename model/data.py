@@ -208,7 +208,7 @@ def read_events(root: Path) -> list[TrueEvent]:
     if not rows:
         return []
     col = _columns(rows, EVENT_COLUMNS, path)
-    kind_col = _columns(rows, ("kind",), path)["kind"] if "kind" in {_normalise(k) for k in rows[0]} else None
+    kind_col = next((k for k in rows[0] if _normalise(k) == "kind"), None)   # optional column
     events = []
     for i, row in enumerate(rows, start=2):
         labels = tuple(x for x in row[col["labels"]].split("+") if x)

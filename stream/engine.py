@@ -157,8 +157,11 @@ class Engine:
         self._resume.set()
 
     def pause(self, paused: bool) -> None:
-        (self._resume.clear if paused else self._resume.set)()
-        self.stats.state = "paused" if paused else self.stats.state
+        if paused:
+            self._resume.clear()
+            self.stats.state = "paused"    # the processing loop sets the spotter's state again on resume
+        else:
+            self._resume.set()
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -443,9 +446,9 @@ class FramePipeline:
             frames = [self.ring.nearest(f, v, window) for f in (spot.onset, spot.apex_by_view[v], spot.offset)]
             if None not in frames and len(set(frames)) == 3:
                 crops[v] = tuple(self.ring.feature_crop(f, v) for f in frames)
-        fps = self.config.spotter.fps
-        times = tuple(self.ring.time_of(f) if self.ring.time_of(f) is not None else f / fps
-                      for f in (spot.onset, spot.apex, spot.offset))
+        recorded = [self.ring.time_of(f) for f in (spot.onset, spot.apex, spot.offset)]
+        times = tuple(t if t is not None else f / self.config.spotter.fps
+                      for t, f in zip(recorded, (spot.onset, spot.apex, spot.offset)))
         return _EventJob(spot, self.source, times, crops, time.perf_counter())
 
     def _report(self, frame: Frame) -> None:

@@ -404,15 +404,20 @@ class Session:
                 inner, paced = self._open(spec)
             except SourceError as exc:
                 raise ValueError(str(exc)) from None
-            if realtime is not None:
-                paced = realtime
+            return self.start_source(inner, views, paced if realtime is None else realtime, spec)
+
+    def start_source(self, inner: Source, views: int | None = 2, realtime: bool = True, spec: str = "") -> str:
+        """Start (or restart) the engine on an opened source; `start` opens one from a spec."""
+        with self._lock:
+            if self.run is not None:
+                self._stop_run()
             note = self._load_classifier()
             self.store.clear()
             self._marker_sources.clear()
             self.shown.clear()
             self.event_delays_s.clear()
             self.runs += 1
-            source = StampedSource(inner, paced)
+            source = StampedSource(inner, realtime)
             if spec == DEMO:
                 source.name = f"demo ({inner.name})"
             config = self._config(views)
@@ -426,7 +431,7 @@ class Session:
             self.last_spec, self.last_views = spec, views
             self.paused = False
             self.pending.clear()
-            self.message = f"started {source.name} ({'real time' if paced else 'as fast as it comes'}); {note}"
+            self.message = f"started {source.name} ({'real time' if realtime else 'as fast as it comes'}); {note}"
             return self.message
 
     def _stop_run(self, timeout: float = 10.0) -> None:

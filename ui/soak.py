@@ -36,18 +36,15 @@ TICK_OBSERVER = """() => {
 folder = bench_frames("4dme", 20.0, Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live")))
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 session = Session()
-# every start replays the looping frames, unpaced (the Session's own sources are paced)
-session._open = lambda spec: (LoopingFolderSource(folder, MINUTES * 60 * 3, decode_scale=2), False)
 app = build_app(session, refresh_s=0.4)
 _, url = launch(app, port=port, block=False)
 with sync_playwright() as p:
     b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
     page = b.new_page(viewport={"width": 1400, "height": 1500})
     page.goto(url); page.wait_for_selector("#start")
-    page.get_by_label("synthetic", exact=True).check()
-    page.locator("#source-value textarea, #source-value input").first.fill("1")
     page.evaluate(TICK_OBSERVER)
-    page.click("#start")
+    # looping 4DME-size frames, unpaced: the Session's own recorded sources replay in real time
+    session.start_source(LoopingFolderSource(folder, MINUTES * 60 * 3, decode_scale=2), views=2, realtime=False)
     t0 = time.monotonic(); rows = []
     while time.monotonic() - t0 < MINUTES * 60:
         time.sleep(30)
