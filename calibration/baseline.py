@@ -17,7 +17,6 @@ from stream.face import FaceDetector
 from stream.frames import Frame
 
 SAFETY = 1.5          # k_high ≥ SAFETY × the largest neutral z (assumption)
-LOW_FRACTION = 0.4    # k_low = LOW_FRACTION × k_high keeps the default hysteresis ratio (3 / 8 ≈ 0.4)
 
 
 def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_factory: Callable[[], FaceDetector],
@@ -47,6 +46,6 @@ def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_f
     if k_high > config.spotter.k_high:
         notes.append(f"noisy neutral period: onset threshold raised to {k_high:.1f} σ")
     return Profile(views=config.views, split_x=config.split_x, fps=config.spotter.fps, baselines=baselines,
-                   k_high=round(k_high, 3), k_low=round(LOW_FRACTION * k_high, 3),
+                   k_high=round(k_high, 3), k_low=round(k_high * config.spotter.k_low / config.spotter.k_high, 3),
                    decision_threshold=config.decision_threshold, neutral_max_z=round(neutral_max, 3),
                    source=source_name, seconds=seconds, notes=notes)

@@ -1,10 +1,12 @@
 """The running motion intensity of a face, shared by the live spotter and the offline apex.
 
 The paper's eq. 3 sums the flow magnitude over the whole crop. Measured on synthetic recordings,
-three changes raise an expression's z-score 2–3× over that and keep blinks out:
+these changes raise an expression's z-score 2–3× over that and keep blinks and lighting out:
   * the face box alone (the crop's margin holds only background and hair, i.e. noise);
   * the median flow subtracted (head translation);
-  * the eyes masked (blinks move the lids by several pixels, far more than a micro-expression).
+  * the eyes masked (blinks move the lids by several pixels, far more than a micro-expression);
+  * the target's brightness scaled to the reference's (Farneback reads a 1 % gain change as motion,
+    so lighting flicker against a frozen reference kept events "on" for up to 0.7 s after they ended).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class IntensityConfig:
     motion_compensation: bool = True   # subtract the median flow (head translation)
     eye_mask: bool = True              # ignore the eyes (blinks)
     eye_mask_size: tuple[float, float] = (0.22, 0.13)   # ellipse half-axes, fractions of the face width
+    gain_compensation: bool = True     # match the target's mean brightness to the reference's
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -34,6 +37,15 @@ def face_slice(crop_size: int, margin: float) -> tuple[int, int]:
     """(offset, side) of the face box inside a crop made with `margin` on each side."""
     side = int(round(crop_size / (1 + 2 * margin)))
     return (crop_size - side) // 2, side
+
+
+def match_brightness(reference: np.ndarray, target: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """`target` (uint8) scaled so its mean over `mask` equals the reference's."""
+    mask_u8 = None if mask is None else mask.view(np.uint8)
+    target_mean = cv2.mean(target, mask_u8)[0]
+    if target_mean <= 0:
+        return target
+    return cv2.convertScaleAbs(target, alpha=cv2.mean(reference, mask_u8)[0] / target_mean)
 
 
 class FaceIntensity:
@@ -54,6 +66,8 @@ class FaceIntensity:
         return face if self.side == size else cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
 
     def measure(self, reference: np.ndarray, target: np.ndarray) -> float:
+        if self.config.gain_compensation:
+            target = match_brightness(reference, target, self.mask)
         flow = farneback(reference, target, self.config.flow)
         if self.config.motion_compensation:
             flow = remove_global_motion(flow)

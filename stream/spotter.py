@@ -4,14 +4,17 @@ Per frame t and view v the engine measures I_v(t) = Σ|flow(ref, t)| against a r
 spotter chooses: the last *neutral* frame at least `reference_lag` back, frozen from onset to offset
 — the running form of the paper's eq. 1–3 (flow from the onset frame). A frame is neutral when,
 outside an event, its score stayed below k_low; so after an event the reference stays before it
-until the face is back at rest, and an event's tail is never taken for a resting face.
+until the face is back at rest, and an event's tail is never taken for a resting face. Frames
+within `reference_lag` before an onset are struck from the neutral ones: an expression's slow start
+hides there, and a reference taken from it would keep the next event from ever ending.
 
-Each view's intensity is scored against its own rolling neutral baseline, z = (I − μ) / σ with
-μ = median and σ = 1.4826·MAD of idle frames, and the views' scores are averaged: both cameras see
-the same face, so the expression adds up while their independent noise partly cancels. The event
-starts on the higher threshold (z > k_high) and ends on the lower one (z below k_low, or below
-`release_fraction` of the event's peak, for `release_frames` frames). The onset is traced back to
-where z first left k_low; the apex per view is the running argmax of that view's intensity.
+Each view's intensity is scored against its own rolling neutral baseline, z = (Ī − μ) / σ with
+μ = median and σ = 1.4826·MAD of idle per-frame intensities and Ī their trailing mean over
+`smooth_frames`, and the views' scores are averaged: both cameras see the same face, so the
+expression adds up while their independent noise partly cancels. The event starts on the higher
+threshold (z > k_high) and ends on the lower one (z below k_low, or below `release_fraction` of the
+event's peak, for `release_frames` frames). The onset is traced back to where z first rose above
+`edge_z`; the apex per view is the running argmax of that view's raw intensity.
 """
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ import numpy as np
 @dataclass(frozen=True)
 class SpotterOptions:
     fps: float = 60.0
-    k_high: float = 4.5            # onset threshold, in baseline σ above μ (set on synthetic recordings)
-    k_low: float = 2.0             # offset threshold (hysteresis: lower than k_high)
+    k_high: float = 4.0            # onset threshold, in baseline σ above μ (set on synthetic recordings)
+    k_low: float = 1.5             # offset threshold (hysteresis: lower than k_high)
     reference_lag_s: float = 0.2   # idle reference is at least this far back; must exceed an expression's rise to threshold
     max_reference_age_s: float = 3.0   # with no neutral frame this recent, the face's new state becomes neutral
     baseline_s: float = 4.0        # rolling window of idle frames for μ and σ
@@ -37,12 +40,16 @@ class SpotterOptions:
     refractory_s: float = 0.2      # quiet time after an offset before the next onset
     release_frames: int = 2        # frames below the release level that confirm the offset
     release_fraction: float = 0.2  # release level: max(k_low, this × the event's peak z) (assumption)
+    edge_z: float = 0.5            # the onset is traced back to where z first rose above this
+    smooth_frames: int = 3         # z scores the trailing mean of this many intensities
 
     def __post_init__(self) -> None:
         if self.fps <= 0:
             raise ValueError(f"fps must be > 0, got {self.fps}")
         if not 0 < self.k_low < self.k_high:
             raise ValueError(f"thresholds need 0 < k_low < k_high, got k_low={self.k_low}, k_high={self.k_high}")
+        if not 0 <= self.edge_z <= self.k_low:
+            raise ValueError(f"edge_z must lie in [0, k_low], got {self.edge_z}")
         if not 0 < self.min_event_s <= self.max_micro_s <= self.max_event_s:
             raise ValueError("durations need 0 < min_event_s ≤ max_micro_s ≤ max_event_s, got "
                              f"{self.min_event_s}, {self.max_micro_s}, {self.max_event_s}")
@@ -51,8 +58,9 @@ class SpotterOptions:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.warmup_s > self.baseline_s:
             raise ValueError(f"warmup_s ({self.warmup_s}) cannot exceed baseline_s ({self.baseline_s})")
-        if self.release_frames < 1:
-            raise ValueError(f"release_frames must be ≥ 1, got {self.release_frames}")
+        for name in ("release_frames", "smooth_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if not 0 <= self.release_fraction < 1:
             raise ValueError(f"release_fraction must lie in [0, 1), got {self.release_fraction}")
 
@@ -109,6 +117,7 @@ class SpotterState:
     recent: deque = field(default_factory=deque)                      # (frame, {view: z}, {view: I}) while idle
     active: _Active | None = None
     last_z: dict[int, float] = field(default_factory=dict)
+    smoothing: dict[int, deque] = field(default_factory=dict)        # view → last smooth_frames intensities
 
 
 class Spotter:
@@ -158,13 +167,29 @@ class Spotter:
     def combined(z: dict[int, float]) -> float | None:
         return sum(z.values()) / len(z) if z else None
 
-    def update(self, frame: int, intensities: dict[int, float]) -> Spot | None:
-        options, state = self.options, self.state
+    def _smoothed(self, intensities: dict[int, float]) -> dict[int, float]:
+        """Trailing mean per view of the last `smooth_frames` intensities."""
+        smoothed = {}
+        for view, value in intensities.items():
+            recent = self.state.smoothing.setdefault(view, deque(maxlen=self.options.smooth_frames))
+            recent.append(value)
+            smoothed[view] = sum(recent) / len(recent)
+        return smoothed
+
+    def _z(self, intensities: dict[int, float]) -> dict[int, float]:
         z = {}
         for view, value in intensities.items():
             base = self.baseline(view)
             if base is not None:
                 z[view] = (value - base.mu) / base.sigma
+        return z
+
+    def update(self, frame: int, intensities: dict[int, float]) -> Spot | None:
+        """z scores the trailing mean intensity against the baseline of raw per-frame values: sensor and
+        JPEG noise change every frame while an expression lasts ≥ 6 frames, so the mean lowers the
+        noise far more than the event. The apex is the argmax of the raw values."""
+        options, state = self.options, self.state
+        z = self._z(self._smoothed(intensities))
         state.last_z = z
         if state.mode == "active":
             return self._update_active(frame, intensities, z)
@@ -174,7 +199,10 @@ class Spotter:
             return None
         if state.mode != "refractory":
             self._learn(intensities)
-        if score is None or score < options.k_low:
+        # a neutral frame may become the reference of an event: one odd frame (a glitch the mean
+        # hides) would lift every comparison with it and keep the event from ending
+        raw_score = self.combined(self._z(intensities))
+        if score is None or max(score, raw_score) < options.k_low:
             state.neutral.append(frame)
         state.recent.append((frame, z, intensities))
         state.idle_frames += 1
@@ -194,18 +222,21 @@ class Spotter:
             self.state.history.setdefault(view, deque(maxlen=size)).append(value)
 
     def _start(self, frame: int, intensities: dict[int, float], z: dict[int, float]) -> None:
-        """Onset: freeze the reference and trace the rise back to where z first left k_low."""
+        """Onset: freeze the reference and trace the rise back to where z first left edge_z."""
         state = self.state
         onset = frame
         rising = [(frame, z, intensities)]
         for past, past_z, past_i in reversed(state.recent):
-            if not past_z or self.combined(past_z) <= self.options.k_low:
+            if not past_z or self.combined(past_z) <= self.options.edge_z:
                 break
             onset = past
             rising.append((past, past_z, past_i))
-        # the reference: the latest neutral frame before the traced-back onset, and lag frames back at least
-        reference = self._neutral_at_or_before(min(frame - self.options.frames(self.options.reference_lag_s),
-                                                   onset - 1))
+        # An expression starts slowly, so the frames just before the traced-back onset may already
+        # hold some of it: neither this event nor a later one takes its reference from them.
+        guard = onset - self.options.frames(self.options.reference_lag_s)
+        while state.neutral and state.neutral[-1] > guard:
+            state.neutral.pop()
+        reference = self._neutral_at_or_before(guard)
         state.active = _Active(onset=onset, reference=reference, last_above=frame,
                                peak_score=self.combined(z))
         for f, f_z, f_i in rising:

@@ -82,7 +82,7 @@ def test_a_calibrated_baseline_skips_warmup():
 
 def test_hysteresis_holds_between_thresholds():
     """Above k_low but below k_high the event neither starts nor ends."""
-    options = SpotterOptions(fps=FPS, k_high=8, k_low=3)
+    options = SpotterOptions(fps=FPS, k_high=8, k_low=3, smooth_frames=1)
     spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
     for frame in range(1, 11):
         assert spotter.update(frame, {0: 105.0}) is None       # z = 5: no onset
@@ -96,6 +96,28 @@ def test_hysteresis_holds_between_thresholds():
     spot = spotter.update(43, {0: 100.0})                       # … the second confirms the offset
     assert spot is not None and spot.offset == 42
     assert spot.onset == 1      # every earlier frame was above k_low: the rise is traced back to them
+
+
+def test_a_one_frame_glitch_is_smoothed_away_but_a_short_expression_is_not():
+    """z scores the 3-frame mean: a single odd frame at z = 9 averages to 3 < k_high, while an
+    expression of the same height held for 6 frames fires."""
+    glitch = noise(300, sigma=0.0)
+    glitch[150] += 9 * 2.0
+    expression = noise(300, sigma=0.0) + bump(300, start=150, rise=3, fall=3, height=9 * 2.0)
+    baselines = {0: Baseline(100.0, 2.0)}
+    assert run({0: glitch}, baselines=baselines)[0] == []
+    assert len(run({0: expression}, baselines=baselines)[0]) == 1
+
+
+def test_frames_just_before_an_onset_never_become_a_reference():
+    """A slow start too faint to trace back (z = 0.4 < edge_z) is still part of the expression: after
+    the event the reference lies reference_lag before its onset, not on the slow start."""
+    options = SpotterOptions(fps=FPS, reference_lag_s=0.1, refractory_s=0.05)   # lag: 6 frames
+    spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
+    values = [100.0] * 40 + [100.4] * 3 + [150.0] * 8 + [100.0] * 30
+    spot = next(s for f, v in enumerate(values, 1) if (s := spotter.update(f, {0: v})))
+    assert spot.onset == 44
+    assert spotter.reference_frame(spot.offset + 2) == spot.onset - 6
 
 
 def test_refractory_gap_blocks_an_immediate_second_onset():
