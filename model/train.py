@@ -95,7 +95,7 @@ def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=No
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        total += float(loss) * len(idx)
+        total += loss.item() * len(idx)
     return total / len(x)
 
 

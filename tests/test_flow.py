@@ -72,3 +72,32 @@ def test_split_views(width, split_x, widths):
 def test_split_views_refuses_bad_arguments(n_views, split_x, message):
     with pytest.raises(ValueError, match=message):
         split_views(np.zeros((4, 10, 3), np.uint8), n_views, split_x)
+
+
+def test_gain_compensation_keeps_a_lighting_change_from_reading_as_motion():
+    """A 5 % brighter frame of a still face: Farneback sees motion, the compensated measure far less."""
+    from stream.face import Box
+    from stream.intensity import FaceIntensity, IntensityConfig
+
+    image = textured(size=160)
+    brighter = cv2.convertScaleAbs(image, alpha=1.05)
+    window = Box(0, 0, 160, 160)
+
+    def measured(compensate: bool) -> float:
+        face = FaceIntensity(IntensityConfig(gain_compensation=compensate, eye_mask=False), window, window, 160, 0.0)
+        return face.measure(image, brighter)
+
+    assert measured(True) < 0.2 * measured(False)
+
+
+@pytest.mark.parametrize("release_flow, sign", [("offset_to_apex", 1), ("apex_to_offset", -1)])
+def test_release_phase_direction(release_flow, sign):
+    """An expression that returns to the onset face: read offset→apex the release shows the rise's
+    motion with the same sign; the paper's apex→offset shows it reversed."""
+    from model.features import PreprocessConfig, phase_features
+
+    onset = textured(size=64)
+    apex = shifted(onset, 1.5)
+    phases = phase_features(onset, apex, onset.copy(), PreprocessConfig(size=64, release_flow=release_flow))
+    rise_u, release_u = (np.median(p[0, 16:-16, 16:-16]) for p in phases)
+    assert rise_u > 0.5 and release_u == pytest.approx(sign * rise_u, abs=0.1)
