@@ -12,7 +12,7 @@ import torch
 from model import CLASSES
 from model.metrics import decide
 from model.checkpoint import load_checkpoint
-from model.microattnet import STREAMS, MicroAttNet
+from model.microattnet import STREAMS, MicroAttNet, fused_for_inference
 
 # The usual event: 2 views x 2 phases.
 WARMUP_SAMPLES = 4
@@ -63,7 +63,7 @@ class Predictor:
         if model.config.n_classes != len(CLASSES):
             raise ValueError(f"model has {model.config.n_classes} classes, expected {len(CLASSES)}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
+        self.model = fused_for_inference(model).to(self.device)
         size = model.config.input_size
         self.sample_shape = (len(STREAMS), size, size)
         # Warm-up: the first call pays for kernel selection and memory allocation.

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from model import CLASSES
 from model.checkpoint import CHECKPOINT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from model.loss import FocalLoss
-from model.microattnet import FusionAttention, MicroAttNet, MicroAttNetConfig, SqueezeExcitation
+from model.microattnet import FusionAttention, MicroAttNet, MicroAttNetConfig, SqueezeExcitation, fused_for_inference
 from model.predictor import Prediction, Predictor
 
 SIZE = MicroAttNetConfig().input_size
@@ -254,6 +254,17 @@ def test_predictor(tmp_path, trained_model):
 
     above = [c for c in CLASSES if pred.probs[c] >= 0.2]
     assert sorted(pred.labels(0.2)) == sorted(above or [max(pred.probs, key=pred.probs.get)])
+
+
+def test_fused_model_gives_the_same_outputs_without_conv_batchnorm(trained_model):
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((4, 3, SIZE, SIZE)).astype(np.float32))
+    fused = fused_for_inference(trained_model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trained_model.modules())   # the original is untouched
+    with torch.inference_mode():
+        (logits, info), (fused_logits, fused_info) = trained_model.eval()(x, True), fused(x, True)
+    torch.testing.assert_close(fused_logits, logits, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fused_info["alpha2"], info["alpha2"], rtol=1e-4, atol=1e-5)
 
 
 def test_predictor_without_attention_modules():
