@@ -177,6 +177,7 @@ class Engine:
         self._resume = threading.Event()
         self._resume.set()
         self._thread: threading.Thread | None = None
+        self._pipeline: FramePipeline | None = None
         self._event_ids = 0
 
     # ---------------------------------------------------------------- control
@@ -195,6 +196,12 @@ class Engine:
             self.stats.state = "paused"    # the processing loop sets the spotter's state again on resume
         else:
             self._resume.set()
+
+    def set_thresholds(self, k_high: float, k_low: float) -> None:
+        """The spotter's onset / offset thresholds, from the next frame on (an open event keeps going)."""
+        self.config = replace(self.config, spotter=replace(self.config.spotter, k_high=k_high, k_low=k_low))
+        if self._pipeline is not None:
+            self._pipeline.set_thresholds(self.config.spotter)
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -250,8 +257,8 @@ class Engine:
                 pass
 
     def _process(self, frames: queue.Queue, jobs: queue.Queue) -> None:
-        pipeline = FramePipeline(self.config, self.detector_factory, self.baselines, self.stats, self.store,
-                                 self._publish_status, self.layout)
+        pipeline = self._pipeline = FramePipeline(self.config, self.detector_factory, self.baselines, self.stats,
+                                                  self.store, self._publish_status, self.layout)
         while True:
             self._resume.wait()
             item = frames.get()
@@ -378,6 +385,13 @@ class FramePipeline:
         self._fps_clock = (time.perf_counter(), 0)
         if store is not None:
             store.set_thresholds(config.spotter.k_high, config.spotter.k_low)
+
+    def set_thresholds(self, options: SpotterOptions) -> None:
+        """Spotter options with new thresholds; the spotter keeps its baselines and state."""
+        self.config = replace(self.config, spotter=options)
+        self.spotter.options = options
+        if self.store is not None:
+            self.store.set_thresholds(options.k_high, options.k_low)
 
     def _setup_views(self, views: int, split_x: int | None) -> None:
         self.config = replace(self.config, views=views, split_x=split_x)

@@ -86,8 +86,6 @@ def status_html(status: dict) -> str:
     parts.append(span(f"k_high {status['thresholds']['k_high']:g} · k_low {status['thresholds']['k_low']:g}"))
     parts.append(span(f"decision {status.get('decision_threshold'):g}"))
     parts.append(span(status.get("model", "")))
-    for note in status.get("pending", []):
-        parts.append(span(note, "bad"))
     return '<div class="status-strip">' + "".join(parts) + "</div>"
 
 
@@ -162,7 +160,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                     threshold = gr.Slider(*THRESHOLD_RANGE, value=session.threshold, step=0.01,
                                           label="decision threshold (live)")
                     sensitivity = gr.Slider(*K_HIGH_RANGE, value=session.k_high, step=0.1,
-                                            label="spotter sensitivity k_high (σ; lower = more sensitive; next start)")
+                                            label="spotter sensitivity k_high (σ; lower = more sensitive)")
                     with gr.Row():
                         calib_s = gr.Number(value=5, minimum=1, maximum=120, label="calibrate (s)", scale=1)
                         calib_btn = gr.Button("Calibrate now", scale=2)

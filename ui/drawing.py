@@ -15,6 +15,8 @@ from typing import Iterable, Mapping, Sequence
 import cv2
 import numpy as np
 
+from stream.spotter import SpotterOptions
+
 # RGB colours
 VIEW_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189))   # left, right, ...
 KIND_COLOURS = {"micro": (46, 204, 113), "macro": (155, 89, 182)}
@@ -134,7 +136,7 @@ def timeline_axis(timeline: Sequence[tuple[int, float, dict]], thresholds: tuple
         t1 = max(t_last, t_first + window_s)
         t0 = t1 - window_s
     zs = [z for _, t, zz in points if t >= t0 for z in zz.values() if np.isfinite(z)]
-    k_high = thresholds[0] if thresholds and thresholds[0] > 0 else 4.5
+    k_high = thresholds[0] if thresholds and thresholds[0] > 0 else SpotterOptions.k_high
     z_top = max(1.6 * k_high, min(max(zs, default=0.0) * 1.1, 6 * k_high))
     z_bottom = min(-1.0, max(min(zs, default=0.0), -0.5 * k_high))
     return TimeAxis(t0, t1, z_bottom, z_top, width, height)

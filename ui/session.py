@@ -271,7 +271,6 @@ class Session:
         self.threshold = self.base_config.decision_threshold
         self.k_high = self.base_config.spotter.k_high
         self.k_low = self.base_config.spotter.k_low
-        self.pending: list[str] = []
         self.run: RunInfo | None = None
         self.runs = 0
         self.paused = False
@@ -430,7 +429,6 @@ class Session:
             self.run = RunInfo(spec, source, engine, views, time.monotonic())
             self.last_spec, self.last_views = spec, views
             self.paused = False
-            self.pending.clear()
             self.message = f"started {source.name} ({'real time' if realtime else 'as fast as it comes'}); {note}"
             return self.message
 
@@ -484,17 +482,16 @@ class Session:
 
     def set_sensitivity(self, k_high: float) -> str:
         """The spotter's onset threshold (k_high, in baseline σ); k_low keeps its ratio to k_high.
-        The spotter is built at start, so this applies from the next start."""
+        A running engine takes it from its next frame."""
         k_high = float(k_high)
         if not K_HIGH_RANGE[0] <= k_high <= K_HIGH_RANGE[1]:
             raise ValueError(f"k_high must lie in {K_HIGH_RANGE[0]}–{K_HIGH_RANGE[1]}, got {k_high}")
         with self._lock:
-            ratio = self.k_low / self.k_high if self.k_high > 0 else 2.0 / 4.5
-            self.k_high, self.k_low = round(k_high, 3), round(k_high * ratio, 3)
+            self.k_high, self.k_low = round(k_high, 3), round(k_high * self.k_low / self.k_high, 3)
             message = f"sensitivity k_high {self.k_high:g} (k_low {self.k_low:g})"
             if self.running:
-                self.pending = [f"k_high {self.k_high:g} / k_low {self.k_low:g} wait for a restart"]
-                return message + ": restart (Stop, Start) to apply"
+                self.run.engine.set_thresholds(self.k_high, self.k_low)
+                return message + ": applied from the next frame"
             return message + ": used from the next start"
 
     def calibrate_now(self, seconds: float = 5.0) -> str:
@@ -673,7 +670,7 @@ class Session:
             "events": status.get("events", {}), "events_in_store": len(snap.events),
             "latency_ms": status.get("latency_ms"), "stage_ms": status.get("stage_ms", {}),
             "markers": len(snap.markers), "thresholds": {"k_high": snap.thresholds[0], "k_low": snap.thresholds[1]},
-            "decision_threshold": self.threshold, "next_k_high": self.k_high, "pending": list(self.pending),
+            "decision_threshold": self.threshold,
             "model": self.classifier_note or "not loaded yet", "folder": str(self.folder),
             "profile": None if self.profile is None else {"k_high": self.profile.k_high, "k_low": self.profile.k_low,
                                                           "source": self.profile.source},
