@@ -480,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # whoever read our output stopped (`mer ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush stays quiet
+        return 0
     return 0
 
 

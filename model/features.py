@@ -1,7 +1,8 @@
 """Sequence → the paper's phase features, shared by the offline pipeline and the live engine.
 
 Per view: a fixed face crop (largest box over the window, §3.1) → 224² gray frames → apex by
-eq. 1–3 → onset→apex and apex→offset Farneback flows → channels u, v, m (§3.2), normalised.
+eq. 1–3 → Farneback flows of the two phases, the rise (onset→apex) and the release (read
+offset→apex by default, see `phase_features`) → channels u, v, m (§3.2), normalised.
 Pure numpy/OpenCV: no torch here, so the live engine can import it cheaply.
 """
 from __future__ import annotations
