@@ -97,6 +97,20 @@ def test_replay_gives_the_offline_apex_per_view(long_root, replay):
     assert checked >= 6
 
 
+def test_engine_computes_the_release_phase_as_its_classifier_was_trained(synth_root):
+    class PaperDirectionClassifier:
+        name, release_flow = "paper-direction", "apex_to_offset"
+
+        def predict(self, samples):
+            raise AssertionError("not called here")
+
+    source = ImageFolderSource(next(p for p in synth_root.rglob("img_1.jpg")).parent)
+    engine = Engine(source, EngineConfig(), detector_factory=MediaPipeFaceDetector, classifier=PaperDirectionClassifier())
+    assert engine.config.features.release_flow == "apex_to_offset"
+    assert Engine(source, EngineConfig(), detector_factory=MediaPipeFaceDetector).config.features.release_flow \
+        == PreprocessConfig().release_flow == "offset_to_apex"
+
+
 def test_a_failing_sink_does_not_stop_the_stream(long_root):
     folder = long_root / "s01" / "s01_01"
     summary, records = run_engine(ImageFolderSource(folder), sinks=[BrokenSink()])

@@ -267,6 +267,14 @@ def test_fused_model_gives_the_same_outputs_without_conv_batchnorm(trained_model
     torch.testing.assert_close(fused_info["alpha2"], info["alpha2"], rtol=1e-4, atol=1e-5)
 
 
+def test_predictor_takes_the_release_direction_from_the_checkpoint(tmp_path, trained_model):
+    """Checkpoints from before `release_flow` existed were trained on the paper's apex→offset."""
+    old = save_checkpoint(tmp_path / "old.pt", trained_model, labels=CLASSES)
+    new = save_checkpoint(tmp_path / "new.pt", trained_model, labels=CLASSES, extra={"release_flow": "offset_to_apex"})
+    assert Predictor.from_checkpoint(old, device="cpu").release_flow == "apex_to_offset"
+    assert Predictor.from_checkpoint(new, device="cpu").release_flow == "offset_to_apex"
+
+
 def test_predictor_without_attention_modules():
     model = MicroAttNet(MicroAttNetConfig(fusion_attention=False, se_block=False))
     pred = Predictor(model, device="cpu").predict(np.zeros((1, 3, SIZE, SIZE), np.float32))
