@@ -176,20 +176,18 @@ class Spotter:
             smoothed[view] = sum(recent) / len(recent)
         return smoothed
 
-    def _z(self, intensities: dict[int, float]) -> dict[int, float]:
-        z = {}
-        for view, value in intensities.items():
-            base = self.baseline(view)
-            if base is not None:
-                z[view] = (value - base.mu) / base.sigma
-        return z
+    @staticmethod
+    def _z(intensities: dict[int, float], baselines: dict[int, Baseline | None]) -> dict[int, float]:
+        return {view: (value - baselines[view].mu) / baselines[view].sigma
+                for view, value in intensities.items() if baselines[view] is not None}
 
     def update(self, frame: int, intensities: dict[int, float]) -> Spot | None:
         """z scores the trailing mean intensity against the baseline of raw per-frame values: sensor and
         JPEG noise change every frame while an expression lasts ≥ 6 frames, so the mean lowers the
         noise far more than the event. The apex is the argmax of the raw values."""
         options, state = self.options, self.state
-        z = self._z(self._smoothed(intensities))
+        baselines = {view: self.baseline(view) for view in intensities}
+        z = self._z(self._smoothed(intensities), baselines)
         state.last_z = z
         if state.mode == "active":
             return self._update_active(frame, intensities, z)
@@ -201,7 +199,7 @@ class Spotter:
             self._learn(intensities)
         # a neutral frame may become the reference of an event: one odd frame (a glitch the mean
         # hides) would lift every comparison with it and keep the event from ending
-        raw_score = self.combined(self._z(intensities))
+        raw_score = self.combined(self._z(intensities, baselines))
         if score is None or max(score, raw_score) < options.k_low:
             state.neutral.append(frame)
         state.recent.append((frame, z, intensities))
