@@ -138,10 +138,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from model.evaluate import evaluate_probs, plot_sweep, sweep_table
     from model.train import predict_sequences
 
-    from model.predictor import checkpoint_release_flow
-
     model, checkpoint = load_checkpoint(args.model)
-    sequences, extraction = _extract(args, checkpoint_release_flow(checkpoint))
+    sequences, extraction = _extract(args, checkpoint.release_flow)
     usable = _usable(sequences, extraction)
     if args.subjects:
         wanted = set(args.subjects.split(","))

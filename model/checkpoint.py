@@ -28,6 +28,12 @@ class Checkpoint:
     version: int
     extra: dict[str, Any]
 
+    @property
+    def release_flow(self) -> str:
+        """The release-phase flow direction the model was trained on (model.features.PreprocessConfig);
+        checkpoints from before the choice existed used the paper's apex→offset."""
+        return self.extra.get("release_flow", "apex_to_offset")
+
 
 def save_checkpoint(
     path: str | os.PathLike, model: MicroAttNet, *, labels: tuple[str, ...] | list[str], extra: dict | None = None

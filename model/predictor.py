@@ -49,12 +49,6 @@ def _alphas(alpha: torch.Tensor) -> dict[str, float]:
     return {f"alpha_{name}": float(a) for name, a in zip(STREAMS, alpha.mean(dim=0).tolist())}
 
 
-def checkpoint_release_flow(checkpoint) -> str:
-    """The release-phase flow direction a checkpoint was trained with (model.features.PreprocessConfig);
-    checkpoints from before the choice existed used the paper's apex→offset."""
-    return checkpoint.extra.get("release_flow", "apex_to_offset")
-
-
 class Predictor:
     def __init__(self, model: MicroAttNet, device: str | torch.device | None = None, name: str = "MicroAttNet",
                  release_flow: str = "offset_to_apex"):
@@ -74,7 +68,7 @@ class Predictor:
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> Predictor:
         model, checkpoint = load_checkpoint(path, map_location="cpu")
         return cls(model, device=device, name=os.path.basename(os.fspath(path)),
-                   release_flow=checkpoint_release_flow(checkpoint))
+                   release_flow=checkpoint.release_flow)
 
     def predict(self, samples: np.ndarray) -> Prediction:
         """``samples``: (N, 3, S, S) float32 u/v/m flow, the N views x phases of ONE event."""

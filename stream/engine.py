@@ -347,7 +347,8 @@ class Engine:
         summary = self.stats.summary()
         self.store.set_status({
             "state": self.stats.state, "fps": round(self.stats.fps, 1), "frames": self.stats.frames,
-            "dropped": sum(self.stats.dropped.values()), "no_face_frames": self.stats.no_face_frames,
+            "dropped": sum(summary["dropped"].values()), "drop_reasons": summary["dropped"],
+            "no_face_frames": self.stats.no_face_frames,
             "face_found": dict(self.stats.face_found),
             "events": summary["events"], "latency_ms": summary["latency_ms"], "stage_ms": summary["stage_ms"],
         })

@@ -40,16 +40,19 @@ class _FileSink:
 
 
 class JsonlSink(_FileSink):
-    """One JSON line per event, flushed and fsynced, so `kill -9` loses no event already written."""
+    """One JSON line per event, flushed and fsynced, so `kill -9` loses no event already written
+    (`durable=False`: plain buffered writes, for a one-off export of events already safe elsewhere)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, durable: bool = True):
         super().__init__(path)
         self._file = open(self.path, "a", encoding="utf-8")
+        self.durable = durable
 
     def write(self, record: EventRecord) -> None:
         self._file.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        if self.durable:
+            self._file.flush()
+            os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()

@@ -199,8 +199,8 @@ class Spotter:
             self._learn(intensities)
         # a neutral frame may become the reference of an event: one odd frame (a glitch the mean
         # hides) would lift every comparison with it and keep the event from ending
-        raw_score = self.combined(self._z(intensities, baselines))
-        if score is None or max(score, raw_score) < options.k_low:
+        if score is None or (score < options.k_low
+                             and self.combined(self._z(intensities, baselines)) < options.k_low):
             state.neutral.append(frame)
         state.recent.append((frame, z, intensities))
         state.idle_frames += 1

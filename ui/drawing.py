@@ -15,6 +15,7 @@ from typing import Iterable, Mapping, Sequence
 import cv2
 import numpy as np
 
+from stream.events import view_name
 from stream.spotter import SpotterOptions
 
 # RGB colours
@@ -145,7 +146,7 @@ def timeline_axis(timeline: Sequence[tuple[int, float, dict]], thresholds: tuple
 def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable = (), markers: Iterable = (),
                    thresholds: tuple[float, float] = (0.0, 0.0), *, width: int = 960, height: int = 240,
                    window_s: float | None = 20.0, source: str | None = None,
-                   view_names: Sequence[str] = ("left", "right")) -> np.ndarray:
+) -> np.ndarray:
     """The motion-intensity timeline: z of each view against stream time, the k_high / k_low lines,
     event spans shaded by kind (micro green, macro purple), markers as vertical lines with their note.
 
@@ -214,7 +215,7 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
                 continue
             run.append((axis.x(t), axis.y(z)))
     for i, v in enumerate(views):
-        name = view_names[v] if v < len(view_names) else f"view{v}"
+        name = view_name(v)
         x = plot_x0 + 6 + 70 * i
         cv2.line(image, (x, 10), (x + 14, 10), VIEW_COLOURS[v % len(VIEW_COLOURS)], 2)
         _text(image, name, (x + 18, 14), AXIS_COLOUR, 0.35)
@@ -388,7 +389,7 @@ def summary_figure(events: Sequence, timeline: Sequence[tuple[int, float, dict]]
         ts = [t for _, t, zz in points if v in zz]
         zs = [zz[v] for _, t, zz in points if v in zz]
         ax.plot(ts, zs, lw=0.8, color="#%02x%02x%02x" % VIEW_COLOURS[v % len(VIEW_COLOURS)],
-                label=("left", "right")[v] if v < 2 else f"view{v}")
+                label=view_name(v))
     if thresholds[0]:
         ax.axhline(thresholds[0], color="#d62728", ls="--", lw=1, label=f"k_high {thresholds[0]:g}")
     if thresholds[1]:

@@ -87,7 +87,6 @@ class StampedSource:
         self._running = threading.Event()
         self._running.set()
         self._stopped = threading.Event()
-        self.started_wall: float | None = None
 
     # control
     def pause(self, paused: bool) -> None:
@@ -128,7 +127,6 @@ class StampedSource:
     def __iter__(self) -> Iterator:
         anchor: tuple[float, float] | None = None    # (t_s, wall) the clock started at
         previous: Frame | None = None
-        self.started_wall = time.monotonic()
         for item in self.inner:
             if self._stopped.is_set():
                 return
@@ -240,7 +238,6 @@ class RunInfo:
     source: StampedSource
     engine: Engine
     views: int | None
-    started: float
 
 
 class Session:
@@ -274,15 +271,13 @@ class Session:
         self.run: RunInfo | None = None
         self.runs = 0
         self.paused = False
-        self.last_spec: str | None = None
-        self.last_views: int | None = 2
         self.message = "ready"
         self._lock = threading.RLock()
         self._exports = 0
         self._marker_sources: list[str] = []
         # what the dashboard measured: ticks of its timer and the delay of events reaching the page
         self.tick_walls: deque[float] = deque(maxlen=400)
-        self.shown: dict[tuple[str, int], float] = {}           # (source, event_id) → wall time shown
+        self.shown: set[tuple[str, int]] = set()                # (source, event_id) already on the page
         self.event_delays_s: deque[float] = deque(maxlen=200)   # offset frame entered → event on the page
         if profile is not None:
             self.apply_profile(profile)
@@ -426,8 +421,7 @@ class Session:
                             sinks=[JsonlSink(log_path)], store=self.store, baselines=baselines,
                             layout=self._layout() if views is None else None)
             engine.start()
-            self.run = RunInfo(spec, source, engine, views, time.monotonic())
-            self.last_spec, self.last_views = spec, views
+            self.run = RunInfo(spec, source, engine, views)
             self.paused = False
             self.message = f"started {source.name} ({'real time' if realtime else 'as fast as it comes'}); {note}"
             return self.message
@@ -504,28 +498,24 @@ class Session:
         if not 1.0 <= seconds <= 120.0:
             raise ValueError(f"calibration wants 1–120 s, got {seconds}")
         with self._lock:
-            spec, views = self.last_spec, self.last_views
-            if spec is None:
+            if self.run is None:
                 raise ValueError("start a source first: calibration reads the current source")
+            spec, views = self.run.spec, self.run.views
             was_running = self.running
             if self.run is not None:
                 self._stop_run()
             inner, _ = self._open(spec)
-            try:
-                with inner:
-                    items = iter(inner)
-                    if views is None:
-                        first = next((i for i in items if isinstance(i, Frame)), None)
-                        if first is None:
-                            raise ValueError("the source gave no frame")
-                        from calibration.views import detect_layout
+            with inner:
+                items = iter(inner)
+                if views is None:
+                    first = next((i for i in items if isinstance(i, Frame)), None)
+                    if first is None:
+                        raise ValueError("the source gave no frame")
+                    from calibration.views import detect_layout
 
-                        views = detect_layout(first.image, self.detector_factory()).views
-                    config = self._config(views, fps=inner.fps)
-                    profile = calibrate(items, seconds, config, self.detector_factory, inner.name)
-            finally:
-                if isinstance(inner, FeedSource):
-                    inner.close()
+                    views = detect_layout(first.image, self.detector_factory()).views
+                config = self._config(views, fps=inner.fps)
+                profile = calibrate(items, seconds, config, self.detector_factory, inner.name)
             path = profile.save(self.folder / "profile.json")
             message = self.apply_profile(profile) + f"; saved {path.name}"
             if profile.notes:
@@ -580,7 +570,7 @@ class Session:
         events = sorted(snap.events, key=lambda e: e.event_id)
         markers = self.markers()
         if kind == "jsonl":
-            with JsonlSink(path) as sink:
+            with JsonlSink(path, durable=False) as sink:
                 for record in events:
                     sink.write(record)
             with open(path, "a", encoding="utf-8") as handle:
@@ -635,7 +625,7 @@ class Session:
             key = (record.source, record.event_id)
             if key in self.shown:
                 continue
-            self.shown[key] = now
+            self.shown.add(key)
             wall = run.source.wall_of(record.source, record.offset_frame) if run is not None else None
             if wall is not None:
                 self.event_delays_s.append(now - wall)
@@ -683,9 +673,8 @@ class Session:
             if run.spec == WEBCAM:
                 out["webcam"] = {"incoming_fps": self.webcam.incoming_fps, "received": self.webcam.received,
                                  "dropped": self.webcam.dropped, "nominal_fps": self.webcam.nominal_fps}
-            dropped = run.engine.stats.dropped
-            if dropped:
-                out["drop_reasons"] = {k: v for k, v in dropped.items()}
+            if status.get("drop_reasons"):
+                out["drop_reasons"] = status["drop_reasons"]
         return out
 
     def close(self) -> None:
