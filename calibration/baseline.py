@@ -1,8 +1,8 @@
 """Record a neutral baseline and derive the spotter thresholds from it.
 
 The person sits still (neutral face, normal blinking) for N seconds. The running intensity of each
-view gives μ and σ; the largest z-score seen while neutral tells how far the noise reaches, and the
-onset threshold is set with a safety factor above it (never below the default).
+view and face region gives μ and σ; the largest score seen while neutral tells how far the noise
+reaches, and the onset threshold is set with a safety factor above it (never below the default).
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_f
             continue
         first_t = item.t_s if first_t is None else first_t
         pipeline.process(item)
-        if pipeline.spotter.state.last_z:
-            zs.append(max(pipeline.spotter.state.last_z.values()))
+        if pipeline.spotter.state.last_score is not None:
+            zs.append(pipeline.spotter.state.last_score)
         if item.t_s - first_t >= seconds or time.perf_counter() - started > 10 * seconds + 30:
             break
     pipeline.shutdown()

@@ -5,9 +5,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from stream.spotter import Baseline
+from stream.spotter import Baseline, Channel
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2     # 2: baselines per view and face region (1: per view)
 
 
 class ProfileError(ValueError):
@@ -19,7 +19,7 @@ class Profile:
     views: int
     split_x: int | None
     fps: float
-    baselines: dict[int, Baseline]          # view → neutral μ, σ of the running intensity
+    baselines: dict[Channel, Baseline]      # (view, face region) → neutral μ, σ of the running intensity
     k_high: float
     k_low: float
     decision_threshold: float = 0.2
@@ -30,7 +30,9 @@ class Profile:
 
     def to_json(self) -> dict:
         data = asdict(self)
-        data["baselines"] = {str(v): asdict(b) for v, b in self.baselines.items()}
+        views = sorted({view for view, _ in self.baselines})
+        data["baselines"] = {str(v): [asdict(b) for (view, _), b in sorted(self.baselines.items()) if view == v]
+                             for v in views}
         data["version"] = PROFILE_VERSION
         return data
 
@@ -50,9 +52,11 @@ def load_profile(path: Path) -> Profile:
     except (OSError, json.JSONDecodeError) as exc:
         raise ProfileError(f"profile {path} is not valid JSON: {exc}") from None
     if data.get("version") != PROFILE_VERSION:
-        raise ProfileError(f"profile {path} has version {data.get('version')!r}, expected {PROFILE_VERSION}")
+        raise ProfileError(f"profile {path} has version {data.get('version')!r}, expected {PROFILE_VERSION}: "
+                           "run `mer calibrate` again")
     try:
-        baselines = {int(v): Baseline(float(b["mu"]), float(b["sigma"])) for v, b in data.pop("baselines").items()}
+        baselines = {(int(v), region): Baseline(float(b["mu"]), float(b["sigma"]))
+                     for v, per_region in data.pop("baselines").items() for region, b in enumerate(per_region)}
         data.pop("version")
         profile = Profile(baselines=baselines, **data)
     except (KeyError, TypeError, ValueError) as exc:

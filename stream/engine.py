@@ -28,7 +28,7 @@ from stream.frames import Frame
 from stream.ring import CropRing
 from stream.sinks import SinkSet
 from stream.sources import paced
-from stream.spotter import Baseline, Spot, Spotter, SpotterOptions
+from stream.spotter import Baseline, Channel, Spot, Spotter, SpotterOptions
 from stream.store import EventDetail, LiveStore
 from stream.tracking import CropTracker, TrackingOptions, Window
 from stream.views import split_views
@@ -159,7 +159,7 @@ class Engine:
     def __init__(self, source, config: EngineConfig = EngineConfig(), *,
                  detector_factory: Callable[[], FaceDetector], classifier: Classifier | None = None,
                  sinks: Iterable = (), store: LiveStore | None = None,
-                 baselines: dict[int, Baseline] | None = None, layout: Layout | None = None):
+                 baselines: dict[Channel, Baseline] | None = None, layout: Layout | None = None):
         self.source = source
         fps = float(getattr(source, "fps", None) or config.spotter.fps)
         # the release phase is computed the way the classifier was trained
@@ -360,7 +360,7 @@ class FramePipeline:
     """
 
     def __init__(self, config: EngineConfig, detector_factory: Callable[[], FaceDetector],
-                 baselines: dict[int, Baseline] | None = None,
+                 baselines: dict[Channel, Baseline] | None = None,
                  stats: EngineStats | None = None, store: LiveStore | None = None,
                  on_tick: Callable[[], None] = lambda: None, layout: Layout | None = None):
         if config.views is None and layout is None:
@@ -436,8 +436,8 @@ class FramePipeline:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def _intensities(self, frame: Frame) -> dict[int, float]:
-        """Running intensity of each view; the second view is measured on the second core meanwhile."""
+    def _intensities(self, frame: Frame) -> dict[int, np.ndarray]:
+        """Running intensity of each view, per face band; the second view is measured on the second core meanwhile."""
         t0 = time.perf_counter()
         views = split_views(frame.image, self.config.views, self.config.split_x)
         reference = self.spotter.reference_frame(frame.index)

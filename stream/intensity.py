@@ -6,7 +6,12 @@ these changes raise an expression's z-score 2–3× over that and keep blinks an
   * the median flow subtracted (head translation);
   * the eyes masked (blinks move the lids by several pixels, far more than a micro-expression);
   * the target's brightness scaled to the reference's (Farneback reads a 1 % gain change as motion,
-    so lighting flicker against a frozen reference kept events "on" for up to 0.7 s after they ended).
+    so lighting flicker against a frozen reference kept events "on" for up to 0.7 s after they ended);
+  * the sum taken per band of the face (brows and eyes, nose and cheeks, mouth and chin), each scored
+    against its own baseline by the spotter: an action unit is local, and the whole face's sum buried
+    the faintest (≤ 0.6 px) in the noise of the rest. The bands add up to eq. 3 over the face, which
+    the offline apex keeps using. A band next to the eyes saw blinks through the edge of the old
+    eye mask (0.22 × 0.13), hence its larger default.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import cv2
 import numpy as np
 
 from stream.face import Box, eye_mask
-from stream.flow import FarnebackParams, farneback, intensity, remove_global_motion
+from stream.flow import FarnebackParams, farneback, magnitude, remove_global_motion
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,24 @@ class IntensityConfig:
     flow: FarnebackParams = field(default_factory=lambda: FarnebackParams(levels=2, winsize=11, iterations=2))
     motion_compensation: bool = True   # subtract the median flow (head translation)
     eye_mask: bool = True              # ignore the eyes (blinks)
-    eye_mask_size: tuple[float, float] = (0.22, 0.13)   # ellipse half-axes, fractions of the face width
+    eye_mask_size: tuple[float, float] = (0.26, 0.17)   # ellipse half-axes, fractions of the face width
     gain_compensation: bool = True     # match the target's mean brightness to the reference's
+    # row bounds of the face bands summed apart, as fractions of the face box's height (from the top):
+    # brows + eyes | nose + cheeks | mouth + chin. (0.0, 1.0) sums the whole face as one band.
+    regions: tuple[float, ...] = (0.0, 0.45, 0.7, 1.0)
 
     def __post_init__(self) -> None:
         if self.size < 16:
             raise ValueError(f"intensity size must be ≥ 16 px, got {self.size}")
+        bounds = self.regions
+        if len(bounds) < 2 or bounds[0] != 0.0 or bounds[-1] != 1.0 or any(a >= b for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"regions must rise strictly from 0.0 to 1.0, got {bounds}")
+        if len(set(self.band_starts())) < len(bounds) - 1:
+            raise ValueError(f"regions {bounds} give an empty band at {self.size} px")
+
+    def band_starts(self) -> list[int]:
+        """First row of each band in the size × size face."""
+        return [int(round(b * self.size)) for b in self.regions[:-1]]
 
 
 def face_slice(crop_size: int, margin: float) -> tuple[int, int]:
@@ -50,7 +67,8 @@ def match_brightness(reference: np.ndarray, target: np.ndarray, mask: np.ndarray
 
 class FaceIntensity:
     """Measures one crop window's face: `face(crop)` cuts the face out of a gray crop, `measure`
-    gives the intensity between two such faces. Holds only what the window fixes (the eye mask)."""
+    gives the intensity per face band between two such faces. Holds only what the window fixes
+    (the eye mask)."""
 
     def __init__(self, config: IntensityConfig, crop: Box, face: Box, crop_size: int, margin: float):
         self.config = config
@@ -59,21 +77,26 @@ class FaceIntensity:
         region = Box(int(round(crop.x + self.offset * scale)), int(round(crop.y + self.offset * scale)),
                      int(round(self.side * scale)), int(round(self.side * scale)))
         self.mask = eye_mask(face, region, config.size, *config.eye_mask_size) if config.eye_mask else None
+        self._weights = (np.ones((config.size, config.size), np.float32) if self.mask is None
+                         else self.mask.astype(np.float32))
+        self._band_starts = config.band_starts()
 
     def face(self, gray_crop: np.ndarray) -> np.ndarray:
         face = gray_crop[self.offset:self.offset + self.side, self.offset:self.offset + self.side]
         size = self.config.size
         return face if self.side == size else cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
 
-    def measure(self, reference: np.ndarray, target: np.ndarray) -> float:
+    def measure(self, reference: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Σ m over the unmasked pixels of each face band (eq. 3 per band; their sum is eq. 3)."""
         if self.config.gain_compensation:
             target = match_brightness(reference, target, self.mask)
         flow = farneback(reference, target, self.config.flow)
         if self.config.motion_compensation:
             flow = remove_global_motion(flow)
-        return intensity(flow, self.mask)
+        row_sums = (magnitude(flow) * self._weights).sum(axis=1)
+        return np.add.reduceat(row_sums, self._band_starts).astype(np.float64)
 
     def curve(self, gray_crops: list[np.ndarray]) -> np.ndarray:
-        """Intensity of every crop against the first one (0 for the first)."""
+        """Whole-face intensity of every crop against the first one (0 for the first)."""
         faces = [self.face(c) for c in gray_crops]
-        return np.array([0.0] + [self.measure(faces[0], f) for f in faces[1:]])
+        return np.array([0.0] + [float(self.measure(faces[0], f).sum()) for f in faces[1:]])

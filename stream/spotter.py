@@ -8,13 +8,18 @@ until the face is back at rest, and an event's tail is never taken for a resting
 within `reference_lag` before an onset are struck from the neutral ones: an expression's slow start
 hides there, and a reference taken from it would keep the next event from ever ending.
 
-Each view's intensity is scored against its own rolling neutral baseline, z = (Ī − μ) / σ with
-μ = median and σ = 1.4826·MAD of idle per-frame intensities and Ī their trailing mean over
-`smooth_frames`, and the views' scores are averaged: both cameras see the same face, so the
-expression adds up while their independent noise partly cancels. The event starts on the higher
-threshold (z > k_high) and ends on the lower one (z below k_low, or below `release_fraction` of the
-event's peak, for `release_frames` frames). The onset is traced back to where z first rose above
-`edge_z`; the apex per view is the running argmax of that view's raw intensity.
+A view's intensity comes per face region (one number per band of the face, or one for the whole
+face). Each channel — a (view, region) pair — is scored against its own rolling neutral baseline,
+z = (Ī − μ) / σ with μ = median and σ = 1.4826·MAD of idle per-frame intensities and Ī their
+trailing mean over `smooth_frames`. The frame's score is, per region, the mean of the views' z (both
+cameras see the same face: the expression adds up, their independent noise partly cancels), then
+the largest over the regions (an action unit is local: a 0.5-px brow raise lifts its band several σ
+while the whole face's sum, with the noise of three times the area, barely moves). The event starts
+on the higher threshold (score > k_high) and ends on the lower one (below k_low, or below
+`release_fraction` of the event's peak, for `release_frames` frames). The onset is traced back to
+where the firing region's score first rose above `edge_z`; the apex per view is the argmax of that
+view's raw intensity in the event's strongest region (eq. 3 over the band where the expression is;
+the whole face's sum adds the other bands' noise and put 10 % of the apexes 3 frames off).
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+
+Channel = tuple[int, int]   # (view, face region)
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class SpotterOptions:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Neutral statistics of one view's intensity."""
+    """Neutral statistics of one channel's intensity."""
 
     mu: float
     sigma: float
@@ -78,13 +85,15 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Spot:
-    """A finished event, in source frame numbers."""
+    """A finished event, in source frame numbers; apex, z and intensity per view are those of the
+    event's strongest face region."""
 
     onset: int
     apex_by_view: dict[int, int]
     offset: int
     peak_z_by_view: dict[int, float]
     peak_intensity_by_view: dict[int, float]
+    region: int                    # the face region (band index) that moved most
     kind: str                      # "micro" | "macro"
     reference: int                 # the neutral frame the intensities were measured against
 
@@ -102,7 +111,8 @@ class _Active:
     below: int = 0
     last_above: int = 0
     peak_score: float = 0.0
-    peak: dict[int, tuple[float, int, float]] = field(default_factory=dict)  # view → (I, frame, z)
+    peak_region: int = 0           # the region whose score was the event's highest
+    peak: dict[Channel, tuple[float, int, float]] = field(default_factory=dict)  # channel → (I, frame, z)
 
 
 @dataclass
@@ -113,17 +123,19 @@ class SpotterState:
     idle_frames: int = 0
     quiet_until: int = -1
     neutral: deque = field(default_factory=deque)                     # recent neutral frame numbers
-    history: dict[int, deque] = field(default_factory=dict)          # view → idle intensities
-    recent: deque = field(default_factory=deque)                      # (frame, {view: z}, {view: I}) while idle
+    history: dict[Channel, deque] = field(default_factory=dict)      # channel → idle intensities
+    recent: deque = field(default_factory=deque)                      # (frame, {channel: z}, {view: Σ I}) while idle
     active: _Active | None = None
-    last_z: dict[int, float] = field(default_factory=dict)
-    smoothing: dict[int, deque] = field(default_factory=dict)        # view → last smooth_frames intensities
+    last_z: dict[int, float] = field(default_factory=dict)           # view → its largest region z, for display
+    last_score: float | None = None                                   # what the thresholds were compared with
+    smoothing: dict[Channel, deque] = field(default_factory=dict)    # channel → last smooth_frames intensities
 
 
 class Spotter:
-    """Feed `update(frame, {view: I})` once per frame; it returns a Spot when an event ends."""
+    """Feed `update(frame, {view: I})` once per frame, I one intensity per face region (or a single
+    number for the whole face); it returns a Spot when an event ends."""
 
-    def __init__(self, options: SpotterOptions = SpotterOptions(), baselines: dict[int, Baseline] | None = None):
+    def __init__(self, options: SpotterOptions = SpotterOptions(), baselines: dict[Channel, Baseline] | None = None):
         self.options = options
         self.state = SpotterState()
         self.state.recent = deque(maxlen=options.frames(options.reference_lag_s) + 1)
@@ -147,62 +159,81 @@ class Spotter:
                 return candidate if candidate >= oldest else frame
         return frame
 
-    def baseline(self, view: int) -> Baseline | None:
-        history = self.state.history.get(view)
+    def baseline(self, channel: Channel) -> Baseline | None:
+        history = self.state.history.get(channel)
         if history is None or len(history) < max(3, self.options.frames(self.options.warmup_s) // 2):
-            return self._fixed.get(view)
+            return self._fixed.get(channel)
         values = np.fromiter(history, float)
         mu = float(np.median(values))
         sigma = 1.4826 * float(np.median(np.abs(values - mu)))
-        if view in self._fixed:   # a calibrated σ is a floor: live noise may only raise it
-            sigma = max(sigma, self._fixed[view].sigma)
+        if channel in self._fixed:   # a calibrated σ is a floor: live noise may only raise it
+            sigma = max(sigma, self._fixed[channel].sigma)
         return Baseline(mu, max(sigma, self.options.min_sigma_fraction * mu, 1e-6))
 
-    def kept_baselines(self) -> dict[int, Baseline]:
+    def kept_baselines(self) -> dict[Channel, Baseline]:
         """Current baselines, to start the next recording of the same setup without a warm-up."""
-        kept = {v: self.baseline(v) for v in set(self.state.history) | set(self._fixed)}
-        return {v: b for v, b in kept.items() if b is not None}
+        kept = {c: self.baseline(c) for c in set(self.state.history) | set(self._fixed)}
+        return {c: b for c, b in kept.items() if b is not None}
 
     @staticmethod
-    def combined(z: dict[int, float]) -> float | None:
-        return sum(z.values()) / len(z) if z else None
+    def region_scores(z: dict[Channel, float]) -> dict[int, float]:
+        """Per face region, the mean of the views' z."""
+        by_region: dict[int, list[float]] = {}
+        for (_, region), value in z.items():
+            by_region.setdefault(region, []).append(value)
+        return {region: sum(values) / len(values) for region, values in by_region.items()}
 
-    def _smoothed(self, intensities: dict[int, float]) -> dict[int, float]:
-        """Trailing mean per view of the last `smooth_frames` intensities."""
+    @classmethod
+    def combined(cls, z: dict[Channel, float]) -> float | None:
+        """The frame's score: the strongest region's."""
+        return max(cls.region_scores(z).values(), default=None)
+
+    @staticmethod
+    def by_view(z: dict[Channel, float]) -> dict[int, float]:
+        """Each view's largest region z."""
+        views: dict[int, float] = {}
+        for (view, _), value in z.items():
+            views[view] = max(value, views.get(view, value))
+        return views
+
+    def _smoothed(self, channels: dict[Channel, float]) -> dict[Channel, float]:
+        """Trailing mean per channel of the last `smooth_frames` intensities."""
         smoothed = {}
-        for view, value in intensities.items():
-            recent = self.state.smoothing.setdefault(view, deque(maxlen=self.options.smooth_frames))
+        for channel, value in channels.items():
+            recent = self.state.smoothing.setdefault(channel, deque(maxlen=self.options.smooth_frames))
             recent.append(value)
-            smoothed[view] = sum(recent) / len(recent)
+            smoothed[channel] = sum(recent) / len(recent)
         return smoothed
 
     @staticmethod
-    def _z(intensities: dict[int, float], baselines: dict[int, Baseline | None]) -> dict[int, float]:
-        return {view: (value - baselines[view].mu) / baselines[view].sigma
-                for view, value in intensities.items() if baselines[view] is not None}
+    def _z(channels: dict[Channel, float], baselines: dict[Channel, Baseline | None]) -> dict[Channel, float]:
+        return {channel: (value - baselines[channel].mu) / baselines[channel].sigma
+                for channel, value in channels.items() if baselines[channel] is not None}
 
-    def update(self, frame: int, intensities: dict[int, float]) -> Spot | None:
+    def update(self, frame: int, intensities: dict[int, np.ndarray | float]) -> Spot | None:
         """z scores the trailing mean intensity against the baseline of raw per-frame values: sensor and
         JPEG noise change every frame while an expression lasts ≥ 6 frames, so the mean lowers the
         noise far more than the event. The apex is the argmax of the raw values."""
         options, state = self.options, self.state
-        baselines = {view: self.baseline(view) for view in intensities}
-        z = self._z(self._smoothed(intensities), baselines)
-        state.last_z = z
+        channels = {(view, region): float(value) for view, values in intensities.items()
+                    for region, value in enumerate(np.atleast_1d(values))}
+        baselines = {channel: self.baseline(channel) for channel in channels}
+        z = self._z(self._smoothed(channels), baselines)
+        state.last_z = self.by_view(z)
+        score = state.last_score = self.combined(z)
         if state.mode == "active":
-            return self._update_active(frame, intensities, z)
-        score = self.combined(z)
+            return self._update_active(frame, channels, z, score)
         if state.mode != "warmup" and frame >= state.quiet_until and score is not None and score > options.k_high:
-            self._start(frame, intensities, z)
+            self._start(frame, channels, z, score)
             return None
         if state.mode != "refractory":
-            self._learn(intensities)
+            self._learn(channels)
         # a neutral frame may become the reference of an event: one odd frame (a glitch the mean
         # hides) would lift every comparison with it and keep the event from ending
         if score is None or (score < options.k_low
-                             and self.combined(self._z(intensities, baselines)) < options.k_low):
+                             and self.combined(self._z(channels, baselines)) < options.k_low):
             state.neutral.append(frame)
-        state.recent.append((frame, z, intensities))
+        state.recent.append((frame, z, channels))
         state.idle_frames += 1
         if state.mode == "warmup" and state.idle_frames >= options.frames(options.warmup_s):
             state.mode = "idle"
@@ -214,18 +245,21 @@ class Spotter:
         """End of stream: an event still open ends at the last frame, so none is lost."""
         return self._finish(last_frame) if self.state.active is not None else None
 
-    def _learn(self, intensities: dict[int, float]) -> None:
+    def _learn(self, channels: dict[Channel, float]) -> None:
         size = self.options.frames(self.options.baseline_s)
-        for view, value in intensities.items():
-            self.state.history.setdefault(view, deque(maxlen=size)).append(value)
+        for channel, value in channels.items():
+            self.state.history.setdefault(channel, deque(maxlen=size)).append(value)
 
-    def _start(self, frame: int, intensities: dict[int, float], z: dict[int, float]) -> None:
-        """Onset: freeze the reference and trace the rise back to where z first left edge_z."""
+    def _start(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float], score: float) -> None:
+        """Onset: freeze the reference and trace the rise back to where the region that fired first
+        left edge_z (the largest of several regions' noise would often stay above it)."""
         state = self.state
         onset = frame
-        rising = [(frame, z, intensities)]
+        rising = [(frame, z, channels)]
+        scores = self.region_scores(z)
+        region = max(scores, key=scores.get)
         for past, past_z, past_i in reversed(state.recent):
-            if not past_z or self.combined(past_z) <= self.options.edge_z:
+            if self.region_scores(past_z).get(region, self.options.edge_z) <= self.options.edge_z:
                 break
             onset = past
             rising.append((past, past_z, past_i))
@@ -235,25 +269,26 @@ class Spotter:
         while state.neutral and state.neutral[-1] > guard:
             state.neutral.pop()
         reference = self._neutral_at_or_before(guard)
-        state.active = _Active(onset=onset, reference=reference, last_above=frame,
-                               peak_score=self.combined(z))
+        state.active = _Active(onset=onset, reference=reference, last_above=frame, peak_score=score,
+                               peak_region=region)
         for f, f_z, f_i in rising:
             self._track_peak(f, f_i, f_z)
         state.mode = "active"
         state.recent.clear()
 
-    def _track_peak(self, frame: int, intensities: dict[int, float], z: dict[int, float]) -> None:
+    def _track_peak(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float]) -> None:
         peak = self.state.active.peak
-        for view, value in intensities.items():
-            if view in z and (view not in peak or value > peak[view][0]):
-                peak[view] = (value, frame, z[view])
+        for channel, value in channels.items():
+            if channel in z and (channel not in peak or value > peak[channel][0]):
+                peak[channel] = (value, frame, z[channel])
 
-    def _update_active(self, frame: int, intensities: dict[int, float], z: dict[int, float]) -> Spot | None:
+    def _update_active(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float],
+                       score: float | None) -> Spot | None:
         options, active = self.options, self.state.active
-        self._track_peak(frame, intensities, z)
-        score = self.combined(z)
-        if score is not None:
-            active.peak_score = max(active.peak_score, score)
+        self._track_peak(frame, channels, z)
+        if score is not None and score > active.peak_score:
+            scores = self.region_scores(z)
+            active.peak_score, active.peak_region = score, max(scores, key=scores.get)
         # a strong event ends when it has fallen most of the way back: against an ageing reference,
         # drift and flicker keep z a little above k_low long after the face is neutral again
         release = min(options.k_high, max(options.k_low, options.release_fraction * active.peak_score))
@@ -274,14 +309,16 @@ class Spotter:
         state.quiet_until = offset + options.frames(options.refractory_s)
         state.idle_frames = 0
         duration_s = (offset - active.onset) / options.fps
-        if duration_s < options.min_event_s or not active.peak:
+        peak = {view: p for (view, region), p in active.peak.items() if region == active.peak_region}
+        if duration_s < options.min_event_s or not peak:
             return None
         return Spot(
             onset=active.onset,
-            apex_by_view={v: p[1] for v, p in active.peak.items()},
+            apex_by_view={v: p[1] for v, p in peak.items()},
             offset=offset,
-            peak_z_by_view={v: round(p[2], 3) for v, p in active.peak.items()},
-            peak_intensity_by_view={v: round(p[0], 3) for v, p in active.peak.items()},
+            peak_z_by_view={v: round(p[2], 3) for v, p in peak.items()},
+            peak_intensity_by_view={v: round(p[0], 3) for v, p in peak.items()},
+            region=active.peak_region,
             kind="micro" if duration_s <= options.max_micro_s else "macro",
             reference=active.reference,
         )

@@ -18,7 +18,8 @@ from stream.sources import SyntheticSource
 def test_calibration_profile_round_trip(tmp_path):
     with SyntheticSource(seed=1, seconds=12) as source:
         profile = calibrate(iter(source), 1.5, EngineConfig(), MediaPipeFaceDetector, source.name)
-    assert set(profile.baselines) == {0, 1}
+    regions = len(EngineConfig().features.intensity.regions) - 1
+    assert set(profile.baselines) == {(view, region) for view in (0, 1) for region in range(regions)}
     assert all(b.sigma > 0 and b.mu > 0 for b in profile.baselines.values())
     assert profile.k_high >= EngineConfig().spotter.k_high and 0 < profile.k_low < profile.k_high
     loaded = load_profile(profile.save(tmp_path / "p.json"))
@@ -28,7 +29,8 @@ def test_calibration_profile_round_trip(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("not json", "not valid JSON"),
     (json.dumps({"version": 99}), "version"),
-    (json.dumps({"version": 1, "baselines": {}}), "missing or has a bad field"),
+    (json.dumps({"version": 1, "baselines": {"0": {"mu": 1.0, "sigma": 0.1}}}), "calibrate` again"),
+    (json.dumps({"version": 2, "baselines": {}}), "missing or has a bad field"),
 ])
 def test_bad_profiles_are_refused_with_the_file_named(tmp_path, content, message):
     path = tmp_path / "p.json"

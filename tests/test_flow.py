@@ -85,7 +85,7 @@ def test_gain_compensation_keeps_a_lighting_change_from_reading_as_motion():
 
     def measured(compensate: bool) -> float:
         face = FaceIntensity(IntensityConfig(gain_compensation=compensate, eye_mask=False), window, window, 160, 0.0)
-        return face.measure(image, brighter)
+        return float(face.measure(image, brighter).sum())
 
     assert measured(True) < 0.2 * measured(False)
 
@@ -101,3 +101,30 @@ def test_release_phase_direction(release_flow, sign):
     phases = phase_features(onset, apex, onset.copy(), PreprocessConfig(size=64, release_flow=release_flow))
     rise_u, release_u = (np.median(p[0, 16:-16, 16:-16]) for p in phases)
     assert rise_u > 0.5 and release_u == pytest.approx(sign * rise_u, abs=0.1)
+
+
+def test_face_bands_add_up_to_eq3_and_a_local_motion_lifts_its_own_band():
+    """A 1-px shift of the mouth area only: the bottom band holds most of the motion, the band sums
+    equal eq. 3 over the face, and the whole-face sum dilutes it with the still bands."""
+    from stream.face import Box
+    from stream.intensity import FaceIntensity, IntensityConfig
+
+    config = IntensityConfig(eye_mask=False, motion_compensation=False, gain_compensation=False)
+    image = textured(size=160)
+    moved = image.copy()
+    moved[120:, :] = shifted(image, 1.0)[120:, :]
+    window = Box(0, 0, 160, 160)
+    face = FaceIntensity(config, window, window, 160, 0.0)
+    bands = face.measure(image, moved)
+    assert bands.shape == (len(config.regions) - 1,)
+    assert bands.sum() == pytest.approx(intensity(farneback(image, moved, config.flow)), rel=1e-4)
+    assert bands[-1] > 0.8 * bands.sum()
+    assert face.curve([image, moved])[1] == pytest.approx(bands.sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize("regions", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0)])
+def test_bad_face_bands_are_refused(regions):
+    from stream.intensity import IntensityConfig
+
+    with pytest.raises(ValueError, match="regions"):
+        IntensityConfig(regions=regions)

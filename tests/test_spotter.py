@@ -76,14 +76,14 @@ def test_nothing_fires_during_warmup():
 
 def test_a_calibrated_baseline_skips_warmup():
     signal = noise(100) + bump(100, 20, 5, 5, 500)
-    spots, _ = run({0: signal}, baselines={0: Baseline(100.0, 2.0)})
+    spots, _ = run({0: signal}, baselines={(0, 0): Baseline(100.0, 2.0)})
     assert len(spots) == 1 and spots[0].apex_by_view[0] == 26
 
 
 def test_hysteresis_holds_between_thresholds():
     """Above k_low but below k_high the event neither starts nor ends."""
     options = SpotterOptions(fps=FPS, k_high=8, k_low=3, smooth_frames=1)
-    spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
+    spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
     for frame in range(1, 11):
         assert spotter.update(frame, {0: 105.0}) is None       # z = 5: no onset
     assert spotter.state.mode == "idle"
@@ -104,7 +104,7 @@ def test_a_one_frame_glitch_is_smoothed_away_but_a_short_expression_is_not():
     glitch = noise(300, sigma=0.0)
     glitch[150] += 9 * 2.0
     expression = noise(300, sigma=0.0) + bump(300, start=150, rise=3, fall=3, height=9 * 2.0)
-    baselines = {0: Baseline(100.0, 2.0)}
+    baselines = {(0, 0): Baseline(100.0, 2.0)}
     assert run({0: glitch}, baselines=baselines)[0] == []
     assert len(run({0: expression}, baselines=baselines)[0]) == 1
 
@@ -113,7 +113,7 @@ def test_frames_just_before_an_onset_never_become_a_reference():
     """A slow start too faint to trace back (z = 0.4 < edge_z) is still part of the expression: after
     the event the reference lies reference_lag before its onset, not on the slow start."""
     options = SpotterOptions(fps=FPS, reference_lag_s=0.1, refractory_s=0.05)   # lag: 6 frames
-    spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
+    spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
     values = [100.0] * 40 + [100.4] * 3 + [150.0] * 8 + [100.0] * 30
     spot = next(s for f, v in enumerate(values, 1) if (s := spotter.update(f, {0: v})))
     assert spot.onset == 44
@@ -122,14 +122,14 @@ def test_frames_just_before_an_onset_never_become_a_reference():
 
 def test_refractory_gap_blocks_an_immediate_second_onset():
     options = SpotterOptions(fps=FPS, refractory_s=0.5)
-    spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
+    spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
     values = [100] * 5 + [150] * 5 + [100] * 3 + [150] * 5 + [100] * 40
     spots = [s for f, v in enumerate(values, 1) if (s := spotter.update(f, {0: float(v)}))]
     assert len(spots) == 1
 
 
 def test_event_open_at_end_of_stream_is_not_lost():
-    spotter = Spotter(SpotterOptions(fps=FPS), baselines={0: Baseline(100.0, 1.0)})
+    spotter = Spotter(SpotterOptions(fps=FPS), baselines={(0, 0): Baseline(100.0, 1.0)})
     spotter.update(1, {0: 100.0})
     spotter.update(2, {0: 200.0})
     spotter.update(3, {0: 250.0})
@@ -139,7 +139,7 @@ def test_event_open_at_end_of_stream_is_not_lost():
 
 def test_reference_is_lagged_while_idle_and_frozen_while_active():
     options = SpotterOptions(fps=FPS, reference_lag_s=0.1)   # 6 frames
-    spotter = Spotter(options, baselines={0: Baseline(100.0, 1.0)})
+    spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
     assert spotter.reference_frame(50) == 44
     spotter.update(50, {0: 200.0})
     assert spotter.reference_frame(60) == 44
@@ -155,3 +155,31 @@ def test_reference_is_lagged_while_idle_and_frozen_while_active():
 def test_options_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SpotterOptions(**kwargs)
+
+
+def test_a_local_event_fires_on_its_face_region_where_the_whole_face_sum_stays_under_threshold():
+    """Nine bands of equal noise, a bump in one: the band's own z passes k_high (~6), while the same
+    values summed (one whole-face channel) bury it under three times the noise (~2)."""
+    n, bands = 300, 9
+    series = np.stack([noise(n, seed=10 + b, mu=20.0) for b in range(bands)], axis=1)
+    series[:, 2] += bump(n, start=150, rise=8, fall=10, height=14)
+
+    def spots_of(values_per_frame):
+        spotter, found = Spotter(SpotterOptions(fps=FPS)), []
+        for i, values in enumerate(values_per_frame):
+            found.append(spotter.update(1 + i, {0: values}))
+        return [s for s in found if s], spotter
+
+    per_band, spotter = spots_of(series)
+    whole_face, _ = spots_of(series.sum(axis=1))
+    assert len(per_band) == 1 and 150 <= per_band[0].onset <= 156
+    assert abs(per_band[0].apex_by_view[0] - 159) <= 2      # the apex is the whole face's argmax: its noise counts
+    assert whole_face == []
+    assert set(spotter.state.history) == {(0, b) for b in range(bands)}
+
+
+def test_the_score_averages_views_per_region_then_takes_the_strongest_region():
+    z = {(0, 0): 1.0, (1, 0): 3.0, (0, 1): 5.0, (1, 1): 0.0}
+    assert Spotter.combined(z) == 2.5
+    assert Spotter.by_view(z) == {0: 5.0, 1: 3.0}
+    assert Spotter.combined({}) is None

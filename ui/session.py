@@ -320,7 +320,7 @@ class Session:
         self.profile = profile
         self.k_high, self.k_low = profile.k_high, profile.k_low
         self.threshold = min(max(profile.decision_threshold, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1])
-        return f"profile applied: k_high {profile.k_high:g}, k_low {profile.k_low:g}, baselines for views {sorted(profile.baselines)}"
+        return f"profile applied: k_high {profile.k_high:g}, k_low {profile.k_low:g}, baselines for views {sorted({view for view, _ in profile.baselines})}"
 
     # ------------------------------------------------------------ run control
     @property
