@@ -202,6 +202,10 @@ class Engine:
         if self._pipeline is not None:
             self._pipeline.set_thresholds(self.config.spotter)
 
+    def set_decision_threshold(self, threshold: float) -> None:
+        """The label threshold, for events classified from now on."""
+        self.config = replace(self.config, decision_threshold=threshold)
+
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)

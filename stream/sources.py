@@ -379,23 +379,57 @@ def _open_synthetic(text: str, fps: float | None) -> SyntheticSource:
     return SyntheticSource(int(seed), config=SynthConfig(fps=round(fps)) if fps else None)
 
 
-def paced(items: Iterable[Item], realtime: bool, speed: float = 1.0) -> Iterator[Item]:
+class PaceGate:
+    """Pause and stop for a `paced` stream, set from another thread: paused, the stream holds before
+    its next item (and its clock re-anchors afterwards); stopped, it ends."""
+
+    def __init__(self) -> None:
+        self._running = threading.Event()
+        self._running.set()
+        self.stopped = threading.Event()
+
+    def pause(self, paused: bool) -> None:
+        (self._running.clear if paused else self._running.set)()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._running.set()
+
+    def hold(self) -> float | None:
+        """Wait while paused; the seconds held, or None once stopped."""
+        started = time.monotonic()
+        while not self._running.wait(0.1):
+            pass
+        return None if self.stopped.is_set() else time.monotonic() - started
+
+
+def paced(items: Iterable[Item], realtime: bool, speed: float = 1.0, gate: PaceGate | None = None) -> Iterator[Item]:
     """Pass items through; when `realtime`, hold each frame until its `t_s` (relative to the first,
     divided by `speed`) has elapsed on the wall clock. The clock re-anchors when the source
-    changes or time runs backwards (a new recording of a dataset); dropped frames pass at once."""
-    if not realtime:
-        yield from items
-        return
+    changes or time runs backwards (a new recording of a dataset); dropped frames pass at once.
+    A `gate` can pause or stop the stream between items."""
     if speed <= 0:
         raise ValueError(f"speed must be positive, got {speed}")
+    if not realtime and gate is None:
+        yield from items
+        return
     anchor: tuple[float, float] | None = None  # (t_s, wall clock) of the frame the clock started at
     previous: Frame | None = None
     for item in items:
-        if isinstance(item, Frame):
+        if gate is not None:
+            held = gate.hold()
+            if held is None:
+                return
+            if anchor is not None:
+                anchor = (anchor[0], anchor[1] + held)
+        if realtime and isinstance(item, Frame):
             if previous is None or item.source != previous.source or item.t_s < previous.t_s:
                 anchor = (item.t_s, time.monotonic())
             delay = anchor[1] + (item.t_s - anchor[0]) / speed - time.monotonic()
             if delay > 0:
-                time.sleep(delay)
+                if gate is None:
+                    time.sleep(delay)
+                elif gate.stopped.wait(delay):
+                    return
             previous = item
         yield item

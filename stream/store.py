@@ -25,6 +25,7 @@ class Marker:
     t_s: float
     frame: int
     note: str
+    source: str = ""          # the recording the marker was set in
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,11 @@ class LiveStore:
             self._preview = None
 
     # ---- written by the UI
-    def add_marker(self, note: str) -> Marker:
+    def add_marker(self, note: str, source: str = "") -> Marker:
+        """A marker at the newest timeline point."""
         with self._lock:
             last = self._timeline[-1] if self._timeline else (0, 0.0, {})
-            marker = Marker(t_s=last[1], frame=last[0], note=note)
+            marker = Marker(t_s=last[1], frame=last[0], note=note, source=source)
             self._markers.append(marker)
             return marker
 
@@ -102,6 +104,8 @@ class LiveStore:
             return Snapshot(dict(self._status), self._preview, dict(self._boxes), list(self._timeline), list(self._events),
                             list(self._markers), self._thresholds)
 
-    def detail(self, event_id: int) -> EventDetail | None:
+    def event(self, event_id: int) -> tuple[EventRecord, EventDetail | None] | None:
+        """An event's record and, while it is among the last `detail_events`, its detail."""
         with self._lock:
-            return self._details.get(event_id)
+            record = next((e for e in reversed(self._events) if e.event_id == event_id), None)
+            return None if record is None else (record, self._details.get(event_id))

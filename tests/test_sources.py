@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from stream.frames import Frame
-from stream.sources import (CameraSource, DatasetSource, DroppedFrame, ImageFolderSource, SourceError,
+from stream.sources import (CameraSource, DatasetSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError,
                             SyntheticSource, VideoFileSource, open_source, paced)
 from tests.conftest import write_frames
 
@@ -332,3 +332,19 @@ def test_paced_delivers_frames_at_their_time(items, realtime, speed, seconds):
     delivered = list(paced(items, realtime, speed))
     assert len(delivered) == len(items) and all(a is b for a, b in zip(delivered, items))
     assert seconds <= time.monotonic() - started < seconds + 0.05
+
+
+def test_a_gate_holds_a_paced_stream_while_paused_and_ends_it_when_stopped():
+    gate = PaceGate()
+    stream = paced(_frames(("a", 0.0), ("a", 0.05), ("a", 0.1), ("a", 0.15)), True, gate=gate)
+    assert next(stream).index == 0
+    gate.pause(True)
+    threading.Timer(0.3, gate.pause, (False,)).start()
+    started = time.monotonic()
+    assert next(stream).index == 1
+    after_pause = time.monotonic()
+    assert after_pause - started >= 0.29                # held while paused
+    assert next(stream).index == 2
+    assert 0.03 <= time.monotonic() - after_pause < 0.1  # the clock re-anchored: frame 2 keeps its 0.05 s gap
+    gate.stop()
+    assert list(stream) == []

@@ -237,7 +237,8 @@ def test_event_card_with_and_without_detail(session):
     rows = event_rows(events)
     assert [r[0] for r in rows] == [2, 1] and rows[1][5] == "Negative+Repression" and rows[1][6].startswith("Negative 0.70")
     classified, macro = events
-    detail = session.store.detail(1)
+    record, detail = session.store.event(1)
+    assert record is classified and session.store.event(99) is None
     assert "Event #1" in card_markdown(classified, detail) and "SE gate" in card_markdown(classified, detail)
     apex, flows, probs, attention = card_images(classified, detail)
     assert apex.shape[2] == flows.shape[2] == probs.shape[2] == attention.shape[2] == 3

@@ -11,7 +11,6 @@ which costs minutes on a fresh machine, and its first micro-expression comes muc
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from pathlib import Path
@@ -19,26 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CHROMIUM = os.environ.get("MER_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
+
 REFRESH_S = 0.4
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
-
-TICK_OBSERVER = """() => {
-    window.__ticks = [];
-    const el = document.querySelector('#status');
-    const strip = () => (el.querySelector('.status-strip') || {}).innerText || '';
-    let last = strip();
-    new MutationObserver(() => {     // one entry per new status text (the strip changes every refresh)
-        const now = performance.now(), t = window.__ticks, text = strip();
-        if (text !== last) t.push(now);
-        last = text;
-    }).observe(el, {subtree: true, childList: true, characterData: true});
-}"""
 
 
 def free_port() -> int:
@@ -64,7 +50,7 @@ def test_event_reaches_the_page_and_the_export(served, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     session, url = served
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1500}, accept_downloads=True)
             page.goto(url)
@@ -126,7 +112,7 @@ def test_browser_webcam_frames_reach_the_engine(served):
     playwright = pytest.importorskip("playwright.sync_api")
     session, url = served
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS + [
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
         try:
             page = browser.new_context(permissions=["camera"]).new_page()

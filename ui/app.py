@@ -264,10 +264,10 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             return show_card(int(row[0]))
 
         def show_card(event_id):
-            record = next((e for e in session.store.snapshot().events if e.event_id == int(event_id)), None)
-            if record is None:
+            found = session.store.event(int(event_id))
+            if found is None:
                 return f"_event {event_id} is not in the store_", None, None, None, None
-            detail = session.store.detail(record.event_id)
+            record, detail = found
             return (card_markdown(record, detail), *card_images(record, detail))
 
         # ---- wiring (api_name = the endpoint name for gradio_client)
@@ -299,10 +299,10 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
 
         def event_card(event_id: int) -> dict:
             """What the event card shows for one event, as data (crops and flows as shapes)."""
-            record = next((e for e in session.store.snapshot().events if e.event_id == int(event_id)), None)
-            if record is None:
+            found = session.store.event(int(event_id))
+            if found is None:
                 raise gr.Error(f"event {event_id} is not in the store")
-            detail = session.store.detail(record.event_id)
+            record, detail = found
             return {"record": record.to_dict(), "has_detail": detail is not None,
                     "apex_crops": {k: list(v.shape) for k, v in (detail.apex_crops if detail else {}).items()},
                     "flow_maps": {k: list(v.shape) for k, v in (detail.flow_maps if detail else {}).items()},

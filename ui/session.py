@@ -24,7 +24,7 @@ import numpy as np
 from stream.engine import Engine, EngineConfig
 from stream.frames import Frame
 from stream.sinks import CsvSink, JsonlSink, MegcSink, CSV_COLUMNS
-from stream.sources import VIDEO_SUFFIXES, Source, SourceError, open_source
+from stream.sources import VIDEO_SUFFIXES, CameraSource, PaceGate, Source, SourceError, open_source, paced
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,9 @@ def check_upload(path: str | Path, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
 # ---------------------------------------------------------------- sources the session wraps
 class StampedSource:
     """Wraps a source: paces recorded frames at their own rate (when `realtime`), can hold the stream
-    while paused (and re-anchors the clock afterwards), and stamps the wall time (time.monotonic) at
-    which each frame entered the engine, so the dashboard can tell how long after an event's offset it
-    was shown. The engine is then run with realtime=False (pacing happens here)."""
+    while paused or end it (`paced` with a gate), and stamps the wall time (time.monotonic) at which
+    each frame entered the engine, so the dashboard can tell how long after an event's offset it was
+    shown. The engine is then run with realtime=False (pacing happens here)."""
 
     def __init__(self, inner: Source, realtime: bool, keep: int = 2048):
         self.inner = inner
@@ -84,19 +84,14 @@ class StampedSource:
         self.fps = inner.fps
         self._stamps: deque[tuple[str, int, float, float]] = deque(maxlen=keep)   # (source, index, t_s, wall)
         self._lock = threading.Lock()
-        self._running = threading.Event()
-        self._running.set()
-        self._stopped = threading.Event()
+        self._gate = PaceGate()
 
     # control
     def pause(self, paused: bool) -> None:
-        (self._running.clear if paused else self._running.set)()
+        self._gate.pause(paused)
 
     def stop(self) -> None:
-        self._stopped.set()
-        self._running.set()
-        from stream.sources import CameraSource
-
+        self._gate.stop()
         if isinstance(self.inner, (FeedSource, CameraSource)):   # wake a reader blocked waiting for a frame
             self.inner.close()
 
@@ -125,28 +120,8 @@ class StampedSource:
         self.inner.close()
 
     def __iter__(self) -> Iterator:
-        anchor: tuple[float, float] | None = None    # (t_s, wall) the clock started at
-        previous: Frame | None = None
-        for item in self.inner:
-            if self._stopped.is_set():
-                return
-            if not self._running.is_set():
-                paused_at = time.monotonic()
-                while not self._running.wait(0.1):
-                    pass
-                if anchor is not None:
-                    anchor = (anchor[0], anchor[1] + time.monotonic() - paused_at)
-                if self._stopped.is_set():
-                    return
+        for item in paced(self.inner, self.realtime, gate=self._gate):
             if isinstance(item, Frame):
-                if self.realtime:
-                    if previous is None or item.source != previous.source or item.t_s < previous.t_s:
-                        anchor = (item.t_s, time.monotonic())
-                    delay = anchor[1] + (item.t_s - anchor[0]) - time.monotonic()
-                    if delay > 0:
-                        if self._stopped.wait(delay):
-                            return
-                previous = item
                 with self._lock:
                     self._stamps.append((item.source, item.index, item.t_s, time.monotonic()))
             yield item
@@ -274,7 +249,6 @@ class Session:
         self.message = "ready"
         self._lock = threading.RLock()
         self._exports = 0
-        self._marker_sources: list[str] = []
         # what the dashboard measured: ticks of its timer and the delay of events reaching the page
         self.tick_walls: deque[float] = deque(maxlen=400)
         self.shown: set[tuple[str, int]] = set()                # (source, event_id) already on the page
@@ -407,7 +381,6 @@ class Session:
                 self._stop_run()
             note = self._load_classifier()
             self.store.clear()
-            self._marker_sources.clear()
             self.shown.clear()
             self.event_delays_s.clear()
             self.runs += 1
@@ -469,8 +442,7 @@ class Session:
         with self._lock:
             self.threshold = round(value, 4)
             if self.running:
-                engine = self.run.engine
-                engine.config = replace(engine.config, decision_threshold=self.threshold)
+                self.run.engine.set_decision_threshold(self.threshold)
                 return f"decision threshold {self.threshold:g}: applied to events classified from now on"
             return f"decision threshold {self.threshold:g}: used from the next start"
 
@@ -531,16 +503,12 @@ class Session:
         note = " ".join(str(note or "").split())[:120]
         if not note:
             raise ValueError("a marker needs a note, e.g. 'question 3'")
-        marker = self.store.add_marker(note)
         last = self.run.source.last if self.run is not None else None
-        self._marker_sources.append(last[0] if last else "")
-        return marker
+        return self.store.add_marker(note, source=last[0] if last else "")
 
     def markers(self) -> list[dict]:
-        snap = self.store.snapshot()
-        sources = self._marker_sources + [""] * (len(snap.markers) - len(self._marker_sources))
-        return [{"kind": "marker", "source": s, "t_s": round(m.t_s, 4), "frame": m.frame, "note": m.note}
-                for m, s in zip(snap.markers, sources)]
+        return [{"kind": "marker", "source": m.source, "t_s": round(m.t_s, 4), "frame": m.frame, "note": m.note}
+                for m in self.store.snapshot().markers]
 
     # ------------------------------------------------------------ exports
     def inside(self, name: str | Path) -> Path:

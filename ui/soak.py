@@ -1,6 +1,6 @@
 """The dashboard under a long max-speed replay, in headless Chromium: does the page keep refreshing?
 
-    python -m ui.soak MINUTES      (needs /usr/bin/chromium; frames from `mer bench`'s cache)
+    python -m ui.soak MINUTES      (needs Chromium, see ui/browser.py; frames from `mer bench`'s cache)
 
 Replays 4DME-size frames in a loop as fast as the engine takes them, with the page open, and prints
 the browser's refresh intervals per minute, the server's timer intervals and event→page delays.
@@ -17,29 +17,17 @@ from playwright.sync_api import sync_playwright
 
 from stream.bench import LoopingFolderSource, bench_frames
 from ui.app import build_app, launch
+from ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
 from ui.session import Session
 
 MINUTES = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TICK_OBSERVER = """() => {
-    window.__ticks = [];
-    const el = document.querySelector('#status');
-    const strip = () => (el.querySelector('.status-strip') || {}).innerText || '';
-    let last = strip();
-    new MutationObserver(() => {
-        const now = performance.now(), text = strip();
-        if (text !== last) window.__ticks.push(now);
-        last = text;
-    }).observe(el, {subtree: true, childList: true, characterData: true});
-}"""
 folder = bench_frames("4dme", 20.0, Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live")))
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 session = Session()
 app = build_app(session, refresh_s=0.4)
 _, url = launch(app, port=port, block=False)
 with sync_playwright() as p:
-    b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+    b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     page = b.new_page(viewport={"width": 1400, "height": 1500})
     page.goto(url); page.wait_for_selector("#start")
     page.evaluate(TICK_OBSERVER)
