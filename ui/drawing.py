@@ -147,8 +147,9 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
                    thresholds: tuple[float, float] = (0.0, 0.0), *, width: int = 960, height: int = 240,
                    window_s: float | None = 20.0, source: str | None = None,
 ) -> np.ndarray:
-    """The motion-intensity timeline: z of each view against stream time, the k_high / k_low lines,
-    event spans shaded by kind (micro green, macro purple), markers as vertical lines with their note.
+    """The motion-intensity timeline: z of each view (its strongest face band) against stream time,
+    the k_high / k_low lines, event spans shaded by kind (micro green, macro purple), markers as
+    vertical lines with their note.
 
     `timeline`: the store's (frame, t_s, {view: z}); only the current recording (after the last
     backwards jump in t_s) is drawn, its last `window_s` seconds. `events`: EventRecords (those of
