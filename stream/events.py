@@ -17,7 +17,7 @@ class EventRecord:
     apex_s: float
     offset_s: float
     apex_frame_by_view: dict[str, int]
-    peak_intensity: float
+    peak_intensity: float                       # in the face band that moved most
     kind: str                                   # "micro" | "macro"
     labels: list[str] = field(default_factory=list)
     probs: dict[str, float] = field(default_factory=dict)
@@ -25,6 +25,7 @@ class EventRecord:
     threshold: float | None = None
     model: str | None = None
     latency_ms: float | None = None
+    face_band: list[float] | None = None        # rows of the face box (top, bottom; fractions) that moved most
 
     @property
     def duration_s(self) -> float:

@@ -17,7 +17,7 @@ from stream.frames import split_source
 
 CSV_COLUMNS = ("event_id", "source", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
                "offset_s", "duration_s", "apex_left", "apex_right", "peak_intensity", "labels", "probs",
-               "attention", "threshold", "model", "latency_ms")
+               "attention", "threshold", "model", "latency_ms", "face_band")
 MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion", "apex")   # MEGC's five, then our apex
 
 
@@ -66,6 +66,7 @@ def csv_row(record: EventRecord) -> dict:
     row["labels"] = "+".join(record.labels)
     row["probs"] = json.dumps(record.probs)
     row["attention"] = json.dumps(record.attention)
+    row["face_band"] = "-".join(f"{b:g}" for b in record.face_band) if record.face_band else ""
     return {c: row.get(c, "") for c in CSV_COLUMNS}
 
 

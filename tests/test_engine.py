@@ -97,6 +97,13 @@ def test_replay_gives_the_offline_apex_per_view(long_root, replay):
     assert checked >= 6
 
 
+def test_each_event_names_the_face_band_that_moved_most(replay):
+    _, records = replay
+    bounds = EngineConfig().features.intensity.regions
+    bands = [list(bounds[i:i + 2]) for i in range(len(bounds) - 1)]
+    assert records and all(r.face_band in bands for r in records)
+
+
 def test_engine_computes_the_release_phase_as_its_classifier_was_trained(synth_root):
     class PaperDirectionClassifier:
         name, release_flow = "paper-direction", "apex_to_offset"

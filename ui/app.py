@@ -95,7 +95,9 @@ def card_markdown(record, detail) -> str:
              f"offset {record.offset_s:.3f} s · duration {record.duration_s:.3f} s",
              f"frames {record.onset_frame}–{record.apex_frame}–{record.offset_frame} · apex by view "
              + ", ".join(f"{k} {v}" for k, v in sorted(record.apex_frame_by_view.items()))
-             + f" · peak intensity {record.peak_intensity:.3f}"]
+             + f" · peak intensity {record.peak_intensity:.3f}"
+             + (f" · moved most: face rows {record.face_band[0]:g}–{record.face_band[1]:g} (top–bottom)"
+                if record.face_band else "")]
     if record.labels:
         lines.append(f"labels: **{'+'.join(record.labels)}** (threshold {record.threshold})")
     if record.attention:
