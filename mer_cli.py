@@ -225,6 +225,8 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool) -> d
 
     profile = load_profile(args.profile) if getattr(args, "profile", None) else None
     config = _engine_config(args, profile)
+    if profile is not None:
+        profile.check_intensity(config.features.intensity, args.profile)
     source = _open(args)
     detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
     engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),

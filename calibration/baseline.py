@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from calibration.profile import Profile
+from calibration.profile import Profile, intensity_settings
 from stream.engine import EngineConfig, FramePipeline
 from stream.face import FaceDetector
 from stream.frames import Frame
@@ -48,4 +48,5 @@ def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_f
     return Profile(views=config.views, split_x=config.split_x, fps=config.spotter.fps, baselines=baselines,
                    k_high=round(k_high, 3), k_low=round(k_high * config.spotter.k_low / config.spotter.k_high, 3),
                    decision_threshold=config.decision_threshold, neutral_max_z=round(neutral_max, 3),
-                   source=source_name, seconds=seconds, notes=notes)
+                   source=source_name, seconds=seconds, notes=notes,
+                   intensity=intensity_settings(config.features.intensity))

@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from stream.intensity import IntensityConfig
 from stream.spotter import Baseline, Channel
 
 PROFILE_VERSION = 2     # 2: baselines per view and face region (1: per view)
@@ -23,10 +24,18 @@ class Profile:
     k_high: float
     k_low: float
     decision_threshold: float = 0.2
-    neutral_max_z: float = 0.0              # the largest z seen while neutral
+    neutral_max_z: float = 0.0              # the largest score (strongest band's z) seen while neutral
     source: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    intensity: dict = field(default_factory=dict)   # the IntensityConfig the baselines were measured with
+
+    def check_intensity(self, config: IntensityConfig, path: Path | str = "") -> None:
+        """ProfileError unless the baselines were measured the way `config` measures (bands, eye mask,
+        size, flow): otherwise each band would be scored against another band's μ and σ."""
+        if self.intensity != intensity_settings(config):
+            raise ProfileError(f"profile {path or self.source} was calibrated with other intensity settings "
+                               f"({self.intensity}); run `mer calibrate` again")
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -41,6 +50,11 @@ class Profile:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=2))
         return path
+
+
+def intensity_settings(config: IntensityConfig) -> dict:
+    """`config` as it reads back from a profile's JSON (tuples become lists)."""
+    return json.loads(json.dumps(asdict(config)))
 
 
 def load_profile(path: Path) -> Profile:

@@ -81,15 +81,14 @@ class TrueEvent:
 
 def read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB; gray and RGBA files are converted. A file that does not decode raises DatasetError."""
-    import cv2
+    from stream.sources import decode_frame   # stream.sources reads datasets through this module
 
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).exists() else None
-    if data is None:
+    if not Path(path).exists():
         raise DatasetError(f"frame file does not exist: {path}")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise DatasetError(f"cannot decode image {path} (corrupt, truncated or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    image = decode_frame(path)
+    if isinstance(image, str):
+        raise DatasetError(f"cannot decode image {path} ({image}: corrupt, truncated or not an image)")
+    return image
 
 
 def frame_number(path: Path) -> int:

@@ -321,12 +321,12 @@ class Engine:
         return self._record(job, prediction), detail
 
     def _record(self, job: _EventJob, prediction, note: str | None = None) -> EventRecord:
-        spot = job.spot
+        spot, config = job.spot, self.config    # one read: the dashboard may swap the config meanwhile
         self._event_ids += 1
         probs, labels, attention = {}, [], {}
         if prediction is not None:
             probs = {c: round(float(p), 4) for c, p in prediction.probs.items()}
-            labels = prediction.labels(self.config.decision_threshold)
+            labels = prediction.labels(config.decision_threshold)
             attention = {k: round(float(v), 4) for k, v in (prediction.attention or {}).items()
                          if not isinstance(v, dict)}
         latency_ms = round((time.perf_counter() - job.confirmed) * 1000, 2)
@@ -338,9 +338,9 @@ class Engine:
             onset_s=round(job.times[0], 4), apex_s=round(job.times[1], 4), offset_s=round(job.times[2], 4),
             apex_frame_by_view={view_name(v): f for v, f in spot.apex_by_view.items()},
             peak_intensity=max(spot.peak_intensity_by_view.values()), kind=spot.kind,
-            face_band=list(self.config.features.intensity.regions[spot.region:spot.region + 2]),
+            face_band=list(config.features.intensity.regions[spot.region:spot.region + 2]),
             labels=labels, probs=probs, attention=attention,
-            threshold=self.config.decision_threshold if prediction is not None else None,
+            threshold=config.decision_threshold if prediction is not None else None,
             model=getattr(self.classifier, "name", None) if prediction is not None else note,
             latency_ms=latency_ms,
         )

@@ -42,7 +42,7 @@ class IntensityConfig:
         bounds = self.regions
         if len(bounds) < 2 or bounds[0] != 0.0 or bounds[-1] != 1.0 or any(a >= b for a, b in zip(bounds, bounds[1:])):
             raise ValueError(f"regions must rise strictly from 0.0 to 1.0, got {bounds}")
-        if len(set(self.band_starts())) < len(bounds) - 1:
+        if len(set(self.band_starts() + [self.size])) < len(bounds):
             raise ValueError(f"regions {bounds} give an empty band at {self.size} px")
 
     def band_starts(self) -> list[int]:

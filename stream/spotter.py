@@ -124,7 +124,7 @@ class SpotterState:
     quiet_until: int = -1
     neutral: deque = field(default_factory=deque)                     # recent neutral frame numbers
     history: dict[Channel, deque] = field(default_factory=dict)      # channel → idle intensities
-    recent: deque = field(default_factory=deque)                      # (frame, {channel: z}, {view: Σ I}) while idle
+    recent: deque = field(default_factory=deque)                      # (frame, {channel: z}, {channel: I}) while idle
     active: _Active | None = None
     last_z: dict[int, float] = field(default_factory=dict)           # view → its largest region z, for display
     last_score: float | None = None                                   # what the thresholds were compared with

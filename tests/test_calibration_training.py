@@ -12,6 +12,7 @@ from calibration.views import detect_layout, find_seam
 from model.data import load_dataset
 from stream.engine import EngineConfig
 from stream.face import MediaPipeFaceDetector
+from stream.intensity import IntensityConfig
 from stream.sources import SyntheticSource
 
 
@@ -24,6 +25,9 @@ def test_calibration_profile_round_trip(tmp_path):
     assert profile.k_high >= EngineConfig().spotter.k_high and 0 < profile.k_low < profile.k_high
     loaded = load_profile(profile.save(tmp_path / "p.json"))
     assert loaded == profile
+    loaded.check_intensity(EngineConfig().features.intensity)
+    with pytest.raises(ProfileError, match="other intensity settings"):    # one band instead of three
+        loaded.check_intensity(IntensityConfig(regions=(0.0, 1.0)), tmp_path / "p.json")
 
 
 @pytest.mark.parametrize("content, message", [

@@ -97,11 +97,21 @@ def test_replay_gives_the_offline_apex_per_view(long_root, replay):
     assert checked >= 6
 
 
-def test_each_event_names_the_face_band_that_moved_most(replay):
+def test_each_event_names_the_face_band_that_moved_most(long_root, replay):
+    """The recording's brow lowerer (Negative: AU4+7+9) moves the top band most, its chin raiser and
+    lip presser (Repression: AU17+24) the bottom one."""
     _, records = replay
     bounds = EngineConfig().features.intensity.regions
     bands = [list(bounds[i:i + 2]) for i in range(len(bounds) - 1)]
     assert records and all(r.face_band in bands for r in records)
+    expected = {"Negative": bands[0], "Repression": bands[-1]}
+    checked = 0
+    for truth in read_events(long_root):
+        if truth.kind == "micro" and truth.labels[0] in expected:
+            (live,) = [r for r in records if r.onset_frame <= truth.offset and r.offset_frame >= truth.onset]
+            assert live.face_band == expected[truth.labels[0]], (truth, live)
+            checked += 1
+    assert checked == 2
 
 
 def test_engine_computes_the_release_phase_as_its_classifier_was_trained(synth_root):

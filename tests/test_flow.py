@@ -122,7 +122,8 @@ def test_face_bands_add_up_to_eq3_and_a_local_motion_lifts_its_own_band():
     assert face.curve([image, moved])[1] == pytest.approx(bands.sum(), rel=1e-6)
 
 
-@pytest.mark.parametrize("regions", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0)])
+@pytest.mark.parametrize("regions", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0),
+                                     (0.0, 0.999, 1.0)])
 def test_bad_face_bands_are_refused(regions):
     from stream.intensity import IntensityConfig
 

@@ -173,7 +173,7 @@ def test_a_local_event_fires_on_its_face_region_where_the_whole_face_sum_stays_u
     per_band, spotter = spots_of(series)
     whole_face, _ = spots_of(series.sum(axis=1))
     assert len(per_band) == 1 and 150 <= per_band[0].onset <= 156
-    assert abs(per_band[0].apex_by_view[0] - 159) <= 2      # the apex is the whole face's argmax: its noise counts
+    assert abs(per_band[0].apex_by_view[0] - 159) <= 2      # the band's raw argmax: its own noise counts
     assert whole_face == []
     assert set(spotter.state.history) == {(0, b) for b in range(bands)}
 

@@ -153,8 +153,8 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
 
     `timeline`: the store's (frame, t_s, {view: z}); only the current recording (after the last
     backwards jump in t_s) is drawn, its last `window_s` seconds. `events`: EventRecords (those of
-    another recording than `source` are left out when `source` is given). `markers`: objects with
-    `t_s` and `note`."""
+    another recording than `source` are left out when `source` is given). `markers`: store Markers
+    (likewise, those set in another recording are left out)."""
     points = current_segment(timeline)
     axis = timeline_axis(points, thresholds, width, height, window_s)
     image = np.full((height, width, 3), BACKGROUND, np.uint8)
@@ -223,7 +223,7 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
 
     # markers
     for marker in markers:
-        if not axis.t0 <= marker.t_s <= axis.t1:
+        if not axis.t0 <= marker.t_s <= axis.t1 or (source is not None and marker.source not in ("", source)):
             continue
         x = axis.x(marker.t_s)
         cv2.line(image, (x, plot_y0), (x, plot_y1), MARKER_COLOUR, 1)

@@ -291,6 +291,7 @@ class Session:
             from calibration.profile import load_profile
 
             profile = load_profile(Path(profile))
+        profile.check_intensity(self.base_config.features.intensity)
         self.profile = profile
         self.k_high, self.k_low = profile.k_high, profile.k_low
         self.threshold = min(max(profile.decision_threshold, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1])
