@@ -126,7 +126,7 @@ class SpotterState:
     history: dict[Channel, deque] = field(default_factory=dict)      # channel → idle intensities
     recent: deque = field(default_factory=deque)                      # (frame, {channel: z}, {channel: I}) while idle
     active: _Active | None = None
-    last_z: dict[int, float] = field(default_factory=dict)           # view → its largest region z, for display
+    last_z: dict[int, float] = field(default_factory=dict)           # view → its z in the scoring band (their mean is the score)
     last_score: float | None = None                                   # what the thresholds were compared with
     smoothing: dict[Channel, deque] = field(default_factory=dict)    # channel → last smooth_frames intensities
 
@@ -188,13 +188,14 @@ class Spotter:
         """The frame's score: the strongest region's."""
         return max(cls.region_scores(z).values(), default=None)
 
-    @staticmethod
-    def by_view(z: dict[Channel, float]) -> dict[int, float]:
-        """Each view's largest region z."""
-        views: dict[int, float] = {}
-        for (view, _), value in z.items():
-            views[view] = max(value, views.get(view, value))
-        return views
+    @classmethod
+    def scoring_views(cls, z: dict[Channel, float]) -> dict[int, float]:
+        """Each view's z in the region that gives the score: their mean is the score."""
+        scores = cls.region_scores(z)
+        if not scores:
+            return {}
+        best = max(scores, key=scores.get)
+        return {view: value for (view, region), value in z.items() if region == best}
 
     def _smoothed(self, channels: dict[Channel, float]) -> dict[Channel, float]:
         """Trailing mean per channel of the last `smooth_frames` intensities."""
@@ -219,7 +220,7 @@ class Spotter:
                     for region, value in enumerate(np.atleast_1d(values))}
         baselines = {channel: self.baseline(channel) for channel in channels}
         z = self._z(self._smoothed(channels), baselines)
-        state.last_z = self.by_view(z)
+        state.last_z = self.scoring_views(z)
         score = state.last_score = self.combined(z)
         if state.mode == "active":
             return self._update_active(frame, channels, z, score)

@@ -33,7 +33,7 @@ class Snapshot:
     status: dict
     preview: np.ndarray | None
     boxes: dict[str, tuple[int, int, int, int]]                # view → crop window (x, y, w, h) in the frame
-    timeline: list[tuple[int, float, dict[int, float]]]    # (frame, t_s, {view: z of its strongest face band})
+    timeline: list[tuple[int, float, dict[int, float]]]    # (frame, t_s, {view: z}); the views' mean is the spotter's score
     events: list[EventRecord]
     markers: list[Marker]
     thresholds: tuple[float, float]

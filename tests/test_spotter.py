@@ -181,5 +181,5 @@ def test_a_local_event_fires_on_its_face_region_where_the_whole_face_sum_stays_u
 def test_the_score_averages_views_per_region_then_takes_the_strongest_region():
     z = {(0, 0): 1.0, (1, 0): 3.0, (0, 1): 5.0, (1, 1): 0.0}
     assert Spotter.combined(z) == 2.5
-    assert Spotter.by_view(z) == {0: 5.0, 1: 3.0}
+    assert Spotter.scoring_views(z) == {0: 5.0, 1: 0.0}      # region 1 scores: the views' mean is 2.5
     assert Spotter.combined({}) is None

@@ -86,9 +86,16 @@ def test_timeline_draws_thresholds_spans_and_markers_where_expected():
     y, x = axis.y(8.0), axis.x(2.15)
     patch = image[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).astype(int)
     assert np.abs(patch - np.array(drawing.VIEW_COLOURS[0])).sum(axis=1).min() < 100
-    # no marker → no magenta column
+    # the score, the views' mean (7.2 in the bump), in bold
+    y = axis.y(7.2)
+    patch = image[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).astype(int)
+    assert np.abs(patch - np.array(drawing.SCORE_COLOUR)).sum(axis=1).min() < 60
+    # no marker, or one set in another recording → no magenta column
     plain = drawing.timeline_image(points, events, [], (4.5, 2.0), width=800, height=240, window_s=None)
-    assert not (plain[axis.top + 2:240 - axis.bottom - 2, axis.x(8.0)] == drawing.MARKER_COLOUR).all(axis=1).any()
+    foreign = drawing.timeline_image(points, events, [Marker(8.0, 480, "question 3", source="other")], (4.5, 2.0),
+                                     width=800, height=240, window_s=None, source="s01/s01_01")
+    for drawn in (plain, foreign):
+        assert not (drawn[axis.top + 2:240 - axis.bottom - 2, axis.x(8.0)] == drawing.MARKER_COLOUR).all(axis=1).any()
 
 
 def test_timeline_window_and_new_recording():

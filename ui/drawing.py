@@ -23,6 +23,7 @@ VIEW_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189)) 
 KIND_COLOURS = {"micro": (46, 204, 113), "macro": (155, 89, 182)}
 K_HIGH_COLOUR = (214, 39, 40)
 K_LOW_COLOUR = (127, 127, 127)
+SCORE_COLOUR = (20, 20, 20)
 MARKER_COLOUR = (230, 0, 180)
 BACKGROUND = (255, 255, 255)
 AXIS_COLOUR = (60, 60, 60)
@@ -115,6 +116,11 @@ def _nice_step(span: float, target: int = 8) -> float:
     return 10 * power
 
 
+def score_of(z_by_view: dict[int, float]) -> float | None:
+    """The spotter's score at a timeline point: the mean of the views' z in the scoring band."""
+    return sum(z_by_view.values()) / len(z_by_view) if z_by_view else None
+
+
 def current_segment(timeline: Sequence[tuple[int, float, dict]]) -> list[tuple[int, float, dict]]:
     """The points after the last backwards jump in time (a new recording of a dataset restarts t_s)."""
     start = 0
@@ -147,9 +153,10 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
                    thresholds: tuple[float, float] = (0.0, 0.0), *, width: int = 960, height: int = 240,
                    window_s: float | None = 20.0, source: str | None = None,
 ) -> np.ndarray:
-    """The motion-intensity timeline: z of each view (its strongest face band) against stream time,
-    the k_high / k_low lines, event spans shaded by kind (micro green, macro purple), markers as
-    vertical lines with their note.
+    """The motion-intensity timeline against stream time: the spotter's score (bold; the views' mean
+    z in the face band that scores highest, the number compared with the thresholds) and each view's
+    z in that band, the k_high / k_low lines, event spans shaded by kind (micro green, macro purple),
+    markers as vertical lines with their note.
 
     `timeline`: the store's (frame, t_s, {view: z}); only the current recording (after the last
     backwards jump in t_s) is drawn, its last `window_s` seconds. `events`: EventRecords (those of
@@ -204,21 +211,21 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
     # intensity curves
     visible = [(t, zz) for _, t, zz in points if axis.t0 <= t <= axis.t1]
     views = sorted({v for _, zz in visible for v in zz})
-    for v in views:
-        colour = VIEW_COLOURS[v % len(VIEW_COLOURS)]
+    curves = [(VIEW_COLOURS[v % len(VIEW_COLOURS)], 1, view_name(v), [(t, zz.get(v)) for t, zz in visible])
+              for v in views]
+    curves.append((SCORE_COLOUR, 2, "score", [(t, score_of(zz)) for t, zz in visible]))
+    for colour, thickness, _, values in curves:
         run: list[tuple[int, int]] = []
-        for t, zz in visible + [(None, {})]:
-            z = zz.get(v) if t is not None else None
+        for t, z in values + [(None, None)]:
             if z is None or not np.isfinite(z):
                 if len(run) >= 2:
-                    cv2.polylines(image, [np.array(run, np.int32)], False, colour, 1, cv2.LINE_AA)
+                    cv2.polylines(image, [np.array(run, np.int32)], False, colour, thickness, cv2.LINE_AA)
                 run = []
                 continue
             run.append((axis.x(t), axis.y(z)))
-    for i, v in enumerate(views):
-        name = view_name(v)
+    for i, (colour, thickness, name, _) in enumerate(curves):
         x = plot_x0 + 6 + 70 * i
-        cv2.line(image, (x, 10), (x + 14, 10), VIEW_COLOURS[v % len(VIEW_COLOURS)], 2)
+        cv2.line(image, (x, 10), (x + 14, 10), colour, thickness + 1)
         _text(image, name, (x + 18, 14), AXIS_COLOUR, 0.35)
 
     # markers
@@ -391,6 +398,9 @@ def summary_figure(events: Sequence, timeline: Sequence[tuple[int, float, dict]]
         zs = [zz[v] for _, t, zz in points if v in zz]
         ax.plot(ts, zs, lw=0.8, color="#%02x%02x%02x" % VIEW_COLOURS[v % len(VIEW_COLOURS)],
                 label=view_name(v))
+    scored = [(t, score_of(zz)) for _, t, zz in points if zz]
+    if scored:
+        ax.plot(*zip(*scored), lw=1.4, color="#%02x%02x%02x" % SCORE_COLOUR, label="score")
     if thresholds[0]:
         ax.axhline(thresholds[0], color="#d62728", ls="--", lw=1, label=f"k_high {thresholds[0]:g}")
     if thresholds[1]:
@@ -401,6 +411,8 @@ def summary_figure(events: Sequence, timeline: Sequence[tuple[int, float, dict]]
             ax.axvspan(e.onset_s, e.offset_s, color="#%02x%02x%02x" % KIND_COLOURS.get(e.kind, (200, 200, 200)),
                        alpha=0.3)
     for m in markers:
+        if source is not None and m.source not in ("", source):
+            continue
         ax.axvline(m.t_s, color="#e600b4", lw=1)
         ax.annotate(m.note, (m.t_s, 1.0), xycoords=("data", "axes fraction"), xytext=(2, 2),
                     textcoords="offset points", color="#e600b4", fontsize=7, ha="left", va="bottom")
