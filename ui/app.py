@@ -138,7 +138,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             with gr.Column(scale=3):
                 live = gr.Image(label="live frame (crop windows per view)", format="jpeg", interactive=False,
                                 elem_id="live", buttons=[], show_label=False)
-                gr.Markdown("**motion intensity** — z of each view, k_high / k_low, events (green micro, "
+                gr.Markdown("**motion intensity** — score (bold) and each view's z, k_high / k_low, events (green micro, "
                             "purple macro), markers (magenta)")
                 timeline = gr.Image(label="motion intensity", format="png", interactive=False, elem_id="timeline",
                                     buttons=[], show_label=False)
