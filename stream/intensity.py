@@ -77,8 +77,7 @@ class FaceIntensity:
         region = Box(int(round(crop.x + self.offset * scale)), int(round(crop.y + self.offset * scale)),
                      int(round(self.side * scale)), int(round(self.side * scale)))
         self.mask = eye_mask(face, region, config.size, *config.eye_mask_size) if config.eye_mask else None
-        self._weights = (np.ones((config.size, config.size), np.float32) if self.mask is None
-                         else self.mask.astype(np.float32))
+        self._weights = None if self.mask is None else self.mask.astype(np.float32)
         self._band_starts = config.band_starts()
 
     def face(self, gray_crop: np.ndarray) -> np.ndarray:
@@ -93,8 +92,10 @@ class FaceIntensity:
         flow = farneback(reference, target, self.config.flow)
         if self.config.motion_compensation:
             flow = remove_global_motion(flow)
-        row_sums = (magnitude(flow) * self._weights).sum(axis=1)
-        return np.add.reduceat(row_sums, self._band_starts).astype(np.float64)
+        m = magnitude(flow)
+        if self._weights is not None:
+            m *= self._weights
+        return np.add.reduceat(m.sum(axis=1), self._band_starts).astype(np.float64)
 
     def curve(self, gray_crops: list[np.ndarray]) -> np.ndarray:
         """Whole-face intensity of every crop against the first one (0 for the first)."""

@@ -184,18 +184,19 @@ class Spotter:
         return {region: sum(values) / len(values) for region, values in by_region.items()}
 
     @classmethod
-    def combined(cls, z: dict[Channel, float]) -> float | None:
-        """The frame's score: the strongest region's."""
-        return max(cls.region_scores(z).values(), default=None)
-
-    @classmethod
-    def scoring_views(cls, z: dict[Channel, float]) -> dict[int, float]:
-        """Each view's z in the region that gives the score: their mean is the score."""
+    def strongest_region(cls, z: dict[Channel, float]) -> tuple[int | None, float | None]:
+        """(region, score): the region whose mean z over views is highest, and that mean — the
+        frame's score; (None, None) without any z."""
         scores = cls.region_scores(z)
         if not scores:
-            return {}
-        best = max(scores, key=scores.get)
-        return {view: value for (view, region), value in z.items() if region == best}
+            return None, None
+        region = max(scores, key=scores.get)
+        return region, scores[region]
+
+    @classmethod
+    def combined(cls, z: dict[Channel, float]) -> float | None:
+        """The frame's score."""
+        return cls.strongest_region(z)[1]
 
     def _smoothed(self, channels: dict[Channel, float]) -> dict[Channel, float]:
         """Trailing mean per channel of the last `smooth_frames` intensities."""
@@ -220,12 +221,13 @@ class Spotter:
                     for region, value in enumerate(np.atleast_1d(values))}
         baselines = {channel: self.baseline(channel) for channel in channels}
         z = self._z(self._smoothed(channels), baselines)
-        state.last_z = self.scoring_views(z)
-        score = state.last_score = self.combined(z)
+        region, score = self.strongest_region(z)
+        state.last_score = score
+        state.last_z = {view: value for (view, r), value in z.items() if r == region}   # their mean is the score
         if state.mode == "active":
-            return self._update_active(frame, channels, z, score)
+            return self._update_active(frame, channels, z, region, score)
         if state.mode != "warmup" and frame >= state.quiet_until and score is not None and score > options.k_high:
-            self._start(frame, channels, z, score)
+            self._start(frame, channels, z, region, score)
             return None
         if state.mode != "refractory":
             self._learn(channels)
@@ -251,14 +253,13 @@ class Spotter:
         for channel, value in channels.items():
             self.state.history.setdefault(channel, deque(maxlen=size)).append(value)
 
-    def _start(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float], score: float) -> None:
+    def _start(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float], region: int,
+               score: float) -> None:
         """Onset: freeze the reference and trace the rise back to where the region that fired first
         left edge_z (the largest of several regions' noise would often stay above it)."""
         state = self.state
         onset = frame
         rising = [(frame, z, channels)]
-        scores = self.region_scores(z)
-        region = max(scores, key=scores.get)
         for past, past_z, past_i in reversed(state.recent):
             if self.region_scores(past_z).get(region, self.options.edge_z) <= self.options.edge_z:
                 break
@@ -284,12 +285,11 @@ class Spotter:
                 peak[channel] = (value, frame, z[channel])
 
     def _update_active(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float],
-                       score: float | None) -> Spot | None:
+                       region: int | None, score: float | None) -> Spot | None:
         options, active = self.options, self.state.active
         self._track_peak(frame, channels, z)
         if score is not None and score > active.peak_score:
-            scores = self.region_scores(z)
-            active.peak_score, active.peak_region = score, max(scores, key=scores.get)
+            active.peak_score, active.peak_region = score, region
         # a strong event ends when it has fallen most of the way back: against an ageing reference,
         # drift and flicker keep z a little above k_low long after the face is neutral again
         release = min(options.k_high, max(options.k_low, options.release_fraction * active.peak_score))

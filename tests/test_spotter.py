@@ -180,6 +180,13 @@ def test_a_local_event_fires_on_its_face_region_where_the_whole_face_sum_stays_u
 
 def test_the_score_averages_views_per_region_then_takes_the_strongest_region():
     z = {(0, 0): 1.0, (1, 0): 3.0, (0, 1): 5.0, (1, 1): 0.0}
-    assert Spotter.combined(z) == 2.5
-    assert Spotter.scoring_views(z) == {0: 5.0, 1: 0.0}      # region 1 scores: the views' mean is 2.5
-    assert Spotter.combined({}) is None
+    assert Spotter.strongest_region(z) == (1, 2.5) and Spotter.combined(z) == 2.5
+    assert Spotter.strongest_region({}) == (None, None)
+
+
+def test_the_displayed_view_z_average_to_the_score():
+    baselines = {(v, r): Baseline(100.0, 1.0) for v in (0, 1) for r in (0, 1)}
+    spotter = Spotter(SpotterOptions(fps=FPS, smooth_frames=1), baselines=baselines)
+    spotter.update(1, {0: np.array([101.0, 103.0]), 1: np.array([102.0, 100.0])})    # region scores 1.5, 1.5 → 0
+    spotter.update(2, {0: np.array([101.0, 105.0]), 1: np.array([102.0, 102.0])})    # 1.5, 3.5 → region 1
+    assert spotter.state.last_z == {0: 5.0, 1: 2.0} and spotter.state.last_score == 3.5
