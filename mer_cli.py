@@ -37,6 +37,15 @@ def cmd_synth(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def cmd_inject(args: argparse.Namespace) -> None:
+    from stream.inject import InjectConfig, inject_videos
+
+    config = InjectConfig(micro_amp_px=tuple(args.amp), macro_p=args.macro_share)
+    summary = inject_videos(args.videos, args.out, seed=args.seed, repeats=args.repeats, config=config,
+                            workers=args.workers)
+    print(json.dumps(summary, indent=2))
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job on the built-in demo: replay the demo recording through the live pipeline."""
     from model.data import load_dataset, read_events
@@ -68,7 +77,7 @@ def _preprocess_config(args: argparse.Namespace, release_flow: str | None = None
 
     from model.features import PreprocessConfig
 
-    config = PreprocessConfig(n_views=args.views)
+    config = PreprocessConfig(n_views=args.views or _stated_views(args.data) or 2)
     return config if release_flow is None else replace(config, release_flow=release_flow)
 
 
@@ -92,7 +101,11 @@ def cmd_extract(args: argparse.Namespace) -> None:
     report = {"sequences": len(sequences), "extracted": len(extraction.features), "skipped": len(extraction.skipped)}
     if errors:
         report["apex_error_frames"] = {"mean": round(float(np.mean(errors)), 2), "median": float(np.median(errors)),
+                                       "within_1": round(float(np.mean(np.array(errors) <= 1)), 3),
                                        "within_2": round(float(np.mean(np.array(errors) <= 2)), 3)}
+        middle = extraction.middle_frame_errors(sequences)
+        report["middle_frame_error_frames"] = {"mean": round(float(np.mean(middle)), 2),
+                                               "median": float(np.median(middle))}
     print(json.dumps(report, indent=2))
 
 
@@ -191,7 +204,8 @@ def _engine_config(args: argparse.Namespace, profile=None):
 
     from stream.engine import EngineConfig
 
-    config = EngineConfig(views=None if args.views == "auto" else int(args.views), realtime=args.realtime)
+    views = args.views or str(_stated_views(args.source) or 2)
+    config = EngineConfig(views=None if views == "auto" else int(views), realtime=args.realtime)
     if profile is not None:
         config = replace(config, views=profile.views, split_x=profile.split_x,
                          decision_threshold=profile.decision_threshold,
@@ -199,6 +213,14 @@ def _engine_config(args: argparse.Namespace, profile=None):
     if getattr(args, "threshold", None) is not None:
         config = replace(config, decision_threshold=args.threshold)
     return config
+
+
+def _stated_views(source) -> int | None:
+    """Views per frame as a dataset folder's dataset.json states them (e.g. `mer inject` output)."""
+    from model.data import DatasetInfo
+
+    path = Path(str(source)).expanduser()
+    return DatasetInfo.read(path).views if path.is_dir() else None
 
 
 def _open(args: argparse.Namespace):
@@ -320,9 +342,14 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    cache = args.cache or Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live"))
+    if args.real is not None:
+        from stream.realbench import run_real_bench
+
+        print(json.dumps(run_real_bench(args.real, cache, tuple(args.splits.split(","))), indent=2))
+        return
     from stream.bench import run_bench
 
-    cache = args.cache or Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live"))
     report = run_bench(_classifier(args), cache, seconds=args.seconds, soak_s=args.soak_s,
                        kinds=tuple(args.sizes.split(",")))
     print(json.dumps(report, indent=2))
@@ -331,7 +358,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     if source:
         p.add_argument("source", help="camera index or URL, video file, image folder, 4DME root, or synthetic[:SEED]")
-    p.add_argument("--views", default="2", choices=("1", "2", "auto"), help="views side by side per frame")
+    p.add_argument("--views", default=None, choices=("1", "2", "auto"),
+                   help="views side by side per frame (default: as the dataset's dataset.json states, else 2)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of a recording (default: 60 for images)")
     p.add_argument("--decode-scale", type=int, default=1, choices=(1, 2, 4, 8),
                    help="decode JPEGs at 1/N size (fast for 4DME-size frames)")
@@ -363,7 +391,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=_existing_path, help="dataset root in the 4DME layout")
     p.add_argument("--cache", type=Path, default=None, help="feature cache folder (default DATA/.mer-cache)")
-    p.add_argument("--views", type=int, default=2, choices=(1, 2), help="views side by side per frame")
+    p.add_argument("--views", type=int, default=None, choices=(1, 2),
+                   help="views side by side per frame (default: as DATA/dataset.json states, else 2)")
     p.add_argument("--workers", type=int, default=2, help="extraction processes")
     p.add_argument("--face-model", default=None, help="MediaPipe face detector .tflite (default: the bundled one)")
 
@@ -385,6 +414,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("noise", "drift", "blinks", "flicker", "macro"):
         p.add_argument(f"--no-{name}", action="store_true", help=f"switch off the {name} confounder")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("inject", help="inject known micro-expressions into real face videos (4DME layout + events.csv)")
+    p.add_argument("videos", nargs="+", type=_existing_path, help="real face videos (one view each)")
+    p.add_argument("--out", type=Path, required=True, help="dataset root to write")
+    p.add_argument("--amp", type=float, nargs=2, default=(0.9, 2.5), metavar=("LO", "HI"),
+                   help="micro-expression amplitude range in px at a 224-px face")
+    p.add_argument("--macro-share", type=float, default=0.15, help="share of injected events that are macro")
+    p.add_argument("--repeats", type=int, default=1, help="recordings per video, each with its own events")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    p.set_defaults(func=cmd_inject)
 
     p = sub.add_parser("demo", help="the main job on the built-in demo set (headless replay)")
     _add_source_args(p, source=False)
@@ -451,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soak-s", type=float, default=120.0, help="seconds of video in the looping memory soak")
     p.add_argument("--sizes", default="4dme,camera", help="frame sizes to measure: 4dme, camera")
     p.add_argument("--cache", type=Path, default=None, help="where benchmark frames are kept")
+    p.add_argument("--real", type=_existing_path, default=None, metavar="DIR",
+                   help="instead of speed: spotting and apex on the real face videos of DIR (../shared/realvideo)")
+    p.add_argument("--splits", default="design,heldout", help="with --real: design, heldout or both")
     p.set_defaults(func=cmd_bench)
 
     sub.add_parser("ui", help="the interviewer dashboard (Gradio, 127.0.0.1:7860); `mer ui --help`")

@@ -5,14 +5,18 @@
         sub_ID, fold_name, Emotion, Onset, Apex, Offset, AUs, Negative, Positive, Repression, Surprise, Others
     ROOT/events.csv  (long recordings only)
         sub_ID, fold_name, onset, apex, offset, labels[, kind]
+    ROOT/dataset.json  (optional) frame rate per recording and views per frame, e.g.
+        {"views": 1, "fps": {"d14/d14_r1": 30.0}}
 
 Frames load lazily: a Sequence holds paths, and `load_frame` decodes one on request.
 """
 from __future__ import annotations
 
 import csv
+import json
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,7 @@ LABEL_COLUMNS = ("sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "A
 EVENT_COLUMNS = ("sub_ID", "fold_name", "onset", "apex", "offset", "labels")
 XLSX_NAME = "4DME_Labelling_Micro_release v1.xlsx"
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+INFO_NAME = "dataset.json"
 
 
 class DatasetError(ValueError):
@@ -225,3 +230,39 @@ def recordings(root: Path) -> list[tuple[str, str, Path]]:
         raise DatasetError(f"dataset folder does not exist: {root}")
     return sorted((s.name, f.name, f) for s in root.iterdir() if s.is_dir()
                   for f in s.iterdir() if f.is_dir())
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset states about its recordings (ROOT/dataset.json): views per frame and the frame
+    rate of each recording ("<sub_ID>/<fold_name>"), so a replay needs no --fps or --views."""
+
+    views: int | None = None
+    fps: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.views not in (None, 1, 2):
+            raise ValueError(f"views must be 1 or 2, got {self.views!r}")
+        for name, rate in self.fps.items():
+            if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0:
+                raise ValueError(f"frame rate of {name} must be a number > 0, got {rate!r}")
+
+    def fps_of(self, recording: str, default: float) -> float:
+        return float(self.fps.get(recording, default))
+
+    def write(self, root: Path) -> None:
+        (Path(root) / INFO_NAME).write_text(json.dumps({"views": self.views, "fps": self.fps}, indent=2) + "\n")
+
+    @classmethod
+    def read(cls, root: Path) -> DatasetInfo:
+        """The root's dataset.json; an empty info when there is none."""
+        path = Path(root) / INFO_NAME
+        if not path.is_file():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return cls(views=data.get("views"), fps=dict(data.get("fps") or {}))
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"cannot read {path}: {exc}") from None

@@ -36,6 +36,16 @@ class Extraction:
             errors.extend(abs(int(a) - seq.apex) for a in arrays["apex_frames"])
         return errors
 
+    def middle_frame_errors(self, sequences: list[Sequence]) -> list[float]:
+        """The baseline an apex detector must beat: |middle of onset…offset − labelled apex|, per view."""
+        errors = []
+        for seq in sequences:
+            arrays = self.features.get(seq.key)
+            if arrays is None or seq.apex is None:
+                continue
+            errors.extend([abs((seq.onset + seq.offset) / 2 - seq.apex)] * len(arrays["apex_frames"]))
+        return errors
+
 
 _detector: MediaPipeFaceDetector | None = None
 

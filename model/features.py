@@ -22,6 +22,7 @@ from stream.tracking import Window
 from stream.views import split_views
 
 PHASES = ("onset_apex", "apex_offset")
+APEX_INTENSITIES = ("detrended", "face", "paper")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,10 @@ class PreprocessConfig:
     flow_scale: str = "sample"      # "sample": divide by the sample's 99th-percentile magnitude; "fixed": by flow_clip_px
     flow_clip_px: float = 4.0       # the fixed scale, and the sample scale's cap (assumption)
     flow: FarnebackParams = field(default_factory=FarnebackParams)       # phase flows: the paper's Farneback
-    apex_intensity: str = "face"    # "paper": eq. 3 over the whole crop; "face": stream.intensity (also live)
+    # "paper": eq. 3 over the whole crop against the onset; "face": stream.intensity (the live
+    # spotter's) against the onset; "detrended": the face intensity less steady head motion, taken
+    # from both ends of the clip (FaceIntensity.detrended_curve)
+    apex_intensity: str = "detrended"
     release_flow: str = "offset_to_apex"   # the second phase's flow direction; the paper's is "apex_to_offset"
     intensity: IntensityConfig = field(default_factory=IntensityConfig)
 
@@ -49,8 +53,8 @@ class PreprocessConfig:
             raise ValueError(f"flow_scale must be 'sample' or 'fixed', got {self.flow_scale!r}")
         if self.release_flow not in ("offset_to_apex", "apex_to_offset"):
             raise ValueError(f"release_flow must be 'offset_to_apex' or 'apex_to_offset', got {self.release_flow!r}")
-        if self.apex_intensity not in ("face", "paper"):
-            raise ValueError(f"apex_intensity must be 'face' or 'paper', got {self.apex_intensity!r}")
+        if self.apex_intensity not in APEX_INTENSITIES:
+            raise ValueError(f"apex_intensity must be one of {', '.join(APEX_INTENSITIES)}, got {self.apex_intensity!r}")
 
     def digest(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -110,10 +114,11 @@ def phase_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
 
 
 def apex_curve(gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig) -> np.ndarray:
-    """I_t of every crop against the first (onset) one, by the configured intensity."""
+    """I_t of every crop from onset to offset, by the configured intensity; the apex is its argmax."""
     if config.apex_intensity == "paper":
         return intensity_curve(gray_crops, config.flow)
-    return FaceIntensity(config.intensity, window.crop, window.face, config.size, config.margin).curve(gray_crops)
+    measure = FaceIntensity(config.intensity, window.crop, window.face, config.size, config.margin)
+    return measure.curve(gray_crops) if config.apex_intensity == "face" else measure.detrended_curve(gray_crops)
 
 
 def view_features(gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig,

@@ -261,7 +261,8 @@ class Engine:
 
     def _process(self, frames: queue.Queue, jobs: queue.Queue) -> None:
         pipeline = self._pipeline = FramePipeline(self.config, self.detector_factory, self.baselines, self.stats,
-                                                  self.store, self._publish_status, self.layout)
+                                                  self.store, self._publish_status, self.layout,
+                                                  getattr(self.source, "fps_of", None))
         while True:
             self._resume.wait()
             item = frames.get()
@@ -338,7 +339,7 @@ class Engine:
             onset_s=round(job.times[0], 4), apex_s=round(job.times[1], 4), offset_s=round(job.times[2], 4),
             apex_frame_by_view={view_name(v): f for v, f in spot.apex_by_view.items()},
             peak_intensity=max(spot.peak_intensity_by_view.values()), kind=spot.kind,
-            face_band=list(config.features.intensity.regions[spot.region:spot.region + 2]),
+            face_band=list(config.features.intensity.band_of(spot.region)),
             labels=labels, probs=probs, attention=attention,
             threshold=config.decision_threshold if prediction is not None else None,
             model=getattr(self.classifier, "name", None) if prediction is not None else note,
@@ -367,7 +368,10 @@ class FramePipeline:
     def __init__(self, config: EngineConfig, detector_factory: Callable[[], FaceDetector],
                  baselines: dict[Channel, Baseline] | None = None,
                  stats: EngineStats | None = None, store: LiveStore | None = None,
-                 on_tick: Callable[[], None] = lambda: None, layout: Layout | None = None):
+                 on_tick: Callable[[], None] = lambda: None, layout: Layout | None = None,
+                 recording_fps: Callable[[str], float] | None = None):
+        """`recording_fps` names each recording's own frame rate where a source mixes rates (a
+        dataset of 25 and 30 fps videos); the spotter's time constants follow it."""
         if config.views is None and layout is None:
             raise ValueError("views=None (detect) needs a layout function")
         self.config = config
@@ -376,6 +380,7 @@ class FramePipeline:
         self.stats = stats or EngineStats()
         self.store = store
         self.on_tick = on_tick
+        self.recording_fps = recording_fps
         self.trackers: list[CropTracker] = []
         self.ring: CropRing | None = None
         if config.views is not None:
@@ -394,7 +399,7 @@ class FramePipeline:
     def set_thresholds(self, options: SpotterOptions) -> None:
         """Spotter options with new thresholds; the spotter keeps its baselines and state."""
         self.config = replace(self.config, spotter=options)
-        self.spotter.options = options
+        self.spotter.options = replace(options, fps=self.spotter.options.fps)   # the recording's own rate stays
         if self.store is not None:
             self.store.set_thresholds(options.k_high, options.k_low)
 
@@ -420,7 +425,10 @@ class FramePipeline:
             for tracker in self.trackers:
                 tracker.reset()
             # neutral levels differ between recordings (crop size, light): only a calibrated baseline carries over
-            self.spotter = Spotter(self.config.spotter, self.baselines)
+            options = self.config.spotter
+            if self.recording_fps is not None:
+                options = replace(options, fps=self.recording_fps(frame.source))
+            self.spotter = Spotter(options, self.baselines)
         if self.shape is not None and frame.image.shape != self.shape:
             self.stats.size_changes += 1
         self.shape = frame.image.shape
@@ -500,7 +508,7 @@ class FramePipeline:
             if None not in frames and len(set(frames)) == 3:
                 crops[v] = tuple(self.ring.feature_crop(f, v) for f in frames)
         recorded = [self.ring.time_of(f) for f in (spot.onset, spot.apex, spot.offset)]
-        times = tuple(t if t is not None else f / self.config.spotter.fps
+        times = tuple(t if t is not None else f / self.spotter.options.fps
                       for t, f in zip(recorded, (spot.onset, spot.apex, spot.offset)))
         return _EventJob(spot, self.source, times, crops, time.perf_counter())
 

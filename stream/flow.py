@@ -7,6 +7,7 @@ eq. 3: I_t = Σ_pixels m ;  apex = argmax_t I_t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -63,6 +64,39 @@ def intensity(flow: np.ndarray, mask: np.ndarray | None = None) -> float:
 def remove_global_motion(flow: np.ndarray) -> np.ndarray:
     """Subtract the median flow vector: a cheap compensation for head translation."""
     return flow - np.median(flow.reshape(-1, 2), axis=0)
+
+
+@lru_cache(maxsize=8)
+def _pixel_grid(height: int, width: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(full (H, W, 3) [x, y, 1] grid, strided (N, 3) rows of it), float32; cached per shape."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    grid = np.dstack([xs, ys, np.ones_like(xs)])
+    return grid, np.ascontiguousarray(grid[::stride, ::stride].reshape(-1, 3))
+
+
+def affine_fit(flow: np.ndarray, mask: np.ndarray | None = None, stride: int = 4,
+               keep_fraction: float = 0.75) -> np.ndarray:
+    """(3, 2) coefficients of the affine flow u, v = [x, y, 1] · A that best explains `flow`.
+
+    Least squares on every `stride`-th pixel (inside `mask` when given), then once more on the
+    `keep_fraction` of them it explained best: a local expression is left out of the second fit,
+    so it is not taken for head motion."""
+    grid, rows = _pixel_grid(flow.shape[0], flow.shape[1], stride)
+    targets = flow[::stride, ::stride].reshape(-1, 2)
+    if mask is not None:
+        keep = mask[::stride, ::stride].ravel()
+        rows, targets = rows[keep], targets[keep]
+    coefficients = np.linalg.lstsq(rows, targets, rcond=None)[0]
+    residual = ((rows @ coefficients - targets) ** 2).sum(axis=1)
+    best = residual <= np.quantile(residual, keep_fraction)
+    return np.linalg.lstsq(rows[best], targets[best], rcond=None)[0]
+
+
+def remove_affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """`flow` less its best affine fit: head translation, roll, scale (moving closer) and, to first
+    order, small nods and turns, all of which move the whole face as one plane."""
+    grid, _ = _pixel_grid(flow.shape[0], flow.shape[1], 4)
+    return flow - grid @ affine_fit(flow, mask)
 
 
 def intensity_curve(frames: list[np.ndarray], params: FarnebackParams = DEFAULT_FARNEBACK) -> np.ndarray:

@@ -21,24 +21,34 @@ import cv2
 import numpy as np
 
 from stream.face import Box, eye_mask
-from stream.flow import FarnebackParams, farneback, magnitude, remove_global_motion
+from stream.flow import FarnebackParams, farneback, magnitude, remove_affine_motion, remove_global_motion
+
+
+MOTION_MODELS = ("affine", "median", "none")
 
 
 @dataclass(frozen=True)
 class IntensityConfig:
     size: int = 160                    # the face box is resized to size × size
     flow: FarnebackParams = field(default_factory=lambda: FarnebackParams(levels=2, winsize=11, iterations=2))
-    motion_compensation: bool = True   # subtract the median flow (head translation)
+    # head motion taken out of the flow before the magnitude: "affine" (translation, roll, scale, and
+    # small nods and turns to first order), "median" (translation only) or "none"
+    motion_compensation: str = "affine"
     eye_mask: bool = True              # ignore the eyes (blinks)
     eye_mask_size: tuple[float, float] = (0.26, 0.17)   # ellipse half-axes, fractions of the face width
     gain_compensation: bool = True     # match the target's mean brightness to the reference's
     # row bounds of the face bands summed apart, as fractions of the face box's height (from the top):
     # brows + eyes | nose + cheeks | mouth + chin. (0.0, 1.0) sums the whole face as one band.
     regions: tuple[float, ...] = (0.0, 0.45, 0.7, 1.0)
+    columns: int = 1                   # each band split into this many equal blocks, left to right
 
     def __post_init__(self) -> None:
+        if self.motion_compensation not in MOTION_MODELS:
+            raise ValueError(f"motion_compensation must be one of {', '.join(MOTION_MODELS)}, got {self.motion_compensation!r}")
         if self.size < 16:
             raise ValueError(f"intensity size must be ≥ 16 px, got {self.size}")
+        if self.columns < 1 or self.columns > self.size // 4:
+            raise ValueError(f"columns must lie in 1..{self.size // 4}, got {self.columns}")
         bounds = self.regions
         if len(bounds) < 2 or bounds[0] != 0.0 or bounds[-1] != 1.0 or any(a >= b for a, b in zip(bounds, bounds[1:])):
             raise ValueError(f"regions must rise strictly from 0.0 to 1.0, got {bounds}")
@@ -48,6 +58,14 @@ class IntensityConfig:
     def band_starts(self) -> list[int]:
         """First row of each band in the size × size face."""
         return [int(round(b * self.size)) for b in self.regions[:-1]]
+
+    def column_starts(self) -> list[int]:
+        return [int(round(c * self.size / self.columns)) for c in range(self.columns)]
+
+    def band_of(self, region: int) -> tuple[float, float]:
+        """Rows (top, bottom; fractions of the face box) of the band a region lies in."""
+        band = region // self.columns
+        return self.regions[band], self.regions[band + 1]
 
 
 def face_slice(crop_size: int, margin: float) -> tuple[int, int]:
@@ -79,25 +97,58 @@ class FaceIntensity:
         self.mask = eye_mask(face, region, config.size, *config.eye_mask_size) if config.eye_mask else None
         self._weights = None if self.mask is None else self.mask.astype(np.float32)
         self._band_starts = config.band_starts()
+        self._column_starts = config.column_starts()
 
     def face(self, gray_crop: np.ndarray) -> np.ndarray:
         face = gray_crop[self.offset:self.offset + self.side, self.offset:self.offset + self.side]
         size = self.config.size
         return face if self.side == size else cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
 
-    def measure(self, reference: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Σ m over the unmasked pixels of each face band (eq. 3 per band; their sum is eq. 3)."""
+    def flow(self, reference: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Farneback flow (eq. 1) from `reference` to `target` faces, brightness-matched, head motion removed."""
         if self.config.gain_compensation:
             target = match_brightness(reference, target, self.mask)
         flow = farneback(reference, target, self.config.flow)
-        if self.config.motion_compensation:
-            flow = remove_global_motion(flow)
+        if self.config.motion_compensation == "affine":
+            return remove_affine_motion(flow, self.mask)
+        if self.config.motion_compensation == "median":
+            return remove_global_motion(flow)
+        return flow
+
+    def region_sums(self, flow: np.ndarray) -> np.ndarray:
+        """Σ m over the unmasked pixels of each face region, band by band and left to right within
+        a band (eq. 2–3 per region; their sum is eq. 3)."""
         m = magnitude(flow)
         if self._weights is not None:
             m *= self._weights
-        return np.add.reduceat(m.sum(axis=1), self._band_starts).astype(np.float64)
+        if self.config.columns == 1:
+            return np.add.reduceat(m.sum(axis=1), self._band_starts).astype(np.float64)
+        by_band = np.add.reduceat(m, self._band_starts, axis=0)
+        return np.add.reduceat(by_band, self._column_starts, axis=1).ravel().astype(np.float64)
+
+    def measure(self, reference: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """The intensity per face region between two faces."""
+        return self.region_sums(self.flow(reference, target))
 
     def curve(self, gray_crops: list[np.ndarray]) -> np.ndarray:
         """Whole-face intensity of every crop against the first one (0 for the first)."""
         faces = [self.face(c) for c in gray_crops]
         return np.array([0.0] + [float(self.measure(faces[0], f).sum()) for f in faces[1:]])
+
+    def detrended_curve(self, gray_crops: list[np.ndarray]) -> np.ndarray:
+        """Whole-face intensity of the expression alone, for crops from onset to offset.
+
+        The flow from the onset frame holds the expression and whatever the head did meanwhile.
+        Both ends of a labelled clip show a resting face, so the onset→offset flow is head motion
+        only; the share of it that a steady head motion has covered by frame t, (t / T)·flow(0→T),
+        is subtracted before the magnitude. What a drifting head adds grows through the clip and
+        put the argmax near the offset; what is left peaks with the expression (0 at both ends)."""
+        faces = [self.face(c) for c in gray_crops]
+        last = len(faces) - 1
+        if last < 2:
+            return np.zeros(len(faces))
+        head = self.flow(faces[0], faces[last])
+        curve = [0.0]
+        for t in range(1, last):
+            curve.append(float(self.region_sums(self.flow(faces[0], faces[t]) - (t / last) * head).sum()))
+        return np.array(curve + [0.0])

@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator, Union
 import cv2
 import numpy as np
 
-from model.data import FRAME_SUFFIXES, DatasetError, list_frames, recordings
+from model.data import FRAME_SUFFIXES, DatasetError, DatasetInfo, list_frames, recordings
 from stream.frames import Frame
 
 log = logging.getLogger(__name__)
@@ -155,25 +155,32 @@ class DatasetSource(Source):
 
     Each frame's `source` names its recording ("<sub_ID>/<fold_name>") and its `index`/`t_s` are
     the recording's own, so a new recording starts where `frame.source` changes (and `t_s` restarts).
-    Folders that hold no frame files are skipped.
+    Folders that hold no frame files are skipped. A recording's frame rate is `fps` when given,
+    else the one ROOT/dataset.json states for it, else 60; `fps_of` tells it, and `.fps` is the
+    highest (what a frame ring must hold).
     """
 
-    def __init__(self, root, fps: float = 60.0, decode_scale: int = 1) -> None:
+    def __init__(self, root, fps: float | None = None, decode_scale: int = 1) -> None:
         root = Path(root)
-        super().__init__(root.name, fps)
-        self.root = root
         try:
             folders = [folder for _, _, folder in recordings(root) if _has_frames(folder)]
+            self.info = DatasetInfo.read(root)
         except DatasetError as exc:
             raise SourceError(str(exc)) from None
         if not folders:
             raise SourceError(f"no frames in {root} (expected <sub_ID>/<fold_name>/<frames>)")
-        self._parts = [ImageFolderSource(folder, fps, decode_scale) for folder in folders]
+        self._parts = [ImageFolderSource(folder, fps or self.info.fps_of(f"{folder.parent.name}/{folder.name}", 60.0),
+                                         decode_scale) for folder in folders]
+        super().__init__(root.name, max(part.fps for part in self._parts))
+        self.root = root
 
     @property
     def recordings(self) -> list[str]:
         """Names of the recordings in replay order."""
         return [part.name for part in self._parts]
+
+    def fps_of(self, recording: str) -> float:
+        return next((part.fps for part in self._parts if part.name == recording), self.fps)
 
     def _items(self) -> Iterator[Item]:
         for part in self._parts:
@@ -367,7 +374,7 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1) -> S
         return VideoFileSource(path, fps, decode_scale)
     if _has_frames(path):
         return ImageFolderSource(path, fps or 60.0, decode_scale)
-    return DatasetSource(path, fps or 60.0, decode_scale)
+    return DatasetSource(path, fps, decode_scale)
 
 
 def _open_synthetic(text: str, fps: float | None) -> SyntheticSource:

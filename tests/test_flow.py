@@ -109,7 +109,7 @@ def test_face_bands_add_up_to_eq3_and_a_local_motion_lifts_its_own_band():
     from stream.face import Box
     from stream.intensity import FaceIntensity, IntensityConfig
 
-    config = IntensityConfig(eye_mask=False, motion_compensation=False, gain_compensation=False)
+    config = IntensityConfig(eye_mask=False, motion_compensation="none", gain_compensation=False)
     image = textured(size=160)
     moved = image.copy()
     moved[120:, :] = shifted(image, 1.0)[120:, :]
