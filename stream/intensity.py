@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from stream.face import Box, eye_mask
-from stream.flow import FarnebackParams, farneback, magnitude, remove_affine_motion, remove_global_motion
+from stream.flow import (FarnebackParams, farneback, magnitude, register_affine, remove_affine_motion,
+                         remove_global_motion)
 
 
 MOTION_MODELS = ("affine", "median", "none")
@@ -34,21 +35,22 @@ class IntensityConfig:
     # head motion taken out of the flow before the magnitude: "affine" (translation, roll, scale, and
     # small nods and turns to first order), "median" (translation only) or "none"
     motion_compensation: str = "affine"
+    # align the target face to the reference (affine, ECC at this size) before the flow; 0 = off
+    registration_size: int = 80
     eye_mask: bool = True              # ignore the eyes (blinks)
     eye_mask_size: tuple[float, float] = (0.26, 0.17)   # ellipse half-axes, fractions of the face width
     gain_compensation: bool = True     # match the target's mean brightness to the reference's
     # row bounds of the face bands summed apart, as fractions of the face box's height (from the top):
     # brows + eyes | nose + cheeks | mouth + chin. (0.0, 1.0) sums the whole face as one band.
     regions: tuple[float, ...] = (0.0, 0.45, 0.7, 1.0)
-    columns: int = 1                   # each band split into this many equal blocks, left to right
 
     def __post_init__(self) -> None:
         if self.motion_compensation not in MOTION_MODELS:
             raise ValueError(f"motion_compensation must be one of {', '.join(MOTION_MODELS)}, got {self.motion_compensation!r}")
         if self.size < 16:
             raise ValueError(f"intensity size must be ≥ 16 px, got {self.size}")
-        if self.columns < 1 or self.columns > self.size // 4:
-            raise ValueError(f"columns must lie in 1..{self.size // 4}, got {self.columns}")
+        if self.registration_size and not 16 <= self.registration_size <= self.size:
+            raise ValueError(f"registration_size must be 0 (off) or lie in 16..{self.size}, got {self.registration_size}")
         bounds = self.regions
         if len(bounds) < 2 or bounds[0] != 0.0 or bounds[-1] != 1.0 or any(a >= b for a, b in zip(bounds, bounds[1:])):
             raise ValueError(f"regions must rise strictly from 0.0 to 1.0, got {bounds}")
@@ -58,14 +60,6 @@ class IntensityConfig:
     def band_starts(self) -> list[int]:
         """First row of each band in the size × size face."""
         return [int(round(b * self.size)) for b in self.regions[:-1]]
-
-    def column_starts(self) -> list[int]:
-        return [int(round(c * self.size / self.columns)) for c in range(self.columns)]
-
-    def band_of(self, region: int) -> tuple[float, float]:
-        """Rows (top, bottom; fractions of the face box) of the band a region lies in."""
-        band = region // self.columns
-        return self.regions[band], self.regions[band + 1]
 
 
 def face_slice(crop_size: int, margin: float) -> tuple[int, int]:
@@ -97,7 +91,6 @@ class FaceIntensity:
         self.mask = eye_mask(face, region, config.size, *config.eye_mask_size) if config.eye_mask else None
         self._weights = None if self.mask is None else self.mask.astype(np.float32)
         self._band_starts = config.band_starts()
-        self._column_starts = config.column_starts()
 
     def face(self, gray_crop: np.ndarray) -> np.ndarray:
         face = gray_crop[self.offset:self.offset + self.side, self.offset:self.offset + self.side]
@@ -108,6 +101,8 @@ class FaceIntensity:
         """Farneback flow (eq. 1) from `reference` to `target` faces, brightness-matched, head motion removed."""
         if self.config.gain_compensation:
             target = match_brightness(reference, target, self.mask)
+        if self.config.registration_size:
+            target = register_affine(reference, target, self.config.registration_size, self.mask)
         flow = farneback(reference, target, self.config.flow)
         if self.config.motion_compensation == "affine":
             return remove_affine_motion(flow, self.mask)
@@ -116,18 +111,14 @@ class FaceIntensity:
         return flow
 
     def region_sums(self, flow: np.ndarray) -> np.ndarray:
-        """Σ m over the unmasked pixels of each face region, band by band and left to right within
-        a band (eq. 2–3 per region; their sum is eq. 3)."""
+        """Σ m over the unmasked pixels of each face band (eq. 2–3 per band; their sum is eq. 3)."""
         m = magnitude(flow)
         if self._weights is not None:
             m *= self._weights
-        if self.config.columns == 1:
-            return np.add.reduceat(m.sum(axis=1), self._band_starts).astype(np.float64)
-        by_band = np.add.reduceat(m, self._band_starts, axis=0)
-        return np.add.reduceat(by_band, self._column_starts, axis=1).ravel().astype(np.float64)
+        return np.add.reduceat(m.sum(axis=1), self._band_starts).astype(np.float64)
 
     def measure(self, reference: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """The intensity per face region between two faces."""
+        """The intensity per face band between two faces."""
         return self.region_sums(self.flow(reference, target))
 
     def curve(self, gray_crops: list[np.ndarray]) -> np.ndarray:

@@ -49,7 +49,6 @@ class SpotterOptions:
     release_fraction: float = 0.2  # release level: max(k_low, this × the event's peak z) (assumption)
     edge_z: float = 0.5            # the onset is traced back to where z first rose above this
     smooth_frames: int = 3         # z scores the trailing mean of this many intensities
-    reference: str = "neutral"     # "neutral": the last neutral frame, frozen during an event; "lag": always reference_lag back
 
     def __post_init__(self) -> None:
         if self.fps <= 0:
@@ -148,8 +147,6 @@ class Spotter:
     def reference_frame(self, frame: int) -> int:
         """The frame whose crop frame `frame` is to be compared with."""
         active = self.state.active
-        if self.options.reference == "lag":
-            return frame - self.options.frames(self.options.reference_lag_s)
         if active is not None:
             return active.reference
         return self._neutral_at_or_before(frame - self.options.frames(self.options.reference_lag_s))
@@ -303,12 +300,7 @@ class Spotter:
             active.last_above = frame
         too_long = frame - active.onset >= options.frames(options.max_event_s)
         if active.below >= options.release_frames or too_long:
-            if too_long:
-                return self._finish(frame)
-            end = active.last_above + 1
-            if options.reference == "lag":   # motion against a frame `lag` back outlasts the event by `lag`
-                end = max(active.onset + 1, end - options.frames(options.reference_lag_s))
-            return self._finish(end)
+            return self._finish(frame if too_long else active.last_above + 1)
         return None
 
     def _finish(self, offset: int) -> Spot | None:

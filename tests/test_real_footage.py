@@ -1,0 +1,178 @@
+"""Real footage: the injection test bed and the live spotter on real faces.
+
+The videos come from `../shared/realvideo/` (see its SOURCES.md); they are never shipped. A *still
+real face* is one real frame shown for seconds with fresh sensor noise and a JPEG round trip per
+frame, so that a known expression, roll or zoom is the only thing that moves.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stream.engine import EngineConfig, FramePipeline
+from stream.face import MediaPipeFaceDetector
+from stream.frames import Frame
+from stream.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
+from stream.scoring import Interval, iou
+from stream.sources import open_source
+from stream.synthetic import ExpressionEvent
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realvideo"
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"no real videos at {REAL} (CI has ../shared)")
+
+
+@pytest.fixture(scope="module")
+def still_face():
+    """(RGB frame, its FaceMesh landmarks): frame 40 of single_face.mp4, a man near neutral."""
+    _, frames = read_video(REAL / "single_face.mp4")
+    image = [f for _, f in zip(range(41), frames)][-1]
+    tracker = LandmarkTracker()
+    try:
+        landmarks = tracker(image)
+    finally:
+        tracker.close()
+    assert landmarks is not None
+    return image, landmarks
+
+
+def still_stream(image, landmarks, fps: float, seconds: float, *, event: ExpressionEvent | None = None,
+                 pose=lambda k: (0.0, 1.0), seed: int = 0):
+    """Frames 1… of a still real face: `pose(k)` = (roll in degrees, scale) about the face centre,
+    rendered at twice the size and taken down as a camera samples; `event` injected on top."""
+    rng = np.random.default_rng(seed)
+    big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    centre = tuple(float(c) for c in 2 * landmarks.mean(axis=0))
+    for k in range(1, int(round(seconds * fps)) + 1):
+        degrees, scale = pose(k)
+        matrix = cv2.getRotationMatrix2D(centre, degrees, scale)
+        frame = cv2.resize(cv2.warpAffine(big, matrix, big.shape[1::-1], flags=cv2.INTER_CUBIC,
+                                          borderMode=cv2.BORDER_REPLICATE), image.shape[1::-1],
+                           interpolation=cv2.INTER_AREA)
+        if event is not None:
+            frame = inject_frame(frame, landmarks, event, k)
+        noisy = np.clip(frame + rng.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8)
+        jpeg = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+        yield Frame(k, k / fps, cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED), "still")
+
+
+def spots_of(frames, fps: float):
+    config = EngineConfig(views=1)
+    pipeline = FramePipeline(replace(config, spotter=replace(config.spotter, fps=fps)), MediaPipeFaceDetector)
+    try:
+        spots = [job.spot for frame in frames for job in pipeline.process(frame)]
+        return spots + [job.spot for job in pipeline.close()]
+    finally:
+        pipeline.shutdown()
+
+
+# ---------------------------------------------------------------- the injection test bed
+def test_plan_injection_keeps_events_clear_of_faceless_frames_and_of_each_other():
+    has_face = np.ones(900, bool)
+    has_face[300:340] = False
+    has_face[600] = False
+    config = InjectConfig()
+    fps = 30.0
+    events = plan_injection(np.random.default_rng(4), has_face, fps, config)
+    assert len(events) >= 8
+    margin = int(round(config.face_margin_s * fps))
+    for kind, onset, apex, offset, amplitude, labels, aus in events:
+        assert onset < apex < offset and onset > config.lead_in_s * fps
+        assert has_face[onset - margin - 1:offset + margin].all()
+        low, high = config.micro_amp_px if kind == "micro" else config.macro_amp_px
+        assert low <= amplitude <= high and labels and aus
+    gaps = [b[1] - a[3] for a, b in zip(events, events[1:])]
+    assert min(gaps) >= config.gap_s[0] * fps - 1
+
+
+@needs_real
+def test_inject_writes_the_4dme_layout_with_its_truth_and_frame_rate(tmp_path):
+    """face_noface.mov (26.4 fps): a face, then none. Frames outside the events are the video's own
+    frames (only JPEG-encoded); the apex frames moved; no event comes near the faceless part."""
+    video = REAL / "face_noface.mov"
+    summary = inject_videos([video], tmp_path, seed=3, workers=1, progress=False)
+    fps, frames = read_video(video)
+    originals = list(frames)
+    folder = tmp_path / "face_noface" / "face_noface_r1"
+    assert summary["frames"] == len(originals) == len(list(folder.glob("img_*.jpg")))
+    info = json.loads((tmp_path / "dataset.json").read_text())
+    assert info["views"] == 1 and info["fps"]["face_noface/face_noface_r1"] == pytest.approx(fps)
+
+    events = [line.split(",") for line in (tmp_path / "events.csv").read_text().splitlines()[1:]]
+    assert events and all(row[-1] in ("micro", "macro") for row in events)
+    micro = [row for row in events if row[-1] == "micro"]
+    assert len((tmp_path / "labels.csv").read_text().splitlines()) == 1 + len(micro)
+    tracker = LandmarkTracker()
+    faceless = [n for n, rgb in enumerate(originals, start=1) if tracker(rgb) is None]
+    tracker.close()
+    assert faceless, "the video's second part has no face"
+    inside = set()
+    for row in events:
+        onset, apex, offset = map(int, row[2:5])
+        inside.update(range(onset + 1, offset))
+        assert all(not onset - 5 <= n <= offset + 5 for n in faceless)
+        written = cv2.imread(str(folder / f"img_{apex}.jpg"))
+        assert np.abs(written.astype(int) - cv2.cvtColor(originals[apex - 1], cv2.COLOR_RGB2BGR)).max() > 20
+    quiet = next(n for n in range(1, len(originals) + 1) if n not in inside)
+    expected = cv2.imdecode(cv2.imencode(".jpg", cv2.cvtColor(originals[quiet - 1], cv2.COLOR_RGB2BGR),
+                                         [cv2.IMWRITE_JPEG_QUALITY, InjectConfig().jpeg_quality])[1], cv2.IMREAD_COLOR)
+    assert np.array_equal(cv2.imread(str(folder / f"img_{quiet}.jpg")), expected)
+
+    source = open_source(str(tmp_path))
+    assert source.fps_of("face_noface/face_noface_r1") == pytest.approx(fps)
+
+
+# ---------------------------------------------------------------- the live spotter on a still real face
+@needs_real
+@pytest.mark.parametrize("fps", [25.0, 30.0, 60.0])
+def test_the_same_injected_event_is_spotted_at_25_30_and_60_fps(still_face, fps):
+    """A 0.3-s brow lowerer of 2.5 px (at a 224-px face) two seconds in: found once, as micro, at
+    IoU ≥ 0.5 with its true frames and the apex within a frame, whatever the frame rate."""
+    image, landmarks = still_face
+    onset = int(round(2.0 * fps))
+    duration = int(round(0.3 * fps))
+    event = ExpressionEvent(onset, onset + int(round(0.4 * duration)), onset + duration, 2.5, "micro",
+                            ("Negative",), ("4", "7"))
+    spots = spots_of(still_stream(image, landmarks, fps, 3.5, event=event), fps)
+    assert len(spots) == 1 and spots[0].kind == "micro"
+    spot = spots[0]
+    assert iou(Interval("s", "v", spot.onset, spot.offset), Interval("s", "v", event.onset, event.offset)) >= 0.5
+    assert abs(spot.apex - event.apex) <= 1
+
+
+@needs_real
+def test_a_still_real_face_gives_no_event(still_face):
+    image, landmarks = still_face
+    assert spots_of(still_stream(image, landmarks, 30.0, 3.0), 30.0) == []
+
+
+@needs_real
+@pytest.mark.xfail(strict=True, reason="open (issue 10): after ECC registration a 0.5° roll still scores z ≈ 5–6 "
+                   "and a 1 % zoom z ≈ 12–16 on this low-noise still, and the event never ends")
+@pytest.mark.parametrize("pose", [lambda k: (0.5 * min(max(k - 50, 0) / 10, 1), 1.0),
+                                  lambda k: (0.0, 1 + 0.01 * min(max(k - 50, 0) / 10, 1))], ids=["roll", "zoom"])
+def test_a_still_real_face_rolled_or_zoomed_over_ten_frames_gives_no_event(still_face, pose):
+    image, landmarks = still_face
+    assert spots_of(still_stream(image, landmarks, 30.0, 3.0, pose=pose), 30.0) == []
+
+
+@needs_real
+@pytest.mark.xfail(strict=True, reason="open (issue 10): on a talking, moving real face a 2.5-px injected event "
+                   "scores z ≈ 2 in its band; natural motion varies the band sums by 20-40 %")
+def test_an_injected_event_in_a_real_talking_video_is_spotted():
+    """liveportrait_d12 (design split): a man talking with his head moving; one 0.3-s brow raise
+    of 2.5 px (at a 224-px face) two seconds in."""
+    fps, frames = read_video(REAL / "liveportrait_d12.mp4")
+    frames = [f for _, f in zip(range(100), frames)]
+    tracker = LandmarkTracker()
+    landmarks = [tracker(f) for f in frames]
+    tracker.close()
+    event = ExpressionEvent(50, 53, 58, 2.5, "micro", ("Surprise",), ("1", "2"))
+    stream = (Frame(n, n / fps, inject_frame(rgb, marks, event, n) if event.onset < n < event.offset else rgb, "d12")
+              for n, (rgb, marks) in enumerate(zip(frames, landmarks), start=1))
+    spots = spots_of(stream, fps)
+    assert any(iou(Interval("s", "v", s.onset, s.offset), Interval("s", "v", 50, 58)) >= 0.5 for s in spots)
