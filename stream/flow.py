@@ -99,30 +99,6 @@ def remove_affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np
     return flow - grid @ affine_fit(flow, mask)
 
 
-def register_affine(reference: np.ndarray, target: np.ndarray, size: int = 80,
-                    mask: np.ndarray | None = None, iterations: int = 30) -> np.ndarray:
-    """`target` warped onto `reference` by the affine map that best aligns them (ECC, estimated at
-    size × size and applied at full size); `target` unchanged when the estimate does not converge.
-
-    A flow field cannot carry a head's roll or scale change exactly: Farneback smooths motion over
-    flat skin, so what remains after fitting an affine to the flow stays large (a 0.5° roll left
-    45 % of its flow). Aligning the images first leaves only what moved on the face."""
-    height, width = reference.shape
-    small_ref = cv2.resize(reference, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
-    small_tgt = cv2.resize(target, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
-    small_mask = None if mask is None else cv2.resize(mask.view(np.uint8), (size, size),
-                                                      interpolation=cv2.INTER_NEAREST)
-    warp = np.eye(2, 3, dtype=np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-4)
-    try:
-        _, warp = cv2.findTransformECC(small_ref, small_tgt, warp, cv2.MOTION_AFFINE, criteria, small_mask, 3)
-    except cv2.error:   # no convergence (a blank or saturated face): measure unaligned
-        return target
-    warp[:, 2] *= (width / size, height / size)
-    return cv2.warpAffine(target, warp, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
 def intensity_curve(frames: list[np.ndarray], params: FarnebackParams = DEFAULT_FARNEBACK) -> np.ndarray:
     """I_t of every frame against the first (onset) frame; I_0 = 0."""
     onset = frames[0]

@@ -21,8 +21,7 @@ import cv2
 import numpy as np
 
 from stream.face import Box, eye_mask
-from stream.flow import (FarnebackParams, farneback, magnitude, register_affine, remove_affine_motion,
-                         remove_global_motion)
+from stream.flow import FarnebackParams, farneback, magnitude, remove_affine_motion, remove_global_motion
 
 
 MOTION_MODELS = ("affine", "median", "none")
@@ -35,8 +34,6 @@ class IntensityConfig:
     # head motion taken out of the flow before the magnitude: "affine" (translation, roll, scale, and
     # small nods and turns to first order), "median" (translation only) or "none"
     motion_compensation: str = "affine"
-    # align the target face to the reference (affine, ECC at this size) before the flow; 0 = off
-    registration_size: int = 80
     eye_mask: bool = True              # ignore the eyes (blinks)
     eye_mask_size: tuple[float, float] = (0.26, 0.17)   # ellipse half-axes, fractions of the face width
     gain_compensation: bool = True     # match the target's mean brightness to the reference's
@@ -49,8 +46,6 @@ class IntensityConfig:
             raise ValueError(f"motion_compensation must be one of {', '.join(MOTION_MODELS)}, got {self.motion_compensation!r}")
         if self.size < 16:
             raise ValueError(f"intensity size must be ≥ 16 px, got {self.size}")
-        if self.registration_size and not 16 <= self.registration_size <= self.size:
-            raise ValueError(f"registration_size must be 0 (off) or lie in 16..{self.size}, got {self.registration_size}")
         bounds = self.regions
         if len(bounds) < 2 or bounds[0] != 0.0 or bounds[-1] != 1.0 or any(a >= b for a, b in zip(bounds, bounds[1:])):
             raise ValueError(f"regions must rise strictly from 0.0 to 1.0, got {bounds}")
@@ -101,8 +96,6 @@ class FaceIntensity:
         """Farneback flow (eq. 1) from `reference` to `target` faces, brightness-matched, head motion removed."""
         if self.config.gain_compensation:
             target = match_brightness(reference, target, self.mask)
-        if self.config.registration_size:
-            target = register_affine(reference, target, self.config.registration_size, self.mask)
         flow = farneback(reference, target, self.config.flow)
         if self.config.motion_compensation == "affine":
             return remove_affine_motion(flow, self.mask)

@@ -49,6 +49,8 @@ class SpotterOptions:
     release_fraction: float = 0.2  # release level: max(k_low, this × the event's peak z) (assumption)
     edge_z: float = 0.5            # the onset is traced back to where z first rose above this
     smooth_frames: int = 3         # z scores the trailing mean of this many intensities
+    settle_s: float = 0.3          # an event past max_micro_s whose score stays within settle_z for this long
+    settle_z: float = 3.0          # has settled: the face moved and stayed (see _update_active); 0 = never
 
     def __post_init__(self) -> None:
         if self.fps <= 0:
@@ -60,7 +62,8 @@ class SpotterOptions:
         if not 0 < self.min_event_s <= self.max_micro_s <= self.max_event_s:
             raise ValueError("durations need 0 < min_event_s ≤ max_micro_s ≤ max_event_s, got "
                              f"{self.min_event_s}, {self.max_micro_s}, {self.max_event_s}")
-        for name in ("reference_lag_s", "max_reference_age_s", "baseline_s", "warmup_s", "refractory_s", "min_sigma_fraction"):
+        for name in ("reference_lag_s", "max_reference_age_s", "baseline_s", "warmup_s", "refractory_s", "min_sigma_fraction",
+                     "settle_s", "settle_z"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.warmup_s > self.baseline_s:
@@ -113,6 +116,7 @@ class _Active:
     peak_score: float = 0.0
     peak_region: int = 0           # the region whose score was the event's highest
     peak: dict[Channel, tuple[float, int, float]] = field(default_factory=dict)  # channel → (I, frame, z)
+    scores: deque = field(default_factory=deque)    # the last settle_s of scores
 
 
 @dataclass
@@ -301,6 +305,20 @@ class Spotter:
         too_long = frame - active.onset >= options.frames(options.max_event_s)
         if active.below >= options.release_frames or too_long:
             return self._finish(frame if too_long else active.last_above + 1)
+        # A face that moved and stays (a head roll or zoom, which the affine removal leaves a trace
+        # of; a held expression) keeps z high against the frozen reference for as long as it stays, and the
+        # event ran to max_event_s, swallowing whatever came next. Once an event is too long for a
+        # micro-expression and its score has stopped changing (within settle_z, the spread of
+        # noise, for settle_s), it ends, and the next reference is taken from the face as it is.
+        if score is not None and options.settle_z > 0:
+            active.scores.append(score)
+            window = options.frames(options.settle_s)
+            while len(active.scores) > window:
+                active.scores.popleft()
+            if (frame - active.onset > options.frames(options.max_micro_s) and len(active.scores) == window
+                    and max(active.scores) - min(active.scores) < options.settle_z):
+                self.state.neutral.clear()
+                return self._finish(frame)
         return None
 
     def _finish(self, offset: int) -> Spot | None:

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.flow import (affine_fit, apex_index, farneback, intensity, intensity_curve, magnitude, register_affine,
+from stream.flow import (affine_fit, apex_index, farneback, intensity, intensity_curve, magnitude,
                          remove_affine_motion, remove_global_motion)
 from stream.views import split_views
 
@@ -110,7 +110,7 @@ def test_face_bands_add_up_to_eq3_and_a_local_motion_lifts_its_own_band():
     from stream.face import Box
     from stream.intensity import FaceIntensity, IntensityConfig
 
-    config = IntensityConfig(eye_mask=False, motion_compensation="none", gain_compensation=False, registration_size=0)
+    config = IntensityConfig(eye_mask=False, motion_compensation="none", gain_compensation=False)
     image = textured(size=160)
     moved = image.copy()
     moved[120:, :] = shifted(image, 1.0)[120:, :]
@@ -150,15 +150,6 @@ def rendered(image: np.ndarray, remap_2x) -> np.ndarray:
     return cv2.resize(moved, image.shape[::-1], interpolation=cv2.INTER_AREA)
 
 
-def rolled(image: np.ndarray, degrees: float, scale: float = 1.0) -> np.ndarray:
-    def remap(xs, ys):
-        centre = xs.shape[1] / 2, xs.shape[0] / 2
-        inverse = cv2.invertAffineTransform(cv2.getRotationMatrix2D(centre, degrees, scale))
-        return (inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2],
-                inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2])
-    return rendered(image, remap)
-
-
 def test_affine_fit_recovers_head_motion_and_leaves_a_local_motion():
     """A roll + zoom + shift field with a local bump on top: the fit returns the affine part (the
     bump is left out of the second fit) and the removal keeps the bump."""
@@ -172,23 +163,6 @@ def test_affine_fit_recovers_head_motion_and_leaves_a_local_motion():
     residual = magnitude(remove_affine_motion(flow))
     assert residual[40, 20] == pytest.approx(2.0, abs=0.1)
     assert residual[5, 60] < 0.05
-
-
-@pytest.mark.parametrize("degrees, scale", [(0.5, 1.0), (0.0, 1.01)])
-def test_registration_takes_a_roll_or_zoom_out_before_the_flow(degrees, scale):
-    """Farneback smooths a rotation over flat skin, so an affine fit to its flow leaves much of a
-    0.5° roll (or a 1 % zoom) behind; aligning the images first leaves a third of that or less."""
-    image = rolled(face_photo(), 0.0)
-    moved = rolled(face_photo(), degrees, scale)
-    inner = np.s_[16:-16, 16:-16]
-    flow_only = magnitude(remove_affine_motion(farneback(image, moved)))[inner].sum()
-    aligned = magnitude(remove_affine_motion(farneback(image, register_affine(image, moved))))[inner].sum()
-    assert aligned < flow_only / 2.5
-
-
-def test_registration_leaves_a_target_it_cannot_align_unchanged():
-    flat = np.full((64, 64), 128, np.uint8)
-    assert np.array_equal(register_affine(flat, flat.copy(), size=32), flat)
 
 
 def test_detrended_apex_survives_a_steady_head_drift():
@@ -207,7 +181,7 @@ def test_detrended_apex_survives_a_steady_head_drift():
         return rendered(face_photo(), remap)
 
     frames = [frame(t, p) for t, p in enumerate(profile)]
-    config = IntensityConfig(eye_mask=False, motion_compensation="none", registration_size=0)
+    config = IntensityConfig(eye_mask=False, motion_compensation="none")
     window = Box(0, 0, 160, 160)
     measure = FaceIntensity(config, window, window, 160, 0.0)
     assert apex_index(measure.curve(frames)) == len(frames) - 1

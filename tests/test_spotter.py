@@ -81,8 +81,9 @@ def test_a_calibrated_baseline_skips_warmup():
 
 
 def test_hysteresis_holds_between_thresholds():
-    """Above k_low but below k_high the event neither starts nor ends."""
-    options = SpotterOptions(fps=FPS, k_high=8, k_low=3, smooth_frames=1)
+    """Above k_low but below k_high the event neither starts nor ends (settling off: a score that
+    stops changing is what it ends, see the test below)."""
+    options = SpotterOptions(fps=FPS, k_high=8, k_low=3, smooth_frames=1, settle_z=0)
     spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
     for frame in range(1, 11):
         assert spotter.update(frame, {0: 105.0}) is None       # z = 5: no onset
@@ -190,3 +191,20 @@ def test_the_displayed_view_z_average_to_the_score():
     spotter.update(1, {0: np.array([101.0, 103.0]), 1: np.array([102.0, 100.0])})    # region scores 1.5, 1.5 → 0
     spotter.update(2, {0: np.array([101.0, 105.0]), 1: np.array([102.0, 102.0])})    # 1.5, 3.5 → region 1
     assert spotter.state.last_z == {0: 5.0, 1: 2.0} and spotter.state.last_score == 3.5
+
+
+@pytest.mark.parametrize("settle_z, longest", [(3.0, 60), (0.0, 240)])
+def test_a_face_that_moves_and_stays_ends_its_event_and_moves_the_reference(settle_z, longest):
+    """A step (the face rolled and stayed, against a frozen reference): with settling, the event ends
+    once it is too long for a micro-expression and its score has stopped changing, as macro, and
+    the next reference comes after it; without, it runs to max_event_s (4 s = 240 frames)."""
+    options = SpotterOptions(fps=FPS, settle_z=settle_z)
+    spotter = Spotter(options)
+    signal = noise(600)
+    signal[150:] += 60.0
+    spot = next(s for s in (spotter.update(i + 1, {0: float(v)}) for i, v in enumerate(signal)) if s)
+    assert spot.kind == "macro" and 150 <= spot.onset <= 153
+    assert spot.offset - spot.onset <= longest
+    if settle_z:
+        after = spot.offset + 30
+        assert spotter.reference_frame(after) > spot.offset
