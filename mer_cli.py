@@ -321,12 +321,13 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from stream.face import MediaPipeFaceDetector
     from stream.sources import paced
 
+    from dataclasses import replace
+
     config = _engine_config(args)
     source = _open(args)
+    config = replace(config, spotter=replace(config.spotter, fps=source.fps))   # time constants at the source's rate
     detector = MediaPipeFaceDetector(args.face_model)
     if config.views is None:
-        from dataclasses import replace
-
         with source:
             first = next((i for i in source if hasattr(i, "image")), None)
         if first is None:

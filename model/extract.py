@@ -26,25 +26,21 @@ class Extraction:
     features: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
-    def apex_errors(self, sequences: list[Sequence]) -> list[int]:
-        """|detected − labelled apex| in frames, per view, for sequences whose labels give an apex."""
-        errors = []
+    def _with_apex(self, sequences: list[Sequence]):
+        """(sequence, its cached arrays) for extracted sequences whose labels give an apex."""
         for seq in sequences:
             arrays = self.features.get(seq.key)
-            if arrays is None or seq.apex is None:
-                continue
-            errors.extend(abs(int(a) - seq.apex) for a in arrays["apex_frames"])
-        return errors
+            if arrays is not None and seq.apex is not None:
+                yield seq, arrays
+
+    def apex_errors(self, sequences: list[Sequence]) -> list[int]:
+        """|detected − labelled apex| in frames, per view, for sequences whose labels give an apex."""
+        return [abs(int(a) - seq.apex) for seq, arrays in self._with_apex(sequences) for a in arrays["apex_frames"]]
 
     def middle_frame_errors(self, sequences: list[Sequence]) -> list[float]:
         """The baseline an apex detector must beat: |middle of onset…offset − labelled apex|, per view."""
-        errors = []
-        for seq in sequences:
-            arrays = self.features.get(seq.key)
-            if arrays is None or seq.apex is None:
-                continue
-            errors.extend([abs((seq.onset + seq.offset) / 2 - seq.apex)] * len(arrays["apex_frames"]))
-        return errors
+        return [abs((seq.onset + seq.offset) / 2 - seq.apex) for seq, arrays in self._with_apex(sequences)
+                for _ in arrays["apex_frames"]]
 
 
 _detector: MediaPipeFaceDetector | None = None

@@ -89,12 +89,19 @@ def test_plan_injection_keeps_events_clear_of_faceless_frames_and_of_each_other(
     assert min(gaps) >= config.gap_s[0] * fps - 1
 
 
+@pytest.fixture(scope="module")
+def injected(tmp_path_factory):
+    """face_noface.mov (26.4 fps: a face, then none) with injected events, and the summary."""
+    root = tmp_path_factory.mktemp("injected")
+    return root, inject_videos([REAL / "face_noface.mov"], root, seed=3, workers=1, progress=False)
+
+
 @needs_real
-def test_inject_writes_the_4dme_layout_with_its_truth_and_frame_rate(tmp_path):
-    """face_noface.mov (26.4 fps): a face, then none. Frames outside the events are the video's own
-    frames (only JPEG-encoded); the apex frames moved; no event comes near the faceless part."""
+def test_inject_writes_the_4dme_layout_with_its_truth_and_frame_rate(injected):
+    """Frames outside the events are the video's own frames (only JPEG-encoded); the apex frames
+    moved; no event comes near the faceless part; the dataset states its frame rate and views."""
+    tmp_path, summary = injected
     video = REAL / "face_noface.mov"
-    summary = inject_videos([video], tmp_path, seed=3, workers=1, progress=False)
     fps, frames = read_video(video)
     originals = list(frames)
     folder = tmp_path / "face_noface" / "face_noface_r1"
@@ -124,6 +131,21 @@ def test_inject_writes_the_4dme_layout_with_its_truth_and_frame_rate(tmp_path):
 
     source = open_source(str(tmp_path))
     assert source.fps_of("face_noface/face_noface_r1") == pytest.approx(fps)
+
+
+@needs_real
+def test_spot_and_calibrate_take_frame_rate_and_views_from_the_data(injected, tmp_path, capsys):
+    """`mer spot ROOT` on the injected set needs neither --fps nor --views (dataset.json), and
+    `mer calibrate` measures a 30-fps video with 30-fps time constants."""
+    from mer_cli import main
+
+    root, _ = injected
+    assert main(["spot", str(root), "--no-model", "--quiet", "--out", str(tmp_path / "spots.csv")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["score"]["true"] >= 1 and report["frames"] == report["processed"] > 100
+    assert main(["calibrate", str(REAL / "single_face.mp4"), "--views", "1", "--seconds", "1.5",
+                 "--out", str(tmp_path / "profile.json")]) == 0
+    assert json.loads((tmp_path / "profile.json").read_text())["fps"] == pytest.approx(30.0)
 
 
 # ---------------------------------------------------------------- the live spotter on a still real face
