@@ -30,7 +30,7 @@ from tqdm import tqdm
 from model import CLASSES
 from model.data import DatasetInfo
 from stream.synthetic import (EVENT_COLUMNS, LABEL_COLUMNS, REFERENCE_FACE_WIDTH, ExpressionEvent, _draw_timing,
-                              _write_csv, draw_aus, draw_labels, expression_field)
+                              _write_csv, draw_aus, draw_labels, expression_field, moves_landmarks)
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,8 @@ def inject_video(job: InjectJob) -> dict:
     events = [ExpressionEvent(onset, apex, offset, amplitude, kind, labels, aus)
               for kind, onset, apex, offset, amplitude, labels, aus
               in plan_injection(rng, has_face, fps, job.config, job.first_class)]
+    # a one-sided unit (L1+L2, R1+R2) finds nothing to move on a face turned far away: such an event is not made
+    events = [e for e in events if all(moves_landmarks(landmarks[n - 1], e.aus) for n in range(e.onset + 1, e.offset))]
     job.folder.mkdir(parents=True, exist_ok=True)
     quality = [cv2.IMWRITE_JPEG_QUALITY, job.config.jpeg_quality]
     _, frames = read_video(job.video)

@@ -498,20 +498,13 @@ class LocalField:
         return slice(self.top, self.top + self.values.shape[0]), slice(self.left, self.left + self.values.shape[1])
 
 
-def displacement_field(landmarks: np.ndarray, units: list[tuple[str, ActionUnit]], shape: tuple[int, int],
-                       peak_px: float) -> LocalField:
-    """Sum of Gaussian bumps (σ = unit.sigma × face width) around each unit's landmarks, moving them
-    along their directions; 'L'/'R' keep the image-left/right half only. Scaled so the largest
-    displacement is exactly `peak_px`."""
+def _moving_points(landmarks: np.ndarray, units: list[tuple[str, ActionUnit]]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(landmark point, direction, σ in px) of every bump the units make on this face; 'L'/'R' keep
+    the image-left/right half only (a face turned far to one side may leave such a unit none)."""
     centre, across, up = _face_axes(landmarks)
     face_width = float(np.linalg.norm(landmarks[454] - landmarks[234]))
-    reach = 3.5 * max(u.sigma for _, u in units) * face_width
-    top, left = (np.maximum(landmarks.min(0) - reach, 0)).astype(int)[::-1]
-    bottom, right = np.minimum(landmarks.max(0) + reach + 1, shape[::-1]).astype(int)[::-1]
-    ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
-    values = np.zeros(ys.shape + (2,), np.float32)
+    points = []
     for side, unit in units:
-        two_sigma2 = 2 * (unit.sigma * face_width) ** 2
         for group in unit.groups:
             for index in group.landmarks:
                 point = landmarks[index]
@@ -519,12 +512,31 @@ def displacement_field(landmarks: np.ndarray, units: list[tuple[str, ActionUnit]
                 point_side = 0 if abs(offset) < 0.05 * face_width else int(np.sign(offset))
                 if (side == "L" and point_side > 0) or (side == "R" and point_side < 0):
                     continue
-                direction = group.out * point_side * across + group.up * up
-                bump = np.exp(-((xs - point[0]) ** 2 + (ys - point[1]) ** 2) / two_sigma2)
-                values += bump[..., None] * direction.astype(np.float32)
+                points.append((point, group.out * point_side * across + group.up * up, unit.sigma * face_width))
+    return points
+
+
+def moves_landmarks(landmarks: np.ndarray, aus: tuple[str, ...]) -> bool:
+    """Whether the action units find landmarks to move on this face."""
+    return any(np.any(direction) for _, direction, _ in _moving_points(landmarks, [parse_au(a) for a in aus]))
+
+
+def displacement_field(landmarks: np.ndarray, units: list[tuple[str, ActionUnit]], shape: tuple[int, int],
+                       peak_px: float) -> LocalField:
+    """Sum of Gaussian bumps (σ = unit.sigma × face width) around each unit's landmarks, moving them
+    along their directions (see _moving_points). Scaled so the largest displacement is exactly `peak_px`."""
+    face_width = float(np.linalg.norm(landmarks[454] - landmarks[234]))
+    reach = 3.5 * max(u.sigma for _, u in units) * face_width
+    top, left = (np.maximum(landmarks.min(0) - reach, 0)).astype(int)[::-1]
+    bottom, right = np.minimum(landmarks.max(0) + reach + 1, shape[::-1]).astype(int)[::-1]
+    ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
+    values = np.zeros(ys.shape + (2,), np.float32)
+    for point, direction, sigma in _moving_points(landmarks, units):
+        bump = np.exp(-((xs - point[0]) ** 2 + (ys - point[1]) ** 2) / (2 * sigma ** 2))
+        values += bump[..., None] * direction.astype(np.float32)
     peak = float(np.sqrt((values ** 2).sum(-1)).max())
     if peak == 0:
-        raise ValueError(f"action units {[u for u, _ in units]} select no landmark")
+        raise ValueError("the action units select no landmark on this face")
     return LocalField(int(top), int(left), values * np.float32(peak_px / peak))
 
 

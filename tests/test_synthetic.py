@@ -196,3 +196,20 @@ def test_demo_dataset_is_reused_once_complete(tmp_path):
     (tmp_path / "complete.json").write_text(json.dumps({"version": DEMO_VERSION}))
     assert ensure_demo_dataset(tmp_path) == tmp_path / "short"
     assert not (tmp_path / "short").exists()  # nothing was regenerated
+
+
+def test_a_one_sided_unit_has_nothing_to_move_on_a_face_turned_away():
+    """All landmarks but the face edges moved to the side of landmark 234 (a head turned far to one
+    side): R1+R2, which keeps the 454 side, has no landmark left to move; L1+L2 and AU1+2 still have."""
+    from stream.synthetic import load_face_photos, moves_landmarks
+
+    landmarks = load_face_photos(None)[0].landmarks.copy()
+    centre_x = (landmarks[454, 0] + landmarks[234, 0]) / 2
+    edges = landmarks[[454, 234]].copy()
+    width = abs(landmarks[454, 0] - landmarks[234, 0])
+    landmarks[:, 0] = np.minimum(landmarks[:, 0], centre_x - 0.1 * width) if landmarks[454, 0] > landmarks[234, 0] \
+        else np.maximum(landmarks[:, 0], centre_x + 0.1 * width)
+    landmarks[[454, 234]] = edges
+    assert moves_landmarks(landmarks, ("1", "2"))
+    assert moves_landmarks(landmarks, ("L1", "L2"))
+    assert not moves_landmarks(landmarks, ("R1", "R2"))
