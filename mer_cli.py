@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,34 @@ EXIT_USAGE = 2
 
 class UserError(Exception):
     """A problem with what the user asked for; printed as one line, exit code 2."""
+
+
+def _positive(text: str) -> float:
+    """A finite number > 0 (a frame rate, a duration)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _writable(*paths: Path | None) -> None:
+    """Refuse an output file that cannot be written before any work is done for it (its missing
+    folders are made when it is written)."""
+    for path in paths:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder")
+        existing = path.expanduser().absolute().parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UserError(f"cannot write {path}: {existing} is a file, not a folder")
+        if (path.exists() and not os.access(path, os.W_OK)) or not os.access(existing, os.W_OK):
+            raise UserError(f"cannot write {path}: permission denied")
 
 
 def _existing_path(text: str) -> Path:
@@ -277,6 +306,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool) -> d
 def cmd_stream(args: argparse.Namespace) -> None:
     from stream.sinks import CsvSink, JsonlSink, MegcSink
 
+    _writable(args.events, args.csv, args.megc)
     sinks = [JsonlSink(args.events)]
     if args.csv:
         sinks.append(CsvSink(args.csv))
@@ -285,6 +315,13 @@ def cmd_stream(args: argparse.Namespace) -> None:
     summary = run_engine(args, sinks, status_line=not args.quiet)
     summary["events_file"] = str(args.events)
     print(json.dumps(summary, indent=2))
+    _refuse_lost_events(summary)
+
+
+def _refuse_lost_events(summary: dict) -> None:
+    lost = summary.get("events_not_written") or {}
+    if lost:
+        raise UserError("events spotted but not written: " + ", ".join(f"{n} to {name}" for name, n in lost.items()))
 
 
 def cmd_spot(args: argparse.Namespace) -> None:
@@ -293,6 +330,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
     from stream.sinks import JsonlSink, MegcSink
 
     args.source = args.data
+    _writable(args.out, args.events)
     for path in (args.out, args.events):   # one run's output, not a log to append to
         if path is not None:
             path.unlink(missing_ok=True)
@@ -304,6 +342,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
     except DatasetError:
         pass   # no ground truth: nothing to score
     print(json.dumps(summary, indent=2))
+    _refuse_lost_events(summary)
 
 
 def cmd_score_spots(args: argparse.Namespace) -> None:
@@ -323,6 +362,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
     from dataclasses import replace
 
+    _writable(args.out)
     config = _engine_config(args)
     source = _open(args)
     config = replace(config, spotter=replace(config.spotter, fps=source.fps))   # time constants at the source's rate
@@ -361,13 +401,14 @@ def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
         p.add_argument("source", help="camera index or URL, video file, image folder, 4DME root, or synthetic[:SEED]")
     p.add_argument("--views", default=None, choices=("1", "2", "auto"),
                    help="views side by side per frame (default: as the dataset's dataset.json states, else 2)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of a recording (default: 60 for images)")
+    p.add_argument("--fps", type=_positive, default=None, help="frame rate of a recording (default: 60 for images)")
     p.add_argument("--decode-scale", type=int, default=1, choices=(1, 2, 4, 8),
                    help="decode JPEGs at 1/N size (fast for 4DME-size frames)")
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="deliver recorded frames at their own pace")
     pace.add_argument("--max-speed", action="store_true", help="as fast as possible (the default)")
-    p.add_argument("--face-model", default=None, help="MediaPipe face detector .tflite (default: the bundled one)")
+    p.add_argument("--face-model", type=_existing_path, default=None,
+                   help="MediaPipe face detector .tflite (default: the bundled one)")
 
 
 def _add_live_args(p: argparse.ArgumentParser) -> None:
@@ -395,7 +436,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--views", type=int, default=None, choices=(1, 2),
                    help="views side by side per frame (default: as DATA/dataset.json states, else 2)")
     p.add_argument("--workers", type=int, default=2, help="extraction processes")
-    p.add_argument("--face-model", default=None, help="MediaPipe face detector .tflite (default: the bundled one)")
+    p.add_argument("--face-model", type=_existing_path, default=None,
+                   help="MediaPipe face detector .tflite (default: the bundled one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -480,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="record a neutral baseline and derive spotter thresholds")
     _add_source_args(p)
-    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--seconds", type=_positive, default=10.0, help="length of the neutral stretch")
     p.add_argument("--out", type=Path, default=Path("profile.json"))
     p.add_argument("--threshold", type=float, default=None, help="decision threshold to store in the profile")
     p.set_defaults(func=cmd_calibrate)
@@ -488,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="speed and memory of the live pipeline and the model (JSON)")
     p.add_argument("--model", type=_existing_path, default=None, help="checkpoint (default: shipped demo weights)")
     p.add_argument("--no-model", action="store_true")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of the generated benchmark recordings")
+    p.add_argument("--seconds", type=_positive, default=20.0, help="length of the generated benchmark recordings")
     p.add_argument("--soak-s", type=float, default=120.0, help="seconds of video in the looping memory soak")
     p.add_argument("--sizes", default="4dme,camera", help="frame sizes to measure: 4dme, camera")
     p.add_argument("--cache", type=Path, default=None, help="where benchmark frames are kept")
@@ -518,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, FileNotFoundError) as exc:   # DatasetError, CheckpointError and config checks
+    except (ValueError, OSError) as exc:   # DatasetError, CheckpointError, config checks; files we cannot read or write
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

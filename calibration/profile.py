@@ -63,8 +63,10 @@ def load_profile(path: Path) -> Profile:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ProfileError(f"profile does not exist: {path}") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"profile {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"profile {path} is not a JSON object (it holds a {type(data).__name__})")
     if data.get("version") != PROFILE_VERSION:
         raise ProfileError(f"profile {path} has version {data.get('version')!r}, expected {PROFILE_VERSION}: "
                            "run `mer calibrate` again")
@@ -73,7 +75,7 @@ def load_profile(path: Path) -> Profile:
                      for v, per_region in data.pop("baselines").items() for region, b in enumerate(per_region)}
         data.pop("version")
         profile = Profile(baselines=baselines, **data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProfileError(f"profile {path} is missing or has a bad field: {exc}") from None
     if not 0 < profile.k_low < profile.k_high:
         raise ProfileError(f"profile {path}: needs 0 < k_low < k_high, got {profile.k_low}, {profile.k_high}")

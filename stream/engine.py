@@ -122,6 +122,7 @@ class EngineStats:
     recordings: int = 0
     events: Counter = field(default_factory=Counter)      # kind → count
     unclassified: int = 0
+    not_written: Counter = field(default_factory=Counter)  # sink → events it could not write (lost to it)
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
     timers: StageTimer = field(default_factory=StageTimer)
     started: float = field(default_factory=time.perf_counter)
@@ -135,6 +136,7 @@ class EngineStats:
             "frames": self.frames, "processed": self.processed, "dropped": dict(self.dropped),
             "no_face_frames": self.no_face_frames, "size_changes": self.size_changes,
             "recordings": self.recordings, "events": dict(self.events), "unclassified": self.unclassified,
+            "events_not_written": dict(self.not_written),
             "seconds": round(elapsed, 2), "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_ms": latency_summary(list(self.latencies_ms)),
             "stage_ms": self.timers.means(),
@@ -297,7 +299,8 @@ class Engine:
             except Exception as exc:  # the event is still written, without labels
                 self.stats.unclassified += 1
                 record = self._record(job, None, note=f"classification failed: {exc}")
-            self.sinks.write(record)
+            for name in self.sinks.write(record):
+                self.stats.not_written[name] += 1
             if self.store is not None:
                 self.store.write(record, detail)
 
@@ -447,7 +450,12 @@ class FramePipeline:
         return [self.job(spot)] if spot is not None else []
 
     def shutdown(self) -> None:
+        """Stop the view thread and close the face detectors (MediaPipe holds threads and memory)."""
         self._pool.shutdown(wait=True)
+        for tracker in self.trackers:
+            close = getattr(tracker.detector, "close", None)
+            if close is not None:
+                close()
 
     def _intensities(self, frame: Frame) -> dict[int, np.ndarray]:
         """Running intensity of each view, per face band; the second view is measured on the second core meanwhile."""

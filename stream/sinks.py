@@ -118,6 +118,12 @@ class MegcSink(_CsvSink):
         return megc_row(record) if record.kind == "micro" else None
 
 
+def sink_name(sink) -> str:
+    """A sink's class and, for a file sink, its file: what a user needs to find it."""
+    path = getattr(sink, "path", None)
+    return f"{type(sink).__name__}({path})" if path is not None else type(sink).__name__
+
+
 class SinkSet:
     """Writes each record to every sink; a sink that raises is counted and reported once, never fatal."""
 
@@ -125,15 +131,19 @@ class SinkSet:
         self.sinks = list(sinks)
         self.failures: dict[str, int] = {}
 
-    def write(self, record: EventRecord) -> None:
+    def write(self, record: EventRecord) -> list[str]:
+        """Names of the sinks that could not take the record (the event is lost to them)."""
+        failed = []
         for sink in self.sinks:
             try:
                 sink.write(record)
             except Exception as exc:  # a sink's failure must not stop the stream
-                name = type(sink).__name__
+                name = sink_name(sink)
                 if name not in self.failures:
                     print(f"warning: {name} failed and is skipped for this event: {exc}", file=sys.stderr)
                 self.failures[name] = self.failures.get(name, 0) + 1
+                failed.append(name)
+        return failed
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -133,6 +133,25 @@ def test_a_failing_sink_does_not_stop_the_stream(long_root):
     summary, records = run_engine(ImageFolderSource(folder), sinks=[BrokenSink()])
     assert summary["processed"] == len(list(folder.iterdir()))
     assert records, "the working sink still received every event"
+    assert summary["events_not_written"] == {"BrokenSink": len(records)}, "each lost event is counted"
+
+
+def test_pipeline_shutdown_closes_its_face_detectors():
+    """MediaPipe detectors hold threads and memory: 400 start/stop calls left 60 of them behind."""
+    from stream.engine import FramePipeline
+
+    class CountingDetector:
+        closed = 0
+
+        def detect(self, image):
+            return []
+
+        def close(self):
+            CountingDetector.closed += 1
+
+    pipeline = FramePipeline(EngineConfig(views=2), CountingDetector)
+    pipeline.shutdown()
+    assert CountingDetector.closed == 2
 
 
 # ---------------------------------------------------------------- bad input
@@ -229,6 +248,40 @@ def test_camera_that_stops_delivering_ends_the_stream_cleanly(synth_root):
     summary, _ = run_engine(source)
     assert 0 < summary["processed"] <= delivered
     assert source.ended_reason and "no frame" in source.ended_reason
+
+
+def _mer(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "mer_cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, timeout=timeout)
+
+
+@pytest.mark.parametrize("case", ["face model", "fps nan", "seconds nan", "seconds 0", "profile list",
+                                  "events unwritable", "calibrate out unwritable"])
+def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
+    """Each used to end in a traceback, a hang, exit 0 or a calibration thrown away at save."""
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for _ in range(5):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    locked = tmp_path / "a-file"          # its "children" cannot be written (chmod means nothing to root)
+    locked.write_text("")
+    profile = tmp_path / "profile.json"
+    profile.write_text("[1, 2]")
+    args, named = {
+        "face model": (["stream", video, "--face-model", tmp_path / "none.tflite"], "none.tflite"),
+        "fps nan": (["stream", video, "--fps", "nan"], "--fps"),
+        "seconds nan": (["calibrate", video, "--seconds", "nan"], "--seconds"),
+        "seconds 0": (["calibrate", video, "--seconds", "0"], "--seconds"),
+        "profile list": (["stream", video, "--no-model", "--profile", profile], "profile.json"),
+        "events unwritable": (["stream", video, "--no-model", "--events", locked / "e.jsonl"], "e.jsonl"),
+        "calibrate out unwritable": (["calibrate", video, "--out", locked / "p.json"], "p.json"),
+    }[case]
+    result = _mer(*args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert named in last, last
 
 
 def test_missing_path_exits_2_with_a_message(tmp_path):

@@ -217,6 +217,19 @@ def test_resolve_spec(session, kind, value, expected):
     assert session.resolve_spec(kind, value) == expected
 
 
+def test_an_upload_outlives_gradios_copy(session, tmp_path):
+    """Gradio deletes its copy of an upload a few minutes in (delete_cache); the session replays,
+    calibrates and restarts from its own."""
+    upload = tmp_path / "gradio-cache" / "clip.mp4"
+    upload.parent.mkdir()
+    upload.write_bytes(b"video bytes")
+    spec = Path(session.resolve_spec("video file", upload=str(upload)))
+    assert spec.is_relative_to(session.folder)
+    upload.unlink()
+    assert spec.read_bytes() == b"video bytes"
+    assert session.resolve_spec("video file", upload=str(spec)) == str(spec)
+
+
 @pytest.mark.parametrize("kind,value", [("camera", "front"), ("folder", "/no/such/folder"), ("video file", ""),
                                         ("ftp", "x")])
 def test_resolve_spec_rejects(session, kind, value):

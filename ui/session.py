@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import queue
+import shutil
 import statistics
 import threading
 import time
@@ -302,6 +304,20 @@ class Session:
     def running(self) -> bool:
         return self.run is not None and self.run.engine.running
 
+    def keep_upload(self, upload: Path) -> Path:
+        """The upload, kept in the session folder: Gradio deletes its own copy minutes after the
+        upload (delete_cache), while the video may still be replaying, calibrated or restarted."""
+        kept = self.folder / "uploads" / upload.name
+        if kept.resolve() == upload.resolve():
+            return kept
+        kept.parent.mkdir(exist_ok=True)
+        kept.unlink(missing_ok=True)
+        try:
+            os.link(upload, kept)          # same disk: no copy
+        except OSError:
+            shutil.copyfile(upload, kept)
+        return kept
+
     def resolve_spec(self, kind: str, value: str = "", upload: str | None = None) -> str:
         """The source spec for the UI's source choice: demo, camera index, video upload, folder, synthetic."""
         kind = (kind or "").lower()
@@ -315,7 +331,7 @@ class Session:
         if kind.startswith("video"):
             if not upload:
                 raise ValueError("upload a video file first")
-            return str(check_upload(upload))
+            return str(self.keep_upload(check_upload(upload)))
         if kind.startswith("folder"):
             if not value:
                 raise ValueError("enter a folder path (4DME root or a folder of frames)")
