@@ -123,6 +123,7 @@ class EngineStats:
     events: Counter = field(default_factory=Counter)      # kind → count
     unclassified: int = 0
     not_written: Counter = field(default_factory=Counter)  # sink → events it could not write (lost to it)
+    report_errors: int = 0                                  # dashboard store updates that failed
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
     timers: StageTimer = field(default_factory=StageTimer)
     started: float = field(default_factory=time.perf_counter)
@@ -136,7 +137,7 @@ class EngineStats:
             "frames": self.frames, "processed": self.processed, "dropped": dict(self.dropped),
             "no_face_frames": self.no_face_frames, "size_changes": self.size_changes,
             "recordings": self.recordings, "events": dict(self.events), "unclassified": self.unclassified,
-            "events_not_written": dict(self.not_written),
+            "events_not_written": dict(self.not_written), "report_errors": self.report_errors,
             "seconds": round(elapsed, 2), "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_ms": latency_summary(list(self.latencies_ms)),
             "stage_ms": self.timers.means(),
@@ -180,6 +181,8 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._pipeline: FramePipeline | None = None
         self._event_ids = 0
+        # event ids restart at 1 each run; runs appending to one log are told apart by this
+        self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
 
     # ---------------------------------------------------------------- control
     def start(self) -> threading.Thread:
@@ -256,10 +259,15 @@ class Engine:
         except Exception as exc:  # a source that dies ends the stream with its reason, not a traceback
             self.stats.dropped[f"source error: {exc}"] += 1
         finally:
-            try:
-                frames.put(_END, timeout=1.0)
-            except queue.Full:   # the processing loop has stopped and will not read it
-                pass
+            # the end marker must get through: a paused engine's queue can be full when the source
+            # ends, and without the marker the processing loop would wait for a frame forever
+            while True:
+                try:
+                    frames.put(_END, timeout=0.1)
+                    break
+                except queue.Full:
+                    if self._stop.is_set():   # the processing loop has stopped and will not read it
+                        break
 
     def _process(self, frames: queue.Queue, jobs: queue.Queue) -> None:
         pipeline = self._pipeline = FramePipeline(self.config, self.detector_factory, self.baselines, self.stats,
@@ -267,7 +275,12 @@ class Engine:
                                                   getattr(self.source, "fps_of", None))
         while True:
             self._resume.wait()
-            item = frames.get()
+            try:
+                item = frames.get(timeout=0.5)
+            except queue.Empty:
+                if self._stop.is_set():
+                    break
+                continue
             if item is _END or self._stop.is_set():
                 break
             self.stats.frames += 1
@@ -302,7 +315,10 @@ class Engine:
             for name in self.sinks.write(record):
                 self.stats.not_written[name] += 1
             if self.store is not None:
-                self.store.write(record, detail)
+                try:
+                    self.store.write(record, detail)
+                except Exception:  # the page misses the event; the sinks have it
+                    self.stats.report_errors += 1
 
     def _classify(self, job: _EventJob) -> tuple[EventRecord, EventDetail | None]:
         apex_crops = {view_name(v): crops[1] for v, crops in job.crops.items()}
@@ -346,20 +362,23 @@ class Engine:
             labels=labels, probs=probs, attention=attention,
             threshold=config.decision_threshold if prediction is not None else None,
             model=getattr(self.classifier, "name", None) if prediction is not None else note,
-            latency_ms=latency_ms,
+            latency_ms=latency_ms, run_id=self.run_id,
         )
 
     def _publish_status(self) -> None:
         if self.store is None:
             return
         summary = self.stats.summary()
-        self.store.set_status({
-            "state": self.stats.state, "fps": round(self.stats.fps, 1), "frames": self.stats.frames,
-            "dropped": sum(summary["dropped"].values()), "drop_reasons": summary["dropped"],
-            "no_face_frames": self.stats.no_face_frames,
-            "face_found": dict(self.stats.face_found),
-            "events": summary["events"], "latency_ms": summary["latency_ms"], "stage_ms": summary["stage_ms"],
-        })
+        try:
+            self.store.set_status({
+                "state": self.stats.state, "fps": round(self.stats.fps, 1), "frames": self.stats.frames,
+                "dropped": sum(summary["dropped"].values()), "drop_reasons": summary["dropped"],
+                "no_face_frames": self.stats.no_face_frames,
+                "face_found": dict(self.stats.face_found),
+                "events": summary["events"], "latency_ms": summary["latency_ms"], "stage_ms": summary["stage_ms"],
+            })
+        except Exception:  # a broken page must not stop the stream
+            self.stats.report_errors += 1
 
 
 class FramePipeline:
@@ -441,7 +460,10 @@ class FramePipeline:
         if spot is not None:
             finished.append(self.job(spot))
         self.stats.processed += 1
-        self._report(frame)
+        try:
+            self._report(frame)
+        except Exception:  # the dashboard's view of a frame must never cost an event spotted in it
+            self.stats.report_errors += 1
         return finished
 
     def close(self) -> list[_EventJob]:

@@ -26,6 +26,7 @@ class EventRecord:
     model: str | None = None
     latency_ms: float | None = None
     face_band: list[float] | None = None        # rows of the face box (top, bottom; fractions) that moved most
+    run_id: str = ""                            # the engine run that spotted it: (run_id, event_id) is unique in a log
 
     @property
     def duration_s(self) -> float:

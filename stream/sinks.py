@@ -47,6 +47,16 @@ class JsonlSink(_FileSink):
         super().__init__(path)
         self._file = open(self.path, "a", encoding="utf-8")
         self.durable = durable
+        if self._ends_mid_line():   # a crash cut the last record short: ours start on a line of their own
+            self._file.write("\n")
+            self._file.flush()
+
+    def _ends_mid_line(self) -> bool:
+        if self.path.stat().st_size == 0:
+            return False
+        with open(self.path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
 
     def write(self, record: EventRecord) -> None:
         self._file.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")

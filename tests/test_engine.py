@@ -324,3 +324,52 @@ def test_jsonl_sink_appends_whole_lines(tmp_path):
         sink.write(record)
     lines = path.read_text().splitlines()
     assert [json.loads(line)["apex_frame"] for line in lines] == [3, 3]
+
+
+def test_a_run_appending_after_a_crash_starts_on_a_fresh_line_with_its_own_run_id(long_root, tmp_path):
+    """A crash left half a record; the next run's records parse, and two runs into one log are told
+    apart by run_id (event ids restart at 1 each run)."""
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"event_id": 7, "source": "s01/s0')
+    folder = long_root / "s01" / "s01_01"
+    for _ in range(2):
+        engine = Engine(ImageFolderSource(folder), EngineConfig(), detector_factory=MediaPipeFaceDetector,
+                        sinks=[JsonlSink(path)])
+        engine.run()
+    lines = path.read_text().splitlines()
+    assert lines[0] == '{"event_id": 7, "source": "s01/s0'
+    records = [json.loads(line) for line in lines[1:]]
+    runs = {r["run_id"] for r in records}
+    assert len(runs) == 2 and len(records) >= 2
+    assert len({(r["run_id"], r["event_id"]) for r in records}) == len(records)
+
+
+def test_a_paused_engine_whose_source_ends_with_a_full_queue_finishes_on_resume(long_root, tmp_path):
+    """The source's last frame fills the queue while paused: the end marker used to be dropped
+    after a second and the resumed engine waited for a frame forever."""
+    folder = tmp_path / "s01" / "clip"
+    folder.mkdir(parents=True)
+    for path in _frames(long_root / "s01" / "s01_01")[:8]:
+        shutil.copy(path, folder / path.name)
+    engine = Engine(ImageFolderSource(folder), EngineConfig(queue_frames=8), detector_factory=MediaPipeFaceDetector)
+    engine.pause(True)
+    engine.start()
+    time.sleep(2.5)
+    engine.pause(False)
+    engine.join(20)
+    assert not engine.running and engine.stats.processed == 8
+
+
+def test_a_failing_dashboard_store_costs_no_spotted_event(long_root):
+    class BrokenStore:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                if name == "set_thresholds":
+                    return None
+                raise RuntimeError("store broke")
+            return fail
+
+    summary, records = run_engine(DatasetSource(long_root), store=BrokenStore())
+    truths = [t for t in read_events(long_root) if t.kind == "micro"]
+    assert summary["processed"] == summary["frames"]
+    assert len([r for r in records if r.kind == "micro"]) >= len(truths) - 1

@@ -409,3 +409,14 @@ def test_run_ui_serves_with_a_password(tmp_path, capsys):
     finally:
         app.mer_session.close()
         app.close()
+
+
+def test_the_page_sends_no_analytics_and_checks_no_version(session):
+    """The README promises nothing leaves the machine; Gradio would otherwise post usage data and
+    ask PyPI for its latest version when the page is built."""
+    import os
+
+    from ui.app import build_app
+
+    assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
+    assert build_app(session).analytics_enabled is False

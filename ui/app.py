@@ -16,9 +16,13 @@ from __future__ import annotations
 import argparse
 import html
 import ipaddress
+import os
 import sys
 
-import gradio as gr
+# Nothing leaves the machine: no usage analytics, no version check (Gradio sends both unless told).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402  (after the setting above)
 
 from model import CLASSES
 from ui import drawing
@@ -130,7 +134,7 @@ def card_images(record, detail):
 
 # ---------------------------------------------------------------- the app
 def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) -> gr.Blocks:
-    with gr.Blocks(title="MER Live", delete_cache=(60, 180)) as app:
+    with gr.Blocks(title="MER Live", delete_cache=(60, 180), analytics_enabled=False) as app:
         tab = gr.State({})
         gr.Markdown("## MER Live — micro-expression spotting and recognition")
         status_box = gr.HTML(status_html(session.status()), elem_id="status")
@@ -379,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="calibration profile JSON")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--auth", default=None, help="user:password")
+    parser.add_argument("--auth", default=os.environ.get("MER_AUTH"),
+                        help="user:password (better: the MER_AUTH environment variable, which `ps` does not show)")
     parser.add_argument("--views", default="2", choices=["1", "2", "auto"])
     parser.add_argument("--session-dir", default=None)
     parser.add_argument("--autostart", action="store_true", help="start --source (default demo) at once")
