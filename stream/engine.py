@@ -456,7 +456,7 @@ class FramePipeline:
         self.shape = frame.image.shape
         self.last_frame = frame.index
         intensities = self._intensities(frame)
-        spot = self.spotter.update(frame.index, intensities)
+        spot = self.spotter.update(frame.index, intensities, frame.t_s)
         if spot is not None:
             finished.append(self.job(spot))
         self.stats.processed += 1

@@ -190,8 +190,10 @@ class DatasetSource(Source):
 class VideoFileSource(Source):
     """The frames of a video file through cv2.VideoCapture.
 
-    `index` counts decoded frames from 0 and `t_s = index / fps`, with fps from the container unless
-    given (30 with a warning when the container has none). The stream ends at the end of the file
+    `index` counts decoded frames from 0 and `t_s` is the frame's presentation time in the file
+    (variable-rate phone videos keep their real timing), else `index / fps`; fps from the
+    container unless given (30 with a warning when the container has none; a given rate replaces
+    the file's timing). The stream ends at the end of the file
     or at the first failed read; `ended_reason` says which.
     """
 
@@ -205,6 +207,8 @@ class VideoFileSource(Source):
             self._capture.release()
             raise SourceError(f"cannot open video {path}")
         self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._stamped = fps is None      # a rate the user gives replaces the file's own timing
+        self._last_t = -1.0
         if fps is None:
             fps = self._capture.get(cv2.CAP_PROP_FPS)
             if not fps or not math.isfinite(fps) or fps <= 0:
@@ -222,7 +226,7 @@ class VideoFileSource(Source):
                 height, width = image.shape[:2]
                 size = (-(-width // self.decode_scale), -(-height // self.decode_scale))  # ceil, as libjpeg
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            yield Frame(index, index / self.fps, to_rgb(image), self.name)
+            yield Frame(index, self._time_of(index), to_rgb(image), self.name)
             index += 1
         if self.frame_count <= 0 or index >= self.frame_count:
             self.ended_reason = "end of file"
@@ -230,6 +234,16 @@ class VideoFileSource(Source):
             self.ended_reason = f"read failed at frame {index} of {self.frame_count}"
             log.warning("%s: %s", self.path, self.ended_reason)
         self.close()
+
+    def _time_of(self, index: int) -> float:
+        """The decoded frame's presentation time (a phone video's rate varies), `index / fps` where
+        the container gives none or an earlier one than the last frame's."""
+        nominal = index / self.fps
+        stamp = max(self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, 0.0) if self._stamped else nominal
+        if not math.isfinite(stamp) or stamp <= self._last_t or (stamp == 0 and index > 0):
+            stamp = max(nominal, self._last_t + 1e-6)
+        self._last_t = stamp
+        return stamp
 
     def close(self) -> None:
         self._capture.release()

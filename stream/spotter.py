@@ -133,6 +133,7 @@ class SpotterState:
     last_z: dict[int, float] = field(default_factory=dict)           # view → its z in the scoring band (their mean is the score)
     last_score: float | None = None                                   # what the thresholds were compared with
     smoothing: dict[Channel, deque] = field(default_factory=dict)    # channel → last smooth_frames intensities
+    times: dict[int, float] = field(default_factory=dict)            # frame → recorded time (s), recent frames
 
 
 class Spotter:
@@ -216,11 +217,16 @@ class Spotter:
         return {channel: (value - baselines[channel].mu) / baselines[channel].sigma
                 for channel, value in channels.items() if baselines[channel] is not None}
 
-    def update(self, frame: int, intensities: dict[int, np.ndarray | float]) -> Spot | None:
+    def update(self, frame: int, intensities: dict[int, np.ndarray | float], t_s: float | None = None) -> Spot | None:
         """z scores the trailing mean intensity against the baseline of raw per-frame values: sensor and
         JPEG noise change every frame while an expression lasts ≥ 6 frames, so the mean lowers the
         noise far more than the event. The apex is the argmax of the raw values."""
         options, state = self.options, self.state
+        if t_s is not None:   # durations come from recorded time: a camera's real rate is not its nominal one
+            state.times[frame] = t_s
+            if len(state.times) > 2 * options.frames(options.max_event_s + options.reference_lag_s) + 8:
+                for old in sorted(state.times)[:len(state.times) // 2]:
+                    del state.times[old]
         channels = {(view, region): float(value) for view, values in intensities.items()
                     for region, value in enumerate(np.atleast_1d(values))}
         baselines = {channel: self.baseline(channel) for channel in channels}
@@ -247,6 +253,14 @@ class Spotter:
         elif state.mode == "refractory" and frame >= state.quiet_until:
             state.mode = "idle"
         return None
+
+    def duration_s(self, first: int, last: int) -> float:
+        """Seconds from frame `first` to frame `last`: by their recorded times when both are known
+        (a 30-fps camera delivering 15 fps, a variable-rate phone video), else by the nominal rate."""
+        times = self.state.times
+        if first in times and last in times:
+            return times[last] - times[first]
+        return (last - first) / self.options.fps
 
     def close(self, last_frame: int) -> Spot | None:
         """End of stream: an event still open ends at the last frame, so none is lost."""
@@ -327,7 +341,7 @@ class Spotter:
         state.mode = "refractory"
         state.quiet_until = offset + options.frames(options.refractory_s)
         state.idle_frames = 0
-        duration_s = (offset - active.onset) / options.fps
+        duration_s = self.duration_s(active.onset, offset)
         peak = {view: p for (view, region), p in active.peak.items() if region == active.peak_region}
         if duration_s < options.min_event_s or not peak:
             return None

@@ -210,3 +210,15 @@ def test_an_injected_event_in_a_real_talking_video_is_spotted():
               for n, (rgb, marks) in enumerate(zip(frames, landmarks), start=1))
     spots = spots_of(stream, fps)
     assert any(iou(Interval("s", "v", s.onset, s.offset), Interval("s", "v", 50, 58)) >= 0.5 for s in spots)
+
+
+@needs_real
+def test_a_variable_rate_video_keeps_its_own_timing():
+    """face_noface.mov states 26.4 fps, but its frames come 14–42 ms apart: t_s is each frame's
+    presentation time; a rate given by the user replaces it."""
+    frames = list(open_source(str(REAL / "face_noface.mov")))
+    gaps = np.diff([f.t_s for f in frames])
+    assert gaps.min() > 0 and gaps.max() > 2 * gaps.min()
+    assert frames[-1].t_s == pytest.approx(6.36, abs=0.05)
+    given = list(open_source(str(REAL / "face_noface.mov"), fps=50.0))
+    assert [f.t_s for f in given[:3]] == pytest.approx([0.0, 0.02, 0.04])

@@ -208,3 +208,16 @@ def test_a_face_that_moves_and_stays_ends_its_event_and_moves_the_reference(sett
     if settle_z:
         after = spot.offset + 30
         assert spotter.reference_frame(after) > spot.offset
+
+
+@pytest.mark.parametrize("stamped, kind", [(True, "macro"), (False, "micro")])
+def test_micro_or_macro_is_decided_by_recorded_time(stamped, kind):
+    """A camera set to 30 fps that delivers 15: an event of some 15 frames lasts about a second
+    (macro), not the half second (micro) its frame count says at the nominal rate."""
+    options = SpotterOptions(fps=30)
+    spotter = Spotter(options)
+    signal = noise(200) + bump(200, 120, 5, 7, 200)
+    spots = [spotter.update(i + 1, {0: float(v)}, (i + 1) / 15 if stamped else None) for i, v in enumerate(signal)]
+    (spot,) = [s for s in spots if s]
+    assert 12 <= spot.offset - spot.onset <= 15      # ≤ 0.5 s at the nominal 30 fps, 0.8–1 s at the real 15
+    assert spot.kind == kind
