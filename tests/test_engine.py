@@ -373,3 +373,24 @@ def test_a_failing_dashboard_store_costs_no_spotted_event(long_root):
     truths = [t for t in read_events(long_root) if t.kind == "micro"]
     assert summary["processed"] == summary["frames"]
     assert len([r for r in records if r.kind == "micro"]) >= len(truths) - 1
+
+
+def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
+    """What the kill -9 test cannot see (the page cache survives a killed process): each record is
+    flushed and fsynced inside write(), so the event is durable by the time it is reported."""
+    from stream.events import EventRecord
+
+    path = tmp_path / "e.jsonl"
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(len(path.read_bytes()))    # what the file holds when it is forced to disk
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    record = EventRecord(1, "s/v", 1, 3, 6, 0.0, 0.03, 0.08, {"left": 3}, 12.0, "micro")
+    with JsonlSink(path) as sink:
+        for n in range(1, 4):
+            sink.write(record)
+            assert len(synced) == n and synced[-1] == len(path.read_bytes())
