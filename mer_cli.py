@@ -288,9 +288,10 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool) -> d
         while engine.running:
             engine.join(0.5)
             if status_line:
-                s = engine.stats
-                print(f"\r{s.processed:7d} frames  {s.fps:6.1f} fps  state {s.state:<10}  events "
-                      f"{sum(s.events.values()):4d}  dropped {sum(s.dropped.values())}", end="", file=sys.stderr)
+                s = engine.stats.summary()
+                print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps  state {engine.stats.state:<10}  "
+                      f"events {sum(s['events'].values()):4d}  dropped {sum(s['dropped'].values())}", end="",
+                      file=sys.stderr)
     except KeyboardInterrupt:
         engine.stop()
         engine.join()

@@ -101,15 +101,20 @@ def latency_summary(latencies_ms: list[float]) -> dict | None:
 
 @dataclass
 class StageTimer:
-    """Mean milliseconds per call of each named stage, over the last calls."""
+    """Mean milliseconds per call of each named stage, over the last calls. Stages are timed in
+    several threads while another reads the means: one lock keeps the dict and deques whole."""
 
     samples: dict[str, deque] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, stage: str, seconds: float) -> None:
-        self.samples.setdefault(stage, deque(maxlen=300)).append(seconds * 1000)
+        with self.lock:
+            self.samples.setdefault(stage, deque(maxlen=300)).append(seconds * 1000)
 
     def means(self) -> dict[str, float]:
-        return {k: round(float(np.mean(v)), 3) for k, v in self.samples.items() if v}
+        with self.lock:
+            copies = {k: list(v) for k, v in self.samples.items() if v}
+        return {k: round(float(np.mean(v)), 3) for k, v in copies.items()}
 
 
 @dataclass
@@ -130,14 +135,23 @@ class EngineStats:
     fps: float = 0.0
     state: str = "starting"
     face_found: dict[str, bool] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, counter: str, key: str) -> None:
+        """One more of `key` in the named Counter (dropped, events, not_written): four threads count
+        while the page and the status line read, and a new key must not land mid-copy."""
+        with self.lock:
+            getattr(self, counter)[key] += 1
 
     def summary(self) -> dict:
         elapsed = time.perf_counter() - self.started
+        with self.lock:
+            dropped, events, not_written = dict(self.dropped), dict(self.events), dict(self.not_written)
         return {
-            "frames": self.frames, "processed": self.processed, "dropped": dict(self.dropped),
+            "frames": self.frames, "processed": self.processed, "dropped": dropped,
             "no_face_frames": self.no_face_frames, "size_changes": self.size_changes,
-            "recordings": self.recordings, "events": dict(self.events), "unclassified": self.unclassified,
-            "events_not_written": dict(self.not_written), "report_errors": self.report_errors,
+            "recordings": self.recordings, "events": events, "unclassified": self.unclassified,
+            "events_not_written": not_written, "report_errors": self.report_errors,
             "seconds": round(elapsed, 2), "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_ms": latency_summary(list(self.latencies_ms)),
             "stage_ms": self.timers.means(),
@@ -257,7 +271,7 @@ class Engine:
                         except queue.Full:
                             continue
         except Exception as exc:  # a source that dies ends the stream with its reason, not a traceback
-            self.stats.dropped[f"source error: {exc}"] += 1
+            self.stats.count("dropped", f"source error: {exc}")
         finally:
             # the end marker must get through: a paused engine's queue can be full when the source
             # ends, and without the marker the processing loop would wait for a frame forever
@@ -285,12 +299,12 @@ class Engine:
                 break
             self.stats.frames += 1
             if not isinstance(item, Frame):
-                self.stats.dropped[getattr(item, "reason", "bad frame")] += 1
+                self.stats.count("dropped", getattr(item, "reason", "bad frame"))
                 continue
             try:
                 finished = pipeline.process(item)
             except Exception as exc:  # one bad frame must never kill the stream
-                self.stats.dropped[f"processing error: {type(exc).__name__}"] += 1
+                self.stats.count("dropped", f"processing error: {type(exc).__name__}")
                 continue
             self._submit(finished, jobs)
         self._submit(pipeline.close(), jobs)
@@ -298,7 +312,7 @@ class Engine:
 
     def _submit(self, finished: list[_EventJob], jobs: queue.Queue) -> None:
         for job in finished:
-            self.stats.events[job.spot.kind] += 1
+            self.stats.count("events", job.spot.kind)
             jobs.put(job)   # blocks only if the worker is `events_queue` events behind
 
     def _classify_loop(self, jobs: queue.Queue) -> None:
@@ -313,7 +327,7 @@ class Engine:
                 self.stats.unclassified += 1
                 record = self._record(job, None, note=f"classification failed: {exc}")
             for name in self.sinks.write(record):
-                self.stats.not_written[name] += 1
+                self.stats.count("not_written", name)
             if self.store is not None:
                 try:
                     self.store.write(record, detail)

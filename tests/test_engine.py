@@ -394,3 +394,33 @@ def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
         for n in range(1, 4):
             sink.write(record)
             assert len(synced) == n and synced[-1] == len(path.read_bytes())
+
+
+def test_stats_can_be_read_while_four_threads_count_new_reasons():
+    """The page and the status line read the counters while the reader, the processing loop and the
+    worker add reasons and kinds: a new key landing mid-copy used to raise in summary()."""
+    import threading
+
+    from stream.engine import EngineStats
+
+    stats = EngineStats()
+    stop = threading.Event()
+
+    def count(prefix):
+        n = 0
+        while not stop.is_set():
+            stats.count("dropped", f"{prefix}{n % 5000}")
+            stats.timers.add(f"{prefix}{n % 2000}", 0.001)   # new stages keep coming: the old means() raised
+            n += 1
+
+    threads = [threading.Thread(target=count, args=(p,)) for p in "abcd"]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(100):
+            summary = stats.summary()
+            assert sum(summary["dropped"].values()) >= 0 and isinstance(summary["stage_ms"], dict)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
