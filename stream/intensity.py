@@ -43,7 +43,8 @@ class IntensityConfig:
 
     def __post_init__(self) -> None:
         if self.motion_compensation not in MOTION_MODELS:
-            raise ValueError(f"motion_compensation must be one of {', '.join(MOTION_MODELS)}, got {self.motion_compensation!r}")
+            raise ValueError(f"motion_compensation must be one of {', '.join(MOTION_MODELS)}, "
+                             f"got {self.motion_compensation!r}")
         if self.size < 16:
             raise ValueError(f"intensity size must be ≥ 16 px, got {self.size}")
         bounds = self.regions

@@ -116,7 +116,7 @@ class _Active:
     peak_score: float = 0.0
     peak_region: int = 0           # the region whose score was the event's highest
     peak: dict[Channel, tuple[float, int, float]] = field(default_factory=dict)  # channel → (I, frame, z)
-    scores: deque = field(default_factory=deque)    # the last settle_s of scores
+    scores: deque | None = None    # the last settle_s of scores
 
 
 @dataclass
@@ -290,7 +290,7 @@ class Spotter:
             state.neutral.pop()
         reference = self._neutral_at_or_before(guard)
         state.active = _Active(onset=onset, reference=reference, last_above=frame, peak_score=score,
-                               peak_region=region)
+                               peak_region=region, scores=deque(maxlen=self.options.frames(self.options.settle_s)))
         for f, f_z, f_i in rising:
             self._track_peak(f, f_i, f_z)
         state.mode = "active"
@@ -326,11 +326,9 @@ class Spotter:
         # noise, for settle_s), it ends, and the next reference is taken from the face as it is.
         if score is not None and options.settle_z > 0:
             active.scores.append(score)
-            window = options.frames(options.settle_s)
-            while len(active.scores) > window:
-                active.scores.popleft()
-            if (frame - active.onset > options.frames(options.max_micro_s) and len(active.scores) == window
-                    and max(active.scores) - min(active.scores) < options.settle_z):
+            recent = active.scores
+            settled = len(recent) == recent.maxlen and max(recent) - min(recent) < options.settle_z
+            if settled and frame - active.onset > options.frames(options.max_micro_s):
                 self.state.neutral.clear()
                 return self._finish(frame)
         return None

@@ -498,7 +498,8 @@ class LocalField:
         return slice(self.top, self.top + self.values.shape[0]), slice(self.left, self.left + self.values.shape[1])
 
 
-def _moving_points(landmarks: np.ndarray, units: list[tuple[str, ActionUnit]]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def _moving_points(landmarks: np.ndarray,
+                   units: list[tuple[str, ActionUnit]]) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """(landmark point, direction, σ in px) of every bump the units make on this face; 'L'/'R' keep
     the image-left/right half only (a face turned far to one side may leave such a unit none)."""
     centre, across, up = _face_axes(landmarks)
