@@ -211,6 +211,9 @@ def inject_videos(videos: list[Path], out_dir: Path, *, seed: int = 0, repeats: 
         if not Path(video).is_file():
             raise ValueError(f"video does not exist: {video}")
     out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        # recordings left from another run would be replayed with no truth in events.csv
+        raise ValueError(f"output folder is not empty: {out}; choose a new one")
     seeds = np.random.SeedSequence(seed).spawn(len(videos) * repeats)
     jobs = []
     for i, video in enumerate(videos):

@@ -14,6 +14,7 @@ each split:
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -73,6 +74,7 @@ def injected_set(videos: list[Path], cache: Path, seed: int) -> Path:
     wanted = {"version": INJECT_VERSION, "videos": sorted(v.name for v in videos), "seed": seed, "repeats": REPEATS}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return root
+    shutil.rmtree(root, ignore_errors=True)
     inject_videos(videos, root, seed=seed, repeats=REPEATS, config=InjectConfig(), progress=False)
     marker.write_text(json.dumps(wanted))
     return root

@@ -148,6 +148,13 @@ def test_spot_and_calibrate_take_frame_rate_and_views_from_the_data(injected, tm
     assert json.loads((tmp_path / "profile.json").read_text())["fps"] == pytest.approx(30.0)
 
 
+@needs_real
+def test_inject_refuses_a_folder_that_holds_other_recordings(injected):
+    root, _ = injected
+    with pytest.raises(ValueError, match="not empty"):
+        inject_videos([REAL / "single_face.mp4"], root, progress=False)
+
+
 # ---------------------------------------------------------------- the live spotter on a still real face
 @needs_real
 @pytest.mark.parametrize("fps", [25.0, 30.0, 60.0])
