@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -420,3 +421,29 @@ def test_the_page_sends_no_analytics_and_checks_no_version(session):
 
     assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
     assert build_app(session).analytics_enabled is False
+
+
+@pytest.mark.parametrize("spec, views, expected", [
+    ("demo", 2, ("demo", "", "2 (side by side)")), ("0", 2, ("camera", "0", "2 (side by side)")),
+    ("synthetic:5", None, ("synthetic", "synthetic:5", "auto")), ("webcam", 1, ("browser webcam", "", "1")),
+])
+def test_controls_describe_the_running_source(spec, views, expected):
+    from ui.app import controls_for
+
+    assert controls_for(spec, views) == expected
+
+
+def test_a_page_opened_on_a_session_started_elsewhere_shows_what_runs(session, tmp_path):
+    """`mer ui --source VIDEO --views 1 --autostart` used to show "demo" and "2 (side by side)"."""
+    from ui.app import build_app
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    session.start(str(video), 1)
+    app = build_app(session)
+    shown = {b.elem_id: b.value for b in app.blocks.values() if getattr(b, "elem_id", None) in
+             ("source-kind", "source-value", "views")}
+    assert shown == {"source-kind": "video file", "source-value": str(video), "views": "1"}

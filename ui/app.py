@@ -44,6 +44,23 @@ def _views(choice: str) -> int | None:
     return {"1": 1, "auto": None}.get(str(choice).split(" ")[0], 2)
 
 
+def controls_for(spec: str, views: int | None) -> tuple[str, str, str]:
+    """(source kind, source text, views choice) that describe a running source spec, so a page
+    opened on a session started from the command line shows what runs."""
+    from pathlib import Path
+
+    view_choice = {1: "1", None: "auto"}.get(views, VIEW_CHOICES[0])
+    if spec == "demo":
+        return "demo", "", view_choice
+    if spec == "webcam":
+        return "browser webcam", "", view_choice
+    if spec.isdigit():
+        return "camera", spec, view_choice
+    if spec.startswith("synthetic"):
+        return "synthetic", spec, view_choice
+    return ("folder" if Path(spec).is_dir() else "video file"), spec, view_choice
+
+
 # ---------------------------------------------------------------- pure formatting of snapshot data
 def event_rows(events) -> list[list]:
     """Newest first, one row per event for the table."""
@@ -138,6 +155,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
         tab = gr.State({})
         gr.Markdown("## MER Live — micro-expression spotting and recognition")
         status_box = gr.HTML(status_html(session.status()), elem_id="status")
+        running = controls_for(session.run.spec, session.run.views) if session.run else ("demo", "", VIEW_CHOICES[0])
         with gr.Row():
             with gr.Column(scale=3):
                 live = gr.Image(label="live frame (crop windows per view)", format="jpeg", interactive=False,
@@ -147,12 +165,12 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                 timeline = gr.Image(label="motion intensity", format="png", interactive=False, elem_id="timeline",
                                     buttons=[], show_label=False)
             with gr.Column(scale=2):
-                source_kind = gr.Radio(SOURCE_KINDS, value="demo", label="source", elem_id="source-kind")
-                source_value = gr.Textbox(label="camera index · folder path (4DME root or frames) · synthetic seed",
-                                          placeholder="0  ·  /data/4DME  ·  3", elem_id="source-value")
+                source_kind = gr.Radio(SOURCE_KINDS, value=running[0], label="source", elem_id="source-kind")
+                source_value = gr.Textbox(running[1], label="camera index · folder path (4DME root or frames) · "
+                                          "synthetic seed", placeholder="0  ·  /data/4DME  ·  3", elem_id="source-value")
                 upload = gr.File(label="video upload (.mp4 .avi .mov .mkv .webm, ≤ 500 MB)", type="filepath",
                                  file_types=[".mp4", ".avi", ".mov", ".mkv", ".webm"], height=80)
-                views = gr.Radio(VIEW_CHOICES, value=VIEW_CHOICES[0], label="views in a frame")
+                views = gr.Radio(VIEW_CHOICES, value=running[2], label="views in a frame", elem_id="views")
                 with gr.Row():
                     start_btn = gr.Button("Start", variant="primary", elem_id="start")
                     pause_btn = gr.Button("Pause", elem_id="pause")
@@ -363,9 +381,9 @@ def run_ui(source: str | None = None, model: str | None = None, profile: str | N
     a folder, "synthetic:SEED", "webcam"), print the URL and serve (blocking unless block=False).
     Returns (app, url)."""
     session = Session(session_dir, checkpoint=model, profile=profile)
-    app = build_app(session)
-    if autostart:
+    if autostart:   # before the page is built, so its controls show the running source
         print(session.start(source or "demo", views))
+    app = build_app(session)
     _, url = launch(app, host, port, auth, block=False)
     print(f"MER Live dashboard: {url}  (session folder {session.folder})", flush=True)
     if block:
