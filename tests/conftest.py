@@ -22,6 +22,15 @@ def write_frames(folder: Path, numbers, shape=(40, 80, 3), name="img_{:04d}.jpg"
     return paths
 
 
+def write_video(path: Path, frames: int = 5, size=(64, 48)) -> Path:
+    """A tiny black MJPG video (no face): enough for a source to open and read."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, size)
+    for _ in range(frames):
+        writer.write(np.zeros((size[1], size[0], 3), np.uint8))
+    writer.release()
+    return path
+
+
 def label_row(sub="s01", fold="s01_01", onset=1, apex=3, offset=5, labels=("Positive",), aus="12") -> dict:
     row = {"sub_ID": sub, "fold_name": fold, "Emotion": "+".join(labels), "Onset": onset, "Apex": apex,
            "Offset": offset, "AUs": aus}

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import write_video
+
 from model.data import load_dataset, read_events
 from model.extract import extract_sequence
 from model.features import PreprocessConfig
@@ -259,11 +261,7 @@ def _mer(*args, timeout=120):
                                   "events unwritable", "calibrate out unwritable"])
 def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
     """Each used to end in a traceback, a hang, exit 0 or a calibration thrown away at save."""
-    video = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
-    for _ in range(5):
-        writer.write(np.zeros((48, 64, 3), np.uint8))
-    writer.release()
+    video = write_video(tmp_path / "clip.avi")
     locked = tmp_path / "a-file"          # its "children" cannot be written (chmod means nothing to root)
     locked.write_text("")
     profile = tmp_path / "profile.json"

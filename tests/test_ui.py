@@ -8,9 +8,10 @@ import socket
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+
+from conftest import write_video
 
 from model import CLASSES
 from stream.events import EventRecord
@@ -437,11 +438,7 @@ def test_a_page_opened_on_a_session_started_elsewhere_shows_what_runs(session, t
     """`mer ui --source VIDEO --views 1 --autostart` used to show "demo" and "2 (side by side)"."""
     from ui.app import build_app
 
-    video = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
-    for _ in range(3):
-        writer.write(np.zeros((48, 64, 3), np.uint8))
-    writer.release()
+    video = write_video(tmp_path / "clip.avi", frames=3)
     session.start(str(video), 1)
     app = build_app(session)
     shown = {b.elem_id: b.value for b in app.blocks.values() if getattr(b, "elem_id", None) in
