@@ -61,17 +61,11 @@ def intensity(flow: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(m[mask].sum() if mask is not None else m.sum())
 
 
-def remove_global_motion(flow: np.ndarray) -> np.ndarray:
-    """Subtract the median flow vector: a cheap compensation for head translation."""
-    return flow - np.median(flow.reshape(-1, 2), axis=0)
-
-
 @lru_cache(maxsize=8)
-def _pixel_grid(height: int, width: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """(full (H, W, 3) [x, y, 1] grid, strided (N, 3) rows of it), float32; cached per shape."""
+def _pixel_grid(height: int, width: int) -> np.ndarray:
+    """(H, W, 3) float32 grid of [x, y, 1] per pixel; cached per shape (one face size per window)."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    grid = np.dstack([xs, ys, np.ones_like(xs)])
-    return grid, np.ascontiguousarray(grid[::stride, ::stride].reshape(-1, 3))
+    return np.dstack([xs, ys, np.ones_like(xs)])
 
 
 def affine_fit(flow: np.ndarray, mask: np.ndarray | None = None, stride: int = 4,
@@ -81,7 +75,7 @@ def affine_fit(flow: np.ndarray, mask: np.ndarray | None = None, stride: int = 4
     Least squares on every `stride`-th pixel (inside `mask` when given), then once more on the
     `keep_fraction` of them it explained best: a local expression is left out of the second fit,
     so it is not taken for head motion."""
-    grid, rows = _pixel_grid(flow.shape[0], flow.shape[1], stride)
+    rows = _pixel_grid(flow.shape[0], flow.shape[1])[::stride, ::stride].reshape(-1, 3)
     targets = flow[::stride, ::stride].reshape(-1, 2)
     if mask is not None:
         keep = mask[::stride, ::stride].ravel()
@@ -95,8 +89,7 @@ def affine_fit(flow: np.ndarray, mask: np.ndarray | None = None, stride: int = 4
 def remove_affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """`flow` less its best affine fit: head translation, roll, scale (moving closer) and, to first
     order, small nods and turns, all of which move the whole face as one plane."""
-    grid, _ = _pixel_grid(flow.shape[0], flow.shape[1], 4)
-    return flow - grid @ affine_fit(flow, mask)
+    return flow - _pixel_grid(flow.shape[0], flow.shape[1]) @ affine_fit(flow, mask)
 
 
 def intensity_curve(frames: list[np.ndarray], params: FarnebackParams = DEFAULT_FARNEBACK) -> np.ndarray:

@@ -15,7 +15,6 @@ Layout written by `inject_videos` (4DME, one view per frame, at each video's own
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import re

@@ -3,7 +3,8 @@
 The paper's eq. 3 sums the flow magnitude over the whole crop. Measured on synthetic recordings,
 these changes raise an expression's z-score 2–3× over that and keep blinks and lighting out:
   * the face box alone (the crop's margin holds only background and hair, i.e. noise);
-  * the median flow subtracted (head translation);
+  * the head motion subtracted: an affine fit to the flow (translation, roll, zoom; the median flow,
+    translation only, left a 0.5° roll above the strongest expression);
   * the eyes masked (blinks move the lids by several pixels, far more than a micro-expression);
   * the target's brightness scaled to the reference's (Farneback reads a 1 % gain change as motion,
     so lighting flicker against a frozen reference kept events "on" for up to 0.7 s after they ended);
@@ -21,10 +22,10 @@ import cv2
 import numpy as np
 
 from stream.face import Box, eye_mask
-from stream.flow import FarnebackParams, farneback, magnitude, remove_affine_motion, remove_global_motion
+from stream.flow import FarnebackParams, farneback, magnitude, remove_affine_motion
 
 
-MOTION_MODELS = ("affine", "median", "none")
+MOTION_MODELS = ("affine", "none")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class IntensityConfig:
     size: int = 160                    # the face box is resized to size × size
     flow: FarnebackParams = field(default_factory=lambda: FarnebackParams(levels=2, winsize=11, iterations=2))
     # head motion taken out of the flow before the magnitude: "affine" (translation, roll, scale, and
-    # small nods and turns to first order), "median" (translation only) or "none"
+    # small nods and turns to first order; it replaced the median flow, translation only) or "none"
     motion_compensation: str = "affine"
     eye_mask: bool = True              # ignore the eyes (blinks)
     eye_mask_size: tuple[float, float] = (0.26, 0.17)   # ellipse half-axes, fractions of the face width
@@ -98,11 +99,7 @@ class FaceIntensity:
         if self.config.gain_compensation:
             target = match_brightness(reference, target, self.mask)
         flow = farneback(reference, target, self.config.flow)
-        if self.config.motion_compensation == "affine":
-            return remove_affine_motion(flow, self.mask)
-        if self.config.motion_compensation == "median":
-            return remove_global_motion(flow)
-        return flow
+        return remove_affine_motion(flow, self.mask) if self.config.motion_compensation == "affine" else flow
 
     def region_sums(self, flow: np.ndarray) -> np.ndarray:
         """Σ m over the unmasked pixels of each face band (eq. 2–3 per band; their sum is eq. 3)."""

@@ -112,29 +112,20 @@ def bench_split(name: str, folder: Path, cache: Path, config: EngineConfig) -> d
                                  workers=2, progress=False)
     apex = np.array(extraction.apex_errors(sequences), float)
     middle = np.array(extraction.middle_frame_errors(sequences), float)
-    matched_apex = pooled.get("apex_error_frames", {})
+    apex_of_found = pooled.get("apex_error_frames", {})
     return {
         "videos": [v.name for v in videos], "missing": missing,
         "raw": {"seconds": round(raw["seconds"], 1), "micro": raw["micro"], "macro": raw["macro"],
                 "micro_per_minute": round(raw["micro"] / raw["seconds"] * 60, 2) if raw["seconds"] else None},
         "injected": {**_rounded(pooled), "macro_events": len(macros),
                      "macro_reported_as_micro": macro_confusions(found, macros),
-                     "apex_within_1": _within(found, truths, 1), "apex_mean_error": matched_apex.get("mean")},
+                     "apex_within_1": apex_of_found.get("within_1"), "apex_mean_error": apex_of_found.get("mean")},
         "offline_apex": {"clips": len(apex), "mean_error": round(float(apex.mean()), 2) if len(apex) else None,
                          "within_1": round(float(np.mean(apex <= 1)), 3) if len(apex) else None,
                          "middle_frame_mean_error": round(float(middle.mean()), 2) if len(middle) else None},
         "per_video": per_video,
         "seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def _within(found: list[Interval], truths: list[Interval], frames: int) -> float | None:
-    from stream.scoring import match
-
-    pairs = match(found, truths)
-    if not pairs:
-        return None
-    return round(float(np.mean([abs(s.apex - t.apex) <= frames for s, t in pairs if s.apex is not None])), 3)
 
 
 def run_real_bench(folder: Path, cache: Path, splits: tuple[str, ...] = ("design", "heldout")) -> dict:

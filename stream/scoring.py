@@ -55,6 +55,7 @@ def spotting_report(spots: list[Interval], truths: list[Interval], min_iou: floa
     errors = [abs(s.apex - t.apex) for s, t in matched if s.apex is not None and t.apex is not None]
     if errors:
         report["apex_error_frames"] = {"mean": round(float(np.mean(errors)), 2),
+                                       "within_1": round(float(np.mean(np.array(errors) <= 1)), 4),
                                        "within_2": round(float(np.mean(np.array(errors) <= 2)), 4)}
     return report
 

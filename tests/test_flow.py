@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stream.flow import (affine_fit, apex_index, farneback, intensity, intensity_curve, magnitude,
-                         remove_affine_motion, remove_global_motion)
+                         remove_affine_motion)
 from stream.views import split_views
 
 
@@ -47,13 +47,6 @@ def test_apex_is_the_frame_of_largest_motion():
     curve = intensity_curve(frames)
     assert curve[0] == 0
     assert apex_index(curve) == 3
-
-
-def test_global_motion_removal_cancels_translation():
-    flow = np.full((8, 8, 2), 0.7, np.float32)
-    flow[2, 2] = (3.0, 0.7)
-    compensated = remove_global_motion(flow)
-    assert intensity(compensated) == pytest.approx(2.3, abs=1e-5)
 
 
 def test_flow_refuses_frames_of_different_shape():
