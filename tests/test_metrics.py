@@ -23,3 +23,28 @@ def test_uf1_matches_hand_computation():
 def test_decide_falls_back_to_top_class():
     decisions = decide(np.array([[0.05, 0.1, 0.02, 0.0, 0.0], [0.5, 0.3, 0.1, 0.0, 0.25]]), threshold=0.2)
     assert decisions.tolist() == [[False, True, False, False, False], [True, True, False, False, True]]
+
+
+def test_a_class_absent_from_the_truth_is_left_out_not_scored_perfect():
+    # only Negative and Positive occur; nothing predicts Repression, Surprise or Others
+    truth = np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 1, 0, 0, 0]])
+    probs = np.array([[.9, .1, 0, 0, 0], [.8, .1, 0, 0, 0], [0, .9, 0, 0, 0]])
+    report = recognition_report(truth, probs, threshold=0.5)
+    # Negative: TP1 FP1 → 2/3; Positive: TP1 FN1 → 2/3; the three absent classes do not lift the mean to 0.8
+    assert report["uf1"] == pytest.approx(2 / 3)
+    assert report["uar"] == pytest.approx((1 + 0.5) / 2)
+    assert report["absent"] == ["Repression", "Surprise", "Others"]
+    assert set(report["per_class"]) == {"Negative", "Positive"}
+
+
+def test_a_false_alarm_on_an_absent_class_still_costs_the_true_class():
+    truth = np.array([[1, 0, 0], [1, 0, 0]])
+    probs = np.array([[.1, .9, 0], [.9, 0, 0]])          # the first sample is called class 1, which never occurs
+    report = recognition_report(truth, probs, threshold=None, classes=("a", "b", "c"))
+    assert report["per_class"] == {"a": pytest.approx(2 / 3, abs=1e-4)}
+    assert report["uf1"] == pytest.approx(2 / 3)
+
+
+def test_single_label_rule_takes_only_the_top_class():
+    decisions = decide(np.array([[0.5, 0.45, 0.3]]), threshold=None)
+    assert decisions.tolist() == [[True, False, False]]
