@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from stream.face import FaceDetector, NoFaceError, crop_window, gray_crop, largest_box
+from stream.face import FaceDetector, NoFaceError, crop_window, gray_crop, largest_box, whole_frame
 from stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude
 from stream.intensity import FaceIntensity, IntensityConfig
 from stream.tracking import Window
@@ -38,6 +38,7 @@ class PreprocessConfig:
     # from both ends of the clip (FaceIntensity.detrended_curve)
     apex_intensity: str = "detrended"
     release_flow: str = "offset_to_apex"   # the second phase's flow direction; the paper's is "apex_to_offset"
+    cropped: bool = False           # frames are pre-cropped faces: each whole frame is the crop, no face detection
     intensity: IntensityConfig = field(default_factory=IntensityConfig)
 
     def __post_init__(self) -> None:
@@ -70,8 +71,13 @@ class ViewFeatures:
     phases: np.ndarray         # (2, 3, S, S) float32: phases × (u, v, m)
 
 
-def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margin: float) -> Window:
-    """The largest face box over the frames of a window, and its square crop (paper §3.1)."""
+def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margin: float,
+                      cropped: bool = False) -> Window:
+    """The largest face box over the frames of a window, and its square crop (paper §3.1); with
+    `cropped`, the whole frame (a face that fills the frame gets it from `crop_window` too)."""
+    if cropped:
+        frame = whole_frame(next(iter(views)).shape)
+        return Window(0, frame, frame)
     shape = None
     boxes = []
     for view in views:
@@ -138,7 +144,7 @@ def event_features(frames: list[np.ndarray], detector: FaceDetector,
     per_view = list(zip(*(split_views(f, config.n_views) for f in frames)))
     results = []
     for view_frames in per_view:
-        window = fixed_crop_window(view_frames, detector, config.margin)
+        window = fixed_crop_window(view_frames, detector, config.margin, config.cropped)
         crops = [gray_crop(f, window.crop, config.size) for f in view_frames]
         results.append(view_features(crops, window, config))
     return results

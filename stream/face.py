@@ -113,9 +113,21 @@ def largest_box(boxes: Iterable[Box]) -> Box | None:
     return max(boxes, key=lambda b: b.area, default=None)
 
 
+# A face box this large a share of the frame's shorter side is a pre-cropped face (the "Cropped"
+# releases of CASME II and SAMM): no margin fits around it, and a square would cut its chin or brow.
+FILLS_FRAME = 0.8
+
+
+def whole_frame(image_shape: tuple[int, ...]) -> Box:
+    return Box(0, 0, int(image_shape[1]), int(image_shape[0]))
+
+
 def crop_window(box: Box, image_shape: tuple[int, ...], margin: float = 0.2) -> Box:
-    """Square crop around `box` widened by `margin` of its size on each side, kept inside the image."""
+    """Square crop around `box` widened by `margin` of its size on each side, kept inside the image;
+    the whole image when the face fills it (FILLS_FRAME)."""
     height, width = image_shape[:2]
+    if max(box.w, box.h) >= FILLS_FRAME * min(width, height):
+        return whole_frame(image_shape)
     side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
     side = max(1, min(side, width, height))
     cx, cy = box.center
@@ -130,10 +142,10 @@ def eye_mask(face: Box, window: Box, size: int, half_width: float = 0.17, half_h
     """(size, size) bool, False over ellipses around the eyes (half-axes as fractions of the face
     width): blinks then add no motion intensity. All True when the detector gave no eyes."""
     mask = np.ones((size, size), np.uint8)
-    scale = size / window.w
-    axes = (max(1, int(round(half_width * face.w * scale))), max(1, int(round(half_height * face.w * scale))))
+    scale_x, scale_y = size / window.w, size / window.h
+    axes = (max(1, int(round(half_width * face.w * scale_x))), max(1, int(round(half_height * face.w * scale_y))))
     for x, y in face.eyes:
-        centre = (int(round((x - window.x) * scale)), int(round((y - window.y) * scale)))
+        centre = (int(round((x - window.x) * scale_x)), int(round((y - window.y) * scale_y)))
         cv2.ellipse(mask, centre, axes, 0, 0, 360, 0, thickness=-1)
     return mask.astype(bool)
 

@@ -82,9 +82,9 @@ class FaceIntensity:
     def __init__(self, config: IntensityConfig, crop: Box, face: Box, crop_size: int, margin: float):
         self.config = config
         self.offset, self.side = face_slice(crop_size, margin)
-        scale = crop.w / crop_size
-        region = Box(int(round(crop.x + self.offset * scale)), int(round(crop.y + self.offset * scale)),
-                     int(round(self.side * scale)), int(round(self.side * scale)))
+        scale_x, scale_y = crop.w / crop_size, crop.h / crop_size    # a whole-frame crop need not be square
+        region = Box(int(round(crop.x + self.offset * scale_x)), int(round(crop.y + self.offset * scale_y)),
+                     int(round(self.side * scale_x)), int(round(self.side * scale_y)))
         self.mask = eye_mask(face, region, config.size, *config.eye_mask_size) if config.eye_mask else None
         self._weights = None if self.mask is None else self.mask.astype(np.float32)
         self._band_starts = config.band_starts()

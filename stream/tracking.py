@@ -3,6 +3,7 @@
 A window is the largest face box over its first `acquire_frames` detections (paper §3.1, run as a
 stream); every `check_every` frames the face is looked for again, and the window ends when no face
 is seen `lost_after` checks in a row or its centre drifts past `drift_bound` of the window side.
+With `whole_frame` (pre-cropped faces) every frame is its own crop and no face is looked for.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stream.face import Box, FaceDetector, crop_window, largest_box
+from stream.face import Box, FaceDetector, crop_window, largest_box, whole_frame
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,12 @@ class Window:
 class CropTracker:
     """One view's current crop window; `update` once per frame with that view's image."""
 
-    def __init__(self, detector: FaceDetector, options: TrackingOptions = TrackingOptions(), margin: float = 0.2):
+    def __init__(self, detector: FaceDetector, options: TrackingOptions = TrackingOptions(), margin: float = 0.2,
+                 whole_frame: bool = False):
         self.detector = detector
         self.options = options
         self.margin = margin
+        self.whole_frame = whole_frame
         self.window: Window | None = None
         self._candidates: list[Box] = []
         self._since_check = 0
@@ -63,12 +66,16 @@ class CropTracker:
         if self.window is None:
             return self._acquire(view)
         self._since_check += 1
-        if self._since_check >= self.options.check_every:
+        if self._since_check >= self.options.check_every and not self.whole_frame:
             self._since_check = 0
             self._check(view)
         return self.window
 
     def _acquire(self, view: np.ndarray) -> Window | None:
+        if self.whole_frame:
+            self._serial += 1
+            self.window = Window(self._serial, whole_frame(view.shape), whole_frame(view.shape))
+            return self.window
         faces = self.detector.detect(view)
         if not faces:
             return None

@@ -75,3 +75,68 @@ def test_single_view_config_gives_two_samples(synth_root):
     seq = load_dataset(synth_root)[0]
     arrays = extract_sequence(seq, PreprocessConfig(n_views=1))
     assert arrays["samples"].shape == (2, 3, 224, 224)
+
+
+@pytest.fixture(scope="module")
+def precropped_root(synth_root, tmp_path_factory):
+    """The first view of eight generated clips cut to the face box, taller than wide, as the
+    "Cropped" releases of CASME II and SAMM ship them: the face fills the frame."""
+    import cv2
+
+    from stream.face import MediaPipeFaceDetector
+    from stream.views import split_views
+    from tests.conftest import label_row, write_labels_csv
+
+    root = tmp_path_factory.mktemp("precropped")
+    detector = MediaPipeFaceDetector()
+    rows = []
+    for seq in load_dataset(synth_root)[:8]:
+        first = split_views(seq.load_frame(seq.onset), 2)[0]
+        face = detector.detect(first)[0]
+        top, bottom = max(0, face.y - face.h // 10), min(first.shape[0], face.y + face.h + face.h // 10)
+        folder = root / seq.subject / seq.name
+        folder.mkdir(parents=True)
+        for number in seq.event_numbers():
+            view = split_views(seq.load_frame(number), 2)[0]
+            cv2.imwrite(str(folder / f"img_{number:04d}.jpg"),
+                        cv2.cvtColor(view[top:bottom, face.x:face.x + face.w], cv2.COLOR_RGB2BGR))
+        rows.append(label_row(seq.subject, seq.name, seq.onset, seq.apex, seq.offset, seq.labels))
+    write_labels_csv(root, rows)
+    return root
+
+
+@pytest.mark.parametrize("forced", [False, True])
+def test_a_precropped_face_is_cropped_as_the_whole_frame_and_its_apex_found(precropped_root, tmp_path, forced):
+    """A face that fills its frame has no room for the crop's margin: the whole (non-square) frame is
+    the crop, detected (`forced=False`) or told (`--cropped`); the apex stays within ±2 frames."""
+    sequences = load_dataset(precropped_root)
+    result = extract_dataset(sequences, tmp_path, PreprocessConfig(n_views=1, cropped=forced), workers=1,
+                             progress=False)
+    assert not result.skipped
+    for seq in sequences:
+        height, width = seq.load_frame(seq.onset).shape[:2]
+        assert height > width                                          # any square crop would cut it
+        assert result.features[seq.key]["windows"].tolist() == [[0, 0, width, height]]
+    errors = np.array(result.apex_errors(sequences))
+    assert np.mean(errors <= 2) >= 0.85, errors
+
+
+def test_the_crop_keeps_its_margin_unless_the_face_fills_the_frame():
+    from stream.face import Box, crop_window
+
+    assert crop_window(Box(250, 150, 100, 120), (480, 640, 3)) == Box(216, 126, 168, 168)   # 120 · 1.4, centred
+    assert crop_window(Box(20, 10, 150, 180), (200, 190, 3)) == Box(0, 0, 190, 200)         # 180 ≥ 0.8 · 190
+
+
+def test_a_tracker_told_the_faces_are_cropped_takes_each_frame_whole_without_detecting():
+    from stream.face import Box
+    from stream.tracking import CropTracker
+
+    class NoDetection:
+        def detect(self, image):
+            raise AssertionError("a pre-cropped frame needs no face detection")
+
+    tracker = CropTracker(NoDetection(), whole_frame=True)
+    for _ in range(40):                                   # past the periodic face checks too
+        window = tracker.update(np.zeros((230, 190, 3), np.uint8))
+    assert window.crop == window.face == Box(0, 0, 190, 230) and window.serial == 1
