@@ -61,9 +61,23 @@ def cmd_synth(args: argparse.Namespace) -> None:
         raise UserError("synth needs an output folder (or --demo)")
     config = SynthConfig(fps=args.fps, noise=not args.no_noise, drift=not args.no_drift,
                          blinks=not args.no_blinks, flicker=not args.no_flicker, macro=not args.no_macro)
-    summary = generate_dataset(Path(args.out), subjects=args.subjects, per_subject=args.per_subject, seed=args.seed,
-                               long=args.long, faces_dir=args.faces, config=config, workers=args.workers)
-    print(json.dumps(summary, indent=2))
+    if args.layout == "4dme":
+        summary = generate_dataset(Path(args.out), subjects=args.subjects, per_subject=args.per_subject,
+                                   seed=args.seed, long=args.long, faces_dir=args.faces, config=config,
+                                   workers=args.workers)
+        print(json.dumps(summary, indent=2))
+        return
+    import tempfile
+
+    from corpora.write import write_layout
+    from model.data import load_dataset
+
+    if args.long:
+        raise UserError(f"--layout {args.layout} writes labelled clips; --long is for the 4DME layout")
+    with tempfile.TemporaryDirectory(prefix="mer-synth-") as staging:
+        generate_dataset(Path(staging), subjects=args.subjects, per_subject=args.per_subject, seed=args.seed,
+                         faces_dir=args.faces, config=config, workers=args.workers)
+        print(json.dumps(write_layout(load_dataset(staging), Path(args.out), args.layout), indent=2))
 
 
 def cmd_inject(args: argparse.Namespace) -> None:
@@ -101,25 +115,42 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- offline pipeline
-def _preprocess_config(args: argparse.Namespace, release_flow: str | None = None):
+def _preprocess_config(args: argparse.Namespace, root: Path, dataset: str = "4DME", release_flow: str | None = None):
+    """Views: as asked, else as the root's dataset.json states, else 2 for 4DME and 1 for the
+    datasets that film one face."""
     from dataclasses import replace
 
     from model.features import PreprocessConfig
 
-    config = PreprocessConfig(n_views=args.views or _stated_views(args.data) or 2)
+    views = args.views or _stated_views(root) or (2 if dataset == "4DME" else 1)
+    config = PreprocessConfig(n_views=views, cropped=args.cropped)
     return config if release_flow is None else replace(config, release_flow=release_flow)
 
 
-def _extract(args: argparse.Namespace, release_flow: str | None = None):
-    """Sequences and their features; `release_flow` as a checkpoint was trained with (default: the config's)."""
-    from model.data import load_dataset
+def _extract(args: argparse.Namespace, root: Path | None = None, release_flow: str | None = None):
+    """Sequences of a dataset root (default: DATA) in its own layout and their features;
+    `release_flow` as a checkpoint was trained with (default: the config's)."""
+    from corpora import load_corpus
     from model.extract import extract_dataset
 
-    sequences = load_dataset(args.data)
-    cache = args.cache or args.data / ".mer-cache"
-    extraction = extract_dataset(sequences, cache, _preprocess_config(args, release_flow), workers=args.workers,
-                                 face_model=args.face_model)
-    return sequences, extraction
+    root = root or _single_root(args)
+    corpus = load_corpus(root, args.dataset)
+    for reason in corpus.skipped:
+        print(f"skipped {reason}", file=sys.stderr)
+    if corpus.skipped:
+        print(f"{corpus.name}: {len(corpus.sequences)} clips read, {len(corpus.skipped)} rows skipped (above)",
+              file=sys.stderr)
+    cache = args.cache or root / ".mer-cache"
+    extraction = extract_dataset(corpus.sequences, cache, _preprocess_config(args, root, corpus.name, release_flow),
+                                 workers=args.workers, face_model=args.face_model)
+    return corpus.sequences, extraction
+
+
+def _single_root(args: argparse.Namespace) -> Path:
+    roots = args.data if isinstance(args.data, list) else [args.data]
+    if len(roots) != 1:
+        raise UserError(f"one dataset root is needed here, got {len(roots)} (several are for --protocol composite)")
+    return roots[0]
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
@@ -146,9 +177,16 @@ def _usable(sequences, extraction):
 
 
 def _train_config(args: argparse.Namespace):
-    from model.train import TrainConfig
+    from model.config import TrainConfig
 
-    return TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    return TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                       focal_gamma=args.focal_gamma, schedule=args.schedule)
+
+
+def _device(args: argparse.Namespace):
+    from model.train import choose_device
+
+    return choose_device(args.device)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -164,11 +202,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, args.seed)
     model_config = replace(MicroAttNetConfig(), fusion_attention=not args.no_fusion_attention,
                            se_block=not args.no_se)
-    model, history = train_model(split.train, split.val, extraction.features, model_config, _train_config(args))
+    model, history = train_model(split.train, split.val, extraction.features, model_config, _train_config(args),
+                                 device=_device(args))
     report = evaluate_probs(split.test, predict_sequences(model, split.test, extraction.features), args.threshold)
     extra = {"subjects": split.subjects(), "epochs_run": len(history), "history": history,
              "test_report": report, "data": str(args.data), "threshold": args.threshold,
-             "release_flow": _preprocess_config(args).release_flow}
+             "release_flow": _preprocess_config(args, args.data).release_flow}
     save_checkpoint(args.out, model, labels=list(CLASSES), extra=extra)
     print(json.dumps({"checkpoint": str(args.out), "subjects": split.subjects(), "epochs_run": len(history),
                       "best_val_loss": min(h["val_loss"] for h in history),
@@ -180,8 +219,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from model.evaluate import evaluate_probs, plot_sweep, sweep_table
     from model.train import predict_sequences
 
+    if args.protocol != "holdout":
+        _evaluate_loso(args)
+        return
+    if args.model is None:
+        raise UserError("--protocol holdout evaluates a checkpoint: give --model (or train per fold with "
+                        "--protocol loso)")
     model, checkpoint = load_checkpoint(args.model)
-    sequences, extraction = _extract(args, checkpoint.release_flow)
+    sequences, extraction = _extract(args, release_flow=checkpoint.release_flow)
     usable = _usable(sequences, extraction)
     if args.subjects:
         wanted = set(args.subjects.split(","))
@@ -191,7 +236,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         wanted = set(checkpoint.extra.get("subjects", {}).get("test", [])) or {s.subject for s in usable}
     chosen = [s for s in usable if s.subject in wanted]
     if not chosen:
-        raise UserError(f"no sequence of subjects {sorted(wanted)} in {args.data}")
+        raise UserError(f"no sequence of subjects {sorted(wanted)} in {_single_root(args)}")
     report = evaluate_probs(chosen, predict_sequences(model, chosen, extraction.features), args.threshold)
     report["subjects"] = sorted({s.subject for s in chosen})
     print(sweep_table(report["sweep"]), file=sys.stderr)
@@ -200,12 +245,54 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
 
 
+def _evaluate_loso(args: argparse.Namespace) -> None:
+    """Leave-one-subject-out on one dataset (five classes, multi-label at --threshold), or the MEGC
+    composite over several (three classes, the top class)."""
+    import time
+    from dataclasses import replace
+
+    from model import CLASSES
+    from model.protocols import fold_table, loso, subject_per_dataset
+
+    if args.model is not None:
+        raise UserError(f"--protocol {args.protocol} trains a model per fold; --model is for --protocol holdout")
+    started = time.perf_counter()
+    if args.protocol == "loso":
+        sequences, extraction = _extract(args)
+        sequences, features, classes, threshold = _usable(sequences, extraction), extraction.features, CLASSES, \
+            args.threshold
+    else:
+        from corpora.labels import COMPOSITE_CLASSES, composite_class
+
+        sequences, features, names = [], {}, set()
+        for root in args.data:
+            found, extraction = _extract(args, root)
+            mapped = [replace(s, labels=(label,)) for s in _usable(found, extraction)
+                      if (label := composite_class(s.dataset, s.emotion)) is not None]
+            if not mapped:
+                raise UserError(f"{root}: no clip has an emotion of the composite classes (the composite "
+                                "protocol is defined for CASME II, SAMM and SMIC)")
+            if mapped[0].dataset in names:
+                raise UserError(f"{root}: {mapped[0].dataset} is given twice")
+            names.add(mapped[0].dataset)
+            renamed, renamed_features = subject_per_dataset(mapped, extraction.features)
+            sequences += renamed
+            features.update(renamed_features)
+        classes, threshold = COMPOSITE_CLASSES, None
+    report = loso(sequences, features, _train_config(args), classes=classes, threshold=threshold,
+                  val_fraction=args.val_fraction, device=_device(args))
+    report["protocol"] = args.protocol
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    print(fold_table(report), file=sys.stderr)
+    print(json.dumps(report, indent=2))
+
+
 def cmd_ablate(args: argparse.Namespace) -> None:
     from model.evaluate import ablate, ablation_table, make_split
 
     sequences, extraction = _extract(args)
     split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, args.seed)
-    rows = ablate(split, extraction.features, _train_config(args), args.threshold)
+    rows = ablate(split, extraction.features, _train_config(args), args.threshold, device=_device(args))
     print(ablation_table(rows))
     print(json.dumps({"subjects": split.subjects(), "rows": rows}, indent=2))
 
@@ -235,6 +322,8 @@ def _engine_config(args: argparse.Namespace, profile=None):
 
     views = args.views or str(_stated_views(args.source) or 2)
     config = EngineConfig(views=None if views == "auto" else int(views), realtime=args.realtime)
+    if getattr(args, "cropped", False):
+        config = replace(config, features=replace(config.features, cropped=True))
     if profile is not None:
         config = replace(config, views=profile.views, split_x=profile.split_x,
                          decision_threshold=profile.decision_threshold,
@@ -269,7 +358,8 @@ def _layout(detector):
     return layout
 
 
-def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool) -> dict:
+def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
+    """The live engine over `source` (default: the one --source names) into `sinks`; its summary."""
     from calibration.profile import load_profile
     from stream.engine import Engine
     from stream.face import MediaPipeFaceDetector
@@ -278,7 +368,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool) -> d
     config = _engine_config(args, profile)
     if profile is not None:
         profile.check_intensity(config.features.intensity, args.profile)
-    source = _open(args)
+    source = source or _open(args)
     detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
     engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),
                     sinks=sinks, baselines=profile.baselines if profile else None,
@@ -325,32 +415,59 @@ def _refuse_lost_events(summary: dict) -> None:
         raise UserError("events spotted but not written: " + ", ".join(f"{n} to {name}" for name, n in lost.items()))
 
 
-def cmd_spot(args: argparse.Namespace) -> None:
+def _spotting_truth(args: argparse.Namespace):
+    """(the long-video set at DATA or None, the true events or None). A SAMM-LV or CAS(ME)² root is
+    read through its coding sheet; a 4DME-layout root through its events.csv."""
+    from corpora import SPOTTING_SETS, detect, load_spotting_set
     from model.data import DatasetError, read_events
+
+    try:
+        name = args.dataset or detect(args.data)
+    except DatasetError:
+        name = None
+    if name in SPOTTING_SETS:
+        found = load_spotting_set(args.data, name)
+        for reason in found.skipped:
+            print(f"skipped {reason}", file=sys.stderr)
+        if not found.folders:
+            raise UserError(f"{args.data}: no recording of {found.name} has its frames here")
+        return found, found.events
+    try:
+        return None, read_events(args.data)
+    except DatasetError:
+        return None, None   # no ground truth: nothing to score
+
+
+def cmd_spot(args: argparse.Namespace) -> None:
     from stream.scoring import read_spots, spotting_report, true_intervals
     from stream.sinks import JsonlSink, MegcSink
 
     args.source = args.data
     _writable(args.out, args.events)
+    spotting_set, truth = _spotting_truth(args)
+    source = None
+    if spotting_set is not None:
+        from stream.sources import DatasetSource
+
+        source = DatasetSource(args.data, args.fps or spotting_set.fps, args.decode_scale, spotting_set.folders)
     for path in (args.out, args.events):   # one run's output, not a log to append to
         if path is not None:
             path.unlink(missing_ok=True)
     sinks = [MegcSink(args.out)] + ([JsonlSink(args.events)] if args.events else [])
-    summary = run_engine(args, sinks, status_line=not args.quiet)
+    summary = run_engine(args, sinks, status_line=not args.quiet, source=source)
     summary["spots_file"] = str(args.out)
-    try:
-        summary["score"] = spotting_report(read_spots(args.out), true_intervals(read_events(args.data)))
-    except DatasetError:
-        pass   # no ground truth: nothing to score
+    if truth is not None:
+        summary["score"] = spotting_report(read_spots(args.out), true_intervals(truth))
     print(json.dumps(summary, indent=2))
     _refuse_lost_events(summary)
 
 
 def cmd_score_spots(args: argparse.Namespace) -> None:
-    from model.data import read_events
     from stream.scoring import macro_confusions, read_spots, spotting_report, true_intervals
 
-    spots, events = read_spots(args.spots), read_events(args.data)
+    spots, (_, events) = read_spots(args.spots), _spotting_truth(args)
+    if events is None:
+        raise UserError(f"{args.data} holds no ground truth (events.csv, or a SAMM-LV / CAS(ME)² coding sheet)")
     report = spotting_report(spots, true_intervals(events), args.iou)
     report["spots_on_macro"] = macro_confusions(spots, true_intervals(events, "macro"))
     print(json.dumps(report, indent=2))
@@ -410,6 +527,8 @@ def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     pace.add_argument("--max-speed", action="store_true", help="as fast as possible (the default)")
     p.add_argument("--face-model", type=_existing_path, default=None,
                    help="MediaPipe face detector .tflite (default: the bundled one)")
+    p.add_argument("--cropped", action="store_true",
+                   help="frames are pre-cropped faces: each whole frame is the crop, no face detection")
 
 
 def _add_live_args(p: argparse.ArgumentParser) -> None:
@@ -420,25 +539,50 @@ def _add_live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no live status line")
 
 
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--batch-size", type=int, default=32)
+def _add_train_args(p: argparse.ArgumentParser, threshold: bool = True) -> None:
+    from model.config import DEVICES, SCHEDULES, TrainConfig
+
+    defaults = TrainConfig()
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--lr", type=float, default=defaults.lr,
+                   help=f"Adam learning rate (default {defaults.lr:g}; the paper's is 1e-4, see README)")
+    p.add_argument("--focal-gamma", type=float, default=defaults.focal_gamma,
+                   help=f"focal loss γ (default {defaults.focal_gamma:g})")
+    p.add_argument("--schedule", default=defaults.schedule, choices=SCHEDULES, help="learning-rate schedule")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="fraction of the remaining subjects used for early stopping")
-    p.add_argument("--threshold", type=float, default=0.2, help="decision threshold (paper: 0.2)")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where to train: auto (a CUDA GPU when torch sees one, mixed precision), cpu or cuda")
+    if threshold:
+        p.add_argument("--threshold", type=float, default=0.2, help="decision threshold (paper: 0.2)")
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", type=_existing_path, help="dataset root in the 4DME layout")
+def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
+    from corpora import CLIP_SETS
+
+    p.add_argument("data", type=_existing_path, nargs="+" if several else None,
+                   help="dataset root(s): 4DME, CASME II, SAMM, CAS(ME)3, SMIC or MMEW in its own layout")
+    p.add_argument("--dataset", default=None, choices=CLIP_SETS,
+                   help="the dataset's layout (default: detected from the files present)")
+    p.add_argument("--cropped", action="store_true",
+                   help="frames are pre-cropped faces: each whole frame is the crop (a face that fills "
+                        "the frame is taken so anyway)")
     p.add_argument("--cache", type=Path, default=None, help="feature cache folder (default DATA/.mer-cache)")
     p.add_argument("--views", type=int, default=None, choices=(1, 2),
-                   help="views side by side per frame (default: as DATA/dataset.json states, else 2)")
+                   help="views side by side per frame (default: as DATA/dataset.json states, else 2 for 4DME, 1 for the one-face datasets)")
     p.add_argument("--workers", type=int, default=2, help="extraction processes")
     p.add_argument("--face-model", type=_existing_path, default=None,
                    help="MediaPipe face detector .tflite (default: the bundled one)")
+
+
+def _add_spotting_set_arg(p: argparse.ArgumentParser) -> None:
+    from corpora import SPOTTING_SETS
+
+    p.add_argument("--dataset", default=None, choices=tuple(SPOTTING_SETS),
+                   help="a long-video set's layout (default: detected from its coding sheet)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -455,6 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faces", type=_existing_path, default=None, help="folder of your own face photos")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--demo", action="store_true", help="create (once) and print the built-in demo set")
+    p.add_argument("--layout", default="4dme", choices=("4dme", "casme2", "samm", "smic"),
+                   help="write the clips in this dataset's layout and coding sheet (first view of each)")
     for name in ("noise", "drift", "blinks", "flicker", "macro"):
         p.add_argument(f"--no-{name}", action="store_true", help=f"switch off the {name} confounder")
     p.set_defaults(func=cmd_synth)
@@ -490,12 +636,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-se", action="store_true", help="Table 2 ablation switch")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="UF1, UAR, per-class F1 and the threshold sweep of a checkpoint")
-    _add_data_args(p)
-    p.add_argument("--model", type=_existing_path, required=True)
+    p = sub.add_parser("evaluate", help="UF1, UAR, per-class F1 and the threshold sweep of a checkpoint, "
+                                        "or leave-one-subject-out / MEGC composite protocols")
+    _add_data_args(p, several=True)
+    p.add_argument("--protocol", default="holdout", choices=("holdout", "loso", "composite"),
+                   help="holdout: test --model on held-out subjects; loso: a model per left-out subject, "
+                        "predictions pooled; composite: loso over CASME II + SAMM + SMIC roots, three classes")
+    p.add_argument("--model", type=_existing_path, default=None, help="checkpoint (--protocol holdout)")
     p.add_argument("--subjects", default=None, help="comma-separated subjects (default: the checkpoint's test subjects)")
     p.add_argument("--all", action="store_true", help="evaluate on every subject of DATA")
     p.add_argument("--threshold", type=float, default=0.2)
+    _add_train_args(p, threshold=False)
     p.add_argument("--sweep-plot", type=Path, default=None, help="PNG of the threshold sweep")
     p.set_defaults(func=cmd_evaluate)
 
@@ -513,12 +664,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_live_args(p)
     p.add_argument("--out", type=Path, required=True, help="MEGC spotting CSV to write")
     p.add_argument("--events", type=Path, default=None, help="also write the JSONL event log")
+    _add_spotting_set_arg(p)
     p.set_defaults(func=cmd_spot)
 
     p = sub.add_parser("score-spots", help="precision, recall, F1 (IoU ≥ 0.5) and apex error of a spots CSV")
     p.add_argument("spots", type=_existing_path)
-    p.add_argument("data", type=_existing_path, help="dataset root holding events.csv")
+    p.add_argument("data", type=_existing_path,
+                   help="dataset root holding events.csv, or a SAMM-LV / CAS(ME)² root with its coding sheet")
     p.add_argument("--iou", type=float, default=0.5)
+    _add_spotting_set_arg(p)
     p.set_defaults(func=cmd_score_spots)
 
     p = sub.add_parser("calibrate", help="record a neutral baseline and derive spotter thresholds")

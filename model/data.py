@@ -48,13 +48,16 @@ class Sequence:
     offset: int
     labels: tuple[str, ...]
     aus: str = ""
+    emotion: str = ""        # the dataset's own emotion word, before any label map
+    dataset: str = "4DME"
+    fps: float | None = None  # the recording's frame rate, where its dataset states one
 
     @property
     def key(self) -> str:
         return f"{self.subject}/{self.name}/{self.onset}"
 
-    def multi_hot(self) -> np.ndarray:
-        return np.array([float(c in self.labels) for c in CLASSES], dtype=np.float32)
+    def multi_hot(self, classes: tuple[str, ...] = CLASSES) -> np.ndarray:
+        return np.array([float(c in self.labels) for c in classes], dtype=np.float32)
 
     def event_numbers(self) -> list[int]:
         """Frame numbers from onset to offset that exist on disk (gaps are skipped)."""
@@ -119,39 +122,69 @@ def list_frames(folder: Path) -> tuple[tuple[int, ...], tuple[Path, ...]]:
     return tuple(numbers), tuple(p for _, p in numbered)
 
 
-def _normalise(name: object) -> str:
+def normalise(name: object) -> str:
+    """A column name compared without case, spaces or underscores: "Onset Frame" == "onset_frame"."""
     return re.sub(r"[\s_]+", "", str(name)).lower()
 
 
-def _read_table(path: Path) -> list[dict[str, str]]:
-    """Rows of a CSV or XLSX file as dicts of stripped strings."""
+def read_rows(path: Path, sheet: str | None = None) -> list[list[str]]:
+    """The non-empty rows of a CSV or XLSX file as lists of stripped strings; `sheet` names an XLSX
+    sheet (default: the first)."""
+    path = Path(path)
     if path.suffix.lower() == ".xlsx":
         import openpyxl
 
         try:
-            sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).worksheets[0]
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            page = book[sheet] if sheet in book.sheetnames else book.worksheets[0]
+            rows = [["" if v is None else str(v).strip() for v in row] for row in page.iter_rows(values_only=True)]
         except Exception as exc:  # openpyxl raises many types for a bad file
             raise DatasetError(f"cannot read spreadsheet {path}: {exc}") from None
-        rows = [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
-        rows = [r for r in rows if any(r)]
-        if not rows:
-            raise DatasetError(f"spreadsheet is empty: {path}")
-        header, body = rows[0], rows[1:]
-        return [dict(zip(header, r)) for r in body]
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in csv.DictReader(handle)]
+    else:
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                rows = [[cell.strip() for cell in row] for row in csv.reader(handle)]
+        except UnicodeDecodeError:
+            raise DatasetError(f"{path} is not UTF-8 text (save it as CSV UTF-8)") from None
+    return [r for r in rows if any(r)]
 
 
-def _columns(rows: list[dict[str, str]], required: tuple[str, ...], path: Path) -> dict[str, str]:
-    """Map each required column to the file's own spelling (case, spaces and underscores ignored)."""
-    present = {_normalise(k): k for k in (rows[0] if rows else {})}
-    missing = [c for c in required if _normalise(c) not in present]
+def read_table(path: Path, header_cell: str | None = None, sheet: str | None = None) -> list[dict[str, str]]:
+    """Rows of a CSV or XLSX file as dicts by header. The header is the first non-empty row, or the
+    first row holding a cell `header_cell` (coding sheets that open with notes, e.g. SAMM's)."""
+    rows = read_rows(path, sheet)
+    if header_cell is not None:
+        wanted = normalise(header_cell)
+        start = next((i for i, r in enumerate(rows) if wanted in map(normalise, r)), None)
+        if start is None:
+            raise DatasetError(f"{path} has no header row with a {header_cell!r} column")
+        rows = rows[start:]
+    if not rows:
+        return []
+    header = [h if h else f"column {i + 1}" for i, h in enumerate(rows[0])]
+    return [dict(zip(header, r + [""] * (len(header) - len(r)))) for r in rows[1:]]
+
+
+def column_names(rows: list[dict[str, str]], required: tuple[str, ...], path: Path,
+                 aliases: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+    """Map each required column to the file's own spelling (case, spaces and underscores ignored);
+    `aliases` gives other spellings a column goes by. A missing column is refused by name."""
+    present = {normalise(k): k for k in (rows[0] if rows else {})}
+    found, missing = {}, []
+    for column in required:
+        spellings = (column, *(aliases or {}).get(column, ()))
+        match = next((present[normalise(s)] for s in spellings if normalise(s) in present), None)
+        if match is None:
+            missing.append(column)
+        else:
+            found[column] = match
     if missing:
         raise DatasetError(f"{path} is missing column(s) {', '.join(missing)}")
-    return {c: present[_normalise(c)] for c in required}
+    return found
 
 
-def _int(value: str, column: str, path: Path, row: int, optional: bool = False) -> int | None:
+def frame_at(value: str, column: str, path: Path, row: int, optional: bool = False) -> int | None:
+    """A frame number from a sheet cell; with `optional`, "/", "-" or blank mean unknown (None)."""
     text = value.strip()
     if optional and text in ("", "/", "-", "nan", "None"):
         return None
@@ -174,24 +207,24 @@ def read_labels(path: Path, root: Path | None = None) -> list[Sequence]:
     root = Path(root) if root is not None else path.parent
     if not path.exists():
         raise DatasetError(f"labels file does not exist: {path}")
-    rows = _read_table(path)
+    rows = read_table(path)
     if not rows:
         raise DatasetError(f"labels file has no rows: {path}")
-    col = _columns(rows, LABEL_COLUMNS, path)
+    col = column_names(rows, LABEL_COLUMNS, path)
     sequences = []
     for i, row in enumerate(rows, start=2):
         subject, name = row[col["sub_ID"]], row[col["fold_name"]]
         numbers, paths = list_frames(root / subject / name)
-        onset = _int(row[col["Onset"]], "Onset", path, i)
-        offset = _int(row[col["Offset"]], "Offset", path, i)
-        apex = _int(row[col["Apex"]], "Apex", path, i, optional=True)
+        onset = frame_at(row[col["Onset"]], "Onset", path, i)
+        offset = frame_at(row[col["Offset"]], "Offset", path, i)
+        apex = frame_at(row[col["Apex"]], "Apex", path, i, optional=True)
         if offset < onset or (apex is not None and not onset <= apex <= offset):
             raise DatasetError(f"{path} row {i}: needs Onset ≤ Apex ≤ Offset, got {onset}, {apex}, {offset}")
         labels = tuple(c for c in CLASSES if row[col[c]] not in ("", "0", "0.0"))
         if not labels:
             raise DatasetError(f"{path} row {i}: no class column is set for {subject}/{name}")
         sequences.append(Sequence(subject, name, root / subject / name, numbers, paths,
-                                  onset, apex, offset, labels, row[col["AUs"]]))
+                                  onset, apex, offset, labels, row[col["AUs"]], row[col["Emotion"]]))
     return sequences
 
 
@@ -208,17 +241,17 @@ def read_events(root: Path) -> list[TrueEvent]:
     path = Path(root) / "events.csv"
     if not path.exists():
         raise DatasetError(f"no events.csv in {root} (needed for spotting scores)")
-    rows = _read_table(path)
+    rows = read_table(path)
     if not rows:
         return []
-    col = _columns(rows, EVENT_COLUMNS, path)
-    kind_col = next((k for k in rows[0] if _normalise(k) == "kind"), None)   # optional column
+    col = column_names(rows, EVENT_COLUMNS, path)
+    kind_col = next((k for k in rows[0] if normalise(k) == "kind"), None)   # optional column
     events = []
     for i, row in enumerate(rows, start=2):
         labels = tuple(x for x in row[col["labels"]].split("+") if x)
         events.append(TrueEvent(row[col["sub_ID"]], row[col["fold_name"]],
-                                _int(row[col["onset"]], "onset", path, i), _int(row[col["apex"]], "apex", path, i),
-                                _int(row[col["offset"]], "offset", path, i), labels,
+                                frame_at(row[col["onset"]], "onset", path, i), frame_at(row[col["apex"]], "apex", path, i),
+                                frame_at(row[col["offset"]], "offset", path, i), labels,
                                 row[kind_col] if kind_col else "micro"))
     return events
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from model import CLASSES
 from model.data import Sequence
 from model.metrics import recognition_report, threshold_sweep
 from model.microattnet import MicroAttNetConfig
-from model.train import TrainConfig, predict_sequences, split_subjects, train_model
+from model.config import TrainConfig
+from model.train import predict_sequences, split_subjects, train_model
 
 ABLATIONS = {   # paper Table 2
     "baseline (no FA, no SE)": dict(fusion_attention=False, se_block=False),
@@ -42,10 +44,15 @@ def make_split(sequences: list[Sequence], test_fraction: float, val_fraction: fl
     return Split(of(train_subjects), of(val_subjects), of(test_subjects))
 
 
-def evaluate_probs(sequences: list[Sequence], probs: np.ndarray, threshold: float) -> dict:
-    truth = np.stack([s.multi_hot() for s in sequences])
-    report = recognition_report(truth, probs, threshold)
-    report["sweep"] = [{k: r[k] for k in ("threshold", "uf1", "uar")} for r in threshold_sweep(truth, probs)]
+def evaluate_probs(sequences: list[Sequence], probs: np.ndarray, threshold: float | None,
+                   classes: tuple[str, ...] = CLASSES) -> dict:
+    """The report at `threshold` (None: single-label, the top class) and, for multi-label decisions,
+    the sweep over thresholds."""
+    truth = np.stack([s.multi_hot(classes) for s in sequences])
+    report = recognition_report(truth, probs, threshold, classes)
+    if threshold is not None:
+        report["sweep"] = [{k: r[k] for k in ("threshold", "uf1", "uar")}
+                           for r in threshold_sweep(truth, probs, classes=classes)]
     return report
 
 
@@ -78,12 +85,12 @@ def plot_sweep(sweep: list[dict], path: Path) -> Path:
 
 
 def ablate(split: Split, features: dict, train_config: TrainConfig, threshold: float = 0.2,
-           progress: bool = True) -> list[dict]:
+           progress: bool = True, device=None) -> list[dict]:
     """Train and test each Table 2 configuration on the same split."""
     rows = []
     for name, switches in ABLATIONS.items():
         model, history = train_model(split.train, split.val, features, replace(MicroAttNetConfig(), **switches),
-                                     train_config, progress=progress)
+                                     train_config, device=device, progress=progress)
         report = evaluate_probs(split.test, predict_sequences(model, split.test, features), threshold)
         rows.append({"configuration": name, **switches, "uf1": round(report["uf1"], 4),
                      "uar": round(report["uar"], 4), "epochs": len(history),

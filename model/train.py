@@ -1,45 +1,32 @@
-"""Training MicroAttNet (paper §3.4): focal loss, Adam 1e-4, batch 32, ≤ 50 epochs, early stopping on
-validation loss. Phase-aware augmentation: both phases and both views of a sequence are separate
+"""Training MicroAttNet (paper §3.4): focal loss, Adam, batch 32, ≤ 50 epochs, early stopping on
+validation loss (the default rate and γ differ from the paper's, measured: model.config). Phase-aware augmentation: both phases and both views of a sequence are separate
 training samples carrying the sequence's labels. Subjects never straddle train / validation / test.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from model import CLASSES
+from model.config import DEVICES, TrainConfig
 from model.data import Sequence
 from model.loss import FocalLoss
 from model.microattnet import MicroAttNet, MicroAttNetConfig
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 50               # paper: at most 50
-    batch_size: int = 32           # paper
-    lr: float = 1e-4               # paper: Adam 1e-4
-    focal_gamma: float = 2.0       # paper: focal loss; γ = 2 is the usual default (assumption)
-    patience: int = 8              # epochs without a better validation loss before stopping (assumption)
-    augment: bool = True           # mirror and shift training samples (assumption, see `augment`)
-    max_shift_px: int = 8
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if not 0 < self.lr < 1:
-            raise ValueError(f"lr must lie in (0, 1), got {self.lr}")
-        if self.focal_gamma < 0:
-            raise ValueError(f"focal_gamma must be ≥ 0, got {self.focal_gamma}")
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def choose_device(name: str = "auto") -> torch.device:
+    """`auto`: the GPU when torch sees one, else the CPU; `cuda` without a GPU is refused."""
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA GPU on this machine (use auto or cpu)")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
 
 def split_subjects(subjects: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -52,13 +39,14 @@ def split_subjects(subjects: list[str], fraction: float, seed: int) -> tuple[lis
     return [s for s in unique if s not in held_out], held_out
 
 
-def sample_arrays(sequences: list[Sequence], features: dict) -> tuple[np.ndarray, np.ndarray]:
+def sample_arrays(sequences: list[Sequence], features: dict,
+                  classes: tuple[str, ...] = CLASSES) -> tuple[np.ndarray, np.ndarray]:
     """Samples (N, 3, S, S) float16 and their multi-hot labels (N, C): every view × phase of each sequence."""
     xs, ys = [], []
     for seq in sequences:
         samples = features[seq.key]["samples"]
         xs.append(samples)
-        ys.append(np.repeat(seq.multi_hot()[None], len(samples), axis=0))
+        ys.append(np.repeat(seq.multi_hot(classes)[None], len(samples), axis=0))
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -80,8 +68,12 @@ def _batches(n: int, size: int, rng: np.random.Generator | None):
         yield order[start:start + size]
 
 
-def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None, max_shift_px=0) -> float:
+def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None, max_shift_px=0,
+                scaler=None) -> float:
+    """Mean loss over one pass; with an optimizer it trains. On a GPU the forward pass runs in mixed
+    precision (float16 autocast, the loss scaled against underflow)."""
     total = 0.0
+    mixed = device.type == "cuda"
     for idx in _batches(len(x), batch_size, rng):
         if optimizer is not None and len(idx) < 2:
             continue   # BatchNorm cannot train on a single sample
@@ -90,37 +82,47 @@ def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=No
             batch = augment(batch, rng, max_shift_px)
         xb = torch.from_numpy(batch).to(device)
         yb = torch.from_numpy(y[idx]).to(device)
-        loss = loss_fn(model(xb), yb)
+        with torch.autocast("cuda", dtype=torch.float16) if mixed else contextlib.nullcontext():
+            loss = loss_fn(model(xb).float(), yb)
         if optimizer is not None:
             optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         total += loss.item() * len(idx)
     return total / len(x)
 
 
 def train_model(train: list[Sequence], val: list[Sequence], features: dict,
                 model_config: MicroAttNetConfig = MicroAttNetConfig(), config: TrainConfig = TrainConfig(),
-                device: torch.device | None = None, progress: bool = True) -> tuple[MicroAttNet, list[dict]]:
+                device: torch.device | None = None, progress: bool = True,
+                classes: tuple[str, ...] = CLASSES) -> tuple[MicroAttNet, list[dict]]:
     """Train with early stopping on validation loss; returns the best model (eval mode) and the history."""
-    device = device or default_device()
+    device = device or choose_device()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    x_train, y_train = sample_arrays(train, features)
-    x_val, y_val = sample_arrays(val, features)
-    model = MicroAttNet(model_config).to(device)
+    x_train, y_train = sample_arrays(train, features, classes)
+    x_val, y_val = sample_arrays(val, features, classes)
+    model = MicroAttNet(replace(model_config, n_classes=len(classes))).to(device)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     loss_fn = FocalLoss(gamma=config.focal_gamma)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = _scheduler(optimizer, config)
     best_loss, best_state, since_best, history = float("inf"), None, 0, []
     bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress, file=sys.stderr)
     for epoch in bar:
         model.train()
         train_loss = _epoch_loss(model, loss_fn, x_train, y_train, config.batch_size, device, optimizer, rng,
-                                 config.max_shift_px if config.augment else 0)
+                                 config.max_shift_px if config.augment else 0, scaler)
         model.eval()
         with torch.inference_mode():
             val_loss = _epoch_loss(model, loss_fn, x_val, y_val, config.batch_size, device)
-        history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 5), "val_loss": round(val_loss, 5)})
+        history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 5), "val_loss": round(val_loss, 5),
+                        "lr": optimizer.param_groups[0]["lr"]})
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(val_loss)
+        elif scheduler is not None:
+            scheduler.step()
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
         if val_loss < best_loss:
             best_loss, best_state, since_best = val_loss, copy.deepcopy(model.state_dict()), 0
@@ -131,6 +133,14 @@ def train_model(train: list[Sequence], val: list[Sequence], features: dict,
     bar.close()
     model.load_state_dict(best_state)
     return model.eval(), history
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=3)
+    return None
 
 
 def predict_sequences(model: MicroAttNet, sequences: list[Sequence], features: dict,

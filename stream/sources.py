@@ -160,10 +160,13 @@ class DatasetSource(Source):
     highest (what a frame ring must hold).
     """
 
-    def __init__(self, root, fps: float | None = None, decode_scale: int = 1) -> None:
+    def __init__(self, root, fps: float | None = None, decode_scale: int = 1, folders: list[Path] | None = None) -> None:
+        """`folders`: the recordings to replay, when a dataset's reader found them (the long-video
+        sets keep their frames below the root in their own layout)."""
         root = Path(root)
         try:
-            folders = [folder for _, _, folder in recordings(root) if _has_frames(folder)]
+            if folders is None:
+                folders = [folder for _, _, folder in recordings(root) if _has_frames(folder)]
             self.info = DatasetInfo.read(root)
         except DatasetError as exc:
             raise SourceError(str(exc)) from None

@@ -75,3 +75,31 @@ def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(sy
     save_checkpoint(tmp_path / "m.pt", model, labels=["Negative", "Positive", "Repression", "Surprise", "Others"])
     loaded, _ = load_checkpoint(tmp_path / "m.pt")
     assert np.allclose(predict_sequences(model, split.test, features), predict_sequences(loaded, split.test, features))
+
+
+def test_device_auto_takes_what_torch_sees_and_cuda_without_a_gpu_is_refused():
+    import torch
+
+    from model.train import choose_device
+
+    assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert choose_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            choose_device("cuda")
+
+
+def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_root, tmp_path):
+    from model.config import TrainConfig
+    from model.evaluate import make_split
+    from model.extract import extract_dataset
+    from model.train import train_model
+
+    sequences = load_dataset(synth_root)
+    features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
+    split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
+    _, history = train_model(split.train, split.val, features, progress=False,
+                             config=TrainConfig(epochs=4, lr=1e-3, schedule="cosine", patience=4))
+    rates = [h["lr"] for h in history]
+    assert rates[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(rates, rates[1:]))
+    assert rates[-1] == pytest.approx(1e-3 * (1 + np.cos(np.pi * 3 / 4)) / 2)

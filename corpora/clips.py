@@ -1,0 +1,219 @@
+"""Readers of the micro-expression clip datasets in their own layouts and coding sheets.
+
+Each reader turns a dataset root into Sequences (model.data) with the five-class labels of
+corpora.labels, the dataset's own emotion word and its frame rate. Layouts, as public loaders read
+them (the sheets themselves are licensed and not here):
+
+  CASME II   CASME2-coding-*.xlsx: Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Action Units,
+             Estimated Emotion (an apex of "/" is unknown); frames [CASME2_RAW_selected|Cropped]/sub01/EP02_01f/img46.jpg
+  SAMM       SAMM_Micro_FACS_Codes_v2.xlsx, its header below a block of notes: Subject, Filename,
+             Onset Frame, Apex Frame, Offset Frame, Action Units, Estimated Emotion; frames SAMM/006/006_1_2/006_05562.jpg
+  CAS(ME)3   cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx, sheet "label": Subject, Filename, Onset, Apex,
+             Offset, AU, emotion; frames .../part_A/spNO.1/b/color/166.jpg (several clips per folder)
+  SMIC       no sheet: HS/s1/micro/negative/s1_ne_01/reg_image000123.bmp; onset and offset are the
+             first and last frame, no apex; HS 100 fps, VIS and NIR 25 fps
+  MMEW       MMEW_Micro_Exp.xlsx: Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Action Units,
+             Estimated Emotion; frames Micro_Expression/happiness/S01-01-001/1.jpg
+
+Frame numbers come from the digits of each file name (padding differs between releases). The folder
+that holds the frames may sit a few levels below the root (CASME II's "Cropped", CAS(ME)3's
+"data/part_A_split/part_A"): it is found once, from the first row whose clip exists. A row that cannot
+be used (emotion outside the map, onset after offset, clip folder missing) is skipped and named;
+a sheet without a needed column is refused.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corpora.labels import five_class
+from model.data import DatasetError, Sequence, column_names, frame_at, list_frames, read_table
+
+FIELDS = ("subject", "clip", "onset", "apex", "offset", "aus", "emotion")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A dataset as read: its name, the usable sequences and the rows skipped with their reason."""
+
+    name: str
+    root: Path
+    sequences: list[Sequence]
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """A clip dataset described by its coding sheet: where the sheet is, what its columns are called,
+    and where a row's frames lie."""
+
+    name: str
+    sheet_globs: tuple[str, ...]
+    columns: dict[str, str]                       # FIELDS → the sheet's header
+    fps: float
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)   # other spellings seen in releases
+    sheet_page: str | None = None
+    subject_digits: int = 0                       # zero-pad a numeric subject to this many digits
+    subject_prefix: str = ""                      # CASME II folders are "sub01" for subject 1
+    folders: tuple[tuple[str, ...], ...] = (("{subject}", "{clip}"),)   # a row's frame folder, most specific first
+
+    def subject_of(self, value: str) -> str:
+        text = value.split(".")[0] if value.replace(".", "", 1).isdigit() else value
+        if text.isdigit():
+            return self.subject_prefix + text.zfill(self.subject_digits)
+        return text
+
+    def clip_parts(self, subject: str, row: dict[str, str]) -> list[tuple[str, ...]]:
+        """Candidate paths of a row's frame folder below the frames root, most specific first."""
+        return [tuple(part.format(subject=subject, clip=row["clip"], emotion=row["emotion"]) for part in template)
+                for template in self.folders]
+
+
+CASME2 = SheetLayout(
+    "CASME II", ("CASME2-coding*.xlsx", "CASME2*coding*.csv"),
+    {"subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
+     "aus": "Action Units", "emotion": "Estimated Emotion"},
+    fps=200.0, subject_digits=2, subject_prefix="sub")
+SAMM = SheetLayout(
+    "SAMM", ("SAMM*Micro_FACS_Codes*.xlsx", "SAMM*Micro_FACS_Codes*.csv"),
+    {"subject": "Subject", "clip": "Filename", "onset": "Onset Frame", "apex": "Apex Frame",
+     "offset": "Offset Frame", "aus": "Action Units", "emotion": "Estimated Emotion"},
+    fps=200.0, subject_digits=3)
+CASME3 = SheetLayout(
+    "CAS(ME)3", ("cas(me)3_part_A_ME_label*.xlsx", "cas(me)3_part_A_ME_label*.csv"),
+    {"subject": "Subject", "clip": "Filename", "onset": "Onset", "apex": "Apex", "offset": "Offset",
+     "aus": "AU", "emotion": "emotion"},
+    fps=30.0, aliases={"aus": ("Action Units",)}, sheet_page="label",
+    folders=(("{subject}", "{clip}", "color"), ("{subject}", "{clip}")))
+MMEW = SheetLayout(
+    "MMEW", ("MMEW_Micro_Exp*.xlsx", "MMEW_Micro_Exp*.csv"),
+    {"subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
+     "aus": "Action Units", "emotion": "Estimated Emotion"},
+    fps=90.0, folders=(("Micro_Expression", "{emotion}", "{clip}"), ("{emotion}", "{clip}")))
+SHEET_LAYOUTS = {"casme2": CASME2, "samm": SAMM, "casme3": CASME3, "mmew": MMEW}
+
+SMIC_FPS = {"HS": 100.0, "VIS": 25.0, "NIR": 25.0}
+
+
+def find_file(root: Path, globs: tuple[str, ...], depth: int = 2) -> Path | None:
+    """The first file matching one of `globs` (case ignored) in `root` or up to `depth` levels below."""
+    patterns = [g.lower() for g in globs]
+    level = [Path(root)]
+    for _ in range(depth + 1):
+        below = []
+        for folder in level:
+            with os.scandir(folder) as entries:      # no stat per frame file: d_type tells files from folders
+                entries = sorted(entries, key=lambda e: e.name)
+            for pattern in patterns:
+                match = next((e for e in entries if e.is_file() and fnmatch.fnmatch(e.name.lower(), pattern)), None)
+                if match is not None:
+                    return Path(match.path)
+            below += [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
+        level = below
+    return None
+
+
+def resolve(base: Path, parts: tuple[str, ...]) -> Path | None:
+    """`base/parts...` with each part matched without case ("spNO.1" finds "spNo.1"); None if absent."""
+    here = base
+    for part in parts:
+        exact = here / part
+        if exact.is_dir():
+            here = exact
+            continue
+        here = next((d for d in here.iterdir() if d.is_dir() and d.name.lower() == part.lower()), None) \
+            if here.is_dir() else None
+        if here is None:
+            return None
+    return here
+
+
+def frames_root(root: Path, parts: list[tuple[str, ...]], depth: int = 4) -> tuple[Path, tuple[str, ...]] | None:
+    """The folder at or below `root` under which one of the candidate clip paths exists."""
+    level = [Path(root)]
+    for _ in range(depth + 1):
+        for base in level:
+            for candidate in parts:
+                if resolve(base, candidate) is not None:
+                    return base, candidate
+        level = [d for base in level for d in sorted(base.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    return None
+
+
+def read_sheet_corpus(root: Path, layout: SheetLayout) -> Corpus:
+    root = Path(root)
+    sheet = find_file(root, layout.sheet_globs)
+    if sheet is None:
+        raise DatasetError(f"no {layout.name} coding sheet ({' or '.join(layout.sheet_globs)}) in {root}")
+    raw = read_table(sheet, header_cell=layout.columns["subject"], sheet=layout.sheet_page)
+    if not raw:
+        raise DatasetError(f"{sheet} has no rows")
+    col = column_names(raw, tuple(layout.columns.values()), sheet,
+                       {layout.columns[f]: spellings for f, spellings in layout.aliases.items()})
+    rows = [{f: r[col[layout.columns[f]]] for f in FIELDS} for r in raw]
+    sequences, skipped, base = [], [], None
+    for number, row in enumerate(rows, start=2):
+        if not row["subject"] or not row["clip"]:
+            continue   # notes below the table
+        subject = layout.subject_of(row["subject"])
+        where = f"{sheet.name} row {number} ({subject}/{row['clip']})"
+        try:
+            label = five_class(layout.name, row["emotion"])
+            if label is None:
+                raise DatasetError(f"emotion {row['emotion']!r} is not in the {layout.name} label map")
+            candidates = layout.clip_parts(subject, row)
+            if base is None:
+                found = frames_root(root, candidates)
+                if found is None:
+                    raise DatasetError(f"no frame folder {'/'.join(candidates[0])} under {root}")
+                base = found[0]
+            folder = next((f for c in candidates if (f := resolve(base, c)) is not None), None)
+            if folder is None:
+                raise DatasetError(f"no frame folder {'/'.join(candidates[0])} under {base}")
+            sequences.append(_sequence(layout.name, subject, row, folder, sheet, number, label, layout.fps))
+        except DatasetError as exc:
+            skipped.append(f"{where}: {exc}")
+    return Corpus(layout.name, root, sequences, skipped)
+
+
+def _sequence(dataset: str, subject: str, row: dict[str, str], folder: Path, sheet: Path, number: int,
+              label: str, fps: float) -> Sequence:
+    onset = frame_at(row["onset"], "onset", sheet, number)
+    offset = frame_at(row["offset"], "offset", sheet, number)
+    apex = frame_at(row["apex"], "apex", sheet, number, optional=True)
+    if offset <= onset or (apex is not None and not onset <= apex <= offset):
+        raise DatasetError(f"needs onset < offset and the apex between them, got {onset}, {apex}, {offset}")
+    numbers, paths = list_frames(folder)
+    if sum(onset <= n <= offset for n in numbers) < 2:
+        raise DatasetError(f"fewer than 2 frames between onset {onset} and offset {offset} in {folder}")
+    return Sequence(subject, row["clip"], folder, numbers, paths, onset, apex, offset, (label,), row["aus"],
+                    row["emotion"], dataset, fps)
+
+
+def read_smic(root: Path) -> Corpus:
+    """SMIC's micro clips, labelled by their folders; the first modality found of HS, VIS, NIR."""
+    root = Path(root)
+    for modality, fps in SMIC_FPS.items():
+        folders = sorted(p for p in root.glob(f"**/{modality}/s*/micro/*/*") if p.is_dir())
+        if folders:
+            break
+    else:
+        raise DatasetError(f"no SMIC clips (HS|VIS|NIR/s<N>/micro/<emotion>/<clip>/) under {root}")
+    sequences, skipped = [], []
+    for folder in folders:
+        emotion, subject = folder.parent.name, folder.parent.parent.parent.name
+        label = five_class("SMIC", emotion)
+        try:
+            if label is None:
+                raise DatasetError(f"emotion folder {emotion!r} is not negative, positive or surprise")
+            numbers, paths = list_frames(folder)
+            if len(numbers) < 2:
+                raise DatasetError("fewer than 2 frames")
+        except DatasetError as exc:
+            skipped.append(f"{folder}: {exc}")
+            continue
+        sequences.append(Sequence(subject, folder.name, folder, numbers, paths, numbers[0], None, numbers[-1],
+                                  (label,), "", emotion, "SMIC", fps))
+    return Corpus("SMIC", root, sequences, skipped)
