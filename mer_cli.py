@@ -70,14 +70,15 @@ def cmd_synth(args: argparse.Namespace) -> None:
     import tempfile
 
     from corpora.write import write_layout
-    from model.data import load_dataset
+    from model.data import DatasetInfo, load_dataset
 
     if args.long:
         raise UserError(f"--layout {args.layout} writes labelled clips; --long is for the 4DME layout")
     with tempfile.TemporaryDirectory(prefix="mer-synth-") as staging:
         generate_dataset(Path(staging), subjects=args.subjects, per_subject=args.per_subject, seed=args.seed,
                          faces_dir=args.faces, config=config, workers=args.workers)
-        print(json.dumps(write_layout(load_dataset(staging), Path(args.out), args.layout), indent=2))
+        views = DatasetInfo.read(staging).views or 2
+        print(json.dumps(write_layout(load_dataset(staging), Path(args.out), args.layout, views), indent=2))
 
 
 def cmd_inject(args: argparse.Namespace) -> None:
@@ -133,14 +134,17 @@ def _extract(args: argparse.Namespace, root: Path | None = None, release_flow: s
     from corpora import load_corpus
     from model.extract import extract_dataset
 
+    several = isinstance(args.data, list) and len(args.data) > 1
     root = root or _single_root(args)
+    if several and args.dataset:
+        raise UserError("--dataset names one layout; with several roots each one's layout is detected")
     corpus = load_corpus(root, args.dataset)
     for reason in corpus.skipped:
         print(f"skipped {reason}", file=sys.stderr)
-    if corpus.skipped:
-        print(f"{corpus.name}: {len(corpus.sequences)} clips read, {len(corpus.skipped)} rows skipped (above)",
-              file=sys.stderr)
-    cache = args.cache or root / ".mer-cache"
+    print(f"{corpus.name} ({corpus.fps:g} fps): {len(corpus.sequences)} clips"
+          + (f" from {corpus.frames_root}" if corpus.frames_root else "")
+          + (f", {len(corpus.skipped)} rows skipped (above)" if corpus.skipped else ""), file=sys.stderr)
+    cache = (args.cache / corpus.name.replace(" ", "_") if several else args.cache) if args.cache else root / ".mer-cache"
     extraction = extract_dataset(corpus.sequences, cache, _preprocess_config(args, root, corpus.name, release_flow),
                                  workers=args.workers, face_model=args.face_model)
     return corpus.sequences, extraction
@@ -198,12 +202,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     from model.microattnet import MicroAttNetConfig
     from model.train import predict_sequences, train_model
 
+    device, train_config = _device(args), _train_config(args)   # refused before any extraction
     sequences, extraction = _extract(args)
     split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, args.seed)
     model_config = replace(MicroAttNetConfig(), fusion_attention=not args.no_fusion_attention,
                            se_block=not args.no_se)
-    model, history = train_model(split.train, split.val, extraction.features, model_config, _train_config(args),
-                                 device=_device(args))
+    model, history = train_model(split.train, split.val, extraction.features, model_config, train_config,
+                                 device=device)
     report = evaluate_probs(split.test, predict_sequences(model, split.test, extraction.features), args.threshold)
     extra = {"subjects": split.subjects(), "epochs_run": len(history), "history": history,
              "test_report": report, "data": str(args.data), "threshold": args.threshold,
@@ -256,6 +261,7 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
 
     if args.model is not None:
         raise UserError(f"--protocol {args.protocol} trains a model per fold; --model is for --protocol holdout")
+    device, train_config = _device(args), _train_config(args)   # refused before any extraction
     started = time.perf_counter()
     if args.protocol == "loso":
         sequences, extraction = _extract(args)
@@ -279,8 +285,8 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
             sequences += renamed
             features.update(renamed_features)
         classes, threshold = COMPOSITE_CLASSES, None
-    report = loso(sequences, features, _train_config(args), classes=classes, threshold=threshold,
-                  val_fraction=args.val_fraction, device=_device(args))
+    report = loso(sequences, features, train_config, classes=classes, threshold=threshold,
+                  val_fraction=args.val_fraction, device=device)
     report["protocol"] = args.protocol
     report["wall_s"] = round(time.perf_counter() - started, 1)
     print(fold_table(report), file=sys.stderr)
@@ -290,9 +296,10 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
 def cmd_ablate(args: argparse.Namespace) -> None:
     from model.evaluate import ablate, ablation_table, make_split
 
+    device, train_config = _device(args), _train_config(args)   # refused before any extraction
     sequences, extraction = _extract(args)
     split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, args.seed)
-    rows = ablate(split, extraction.features, _train_config(args), args.threshold, device=_device(args))
+    rows = ablate(split, extraction.features, train_config, args.threshold, device=device)
     print(ablation_table(rows))
     print(json.dumps({"subjects": split.subjects(), "rows": rows}, indent=2))
 
@@ -418,12 +425,12 @@ def _refuse_lost_events(summary: dict) -> None:
 def _spotting_truth(args: argparse.Namespace):
     """(the long-video set at DATA or None, the true events or None). A SAMM-LV or CAS(ME)² root is
     read through its coding sheet; a 4DME-layout root through its events.csv."""
-    from corpora import SPOTTING_SETS, detect, load_spotting_set
+    from corpora import SPOTTING_SETS, UnknownDataset, detect, load_spotting_set
     from model.data import DatasetError, read_events
 
     try:
         name = args.dataset or detect(args.data)
-    except DatasetError:
+    except UnknownDataset:
         name = None
     if name in SPOTTING_SETS:
         found = load_spotting_set(args.data, name)
@@ -450,6 +457,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
         from stream.sources import DatasetSource
 
         source = DatasetSource(args.data, args.fps or spotting_set.fps, args.decode_scale, spotting_set.folders)
+        args.views = args.views or str(spotting_set.views)
     for path in (args.out, args.events):   # one run's output, not a log to append to
         if path is not None:
             path.unlink(missing_ok=True)
@@ -539,25 +547,29 @@ def _add_live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no live status line")
 
 
-def _add_train_args(p: argparse.ArgumentParser, threshold: bool = True) -> None:
+def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
+    """Training options; `per_fold`: those of `mer evaluate --protocol loso|composite` (no test split,
+    no threshold of its own)."""
     from model.config import DEVICES, SCHEDULES, TrainConfig
 
     defaults = TrainConfig()
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--lr", type=float, default=defaults.lr,
-                   help=f"Adam learning rate (default {defaults.lr:g}; the paper's is 1e-4, see README)")
-    p.add_argument("--focal-gamma", type=float, default=defaults.focal_gamma,
-                   help=f"focal loss γ (default {defaults.focal_gamma:g})")
-    p.add_argument("--schedule", default=defaults.schedule, choices=SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing")
-    p.add_argument("--val-fraction", type=float, default=0.2,
-                   help="fraction of the remaining subjects used for early stopping")
-    p.add_argument("--device", default="auto", choices=DEVICES,
-                   help="where to train: auto (a CUDA GPU when torch sees one, mixed precision), cpu or cuda")
-    if threshold:
-        p.add_argument("--threshold", type=float, default=0.2, help="decision threshold (paper: 0.2)")
+    group = p.add_argument_group("training per fold (--protocol loso or composite)") if per_fold else p
+    group.add_argument("--epochs", type=int, default=defaults.epochs)
+    group.add_argument("--lr", type=float, default=defaults.lr,
+                       help=f"Adam learning rate (default {defaults.lr:g}; the paper's is 1e-4, see README)")
+    group.add_argument("--focal-gamma", type=float, default=defaults.focal_gamma,
+                       help=f"focal loss γ (default {defaults.focal_gamma:g})")
+    group.add_argument("--schedule", default=defaults.schedule, choices=SCHEDULES, help="learning-rate schedule")
+    group.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    group.add_argument("--seed", type=int, default=defaults.seed)
+    if not per_fold:
+        group.add_argument("--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing")
+    group.add_argument("--val-fraction", type=float, default=0.2,
+                       help="fraction of the remaining subjects used for early stopping")
+    group.add_argument("--device", default="auto", choices=DEVICES,
+                       help="where to train: auto (a CUDA GPU when torch sees one, mixed precision), cpu or cuda")
+    if not per_fold:
+        group.add_argument("--threshold", type=float, default=0.2, help="decision threshold (paper: 0.2)")
 
 
 def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
@@ -646,7 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subjects", default=None, help="comma-separated subjects (default: the checkpoint's test subjects)")
     p.add_argument("--all", action="store_true", help="evaluate on every subject of DATA")
     p.add_argument("--threshold", type=float, default=0.2)
-    _add_train_args(p, threshold=False)
+    _add_train_args(p, per_fold=True)
     p.add_argument("--sweep-plot", type=Path, default=None, help="PNG of the threshold sweep")
     p.set_defaults(func=cmd_evaluate)
 

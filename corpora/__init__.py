@@ -10,20 +10,22 @@ CAS(ME)3 30, MMEW 90, SMIC HS 100 / VIS and NIR 25; 4DME 60 unless its dataset.j
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from corpora.clips import SHEET_LAYOUTS, SMIC_FPS, Corpus, find_file, read_sheet_corpus, read_smic
-from corpora.long_videos import SpottingSet, read_casme2_lv, read_samm_lv
-from model.data import XLSX_NAME, DatasetError, DatasetInfo, load_dataset
+from corpora.clips import SHEET_LAYOUTS, Corpus, find_file, read_sheet_corpus, read_smic, smic_modality
+from corpora.long_videos import CASME2_LV_SHEETS, SAMM_LV_SHEETS, SpottingSet, read_casme2_lv, read_samm_lv
+from model.data import XLSX_NAME, DatasetError, load_dataset
 
 FOURDME_FPS = 60.0
 CLIP_SETS = ("4dme", *SHEET_LAYOUTS, "smic")
 SPOTTING_SETS = {"samm-lv": read_samm_lv, "casme2-lv": read_casme2_lv}
 DATASETS = CLIP_SETS + tuple(SPOTTING_SETS)
 
-_SPOTTING_SHEETS = {"samm-lv": ("SAMM_LongVideos*.xlsx",),
-                    "casme2-lv": ("CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "code_final*.xlsx")}
+_SPOTTING_SHEETS = {"samm-lv": SAMM_LV_SHEETS, "casme2-lv": CASME2_LV_SHEETS}
+
+
+class UnknownDataset(DatasetError):
+    """A folder that holds none of the datasets MER Live reads (e.g. a plain tree of frames)."""
 
 
 def detect(root: Path) -> str:
@@ -36,10 +38,10 @@ def detect(root: Path) -> str:
         return "4dme"
     found = [name for name, layout in SHEET_LAYOUTS.items() if find_file(root, layout.sheet_globs)]
     found += [name for name, globs in _SPOTTING_SHEETS.items() if find_file(root, globs)]
-    if not found and any(any(root.glob(f"**/{modality}/s*/micro")) for modality in SMIC_FPS):
+    if not found and smic_modality(root) is not None:
         found.append("smic")
     if not found:
-        raise DatasetError(f"{root} holds no dataset MER Live knows (labels.csv, a CASME II, SAMM, CAS(ME)3, "
+        raise UnknownDataset(f"{root} holds no dataset MER Live knows (labels.csv, a CASME II, SAMM, CAS(ME)3, "
                            "MMEW, SAMM-LV or CAS(ME)2 coding sheet, or SMIC's HS|VIS|NIR folders)")
     if len(found) > 1:
         raise DatasetError(f"{root} holds several datasets ({', '.join(found)}): choose one with --dataset")
@@ -50,10 +52,7 @@ def load_corpus(root: Path, name: str | None = None) -> Corpus:
     """The labelled clips of the dataset at `root` (its layout detected unless named)."""
     name = name or detect(root)
     if name == "4dme":
-        rate = DatasetInfo.read(root)
-        sequences = [replace(s, fps=rate.fps_of(f"{s.subject}/{s.name}", FOURDME_FPS))
-                     for s in load_dataset(root)]
-        return Corpus("4DME", Path(root), sequences)
+        return Corpus("4DME", Path(root), load_dataset(root), FOURDME_FPS)
     if name == "smic":
         return read_smic(root)
     if name in SHEET_LAYOUTS:

@@ -29,19 +29,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpora.labels import five_class
-from model.data import DatasetError, Sequence, column_names, frame_at, list_frames, read_table
+from model.data import DatasetError, Sequence, column_names, frame_at, list_frames, normalise, read_table
 
-FIELDS = ("subject", "clip", "onset", "apex", "offset", "aus", "emotion")
+FIELDS = ("subject", "clip", "onset", "apex", "offset", "emotion")
+# Other spellings releases use (compared without case, spaces or underscores: "Onset Frame" == "OnsetFrame")
+ALIASES = {"onset": ("Onset", "OnsetFrame", "OnsetF"), "apex": ("Apex", "ApexFrame", "ApexF"),
+           "offset": ("Offset", "OffsetFrame", "OffsetF"), "emotion": ("Estimated Emotion", "Emotion"),
+           "aus": ("Action Units", "AU", "AUs")}
 
 
 @dataclass(frozen=True)
 class Corpus:
-    """A dataset as read: its name, the usable sequences and the rows skipped with their reason."""
+    """A dataset as read: its name and frame rate, the usable sequences, the rows skipped with their
+    reason, and the folder its frames were found under."""
 
     name: str
     root: Path
     sequences: list[Sequence]
+    fps: float
     skipped: list[str] = field(default_factory=list)
+    frames_root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,9 @@ class SheetLayout:
 
     name: str
     sheet_globs: tuple[str, ...]
-    columns: dict[str, str]                       # FIELDS → the sheet's header
+    columns: dict[str, str]                       # FIELDS (and "aus", optional) → the sheet's header
     fps: float
-    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)   # other spellings seen in releases
-    sheet_page: str | None = None
+    sheet_page: str | None = None                 # the sheet to read when the workbook has it (else the first)
     subject_digits: int = 0                       # zero-pad a numeric subject to this many digits
     subject_prefix: str = ""                      # CASME II folders are "sub01" for subject 1
     folders: tuple[tuple[str, ...], ...] = (("{subject}", "{clip}"),)   # a row's frame folder, most specific first
@@ -85,8 +91,7 @@ CASME3 = SheetLayout(
     "CAS(ME)3", ("cas(me)3_part_A_ME_label*.xlsx", "cas(me)3_part_A_ME_label*.csv"),
     {"subject": "Subject", "clip": "Filename", "onset": "Onset", "apex": "Apex", "offset": "Offset",
      "aus": "AU", "emotion": "emotion"},
-    fps=30.0, aliases={"aus": ("Action Units",)}, sheet_page="label",
-    folders=(("{subject}", "{clip}", "color"), ("{subject}", "{clip}")))
+    fps=30.0, sheet_page="label", folders=(("{subject}", "{clip}", "color"), ("{subject}", "{clip}")))
 MMEW = SheetLayout(
     "MMEW", ("MMEW_Micro_Exp*.xlsx", "MMEW_Micro_Exp*.csv"),
     {"subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
@@ -97,21 +102,34 @@ SHEET_LAYOUTS = {"casme2": CASME2, "samm": SAMM, "casme3": CASME3, "mmew": MMEW}
 SMIC_FPS = {"HS": 100.0, "VIS": 25.0, "NIR": 25.0}
 
 
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """A folder's entries by name; d_type tells files from folders without a stat per frame file."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The visible folders in `folder`, those named like a crop first ("Cropped" before "…_RAW_…":
+    a dataset that ships both is read from its cropped faces)."""
+    found = [Path(e.path) for e in _entries(folder) if e.is_dir() and not e.name.startswith(".")]
+    return sorted(found, key=lambda p: ("crop" not in p.name.lower(), p.name))
+
+
 def find_file(root: Path, globs: tuple[str, ...], depth: int = 2) -> Path | None:
     """The first file matching one of `globs` (case ignored) in `root` or up to `depth` levels below."""
     patterns = [g.lower() for g in globs]
     level = [Path(root)]
     for _ in range(depth + 1):
-        below = []
         for folder in level:
-            with os.scandir(folder) as entries:      # no stat per frame file: d_type tells files from folders
-                entries = sorted(entries, key=lambda e: e.name)
+            files = [e for e in _entries(folder) if e.is_file()]
             for pattern in patterns:
-                match = next((e for e in entries if e.is_file() and fnmatch.fnmatch(e.name.lower(), pattern)), None)
+                match = next((e for e in files if fnmatch.fnmatch(e.name.lower(), pattern)), None)
                 if match is not None:
                     return Path(match.path)
-            below += [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
-        level = below
+        level = [sub for folder in level for sub in _subfolders(folder)]
     return None
 
 
@@ -119,26 +137,24 @@ def resolve(base: Path, parts: tuple[str, ...]) -> Path | None:
     """`base/parts...` with each part matched without case ("spNO.1" finds "spNo.1"); None if absent."""
     here = base
     for part in parts:
-        exact = here / part
-        if exact.is_dir():
-            here = exact
+        if (here / part).is_dir():
+            here = here / part
             continue
-        here = next((d for d in here.iterdir() if d.is_dir() and d.name.lower() == part.lower()), None) \
-            if here.is_dir() else None
+        here = next((Path(e.path) for e in _entries(here) if e.is_dir() and e.name.lower() == part.lower()), None)
         if here is None:
             return None
     return here
 
 
-def frames_root(root: Path, parts: list[tuple[str, ...]], depth: int = 4) -> tuple[Path, tuple[str, ...]] | None:
-    """The folder at or below `root` under which one of the candidate clip paths exists."""
+def frames_root(root: Path, parts: list[tuple[str, ...]], depth: int = 4) -> Path | None:
+    """The folder at or below `root` under which one of the candidate clip paths exists (folders only
+    are walked, so a tree of frames costs one listing per folder)."""
     level = [Path(root)]
     for _ in range(depth + 1):
         for base in level:
-            for candidate in parts:
-                if resolve(base, candidate) is not None:
-                    return base, candidate
-        level = [d for base in level for d in sorted(base.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+            if any(resolve(base, candidate) is not None for candidate in parts):
+                return base
+        level = [sub for base in level for sub in _subfolders(base)]
     return None
 
 
@@ -149,37 +165,44 @@ def read_sheet_corpus(root: Path, layout: SheetLayout) -> Corpus:
         raise DatasetError(f"no {layout.name} coding sheet ({' or '.join(layout.sheet_globs)}) in {root}")
     raw = read_table(sheet, header_cell=layout.columns["subject"], sheet=layout.sheet_page)
     if not raw:
-        raise DatasetError(f"{sheet} has no rows")
-    col = column_names(raw, tuple(layout.columns.values()), sheet,
-                       {layout.columns[f]: spellings for f, spellings in layout.aliases.items()})
-    rows = [{f: r[col[layout.columns[f]]] for f in FIELDS} for r in raw]
-    sequences, skipped, base = [], [], None
-    for number, row in enumerate(rows, start=2):
+        raise DatasetError(f"{sheet} has no rows below its header")
+    aliases = {layout.columns[f]: ALIASES.get(f, ()) for f in layout.columns}
+    col = column_names(raw, tuple(layout.columns[f] for f in FIELDS), sheet, aliases)
+    present = {normalise(k): k for k in raw[0]}
+    aus = next((present[normalise(n)] for n in (layout.columns["aus"], *ALIASES["aus"]) if normalise(n) in present),
+               None)   # optional: a sheet without action units still reads
+    sequences, skipped, seen, base, searched = [], [], set(), None, set()
+    for r in raw:
+        row = {f: r[col[layout.columns[f]]] for f in FIELDS}
+        row["aus"] = r[aus] if aus else ""
         if not row["subject"] or not row["clip"]:
             continue   # notes below the table
         subject = layout.subject_of(row["subject"])
-        where = f"{sheet.name} row {number} ({subject}/{row['clip']})"
         try:
             label = five_class(layout.name, row["emotion"])
             if label is None:
                 raise DatasetError(f"emotion {row['emotion']!r} is not in the {layout.name} label map")
             candidates = layout.clip_parts(subject, row)
-            if base is None:
-                found = frames_root(root, candidates)
-                if found is None:
-                    raise DatasetError(f"no frame folder {'/'.join(candidates[0])} under {root}")
-                base = found[0]
-            folder = next((f for c in candidates if (f := resolve(base, c)) is not None), None)
+            if base is None and candidates[-1][0] not in searched:   # one search per subject, not per row
+                searched.add(candidates[-1][0])
+                base = frames_root(root, candidates)
+            folder = next((f for c in candidates if base and (f := resolve(base, c)) is not None), None)
             if folder is None:
-                raise DatasetError(f"no frame folder {'/'.join(candidates[0])} under {base}")
-            sequences.append(_sequence(layout.name, subject, row, folder, sheet, number, label, layout.fps))
+                raise DatasetError(f"no frame folder {'/'.join(candidates[0])} under {base or root}")
+            sequence = _sequence(layout.name, subject, row, folder, sheet, r.number, label)
+            if sequence.key in seen:
+                raise DatasetError("the same clip and onset as a row above")
+            seen.add(sequence.key)
+            sequences.append(sequence)
         except DatasetError as exc:
-            skipped.append(f"{where}: {exc}")
-    return Corpus(layout.name, root, sequences, skipped)
+            skipped.append(f"{sheet.name} row {r.number} ({subject}/{row['clip']}): {exc}")
+    if not sequences:
+        raise DatasetError(f"no usable clip in {sheet}" + (f"; the first problem: {skipped[0]}" if skipped else ""))
+    return Corpus(layout.name, root, sequences, layout.fps, skipped, base)
 
 
 def _sequence(dataset: str, subject: str, row: dict[str, str], folder: Path, sheet: Path, number: int,
-              label: str, fps: float) -> Sequence:
+              label: str) -> Sequence:
     onset = frame_at(row["onset"], "onset", sheet, number)
     offset = frame_at(row["offset"], "offset", sheet, number)
     apex = frame_at(row["apex"], "apex", sheet, number, optional=True)
@@ -189,20 +212,31 @@ def _sequence(dataset: str, subject: str, row: dict[str, str], folder: Path, she
     if sum(onset <= n <= offset for n in numbers) < 2:
         raise DatasetError(f"fewer than 2 frames between onset {onset} and offset {offset} in {folder}")
     return Sequence(subject, row["clip"], folder, numbers, paths, onset, apex, offset, (label,), row["aus"],
-                    row["emotion"], dataset, fps)
+                    row["emotion"], dataset)
+
+
+def smic_modality(root: Path, depth: int = 3) -> tuple[str, Path] | None:
+    """(modality, its folder) of the first SMIC tree (HS, else VIS, else NIR: `<modality>/s<N>/micro/`)
+    at or up to `depth` levels below `root`."""
+    level, found = [Path(root)], {}
+    for _ in range(depth + 1):
+        for folder in level:
+            if folder.name in SMIC_FPS and folder.name not in found and \
+                    any((sub / "micro").is_dir() for sub in _subfolders(folder) if sub.name.startswith("s")):
+                found[folder.name] = folder
+        level = [sub for folder in level for sub in _subfolders(folder)]
+    return next(((m, found[m]) for m in SMIC_FPS if m in found), None)
 
 
 def read_smic(root: Path) -> Corpus:
     """SMIC's micro clips, labelled by their folders; the first modality found of HS, VIS, NIR."""
     root = Path(root)
-    for modality, fps in SMIC_FPS.items():
-        folders = sorted(p for p in root.glob(f"**/{modality}/s*/micro/*/*") if p.is_dir())
-        if folders:
-            break
-    else:
+    found = smic_modality(root)
+    if found is None:
         raise DatasetError(f"no SMIC clips (HS|VIS|NIR/s<N>/micro/<emotion>/<clip>/) under {root}")
+    modality, tree = found
     sequences, skipped = [], []
-    for folder in folders:
+    for folder in sorted(p for p in tree.glob("s*/micro/*/*") if p.is_dir()):
         emotion, subject = folder.parent.name, folder.parent.parent.parent.name
         label = five_class("SMIC", emotion)
         try:
@@ -215,5 +249,7 @@ def read_smic(root: Path) -> Corpus:
             skipped.append(f"{folder}: {exc}")
             continue
         sequences.append(Sequence(subject, folder.name, folder, numbers, paths, numbers[0], None, numbers[-1],
-                                  (label,), "", emotion, "SMIC", fps))
-    return Corpus("SMIC", root, sequences, skipped)
+                                  (label,), "", emotion, "SMIC"))
+    if not sequences:
+        raise DatasetError(f"no usable SMIC clip under {tree}")
+    return Corpus("SMIC", root, sequences, SMIC_FPS[modality], skipped, tree)

@@ -19,30 +19,34 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpora.clips import find_file, frames_root
-from model.data import DatasetError, TrueEvent, column_names, frame_at, read_rows, read_table
+from corpora.clips import find_file, frames_root, resolve
+from model.data import DatasetError, TrueEvent, frame_at, read_rows
+
+SAMM_LV_SHEETS = ("SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv")
+CASME2_LV_SHEETS = ("CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "code_final*.xlsx")
 
 
 @dataclass(frozen=True)
 class SpottingSet:
-    """A long-video set as read: its recordings' folders, the true events, and rows skipped with why."""
+    """A long-video set as read: its recordings' folders, the true events, and rows skipped with why.
+    These sets film one face: one view per frame."""
 
     name: str
     fps: float
     folders: list[Path]
     events: list[TrueEvent]
     skipped: list[str]
+    views: int = 1
 
 
 def read_samm_lv(root: Path) -> SpottingSet:
     """The rows whose Filename reads <subject>_<video>_<n> are events; the notes and the header above
     them are not (releases differ in how many rows they take, so the columns are read by position)."""
     root = Path(root)
-    sheet = find_file(root, ("SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv"))
+    sheet = find_file(root, SAMM_LV_SHEETS)
     if sheet is None:
         raise DatasetError(f"no SAMM_LongVideos_*.xlsx in {root}")
-    rows = [(i, r) for i, r in enumerate(read_rows(sheet), start=1)
-            if len(r) >= 8 and re.fullmatch(r"\d+_\d+_\d+", r[1].split(".")[0])]
+    rows = [(i, r) for i, r in read_rows(sheet) if len(r) >= 8 and re.fullmatch(r"\d+_\d+_\d+", r[1].split(".")[0])]
     if not rows:
         raise DatasetError(f"{sheet}: no event rows (Filename like 006_1_2 in column 2)")
     return _spotting_set("SAMM-LV", 200.0, root, sheet, [
@@ -52,13 +56,13 @@ def read_samm_lv(root: Path) -> SpottingSet:
 
 def read_casme2_lv(root: Path) -> SpottingSet:
     root = Path(root)
-    sheet = find_file(root, ("CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "code_final*.xlsx"))
+    sheet = find_file(root, CASME2_LV_SHEETS)
     if sheet is None:
         raise DatasetError(f"no CAS(ME)^2code_final.xlsx in {root}")
     subjects = {_number(r[2]): _number(r[1]) for r in _naming_rows(sheet, "naming rule1", (1, 2))}
     videos = {r[1]: _number(r[0]).zfill(4) for r in _naming_rows(sheet, "naming rule2", (0, 1))}
     events = []
-    for number, cells in enumerate(read_rows(sheet), start=1):   # no header: every row is data
+    for number, cells in read_rows(sheet):   # no header: every row is data
         if len(cells) < 8:
             raise DatasetError(f"{sheet} row {number}: needs 8 columns (participant … type), got {len(cells)}")
         participant, clip = _number(cells[0]), cells[1]
@@ -73,31 +77,29 @@ def read_casme2_lv(root: Path) -> SpottingSet:
 
 
 def _number(cell: str) -> str:
-    """The digits of a code cell: 15.0 → "15", "s15" → "15", "0401" → "0401"."""
-    return re.sub(r"\D", "", cell.split(".")[0])
+    """The number in a code cell without leading zeros: 15.0 → "15", "s15" → "15", "01" → "1"."""
+    digits = re.sub(r"\D", "", cell.split(".")[0])
+    return str(int(digits)) if digits else ""
 
 
 def _naming_rows(sheet: Path, page: str, columns: tuple[int, ...]) -> list[list[str]]:
     """The rows of a naming-rule sheet that fill the given columns."""
-    from openpyxl import load_workbook
-
-    if page not in load_workbook(sheet, read_only=True).sheetnames:
-        raise DatasetError(f"{sheet} has no sheet {page!r} (it maps the codes to folder names)")
-    return [r for r in read_rows(sheet, page) if len(r) > max(columns) and all(r[c] for c in columns)]
+    return [r for _, r in read_rows(sheet, page, first_if_missing=False)
+            if len(r) > max(columns) and all(r[c] for c in columns)]
 
 
 def _spotting_set(name: str, fps: float, root: Path, sheet: Path, rows: list[tuple]) -> SpottingSet:
     """Events from (row, recording, onset, apex, offset, kind, labels) rows; a recording is matched
     to the folder that holds its frames (its name, or a folder whose name starts with it)."""
     folders: dict[str, Path] = {}
-    events, skipped = [], []
+    events, skipped, bases = [], [], {}
     for number, recording, onset, apex, offset, kind, labels in rows:
         where = f"{sheet.name} row {number}"
         if recording is None:
             skipped.append(f"{where}: {labels}")
             continue
         try:
-            folder = folders.get(recording) or _recording_folder(root, recording)
+            folder = folders.get(recording) or _recording_folder(root, recording, bases)
             folders[recording] = folder
             start = frame_at(onset, "onset", sheet, number)
             peak = frame_at(apex, "apex", sheet, number, optional=True)
@@ -111,18 +113,21 @@ def _spotting_set(name: str, fps: float, root: Path, sheet: Path, rows: list[tup
     return SpottingSet(name, fps, sorted(set(folders.values())), events, skipped)
 
 
-def _recording_folder(root: Path, recording: str) -> Path:
+def _recording_folder(root: Path, recording: str, bases: dict[int, Path | None]) -> Path:
     """The folder of a recording "<parent>/<name>" or "<name>" below `root`; a folder named by a prefix
-    ("15_0401" → "15_0401girlcrashing") is found too."""
+    ("15_0401" → "15_0401girlcrashing") is found too. The folder holding the recordings is looked for
+    once per depth of name (`bases`), not once per row."""
     parts = tuple(recording.split("/"))
-    found = frames_root(root, [parts])
-    if found is not None:
-        base, _ = found
-        return base.joinpath(*parts)
-    parent = frames_root(root, [parts[:-1]]) if len(parts) > 1 else None
-    if parent is not None:
-        holder = parent[0].joinpath(*parts[:-1])
-        match = sorted(d for d in holder.iterdir() if d.is_dir() and d.name.startswith(parts[-1]))
-        if match:
-            return match[0]
+    holder_parts = parts[:-1]
+    if len(parts) not in bases:
+        probe = [parts, holder_parts] if holder_parts else [parts]
+        bases[len(parts)] = frames_root(root, probe)
+    base = bases[len(parts)]
+    holder = resolve(base, holder_parts) if base is not None else None
+    if holder is not None:
+        exact = resolve(holder, parts[-1:])
+        match = exact or next((sub for sub in sorted(holder.iterdir()) if sub.is_dir()
+                               and sub.name.lower().startswith(parts[-1].lower())), None)
+        if match is not None:
+            return match
     raise DatasetError(f"no frame folder for recording {recording} under {root}")

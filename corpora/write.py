@@ -4,7 +4,9 @@ composite protocol and the readers can run end to end without the licensed data.
 One view per clip (these datasets film one face), the frames from onset to offset, a coding sheet with
 the dataset's own headers (SAMM's below a block of notes) and each clip's first label as the dataset's
 emotion word. SMIC has no sheet: its folders carry the label (its releases hold .bmp frames; these are
-JPEG, which the reader takes alike). A label SMIC has no word for (Others) is not written.
+JPEG, which the reader takes alike). A label SMIC has no word for (Others) is not written. SAMM has no
+repression: Repression clips are written as Contempt, which its readers map to Negative (and the
+composite to negative, as Repression is there).
 """
 from __future__ import annotations
 

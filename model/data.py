@@ -50,7 +50,6 @@ class Sequence:
     aus: str = ""
     emotion: str = ""        # the dataset's own emotion word, before any label map
     dataset: str = "4DME"
-    fps: float | None = None  # the recording's frame rate, where its dataset states one
 
     @property
     def key(self) -> str:
@@ -127,42 +126,61 @@ def normalise(name: object) -> str:
     return re.sub(r"[\s_]+", "", str(name)).lower()
 
 
-def read_rows(path: Path, sheet: str | None = None) -> list[list[str]]:
-    """The non-empty rows of a CSV or XLSX file as lists of stripped strings; `sheet` names an XLSX
-    sheet (default: the first)."""
+class SheetRow(dict):
+    """One row of a sheet by its header, and where it stands in the file (for messages)."""
+
+    def __init__(self, cells: dict[str, str], number: int):
+        super().__init__(cells)
+        self.number = number
+
+
+def read_rows(path: Path, sheet: str | None = None, first_if_missing: bool = True) -> list[tuple[int, list[str]]]:
+    """The non-empty rows of a CSV or XLSX file as (row number in the file, stripped cells). `sheet`
+    names an XLSX sheet, case ignored; when it is missing the first sheet is read, or with
+    `first_if_missing=False` the file is refused, naming the sheets it has."""
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
         import openpyxl
 
         try:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-            page = book[sheet] if sheet in book.sheetnames else book.worksheets[0]
-            rows = [["" if v is None else str(v).strip() for v in row] for row in page.iter_rows(values_only=True)]
         except Exception as exc:  # openpyxl raises many types for a bad file
             raise DatasetError(f"cannot read spreadsheet {path}: {exc}") from None
+        try:
+            named = {name.lower(): name for name in book.sheetnames}
+            if sheet is not None and sheet.lower() not in named and not first_if_missing:
+                raise DatasetError(f"{path} has no sheet {sheet!r} (it has {', '.join(book.sheetnames)})")
+            page = book[named[sheet.lower()]] if sheet is not None and sheet.lower() in named else book.worksheets[0]
+            rows = [["" if v is None else str(v).strip() for v in row] for row in page.iter_rows(values_only=True)]
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise DatasetError(f"cannot read spreadsheet {path}: {exc}") from None
+        finally:
+            book.close()
     else:
         try:
             with open(path, newline="", encoding="utf-8-sig") as handle:
                 rows = [[cell.strip() for cell in row] for row in csv.reader(handle)]
         except UnicodeDecodeError:
             raise DatasetError(f"{path} is not UTF-8 text (save it as CSV UTF-8)") from None
-    return [r for r in rows if any(r)]
+    return [(number, r) for number, r in enumerate(rows, start=1) if any(r)]
 
 
-def read_table(path: Path, header_cell: str | None = None, sheet: str | None = None) -> list[dict[str, str]]:
-    """Rows of a CSV or XLSX file as dicts by header. The header is the first non-empty row, or the
-    first row holding a cell `header_cell` (coding sheets that open with notes, e.g. SAMM's)."""
+def read_table(path: Path, header_cell: str | None = None, sheet: str | None = None) -> list[SheetRow]:
+    """Rows of a CSV or XLSX file by header. The header is the first non-empty row, or the first row
+    holding a cell `header_cell` (coding sheets that open with notes, e.g. SAMM's)."""
     rows = read_rows(path, sheet)
     if header_cell is not None:
         wanted = normalise(header_cell)
-        start = next((i for i, r in enumerate(rows) if wanted in map(normalise, r)), None)
+        start = next((i for i, (_, r) in enumerate(rows) if wanted in map(normalise, r)), None)
         if start is None:
             raise DatasetError(f"{path} has no header row with a {header_cell!r} column")
         rows = rows[start:]
     if not rows:
         return []
-    header = [h if h else f"column {i + 1}" for i, h in enumerate(rows[0])]
-    return [dict(zip(header, r + [""] * (len(header) - len(r)))) for r in rows[1:]]
+    header = [h if h else f"column {i + 1}" for i, h in enumerate(rows[0][1])]
+    return [SheetRow(dict(zip(header, r + [""] * (len(header) - len(r)))), number) for number, r in rows[1:]]
 
 
 def column_names(rows: list[dict[str, str]], required: tuple[str, ...], path: Path,
@@ -189,9 +207,12 @@ def frame_at(value: str, column: str, path: Path, row: int, optional: bool = Fal
     if optional and text in ("", "/", "-", "nan", "None"):
         return None
     try:
-        return int(float(text))
-    except ValueError:
-        raise DatasetError(f"{path} row {row}: column {column} is not a frame number: {value!r}") from None
+        number = float(text)      # sheets store 46 as "46.0"
+        if number.is_integer():
+            return int(number)
+    except (ValueError, OverflowError):
+        pass
+    raise DatasetError(f"{path} row {row}: column {column} is not a frame number: {value!r}")
 
 
 def find_labels_file(root: Path) -> Path:
@@ -212,7 +233,8 @@ def read_labels(path: Path, root: Path | None = None) -> list[Sequence]:
         raise DatasetError(f"labels file has no rows: {path}")
     col = column_names(rows, LABEL_COLUMNS, path)
     sequences = []
-    for i, row in enumerate(rows, start=2):
+    for row in rows:
+        i = row.number
         subject, name = row[col["sub_ID"]], row[col["fold_name"]]
         numbers, paths = list_frames(root / subject / name)
         onset = frame_at(row[col["Onset"]], "Onset", path, i)
@@ -247,7 +269,8 @@ def read_events(root: Path) -> list[TrueEvent]:
     col = column_names(rows, EVENT_COLUMNS, path)
     kind_col = next((k for k in rows[0] if normalise(k) == "kind"), None)   # optional column
     events = []
-    for i, row in enumerate(rows, start=2):
+    for row in rows:
+        i = row.number
         labels = tuple(x for x in row[col["labels"]].split("+") if x)
         events.append(TrueEvent(row[col["sub_ID"]], row[col["fold_name"]],
                                 frame_at(row[col["onset"]], "onset", path, i), frame_at(row[col["apex"]], "apex", path, i),

@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from stream.face import FaceDetector, NoFaceError, crop_window, gray_crop, largest_box, whole_frame
+from stream.face import FaceDetector, NoFaceError, gray_crop, largest_box
 from stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude
 from stream.intensity import FaceIntensity, IntensityConfig
 from stream.tracking import Window
@@ -76,8 +76,7 @@ def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margi
     """The largest face box over the frames of a window, and its square crop (paper §3.1); with
     `cropped`, the whole frame (a face that fills the frame gets it from `crop_window` too)."""
     if cropped:
-        frame = whole_frame(next(iter(views)).shape)
-        return Window(0, frame, frame)
+        return Window.whole(0, next(iter(views)).shape)
     shape = None
     boxes = []
     for view in views:
@@ -86,7 +85,7 @@ def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margi
     face = largest_box(boxes)
     if face is None or shape is None:
         raise NoFaceError("no face found in any frame of the window")
-    return Window(0, crop_window(face, shape, margin), face)
+    return Window.around(0, face, shape, margin)
 
 
 MIN_SCALE_PX = 0.05   # below this the flow is noise: do not blow it up to full range
@@ -123,7 +122,7 @@ def apex_curve(gray_crops: list[np.ndarray], window: Window, config: PreprocessC
     """I_t of every crop from onset to offset, by the configured intensity; the apex is its argmax."""
     if config.apex_intensity == "paper":
         return intensity_curve(gray_crops, config.flow)
-    measure = FaceIntensity(config.intensity, window.crop, window.face, config.size, config.margin)
+    measure = FaceIntensity(config.intensity, window.crop, window.face, config.size, window.margin)
     return measure.curve(gray_crops) if config.apex_intensity == "face" else measure.detrended_curve(gray_crops)
 
 

@@ -4,10 +4,11 @@ F1_c = 2·TP_c / (2·TP_c + FP_c + FN_c)      (eq. 4)
 UF1  = (1/C) Σ_c F1_c                        (eq. 5)
 UAR  = (1/C) Σ_c TP_c / (TP_c + FN_c)
 
-A class with no true sample has neither F1 nor recall (there is nothing to find): it is left out of
-UF1 and UAR — the convention of MEGC's pooled scoring, where per-class F1 is taken only over the
-classes in the ground truth — and named in the report's `absent`. Counting it as a perfect 1.0
-would raise the score of a test set for the classes it lacks.
+A class that is neither true nor predicted anywhere in a test set has no F1 (nothing to find, nothing
+claimed): it is left out of UF1 and named in the report's `absent`, as MEGC's pooled scoring takes
+per-class F1 only over the classes that occur. Counting it as a perfect 1.0 would raise the score of a
+test set for the classes it lacks. A class only predicted (false alarms, no true sample) scores F1 = 0.
+Recall needs true samples, so UAR averages over the classes in the truth.
 """
 from __future__ import annotations
 
@@ -29,29 +30,29 @@ def decide(probs: np.ndarray, threshold: float | None) -> np.ndarray:
 
 
 def per_class_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
-    """TP, FP, FN, F1 and recall per class from multi-hot arrays (N, C); F1 and recall are NaN for a
-    class with no true sample."""
+    """TP, FP, FN, F1 and recall per class from multi-hot arrays (N, C): F1 is NaN for a class neither
+    true nor predicted, recall NaN for a class with no true sample."""
     truth, predicted = truth.astype(bool), predicted.astype(bool)
     tp = (truth & predicted).sum(axis=0)
     fp = (~truth & predicted).sum(axis=0)
     fn = (truth & ~predicted).sum(axis=0)
-    present = tp + fn > 0
-    f1 = np.where(present, 2 * tp / np.maximum(2 * tp + fp + fn, 1), np.nan)
-    recall = np.where(present, tp / np.maximum(tp + fn, 1), np.nan)
-    return {"tp": tp, "fp": fp, "fn": fn, "f1": f1, "recall": recall, "present": present}
+    occurs, true = tp + fp + fn > 0, tp + fn > 0
+    f1 = np.where(occurs, 2 * tp / np.maximum(2 * tp + fp + fn, 1), np.nan)
+    recall = np.where(true, tp / np.maximum(tp + fn, 1), np.nan)
+    return {"tp": tp, "fp": fp, "fn": fn, "f1": f1, "recall": recall, "occurs": occurs, "true": true}
 
 
 def recognition_report(truth: np.ndarray, probs: np.ndarray, threshold: float | None,
                        classes: tuple[str, ...] = CLASSES) -> dict:
-    """UF1, UAR and per-class F1 at one decision threshold (None: the top class only), averaged over
-    the classes present in `truth`."""
+    """UF1 and per-class F1 over the classes that occur, UAR over the true ones, at one decision
+    threshold (None: the top class only)."""
     scores = per_class_scores(truth, decide(probs, threshold))
-    present = scores["present"]
+    occurs, true = scores["occurs"], scores["true"]
     return {
-        "uf1": float(scores["f1"][present].mean()) if present.any() else float("nan"),
-        "uar": float(scores["recall"][present].mean()) if present.any() else float("nan"),
-        "per_class": {c: round(float(f), 4) for c, f, p in zip(classes, scores["f1"], present) if p},
-        "absent": [c for c, p in zip(classes, present) if not p],
+        "uf1": float(scores["f1"][occurs].mean()) if occurs.any() else float("nan"),
+        "uar": float(scores["recall"][true].mean()) if true.any() else float("nan"),
+        "per_class": {c: round(float(f), 4) for c, f, o in zip(classes, scores["f1"], occurs) if o},
+        "absent": [c for c, o in zip(classes, occurs) if not o],
         "threshold": threshold,
         "n": int(len(truth)),
     }

@@ -55,7 +55,7 @@ def loso(sequences: list[Sequence], features: dict, train_config: TrainConfig = 
     datasets = sorted({s.dataset for s in sequences})
     if len(datasets) > 1:
         report["by_dataset"] = {
-            name: _rounded_report(evaluate_probs([s for s in sequences if s.dataset == name],
+            name: _summary(evaluate_probs([s for s in sequences if s.dataset == name],
                                                  probs[[i for i, s in enumerate(sequences) if s.dataset == name]],
                                                  threshold, classes))
             for name in datasets}
@@ -82,5 +82,6 @@ def _rounded(value: float) -> float:
     return round(float(value), 4)
 
 
-def _rounded_report(report: dict) -> dict:
+def _summary(report: dict) -> dict:
+    """The scores of a report without its threshold sweep."""
     return {k: report[k] for k in ("uf1", "uar", "per_class", "absent", "n")}

@@ -71,9 +71,10 @@ def _batches(n: int, size: int, rng: np.random.Generator | None):
 def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None, max_shift_px=0,
                 scaler=None) -> float:
     """Mean loss over one pass; with an optimizer it trains. On a GPU the forward pass runs in mixed
-    precision (float16 autocast, the loss scaled against underflow)."""
+    precision (float16 autocast, the loss scaled against underflow by `scaler`)."""
     total = 0.0
     mixed = device.type == "cuda"
+    scaler = scaler or torch.amp.GradScaler("cuda", enabled=mixed)
     for idx in _batches(len(x), batch_size, rng):
         if optimizer is not None and len(idx) < 2:
             continue   # BatchNorm cannot train on a single sample

@@ -535,7 +535,7 @@ class FramePipeline:
         serial, measure = self.measures.get(view, (None, None))
         if serial != window.serial:
             features = self.config.features
-            measure = FaceIntensity(features.intensity, window.crop, window.face, features.size, features.margin)
+            measure = FaceIntensity(features.intensity, window.crop, window.face, features.size, window.margin)
             self.measures[view] = (window.serial, measure)
         return measure
 

@@ -113,9 +113,10 @@ def largest_box(boxes: Iterable[Box]) -> Box | None:
     return max(boxes, key=lambda b: b.area, default=None)
 
 
-# A face box this large a share of the frame's shorter side is a pre-cropped face (the "Cropped"
-# releases of CASME II and SAMM): no margin fits around it, and a square would cut its chin or brow.
-FILLS_FRAME = 0.8
+# A face box covering this share of the frame's width and of its height is a pre-cropped face (the
+# "Cropped" releases of CASME II and SAMM): no margin fits around it, and a square would cut its chin
+# or brow. A close-up in a landscape camera frame fills the height only and keeps its square crop.
+FILLS_FRAME = 0.7
 
 
 def whole_frame(image_shape: tuple[int, ...]) -> Box:
@@ -126,7 +127,7 @@ def crop_window(box: Box, image_shape: tuple[int, ...], margin: float = 0.2) -> 
     """Square crop around `box` widened by `margin` of its size on each side, kept inside the image;
     the whole image when the face fills it (FILLS_FRAME)."""
     height, width = image_shape[:2]
-    if max(box.w, box.h) >= FILLS_FRAME * min(width, height):
+    if box.w >= FILLS_FRAME * width and box.h >= FILLS_FRAME * height:
         return whole_frame(image_shape)
     side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
     side = max(1, min(side, width, height))

@@ -31,11 +31,24 @@ class TrackingOptions:
 
 @dataclass(frozen=True)
 class Window:
-    """A fixed crop and the face it was made from; `serial` tells windows of one view apart."""
+    """A fixed crop and the face it was made from; `serial` tells windows of one view apart and
+    `margin` is the share of the face box the crop adds on each side (0 for a whole-frame crop)."""
 
     serial: int
     crop: Box
     face: Box
+    margin: float = 0.0
+
+    @classmethod
+    def around(cls, serial: int, face: Box, shape: tuple[int, ...], margin: float) -> Window:
+        """The crop of `face` in a frame of `shape`: with `margin`, or the whole frame where the face fills it."""
+        crop = crop_window(face, shape, margin)
+        return cls(serial, crop, face, 0.0 if crop == whole_frame(shape) else margin)
+
+    @classmethod
+    def whole(cls, serial: int, shape: tuple[int, ...]) -> Window:
+        """A pre-cropped face: the frame is the crop and the face."""
+        return cls(serial, whole_frame(shape), whole_frame(shape))
 
 
 class CropTracker:
@@ -74,7 +87,7 @@ class CropTracker:
     def _acquire(self, view: np.ndarray) -> Window | None:
         if self.whole_frame:
             self._serial += 1
-            self.window = Window(self._serial, whole_frame(view.shape), whole_frame(view.shape))
+            self.window = Window.whole(self._serial, view.shape)
             return self.window
         faces = self.detector.detect(view)
         if not faces:
@@ -84,7 +97,7 @@ class CropTracker:
             return None
         face = largest_box(self._candidates)
         self._serial += 1
-        self.window = Window(self._serial, crop_window(face, view.shape, self.margin), face)
+        self.window = Window.around(self._serial, face, view.shape, self.margin)
         self._candidates = []
         self._since_check = 0
         return self.window

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from calibration.baseline import calibrate
 from calibration.profile import ProfileError, load_profile
@@ -78,13 +79,11 @@ def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(sy
 
 
 def test_device_auto_takes_what_torch_sees_and_cuda_without_a_gpu_is_refused():
-    import torch
-
     from model.train import choose_device
 
-    assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert choose_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
+        assert choose_device("auto").type == "cpu"
         with pytest.raises(ValueError, match="no CUDA GPU"):
             choose_device("cuda")
 
@@ -103,3 +102,19 @@ def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_root, tmp_
     rates = [h["lr"] for h in history]
     assert rates[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(rates, rates[1:]))
     assert rates[-1] == pytest.approx(1e-3 * (1 + np.cos(np.pi * 3 / 4)) / 2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (mixed-precision path)")
+def test_training_on_a_gpu_in_mixed_precision_lowers_the_loss(synth_root, tmp_path):
+    from model.config import TrainConfig
+    from model.evaluate import make_split
+    from model.extract import extract_dataset
+    from model.train import train_model
+
+    sequences = load_dataset(synth_root)
+    features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
+    split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
+    model, history = train_model(split.train, split.val, features, config=TrainConfig(epochs=3),
+                                 device=torch.device("cuda"), progress=False)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert next(model.parameters()).device.type == "cuda"

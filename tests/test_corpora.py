@@ -35,14 +35,18 @@ def write_sheet(path: Path, rows: list[list], page: str | None = None, extra_pag
 
 @pytest.fixture
 def casme2(tmp_path: Path) -> Path:
+    write_frames(tmp_path / "CASME2_RAW_selected" / "sub01" / "EP02_01f", range(46, 52))   # both releases here
     write_frames(tmp_path / "Cropped" / "sub01" / "EP02_01f", range(46, 52), name="reg_img{}.jpg")
     write_frames(tmp_path / "Cropped" / "sub04" / "EP12_01f", range(10, 16), name="reg_img{}.jpg")
     write_sheet(tmp_path / "CASME2-coding-20140508.xlsx", [
         CASME2_HEADER,
-        [1, "EP02_01f", None, 46, 48, 51, None, "12", "happiness"],
+        [1, "EP02_01f", None, "46.0", 48, 51, None, "12", "happiness"],      # numbers stored as text floats
         [4, "EP12_01f", None, 10, "/", 15, None, "4+7", "repression"],
+        [],                                                                  # a blank row
         [4, "EP99_01", None, 1, 2, 3, None, "4", "disgust"],                  # no such folder
         [4, "EP12_01f", None, 10, 11, 15, None, "4", "pride"],                 # not in the label map
+        [4, "EP12_01f", None, 10, 12.5, 15, None, "4", "disgust"],             # not a frame number
+        [4, "EP12_01f", None, 10, 13, 15, None, "4", "disgust"],               # the same clip and onset again
     ])
     return tmp_path
 
@@ -54,11 +58,14 @@ def test_casme2_reads_its_coding_sheet_and_cropped_frames(casme2):
     assert (first.subject, first.name, first.onset, first.apex, first.offset) == ("sub01", "EP02_01f", 46, 48, 51)
     assert first.labels == ("Positive",) and first.emotion == "happiness" and first.aus == "12"
     assert first.folder == casme2 / "Cropped" / "sub01" / "EP02_01f" and first.event_numbers() == list(range(46, 52))
-    assert first.fps == 200 and first.dataset == "CASME II"
+    assert corpus.frames_root == casme2 / "Cropped"                                 # the cropped faces first
+    assert corpus.fps == 200 and first.dataset == "CASME II"
     assert second.apex is None and second.labels == ("Repression",)                 # "/" is an unknown apex
-    assert len(corpus.skipped) == 2
-    assert "row 4" in corpus.skipped[0] and "EP99_01" in corpus.skipped[0]
-    assert "row 5" in corpus.skipped[1] and "'pride'" in corpus.skipped[1]
+    assert [reason.split(":")[0] for reason in corpus.skipped] == [
+        "CASME2-coding-20140508.xlsx row 5 (sub04/EP99_01)", "CASME2-coding-20140508.xlsx row 6 (sub04/EP12_01f)",
+        "CASME2-coding-20140508.xlsx row 7 (sub04/EP12_01f)", "CASME2-coding-20140508.xlsx row 8 (sub04/EP12_01f)"]
+    assert "no frame folder" in corpus.skipped[0] and "'pride'" in corpus.skipped[1]
+    assert "'12.5'" in corpus.skipped[2] and "same clip and onset" in corpus.skipped[3]
 
 
 def test_a_sheet_missing_a_column_is_refused_naming_the_column_and_the_file(tmp_path):
@@ -86,7 +93,7 @@ def test_samm_finds_its_header_below_the_notes(tmp_path):
     corpus = load_corpus(tmp_path)
     assert [(s.subject, s.name, s.onset, s.apex, s.offset, s.labels) for s in corpus.sequences] == [
         ("006", "006_1_2", 5562, 5566, 5569, ("Positive",)), ("011", "011_2_1", 900, 902, 905, ("Negative",))]
-    assert corpus.sequences[1].emotion == "Contempt" and corpus.sequences[0].fps == 200
+    assert corpus.sequences[1].emotion == "Contempt" and corpus.fps == 200
 
 
 def test_casme3_part_a_holds_several_clips_per_folder_below_color(tmp_path):
@@ -96,12 +103,12 @@ def test_casme3_part_a_holds_several_clips_per_folder_below_color(tmp_path):
         ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"],
         ["spNO.1", "b", 166, 175, 179, "4", "III", "disgust"],
         ["spNO.1", "b", 185, 190, 196, "12", "I", "happy"],
-    ], page="label")
+    ], page="Label")                                                        # the sheet's case varies
     corpus = load_corpus(tmp_path, "casme3")
     assert [(s.onset, s.apex, s.offset, s.labels) for s in corpus.sequences] == [
         (166, 175, 179, ("Negative",)), (185, 190, 196, ("Positive",))]
     assert corpus.sequences[0].folder == frames / "spNo.1" / "b" / "color"
-    assert len({s.key for s in corpus.sequences}) == 2 and corpus.sequences[0].fps == 30
+    assert len({s.key for s in corpus.sequences}) == 2 and corpus.fps == 30
 
 
 def test_mmew_frames_lie_in_emotion_folders(tmp_path):
@@ -112,8 +119,9 @@ def test_mmew_frames_lie_in_emotion_folders(tmp_path):
         [1, "S01-01-001", 1, 15, 31, "6+12", "happiness", None],
     ])
     assert detect(tmp_path) == "mmew"
-    (seq,) = load_corpus(tmp_path).sequences
-    assert (seq.subject, seq.onset, seq.apex, seq.offset, seq.labels, seq.fps) == ("1", 1, 15, 31, ("Positive",), 90)
+    corpus = load_corpus(tmp_path)
+    (seq,) = corpus.sequences
+    assert (seq.subject, seq.onset, seq.apex, seq.offset, seq.labels, corpus.fps) == ("1", 1, 15, 31, ("Positive",), 90)
 
 
 def test_smic_labels_come_from_folders_and_there_is_no_apex(tmp_path):
@@ -123,13 +131,14 @@ def test_smic_labels_come_from_folders_and_there_is_no_apex(tmp_path):
     write_frames(hs / "s3" / "non_micro" / "s3_no_01", range(1, 5), name="reg_image{:06d}.bmp")
     assert detect(tmp_path) == "smic"
     corpus = load_corpus(tmp_path)
-    assert [(s.subject, s.name, s.onset, s.apex, s.offset, s.labels, s.fps) for s in corpus.sequences] == [
-        ("s1", "s1_ne_01", 123, None, 129, ("Negative",), 100.0), ("s3", "s3_sur_02", 40, None, 44, ("Surprise",), 100.0)]
+    assert [(s.subject, s.name, s.onset, s.apex, s.offset, s.labels) for s in corpus.sequences] == [
+        ("s1", "s1_ne_01", 123, None, 129, ("Negative",)), ("s3", "s3_sur_02", 40, None, 44, ("Surprise",))]
+    assert corpus.fps == 100
 
 
 def test_4dme_reads_as_before_with_its_rate(tiny_dataset):
     corpus = load_corpus(tiny_dataset)
-    assert corpus.name == "4DME" and len(corpus.sequences) == 2 and corpus.sequences[0].fps == 60
+    assert corpus.name == "4DME" and len(corpus.sequences) == 2 and corpus.fps == 60
 
 
 def test_a_folder_of_nothing_known_and_one_of_two_datasets_are_refused(tmp_path, casme2):
@@ -164,7 +173,7 @@ def test_casme_sq_long_videos_map_codes_through_the_naming_sheets(tmp_path):
     write_sheet(tmp_path / "CAS(ME)^2code_final.xlsx", [
         [1, "anger1_1", 5, 8, 12, "4+7", "negative", "micro-expression", "anger"],
         [1, "anger1_2", 20, 26, 0, "12", "positive", "macro-expression", "happiness"],
-    ], page="CASFEcode_final", extra_pages={"naming rule1": [[None, "s15", 1]],
+    ], page="CASFEcode_final", extra_pages={"naming rule1": [[None, "s15", "01"]],           # a padded code
                                             "naming rule2": [["0401", "anger1", None]]})
     found = load_spotting_set(tmp_path)
     assert found.fps == 30 and found.folders == [tmp_path / "rawpic" / "s15" / "15_0401girlcrashing"]

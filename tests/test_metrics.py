@@ -25,7 +25,7 @@ def test_decide_falls_back_to_top_class():
     assert decisions.tolist() == [[False, True, False, False, False], [True, True, False, False, True]]
 
 
-def test_a_class_absent_from_the_truth_is_left_out_not_scored_perfect():
+def test_a_class_neither_true_nor_predicted_is_left_out_not_scored_perfect():
     # only Negative and Positive occur; nothing predicts Repression, Surprise or Others
     truth = np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 1, 0, 0, 0]])
     probs = np.array([[.9, .1, 0, 0, 0], [.8, .1, 0, 0, 0], [0, .9, 0, 0, 0]])
@@ -37,12 +37,12 @@ def test_a_class_absent_from_the_truth_is_left_out_not_scored_perfect():
     assert set(report["per_class"]) == {"Negative", "Positive"}
 
 
-def test_a_false_alarm_on_an_absent_class_still_costs_the_true_class():
+def test_false_alarms_on_a_class_with_no_true_sample_score_zero():
     truth = np.array([[1, 0, 0], [1, 0, 0]])
-    probs = np.array([[.1, .9, 0], [.9, 0, 0]])          # the first sample is called class 1, which never occurs
-    report = recognition_report(truth, probs, threshold=None, classes=("a", "b", "c"))
-    assert report["per_class"] == {"a": pytest.approx(2 / 3, abs=1e-4)}
-    assert report["uf1"] == pytest.approx(2 / 3)
+    probs = np.array([[.9, .9, 0], [.9, .9, 0]])          # multi-label: class b claimed, never true
+    report = recognition_report(truth, probs, threshold=0.5, classes=("a", "b", "c"))
+    assert report["per_class"] == {"a": 1.0, "b": 0.0} and report["absent"] == ["c"]
+    assert report["uf1"] == pytest.approx(0.5) and report["uar"] == pytest.approx(1.0)
 
 
 def test_single_label_rule_takes_only_the_top_class():

@@ -123,9 +123,13 @@ def test_a_precropped_face_is_cropped_as_the_whole_frame_and_its_apex_found(prec
 
 def test_the_crop_keeps_its_margin_unless_the_face_fills_the_frame():
     from stream.face import Box, crop_window
+    from stream.tracking import Window
 
     assert crop_window(Box(250, 150, 100, 120), (480, 640, 3)) == Box(216, 126, 168, 168)   # 120 · 1.4, centred
-    assert crop_window(Box(20, 10, 150, 180), (200, 190, 3)) == Box(0, 0, 190, 200)         # 180 ≥ 0.8 · 190
+    assert crop_window(Box(120, 40, 400, 400), (480, 640, 3)) == Box(80, 0, 480, 480)       # a close-up: square
+    assert crop_window(Box(20, 10, 150, 180), (200, 190, 3)) == Box(0, 0, 190, 200)         # fills both ways
+    assert Window.around(1, Box(20, 10, 150, 180), (200, 190, 3), 0.2).margin == 0.0       # no margin around it
+    assert Window.around(1, Box(250, 150, 100, 120), (480, 640, 3), 0.2).margin == 0.2
 
 
 def test_a_tracker_told_the_faces_are_cropped_takes_each_frame_whole_without_detecting():
