@@ -195,13 +195,15 @@ def test_label_maps_cover_the_composite_and_the_readme_states_them():
 
 
 def test_mer_spot_replays_and_scores_a_samm_long_video_root(tmp_path, capsys):
-    """A generated long recording laid out as SAMM-LV (frames renamed, events in the release's sheet):
-    `mer spot` finds the recordings through the sheet and scores against it, as on the 4DME layout."""
-    import shutil
+    """A generated long recording laid out as SAMM-LV (one view a frame, frames renamed, events in the
+    release's sheet): `mer spot` finds the recordings through the sheet, reads one view without being
+    told, and scores against the sheet, as on the 4DME layout."""
+    import cv2
 
     from mer_cli import main
-    from model.data import list_frames, read_events
+    from model.data import list_frames, read_events, read_image
     from stream.synthetic import generate_dataset
+    from stream.views import split_views
 
     source = tmp_path / "generated"
     generate_dataset(source, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(10.0, 10.0), workers=1,
@@ -211,14 +213,15 @@ def test_mer_spot_replays_and_scores_a_samm_long_video_root(tmp_path, capsys):
     video = root / "SAMM_longvideos" / "006_1"
     video.mkdir(parents=True)
     for number, path in zip(*list_frames(folder)):
-        shutil.copy(path, video / f"006_1_{number:04d}.jpg")
+        left = split_views(read_image(path), 2)[0]
+        cv2.imwrite(str(video / f"006_1_{number:04d}.jpg"), cv2.cvtColor(left, cv2.COLOR_RGB2BGR))
     events = read_events(source)
     write_sheet(root / "SAMM_LongVideos_V3_Release.xlsx", [["SAMM Long Videos"], [
         "Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type", "Action Units",
         "Notes"]] + [["006", f"006_1_{i + 1}", 1, e.onset, e.apex, e.offset, e.offset - e.onset + 1,
                       "Micro - 1/2" if e.kind == "micro" else "Macro", "", ""] for i, e in enumerate(events)])
     spots = tmp_path / "spots.csv"
-    assert main(["spot", str(root), "--views", "2", "--fps", "60", "--no-model", "--quiet", "--out", str(spots)]) == 0
+    assert main(["spot", str(root), "--fps", "60", "--no-model", "--quiet", "--out", str(spots)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["score"]["true"] == sum(e.kind == "micro" for e in events) > 0
     assert summary["score"]["recall"] == 1.0
