@@ -144,7 +144,9 @@ def _extract(args: argparse.Namespace, root: Path | None = None, release_flow: s
     print(f"{corpus.name} ({corpus.fps:g} fps): {len(corpus.sequences)} clips"
           + (f" from {corpus.frames_root}" if corpus.frames_root else "")
           + (f", {len(corpus.skipped)} rows skipped (above)" if corpus.skipped else ""), file=sys.stderr)
-    cache = (args.cache / corpus.name.replace(" ", "_") if several else args.cache) if args.cache else root / ".mer-cache"
+    cache = root / ".mer-cache"
+    if args.cache:   # several datasets in one given folder: one subfolder each, their clip keys may meet
+        cache = args.cache / corpus.name.replace(" ", "_") if several else args.cache
     extraction = extract_dataset(corpus.sequences, cache, _preprocess_config(args, root, corpus.name, release_flow),
                                  workers=args.workers, face_model=args.face_model)
     return corpus.sequences, extraction

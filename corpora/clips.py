@@ -66,10 +66,12 @@ class SheetLayout:
     folders: tuple[tuple[str, ...], ...] = (("{subject}", "{clip}"),)   # a row's frame folder, most specific first
 
     def subject_of(self, value: str) -> str:
-        text = value.split(".")[0] if value.replace(".", "", 1).isdigit() else value
-        if text.isdigit():
-            return self.subject_prefix + text.zfill(self.subject_digits)
-        return text
+        """The subject's folder name: a number (1, "006", "1.0") padded and prefixed, a name as it is."""
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return self.subject_prefix + str(int(number)).zfill(self.subject_digits) if number.is_integer() else value
 
     def clip_parts(self, subject: str, row: dict[str, str]) -> list[tuple[str, ...]]:
         """Candidate paths of a row's frame folder below the frames root, most specific first."""
@@ -118,18 +120,24 @@ def _subfolders(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: ("crop" not in p.name.lower(), p.name))
 
 
+def folders_breadth_first(root: Path, depth: int):
+    """`root`, then the folders one level below it, … down to `depth` levels (the walk every search
+    here shares: folders only, so a tree of frames costs one listing per folder)."""
+    level = [Path(root)]
+    for _ in range(depth + 1):
+        yield from level
+        level = [sub for folder in level for sub in _subfolders(folder)]
+
+
 def find_file(root: Path, globs: tuple[str, ...], depth: int = 2) -> Path | None:
     """The first file matching one of `globs` (case ignored) in `root` or up to `depth` levels below."""
     patterns = [g.lower() for g in globs]
-    level = [Path(root)]
-    for _ in range(depth + 1):
-        for folder in level:
-            files = [e for e in _entries(folder) if e.is_file()]
-            for pattern in patterns:
-                match = next((e for e in files if fnmatch.fnmatch(e.name.lower(), pattern)), None)
-                if match is not None:
-                    return Path(match.path)
-        level = [sub for folder in level for sub in _subfolders(folder)]
+    for folder in folders_breadth_first(root, depth):
+        files = [e for e in _entries(folder) if e.is_file()]
+        for pattern in patterns:
+            match = next((e for e in files if fnmatch.fnmatch(e.name.lower(), pattern)), None)
+            if match is not None:
+                return Path(match.path)
     return None
 
 
@@ -147,15 +155,9 @@ def resolve(base: Path, parts: tuple[str, ...]) -> Path | None:
 
 
 def frames_root(root: Path, parts: list[tuple[str, ...]], depth: int = 4) -> Path | None:
-    """The folder at or below `root` under which one of the candidate clip paths exists (folders only
-    are walked, so a tree of frames costs one listing per folder)."""
-    level = [Path(root)]
-    for _ in range(depth + 1):
-        for base in level:
-            if any(resolve(base, candidate) is not None for candidate in parts):
-                return base
-        level = [sub for base in level for sub in _subfolders(base)]
-    return None
+    """The folder at or below `root` under which one of the candidate clip paths exists."""
+    return next((base for base in folders_breadth_first(root, depth)
+                 if any(resolve(base, candidate) is not None for candidate in parts)), None)
 
 
 def read_sheet_corpus(root: Path, layout: SheetLayout) -> Corpus:
@@ -183,8 +185,9 @@ def read_sheet_corpus(root: Path, layout: SheetLayout) -> Corpus:
             if label is None:
                 raise DatasetError(f"emotion {row['emotion']!r} is not in the {layout.name} label map")
             candidates = layout.clip_parts(subject, row)
-            if base is None and candidates[-1][0] not in searched:   # one search per subject, not per row
-                searched.add(candidates[-1][0])
+            top = candidates[-1][0]          # the subject's (MMEW: the emotion's) folder
+            if base is None and top not in searched:   # the frames root is looked for once per such folder
+                searched.add(top)
                 base = frames_root(root, candidates)
             folder = next((f for c in candidates if base and (f := resolve(base, c)) is not None), None)
             if folder is None:
@@ -218,13 +221,11 @@ def _sequence(dataset: str, subject: str, row: dict[str, str], folder: Path, she
 def smic_modality(root: Path, depth: int = 3) -> tuple[str, Path] | None:
     """(modality, its folder) of the first SMIC tree (HS, else VIS, else NIR: `<modality>/s<N>/micro/`)
     at or up to `depth` levels below `root`."""
-    level, found = [Path(root)], {}
-    for _ in range(depth + 1):
-        for folder in level:
-            if folder.name in SMIC_FPS and folder.name not in found and \
-                    any((sub / "micro").is_dir() for sub in _subfolders(folder) if sub.name.startswith("s")):
-                found[folder.name] = folder
-        level = [sub for folder in level for sub in _subfolders(folder)]
+    found = {}
+    for folder in folders_breadth_first(root, depth):
+        if folder.name in SMIC_FPS and folder.name not in found and \
+                any((sub / "micro").is_dir() for sub in _subfolders(folder) if sub.name.startswith("s")):
+            found[folder.name] = folder
     return next(((m, found[m]) for m in SMIC_FPS if m in found), None)
 
 

@@ -92,14 +92,16 @@ def _spotting_set(name: str, fps: float, root: Path, sheet: Path, rows: list[tup
     """Events from (row, recording, onset, apex, offset, kind, labels) rows; a recording is matched
     to the folder that holds its frames (its name, or a folder whose name starts with it)."""
     folders: dict[str, Path] = {}
-    events, skipped, bases = [], [], {}
+    events, skipped, base = [], [], None
     for number, recording, onset, apex, offset, kind, labels in rows:
         where = f"{sheet.name} row {number}"
         if recording is None:
             skipped.append(f"{where}: {labels}")
             continue
         try:
-            folder = folders.get(recording) or _recording_folder(root, recording, bases)
+            parts = tuple(recording.split("/"))
+            base = base or frames_root(root, [parts[:-1] or parts])   # the recordings' holder, found once
+            folder = folders.get(recording) or _recording_folder(base, parts, root)
             folders[recording] = folder
             start = frame_at(onset, "onset", sheet, number)
             peak = frame_at(apex, "apex", sheet, number, optional=True)
@@ -113,21 +115,14 @@ def _spotting_set(name: str, fps: float, root: Path, sheet: Path, rows: list[tup
     return SpottingSet(name, fps, sorted(set(folders.values())), events, skipped)
 
 
-def _recording_folder(root: Path, recording: str, bases: dict[int, Path | None]) -> Path:
-    """The folder of a recording "<parent>/<name>" or "<name>" below `root`; a folder named by a prefix
-    ("15_0401" → "15_0401girlcrashing") is found too. The folder holding the recordings is looked for
-    once per depth of name (`bases`), not once per row."""
-    parts = tuple(recording.split("/"))
-    holder_parts = parts[:-1]
-    if len(parts) not in bases:
-        probe = [parts, holder_parts] if holder_parts else [parts]
-        bases[len(parts)] = frames_root(root, probe)
-    base = bases[len(parts)]
-    holder = resolve(base, holder_parts) if base is not None else None
+def _recording_folder(base: Path | None, parts: tuple[str, ...], root: Path) -> Path:
+    """The folder of a recording ("<parent>/<name>" or "<name>" as `parts`) below `base`; a folder
+    named by a prefix ("15_0401" → "15_0401girlcrashing") is found too."""
+    holder = resolve(base, parts[:-1]) if base is not None else None
     if holder is not None:
-        exact = resolve(holder, parts[-1:])
-        match = exact or next((sub for sub in sorted(holder.iterdir()) if sub.is_dir()
-                               and sub.name.lower().startswith(parts[-1].lower())), None)
+        match = resolve(holder, parts[-1:]) or next(
+            (sub for sub in sorted(holder.iterdir()) if sub.is_dir() and sub.name.lower().startswith(parts[-1].lower())),
+            None)
         if match is not None:
             return match
-    raise DatasetError(f"no frame folder for recording {recording} under {root}")
+    raise DatasetError(f"no frame folder for recording {'/'.join(parts)} under {root}")

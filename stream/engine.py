@@ -442,8 +442,9 @@ class FramePipeline:
     def _setup_views(self, views: int, split_x: int | None) -> None:
         self.config = replace(self.config, views=views, split_x=split_x)
         # one detector per view: the views are measured in parallel threads
-        self.trackers = [CropTracker(self.detector_factory(), self.config.tracking, self.config.features.margin,
-                                     self.config.features.cropped)
+        cropped = self.config.features.cropped   # pre-cropped faces: no detector is ever asked
+        self.trackers = [CropTracker(None if cropped else self.detector_factory(), self.config.tracking,
+                                     self.config.features.margin, cropped)
                          for _ in range(views)]
         capacity = max(2, int(self.config.ring_s * self.config.spotter.fps))
         features = self.config.features

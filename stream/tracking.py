@@ -54,8 +54,9 @@ class Window:
 class CropTracker:
     """One view's current crop window; `update` once per frame with that view's image."""
 
-    def __init__(self, detector: FaceDetector, options: TrackingOptions = TrackingOptions(), margin: float = 0.2,
-                 whole_frame: bool = False):
+    def __init__(self, detector: FaceDetector | None, options: TrackingOptions = TrackingOptions(),
+                 margin: float = 0.2, whole_frame: bool = False):
+        """`detector` may be None with `whole_frame`: no face is looked for then."""
         self.detector = detector
         self.options = options
         self.margin = margin
