@@ -353,7 +353,8 @@ def _stated_views(source) -> int | None:
 def _open(args: argparse.Namespace):
     from stream.sources import open_source
 
-    return open_source(str(args.source), fps=args.fps, decode_scale=args.decode_scale)
+    return open_source(str(args.source), fps=args.fps, decode_scale=args.decode_scale,
+                       allow_single_view=getattr(args, "allow_single_view", False))
 
 
 def _layout(detector):
@@ -372,6 +373,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     from calibration.profile import load_profile
     from stream.engine import Engine
     from stream.face import MediaPipeFaceDetector
+    from stream.stereo import describe_devices
 
     profile = load_profile(args.profile) if getattr(args, "profile", None) else None
     config = _engine_config(args, profile)
@@ -382,6 +384,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),
                     sinks=sinks, baselines=profile.baselines if profile else None,
                     layout=_layout(MediaPipeFaceDetector(args.face_model)) if config.views is None else None)
+    devices = getattr(source, "device_status", None)   # a stereo rig: rate and drops per camera
     engine.start()
     try:
         while engine.running:
@@ -389,8 +392,8 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
             if status_line:
                 s = engine.stats.summary()
                 print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps  state {engine.stats.state:<10}  "
-                      f"events {sum(s['events'].values()):4d}  dropped {sum(s['dropped'].values())}", end="",
-                      file=sys.stderr)
+                      f"events {sum(s['events'].values()):4d}  dropped {sum(s['dropped'].values())}"
+                      + (f"  {describe_devices(devices())}" if devices else ""), end="", file=sys.stderr)
     except KeyboardInterrupt:
         engine.stop()
         engine.join()
@@ -398,6 +401,8 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
         print(file=sys.stderr)
     summary = engine.stats.summary()
     summary["source"] = source.name
+    if devices is not None:
+        summary["devices"] = devices()
     if getattr(source, "ended_reason", None):
         summary["ended"] = source.ended_reason
     return summary
@@ -526,7 +531,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     if source:
-        p.add_argument("source", help="camera index or URL, video file, image folder, 4DME root, or synthetic[:SEED]")
+        p.add_argument("source", help="camera index or URL, two cameras as a stereo rig (camera:0+1), video file, "
+                                      "image folder, 4DME root, or synthetic[:SEED]")
+        p.add_argument("--allow-single-view", action="store_true",
+                       help="a stereo rig goes on with one camera when the other is lost (default: it ends)")
     p.add_argument("--views", default=None, choices=("1", "2", "auto"),
                    help="views side by side per frame (default: as the dataset's dataset.json states, else 2)")
     p.add_argument("--fps", type=_positive, default=None, help="frame rate of a recording (default: 60 for images)")

@@ -383,6 +383,7 @@ class Engine:
         if self.store is None:
             return
         summary = self.stats.summary()
+        devices = getattr(self.source, "device_status", None)   # a stereo rig: rate and drops per camera
         try:
             self.store.set_status({
                 "state": self.stats.state, "fps": round(self.stats.fps, 1), "frames": self.stats.frames,
@@ -390,6 +391,7 @@ class Engine:
                 "no_face_frames": self.stats.no_face_frames,
                 "face_found": dict(self.stats.face_found),
                 "events": summary["events"], "latency_ms": summary["latency_ms"], "stage_ms": summary["stage_ms"],
+                "devices": devices() if devices is not None else None,
             })
         except Exception:  # a broken page must not stop the stream
             self.stats.report_errors += 1

@@ -59,7 +59,10 @@ Item = Union[Frame, DroppedFrame]
 
 
 class Source:
-    """Base of all sources: counters, context management; subclasses implement `_items`."""
+    """Base of all sources: counters, context management; subclasses implement `_items`.
+    `live`: frames arrive in real time (a camera), so there is nothing to pace."""
+
+    live = False
 
     def __init__(self, name: str, fps: float) -> None:
         self.name = name
@@ -266,6 +269,8 @@ class CameraSource(Source):
     `capture_factory(device)` must return an object with `isOpened()`, `read()` and `release()`.
     """
 
+    live = True
+
     def __init__(self, device: int | str, fps_hint: float = 30.0, reconnect_s: float = 2.0,
                  give_up_s: float = 10.0, capture_factory: Callable = cv2.VideoCapture) -> None:
         super().__init__(f"camera:{device}", fps_hint)
@@ -279,7 +284,7 @@ class CameraSource(Source):
         self._ready = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._started = 0.0
+        self.started = 0.0          # monotonic clock reading `t_s` counts from
         self._last_frame = 0.0
 
     def _end(self, reason: str) -> None:
@@ -325,7 +330,7 @@ class CameraSource(Source):
 
     def _items(self) -> Iterator[Item]:
         if self._thread is None:
-            self._started = self._last_frame = time.monotonic()
+            self.started = self._last_frame = time.monotonic()
             self._thread = threading.Thread(target=self._run, name=f"camera-{self.device}", daemon=True)
             self._thread.start()
         index = 0
@@ -337,7 +342,7 @@ class CameraSource(Source):
                     break
                 grabbed, image = self._slot
                 self._slot = None
-            yield Frame(index, grabbed - self._started, to_rgb(image), self.name)
+            yield Frame(index, grabbed - self.started, to_rgb(image), self.name)
             index += 1
         if self.ended_reason is None:  # the reader is stuck in a read that never returns
             self._end(f"camera {self.device!r} blocked for {self.give_up_s + self.reconnect_s:g} s without a frame")
@@ -370,14 +375,20 @@ class SyntheticSource(Source):
             yield Frame(number, number / self.fps, image, self.name)
 
 
-def open_source(spec: str, fps: float | None = None, decode_scale: int = 1) -> Source:
+def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allow_single_view: bool = False) -> Source:
     """The source a command-line string names.
 
-    "0" (any integer) or an rtsp/http(s) URL → camera; "synthetic" or "synthetic:SEED" → synthetic
+    "0" (any integer) or an rtsp/http(s) URL → camera; "camera:0+1" (or "0+1") → a stereo rig of two
+    cameras (`allow_single_view`: it goes on with one when the other is lost); "synthetic" or "synthetic:SEED" → synthetic
     stream; a video file → video; a folder holding images → image folder; a folder of
     <sub_ID>/<fold_name>/ frame folders → dataset. `fps` overrides the source's own rate.
     """
+    from stream.stereo import open_stereo
+
     text = str(spec).strip()
+    rig = open_stereo(text, fps, allow_single_view)
+    if rig is not None:
+        return rig
     if text.isdigit() or URL_PATTERN.match(text):
         return CameraSource(int(text) if text.isdigit() else text, fps_hint=fps or 30.0)
     if text == "synthetic" or text.startswith("synthetic:"):

@@ -212,7 +212,7 @@ def test_check_upload(tmp_path, name, size, error):
 
 
 @pytest.mark.parametrize("kind,value,expected", [
-    ("demo", "", "demo"), ("camera", "0", "0"), ("synthetic", "3", "synthetic:3"),
+    ("demo", "", "demo"), ("camera", "0", "0"), ("camera", "0+1", "0+1"), ("synthetic", "3", "synthetic:3"),
     ("synthetic", "synthetic:5", "synthetic:5"), ("browser webcam", "", "webcam"),
 ])
 def test_resolve_spec(session, kind, value, expected):
@@ -232,7 +232,7 @@ def test_an_upload_outlives_gradios_copy(session, tmp_path):
     assert session.resolve_spec("video file", upload=str(spec)) == str(spec)
 
 
-@pytest.mark.parametrize("kind,value", [("camera", "front"), ("folder", "/no/such/folder"), ("video file", ""),
+@pytest.mark.parametrize("kind,value", [("camera", "front"), ("camera", "0+"), ("folder", "/no/such/folder"), ("video file", ""),
                                         ("ftp", "x")])
 def test_resolve_spec_rejects(session, kind, value):
     with pytest.raises(ValueError):

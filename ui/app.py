@@ -25,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402  (after the setting above)
 
 from model import CLASSES
+from stream.stereo import describe_devices
 from ui import drawing
 from ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session
 
@@ -87,6 +88,8 @@ def status_html(status: dict) -> str:
              span(f"source {status.get('source') or '—'}"),
              span(f"{status.get('fps', 0):.1f} fps"),
              span(f"dropped {status.get('dropped', 0)}", "bad" if status.get("dropped") else "")]
+    for device in status.get("devices") or []:    # a stereo rig: each camera's measured rate and drops
+        parts.append(span(describe_devices([device]), "bad" if device["lost"] else ""))
     for view, found in sorted((status.get("face_found") or {}).items()):
         parts.append(span(f"face {view} {'✓' if found else '✗'}", "good" if found else "bad"))
     events = status.get("events") or {}

@@ -26,7 +26,8 @@ import numpy as np
 from stream.engine import Engine, EngineConfig
 from stream.frames import Frame
 from stream.sinks import CsvSink, JsonlSink, MegcSink, CSV_COLUMNS
-from stream.sources import VIDEO_SUFFIXES, CameraSource, PaceGate, Source, SourceError, open_source, paced
+from stream.sources import VIDEO_SUFFIXES, PaceGate, Source, SourceError, open_source, paced
+from stream.stereo import STEREO_SPEC
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class StampedSource:
         self.realtime = realtime
         self.name = inner.name
         self.fps = inner.fps
+        self.device_status = getattr(inner, "device_status", None)   # a stereo rig's per-camera rates and drops
         self._stamps: deque[tuple[str, int, float, float]] = deque(maxlen=keep)   # (source, index, t_s, wall)
         self._lock = threading.Lock()
         self._gate = PaceGate()
@@ -94,7 +96,7 @@ class StampedSource:
 
     def stop(self) -> None:
         self._gate.stop()
-        if isinstance(self.inner, (FeedSource, CameraSource)):   # wake a reader blocked waiting for a frame
+        if self.inner.live or isinstance(self.inner, FeedSource):   # wake a reader blocked waiting for a frame
             self.inner.close()
 
     @property
@@ -325,8 +327,8 @@ class Session:
         if kind.startswith("demo"):
             return DEMO
         if kind.startswith("camera"):
-            if not value.isdigit():
-                raise ValueError(f"camera wants an index such as 0, got {value!r}")
+            if not (value.isdigit() or STEREO_SPEC.match(value)):
+                raise ValueError(f"camera wants an index such as 0 (or two, 0+1, for a stereo rig), got {value!r}")
             return value
         if kind.startswith("video"):
             if not upload:
@@ -352,9 +354,7 @@ class Session:
         if spec == WEBCAM:
             return self.webcam.source(), False
         source = open_source(spec)
-        from stream.sources import CameraSource
-
-        return source, not isinstance(source, CameraSource)
+        return source, not source.live
 
     def _config(self, views: int | None, fps: float | None = None) -> EngineConfig:
         spotter = replace(self.base_config.spotter, k_high=self.k_high, k_low=self.k_low,
@@ -660,6 +660,8 @@ class Session:
                                  "dropped": self.webcam.dropped, "nominal_fps": self.webcam.nominal_fps}
             if status.get("drop_reasons"):
                 out["drop_reasons"] = status["drop_reasons"]
+            if status.get("devices"):
+                out["devices"] = status["devices"]
         return out
 
     def close(self) -> None:
