@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:  make demo  ·  make test
 VENV ?= .venv
 PYTHON ?= python3
+# optional extras to install; CI adds Ray (make test EXTRAS=test,ray) so the batch tests run
+EXTRAS ?= test
 PY := $(VENV)/bin/python
 
 .PHONY: demo demo-headless test install clean
@@ -8,7 +10,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(VENV)/.installed

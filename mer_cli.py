@@ -148,7 +148,7 @@ def _extract(args: argparse.Namespace, root: Path | None = None, release_flow: s
     if args.cache:   # several datasets in one given folder: one subfolder each, their clip keys may meet
         cache = args.cache / corpus.name.replace(" ", "_") if several else args.cache
     extraction = extract_dataset(corpus.sequences, cache, _preprocess_config(args, root, corpus.name, release_flow),
-                                 workers=args.workers, face_model=args.face_model)
+                                 workers=args.workers, face_model=args.face_model, ray=getattr(args, "ray", None))
     return corpus.sequences, extraction
 
 
@@ -172,7 +172,10 @@ def cmd_extract(args: argparse.Namespace) -> None:
         middle = extraction.middle_frame_errors(sequences)
         report["middle_frame_error_frames"] = {"mean": round(float(np.mean(middle)), 2),
                                                "median": float(np.median(middle))}
+    if extraction.failed:
+        report["failed"] = extraction.failed
     print(json.dumps(report, indent=2))
+    _refuse_failed(extraction.failed, "sequence")
 
 
 def _usable(sequences, extraction):
@@ -310,14 +313,21 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "model" / "weights" / "microattnet-synth.pt"
 
 
-def _classifier(args: argparse.Namespace):
-    """The Predictor for --model (default: the shipped demo weights), or None with --no-model."""
+def _checkpoint(args: argparse.Namespace) -> Path | None:
+    """The checkpoint to classify with: --model, else the shipped demo weights; None with --no-model."""
     if getattr(args, "no_model", False):
         return None
     path = args.model or (DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else None)
     if path is None:
         print("note: no checkpoint given and no shipped weights found: events are spotted, not classified",
               file=sys.stderr)
+    return path
+
+
+def _classifier(args: argparse.Namespace):
+    """The Predictor for --model (default: the shipped demo weights), or None with --no-model."""
+    path = _checkpoint(args)
+    if path is None:
         return None
     from model.predictor import Predictor
 
@@ -368,17 +378,24 @@ def _layout(detector):
     return layout
 
 
-def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
-    """The live engine over `source` (default: the one --source names) into `sinks`; its summary."""
+def _profile_and_config(args: argparse.Namespace):
+    """The calibration profile --profile names (or None) and the engine config with it applied."""
     from calibration.profile import load_profile
-    from stream.engine import Engine
-    from stream.face import MediaPipeFaceDetector
-    from stream.stereo import describe_devices
 
     profile = load_profile(args.profile) if getattr(args, "profile", None) else None
     config = _engine_config(args, profile)
     if profile is not None:
         profile.check_intensity(config.features.intensity, args.profile)
+    return profile, config
+
+
+def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
+    """The live engine over `source` (default: the one --source names) into `sinks`; its summary."""
+    from stream.engine import Engine
+    from stream.face import MediaPipeFaceDetector
+    from stream.stereo import describe_devices
+
+    profile, config = _profile_and_config(args)
     source = source or _open(args)
     detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
     engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),
@@ -469,12 +486,37 @@ def cmd_spot(args: argparse.Namespace) -> None:
         if path is not None:
             path.unlink(missing_ok=True)
     sinks = [MegcSink(args.out)] + ([JsonlSink(args.events)] if args.events else [])
-    summary = run_engine(args, sinks, status_line=not args.quiet, source=source)
+    if args.ray is None:
+        summary = run_engine(args, sinks, status_line=not args.quiet, source=source)
+    else:
+        summary = _spot_on_ray(args, sinks, source or _open(args))
     summary["spots_file"] = str(args.out)
     if truth is not None:
         summary["score"] = spotting_report(read_spots(args.out), true_intervals(truth))
     print(json.dumps(summary, indent=2))
     _refuse_lost_events(summary)
+    _refuse_failed(summary.get("failed"), "recording")
+
+
+def _spot_on_ray(args: argparse.Namespace, sinks: list, source) -> dict:
+    """`mer spot` with one Ray task per recording: the same rows as the run on this machine."""
+    from model.batch import SpotJob, spot_on_ray
+
+    if not hasattr(source, "per_recording"):
+        raise UserError(f"--ray runs one task per recording of a dataset root; {args.data} is one recording")
+    profile, config = _profile_and_config(args)
+    if config.views is None:
+        raise UserError("--ray needs the views per frame: give --views 1 or 2 (auto detects them once per run)")
+    checkpoint = _checkpoint(args)
+    jobs = [SpotJob(part, config, args.face_model and str(args.face_model), checkpoint and str(checkpoint),
+                    profile.baselines if profile else None) for part in source.per_recording()]
+    return spot_on_ray(jobs, sinks, args.ray)
+
+
+def _refuse_failed(failed: dict | None, what: str) -> None:
+    if failed:
+        raise UserError(f"{len(failed)} {what}(s) failed on Ray after a retry: "
+                        + "; ".join(f"{name} ({reason})" for name, reason in failed.items()))
 
 
 def cmd_score_spots(args: argparse.Namespace) -> None:
@@ -600,6 +642,12 @@ def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
                    help="MediaPipe face detector .tflite (default: the bundled one)")
 
 
+def _add_ray_arg(p: argparse.ArgumentParser, task: str) -> None:
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help=f"one Ray task per {task} (pip install 'mer-live[ray]'): a local Ray without ADDRESS, "
+                        "else the cluster at ADDRESS (auto, HOST:6379 or ray://HOST:10001); same output as without")
+
+
 def _add_spotting_set_arg(p: argparse.ArgumentParser) -> None:
     from corpora import SPOTTING_SETS
 
@@ -648,6 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="crop, detect apex and cache phase features of a dataset")
     _add_data_args(p)
+    _add_ray_arg(p, "sequence")
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("train", help="train MicroAttNet on a dataset (held-out subjects are tested)")
@@ -687,6 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="MEGC spotting CSV to write")
     p.add_argument("--events", type=Path, default=None, help="also write the JSONL event log")
     _add_spotting_set_arg(p)
+    _add_ray_arg(p, "recording")
     p.set_defaults(func=cmd_spot)
 
     p = sub.add_parser("score-spots", help="precision, recall, F1 (IoU ≥ 0.5) and apex error of a spots CSV")

@@ -25,6 +25,7 @@ class Extraction:
 
     features: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)   # on Ray: sequences whose task failed twice
 
     def _with_apex(self, sequences: list[Sequence]):
         """(sequence, its cached arrays) for extracted sequences whose labels give an apex."""
@@ -77,8 +78,11 @@ def _extract_or_reason(args: tuple[Sequence, PreprocessConfig, str | None]) -> t
 
 
 def extract_dataset(sequences: list[Sequence], cache_dir: Path, config: PreprocessConfig = PreprocessConfig(),
-                    workers: int = 2, face_model: str | None = None, progress: bool = True) -> Extraction:
-    """Features for every sequence, from the cache when present; new ones are computed and cached."""
+                    workers: int = 2, face_model: str | None = None, progress: bool = True,
+                    ray: str | None = None) -> Extraction:
+    """Features for every sequence, from the cache when present; new ones are computed and cached.
+    `ray`: one Ray task per sequence instead of `workers` processes, on a local Ray ("local") or the
+    cluster at that address (see model.batch)."""
     cache = FeatureCache(cache_dir, config)
     result = Extraction()
     todo = []
@@ -89,25 +93,34 @@ def extract_dataset(sequences: list[Sequence], cache_dir: Path, config: Preproce
         else:
             todo.append(seq)
     jobs = [(seq, config, face_model) for seq in todo]
-    bar = tqdm(total=len(jobs), desc="extract", unit="seq", disable=not progress or not jobs, file=sys.stderr)
-    if workers > 1 and len(jobs) > 1:
-        # spawn, not fork: a forked child inherits MediaPipe's threads in a broken state
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            outcomes = pool.map(_extract_or_reason, jobs, chunksize=2)
-            _collect(outcomes, result, cache, bar)
+    if ray is not None and jobs:
+        from model.batch import ray_session, run_on_ray
+
+        with ray_session(ray):
+            batch = run_on_ray(_extract_or_reason, jobs, [seq.key for seq in todo], "extract", unit="seq")
+        _collect((outcome for outcome in batch.results if outcome is not None), result, cache)
+        result.failed = batch.failed
     else:
-        _collect(map(_extract_or_reason, jobs), result, cache, bar)
-    bar.close()
+        with tqdm(total=len(jobs), desc="extract", unit="seq", disable=not progress or not jobs, file=sys.stderr) as bar:
+            if workers > 1 and len(jobs) > 1:
+                # spawn, not fork: a forked child inherits MediaPipe's threads in a broken state
+                with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    _collect(pool.map(_extract_or_reason, jobs, chunksize=2), result, cache, bar)
+            else:
+                _collect(map(_extract_or_reason, jobs), result, cache, bar)
     for key, reason in result.skipped.items():
         print(f"skipped {key}: {reason}", file=sys.stderr)
+    for key, reason in result.failed.items():
+        print(f"failed {key} (tried twice): {reason}", file=sys.stderr)
     return result
 
 
-def _collect(outcomes, result: Extraction, cache: FeatureCache, bar: tqdm) -> None:
+def _collect(outcomes, result: Extraction, cache: FeatureCache, bar: tqdm | None = None) -> None:
     for key, outcome in outcomes:
         if isinstance(outcome, str):
             result.skipped[key] = outcome
         else:
             cache.save(key, outcome)
             result.features[key] = outcome
-        bar.update()
+        if bar is not None:
+            bar.update()

@@ -91,6 +91,11 @@ def lowered_thread_priority(steps: int):
                 pass
 
 
+def new_run_id() -> str:
+    """Event ids restart at 1 each run; runs appending to one log are told apart by this."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+
+
 def latency_summary(latencies_ms: list[float]) -> dict | None:
     """p50 / p95 in ms and the count; None without any."""
     if not latencies_ms:
@@ -195,8 +200,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._pipeline: FramePipeline | None = None
         self._event_ids = 0
-        # event ids restart at 1 each run; runs appending to one log are told apart by this
-        self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+        self.run_id = new_run_id()
 
     # ---------------------------------------------------------------- control
     def start(self) -> threading.Thread:

@@ -185,6 +185,14 @@ class DatasetSource(Source):
         """Names of the recordings in replay order."""
         return [part.name for part in self._parts]
 
+    def per_recording(self) -> list[DatasetSource]:
+        """One source per recording, each replaying it as this one does: its own rate in `fps_of`,
+        and this source's `.fps`, so a frame ring holds as many frames."""
+        parts = [DatasetSource(self.root, part.fps, part.decode_scale, [part.folder]) for part in self._parts]
+        for part in parts:
+            part.fps = self.fps
+        return parts
+
     def fps_of(self, recording: str) -> float:
         return next((part.fps for part in self._parts if part.name == recording), self.fps)
 
