@@ -9,6 +9,7 @@ task to the next. Ray is imported only when a batch runs (`pip install 'mer-live
 from __future__ import annotations
 
 import itertools
+import socket
 import sys
 import time
 from collections import Counter
@@ -43,6 +44,7 @@ def ray_session(address: str) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    check_reachable(address)
     try:
         ray.init(address=None if address == LOCAL else address, include_dashboard=False, log_to_driver=False,
                  logging_level="WARNING")
@@ -52,6 +54,17 @@ def ray_session(address: str) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a HOST:PORT (or ray://HOST:PORT) that takes no connection: Ray itself keeps retrying for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return     # LOCAL, "auto": nothing to dial here
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BatchError(f"cannot reach the Ray cluster at {address}: {exc}") from None
 
 
 def first_line(exc: BaseException) -> str:
@@ -130,7 +143,7 @@ class _KeptDetector:
 _worker_kept: dict[tuple, object] = {}   # this worker process's detectors and classifiers, across its tasks
 
 
-def _kept_detectors(face_model: str | None) -> Callable[[], FaceDetector]:
+def kept_detectors(face_model: str | None) -> Callable[[], FaceDetector]:
     """A detector factory for one engine run that hands out this worker's detectors (one per view),
     made on the worker's first task."""
     kept = _worker_kept.setdefault(("detectors", face_model), [])
@@ -145,7 +158,7 @@ def _kept_detectors(face_model: str | None) -> Callable[[], FaceDetector]:
     return factory
 
 
-def _kept_classifier(checkpoint: str | None):
+def kept_classifier(checkpoint: str | None):
     if checkpoint is None:
         return None
     key = ("classifier", checkpoint)
@@ -159,8 +172,8 @@ def _kept_classifier(checkpoint: str | None):
 def spot_recording(job: SpotJob) -> tuple[list[EventRecord], dict]:
     """The engine over one recording: its event records in order and its summary."""
     records = RecordList()
-    engine = Engine(job.source, job.config, detector_factory=_kept_detectors(job.face_model),
-                    classifier=_kept_classifier(job.checkpoint), sinks=[records], baselines=job.baselines)
+    engine = Engine(job.source, job.config, detector_factory=kept_detectors(job.face_model),
+                    classifier=kept_classifier(job.checkpoint), sinks=[records], baselines=job.baselines)
     return records.records, engine.run()
 
 

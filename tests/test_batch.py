@@ -3,16 +3,19 @@ machine; a failed task tried once more, then named; detectors and classifier kep
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import long_recordings
+
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'mer-live[ray]'; CI installs it)")
 
 from mer_cli import DEFAULT_WEIGHTS, main  # noqa: E402
-from model.batch import _kept_classifier, _kept_detectors, run_on_ray  # noqa: E402
+from model.batch import BatchError, check_reachable, kept_classifier, kept_detectors, run_on_ray  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,12 +30,7 @@ def local_ray(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_recordings(tmp_path_factory) -> Path:
-    from stream.synthetic import generate_dataset
-
-    root = tmp_path_factory.mktemp("long2")
-    generate_dataset(root, subjects=1, per_subject=2, seed=4, long=True, long_seconds=(8.0, 8.0), workers=1,
-                     progress=False)
-    return root
+    return long_recordings(tmp_path_factory.mktemp("long2"), per_subject=2, seconds=8.0)
 
 
 def test_spot_on_ray_writes_the_same_spots_and_events_as_the_plain_run(two_recordings, tmp_path, capsys):
@@ -102,13 +100,13 @@ def test_a_task_failing_twice_is_named_with_its_reason_and_the_others_still_fini
 
 
 def test_a_worker_keeps_its_detectors_and_classifier_across_tasks():
-    first, second = _kept_detectors(None), _kept_detectors(None)
+    first, second = kept_detectors(None), kept_detectors(None)
     views_first, views_second = [first(), first()], [second(), second()]
     assert [d.detect.__self__ for d in views_first] == [d.detect.__self__ for d in views_second]
     assert views_first[0].detect.__self__ is not views_first[1].detect.__self__     # one per view
     assert not hasattr(views_first[0], "close")          # an engine run's shutdown leaves them open
-    assert _kept_classifier(str(DEFAULT_WEIGHTS)) is _kept_classifier(str(DEFAULT_WEIGHTS))
-    assert _kept_classifier(None) is None
+    assert kept_classifier(str(DEFAULT_WEIGHTS)) is kept_classifier(str(DEFAULT_WEIGHTS))
+    assert kept_classifier(None) is None
 
 
 def test_spot_on_ray_refuses_a_single_recording_in_one_line(two_recordings, tmp_path, capsys):
@@ -116,3 +114,12 @@ def test_spot_on_ray_refuses_a_single_recording_in_one_line(two_recordings, tmp_
     assert main(["spot", str(folder), "--no-model", "--quiet", "--out", str(tmp_path / "s.csv"), "--ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "one task per recording of a dataset root" in err[0]
+
+
+@pytest.mark.parametrize("form", ["{}", "ray://{}"])
+def test_an_address_that_takes_no_connection_is_refused_at_once(form):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))           # bound, never listening: connections are refused
+        address = form.format(f"127.0.0.1:{unused.getsockname()[1]}")
+        with pytest.raises(BatchError, match=f"^cannot reach the Ray cluster at {address}: "):
+            check_reachable(address)
