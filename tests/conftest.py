@@ -57,6 +57,15 @@ def tiny_dataset(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def long_recordings(root: Path, per_subject: int, seconds: float) -> Path:
+    """Generated long recordings (events.csv) of one subject in the 4DME layout at `root`."""
+    from stream.synthetic import generate_dataset
+
+    generate_dataset(root, subjects=1, per_subject=per_subject, seed=4, long=True, long_seconds=(seconds, seconds),
+                     workers=1, progress=False)
+    return root
+
+
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory) -> Path:
     """A small generated 4DME-layout set (3 subjects × 4 clips), shared by the tests that need real faces."""

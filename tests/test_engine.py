@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import write_video
+from conftest import long_recordings, write_video
 
 from model.data import load_dataset, read_events
 from model.extract import extract_sequence
@@ -58,12 +58,7 @@ def run_engine(source, config=EngineConfig(), **kwargs):
 
 @pytest.fixture(scope="module")
 def long_root(tmp_path_factory) -> Path:
-    from stream.synthetic import generate_dataset
-
-    root = tmp_path_factory.mktemp("long")
-    generate_dataset(root, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(14.0, 14.0), workers=1,
-                     progress=False)
-    return root
+    return long_recordings(tmp_path_factory.mktemp("long"), per_subject=1, seconds=14.0)
 
 
 @pytest.fixture(scope="module")
