@@ -48,7 +48,8 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True)
 class DroppedFrame:
-    """A frame the source knows of but could not decode; `reason` is "corrupt", "empty" or "unreadable"."""
+    """A frame the source knows of but does not deliver; `reason` is "corrupt", "empty" or "unreadable"
+    (it could not be decoded), or "unmatched camera:N" (a stereo rig's frame without a partner)."""
 
     index: int
     source: str
