@@ -8,11 +8,17 @@ import os
 import sys
 from pathlib import Path
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class UserError(Exception):
     """A problem with what the user asked for; printed as one line, exit code 2."""
+
+
+class StreamFailed(Exception):
+    """The stream broke before its end (a file cut short, a camera lost); printed as one line, exit code 1."""
 
 
 def _positive(text: str) -> float:
@@ -383,23 +389,25 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
                     sinks=sinks, baselines=profile.baselines if profile else None,
                     layout=_layout(MediaPipeFaceDetector(args.face_model)) if config.views is None else None)
     engine.start()
+    interrupted = False
     try:
         while engine.running:
             engine.join(0.5)
             if status_line:
                 s = engine.stats.summary()
-                print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps  state {engine.stats.state:<10}  "
+                print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps (source {s['source_fps']:.1f})  state {engine.stats.state:<10}  "
                       f"events {sum(s['events'].values()):4d}  dropped {sum(s['dropped'].values())}", end="",
                       file=sys.stderr)
     except KeyboardInterrupt:
+        interrupted = True
         engine.stop()
         engine.join()
     if status_line:
         print(file=sys.stderr)
     summary = engine.stats.summary()
     summary["source"] = source.name
-    if getattr(source, "ended_reason", None):
-        summary["ended"] = source.ended_reason
+    if interrupted:
+        summary["ended"] = "interrupted (Ctrl-C)"
     return summary
 
 
@@ -415,13 +423,18 @@ def cmd_stream(args: argparse.Namespace) -> None:
     summary = run_engine(args, sinks, status_line=not args.quiet)
     summary["events_file"] = str(args.events)
     print(json.dumps(summary, indent=2))
-    _refuse_lost_events(summary)
+    _check_run(summary)
 
 
-def _refuse_lost_events(summary: dict) -> None:
+def _check_run(summary: dict) -> None:
+    """After the summary is printed: a run that lost events, broke or was interrupted does not exit 0."""
     lost = summary.get("events_not_written") or {}
     if lost:
         raise UserError("events spotted but not written: " + ", ".join(f"{n} to {name}" for name, n in lost.items()))
+    if summary.get("failure"):
+        raise StreamFailed(f"the stream ended early: {summary['failure']}")
+    if summary.get("ended", "").startswith("interrupted"):
+        raise KeyboardInterrupt
 
 
 def _spotting_truth(args: argparse.Namespace):
@@ -469,7 +482,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
     if truth is not None:
         summary["score"] = spotting_report(read_spots(args.out), true_intervals(truth))
     print(json.dumps(summary, indent=2))
-    _refuse_lost_events(summary)
+    _check_run(summary)
 
 
 def cmd_score_spots(args: argparse.Namespace) -> None:
@@ -732,9 +745,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:   # DatasetError, CheckpointError, config checks; files we cannot read or write
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StreamFailed as exc:
+        print(f"mer: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("mer: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:   # whoever read our output stopped (`mer ... | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush stays quiet
         return 0

@@ -81,11 +81,14 @@ def status_html(status: dict) -> str:
         state = "paused"
     elif status.get("running"):
         state = f"running · spotter {status.get('state', 'starting')}"
+    elif status.get("failure"):
+        state = f"broke: {status['failure']}"
     else:
         state = "stopped" if status.get("source") else "idle"
-    parts = [span(f"● {state}", "good" if status.get("running") and not status.get("paused") else ""),
-             span(f"source {status.get('source') or '—'}"),
-             span(f"{status.get('fps', 0):.1f} fps"),
+    parts = [span(f"● {state}", "good" if status.get("running") and not status.get("paused")
+                  else "bad" if status.get("failure") else ""),
+             span(f"source {status.get('source') or '—'} at {status.get('source_fps', 0):.1f} fps"),
+             span(f"{status.get('fps', 0):.1f} fps processed"),
              span(f"dropped {status.get('dropped', 0)}", "bad" if status.get("dropped") else "")]
     for view, found in sorted((status.get("face_found") or {}).items()):
         parts.append(span(f"face {view} {'✓' if found else '✗'}", "good" if found else "bad"))
