@@ -414,6 +414,56 @@ def test_run_ui_serves_with_a_password(tmp_path, capsys):
         app.close()
 
 
+def test_logins_are_locked_out_after_five_wrong_tries():
+    from ui.auth import LoginGuard
+
+    now = [0.0]
+    guard = LoginGuard("mer", "secret", max_failures=5, lockout_s=30.0, clock=lambda: now[0])
+    assert guard("mer", "secret")
+    assert not any(guard("mer", f"guess{i}") for i in range(5))
+    assert not guard("mer", "secret")          # locked: even the right password waits
+    now[0] = 31.0
+    assert not any(guard("mer", f"guess{i}") for i in range(5))
+    now[0] = 31.0 + 59.0
+    assert not guard("mer", "secret")          # the second lockout lasts twice as long
+    now[0] = 31.0 + 61.0
+    assert guard("mer", "secret") and guard.lockouts == 0
+
+
+def test_page_paths_outside_the_data_roots_are_refused_alike(tmp_path):
+    """The checkpoint and folder boxes once took any server path, and their messages told whether a
+    file existed there (and, through the loader's error, its first byte)."""
+    data = tmp_path / "data"
+    (data / "frames").mkdir(parents=True)
+    session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: None, data_roots=[data])
+    before = session.checkpoint
+    try:
+        refusals = []
+        for path in ("/etc/hostname", "/etc/no-such-file"):
+            with pytest.raises(ValueError) as refused:
+                session.set_checkpoint(path)
+            refusals.append(str(refused.value).replace(path, "PATH"))
+            with pytest.raises(ValueError, match="outside the folders"):
+                session.resolve_spec("folder", path)
+        assert refusals[0] == refusals[1] and "outside the folders" in refusals[0]
+        assert session.checkpoint == before
+        assert session.resolve_spec("folder", str(data / "frames")) == str(data / "frames")
+        assert "not found" in session.set_checkpoint(data / "none.pt")
+    finally:
+        session.close()
+
+
+def test_the_server_keeps_what_it_writes_to_its_user(session):
+    """Exports and uploads went world-readable into /tmp/gradio; the session folder was 0755."""
+    import os
+
+    import ui.app  # noqa: F401  (sets Gradio's temp folder before Gradio is imported)
+
+    gradio_temp = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert gradio_temp.stat().st_mode & 0o077 == 0
+    assert session.folder.stat().st_mode & 0o077 == 0 and session.export("csv").parent == session.folder
+
+
 def test_the_page_sends_no_analytics_and_checks_no_version(session):
     """The README promises nothing leaves the machine; Gradio would otherwise post usage data and
     ask PyPI for its latest version when the page is built."""

@@ -50,6 +50,16 @@ def default_session_root() -> Path:
     return Path.home() / ".cache" / "mer-live" / "sessions"
 
 
+def private_folder(path: Path) -> Path:
+    """`path`, made if missing and open to this user only: faces, events and uploads live there."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.chmod(0o700)
+    except OSError as exc:   # a folder another user owns: it stays as it is
+        log.warning("cannot make %s private: %s", path, exc)
+    return path
+
+
 def demo_source_path() -> Path:
     """The demo's 30 s long recording (4DME layout, with micro and macro events), made on first use."""
     from stream.synthetic import ensure_demo_dataset
@@ -239,11 +249,10 @@ class Session:
 
     def __init__(self, folder: str | Path | None = None, *, checkpoint: str | Path | None = None,
                  profile=None, detector_factory: Callable | None = None, config: EngineConfig | None = None,
-                 webcam_fps: float = 10.0):
+                 webcam_fps: float = 10.0, data_roots: list[str | Path] | None = None):
         if folder is None:
             folder = default_session_root() / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        self.folder = Path(folder).expanduser().resolve()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private_folder(Path(folder).expanduser().resolve())
         if detector_factory is None:
             from stream.face import MediaPipeFaceDetector
 
@@ -253,6 +262,10 @@ class Session:
         self.store = _store()
         self.webcam = WebcamFeed(webcam_fps)
         self.checkpoint: Path | None = Path(checkpoint) if checkpoint else default_weights()
+        # the server folders the page may name (checkpoint, frames folder); the startup checkpoint's is one
+        roots = [Path.home(), Path.cwd()] if data_roots is None else [Path(r) for r in data_roots]
+        roots += [self.folder] + ([self.checkpoint.parent] if self.checkpoint else [])
+        self.data_roots = tuple(dict.fromkeys(r.expanduser().resolve() for r in roots))
         self._classifier = None
         self._classifier_path: Path | None = None
         self.classifier_note = ""
@@ -277,9 +290,19 @@ class Session:
             self.apply_profile(profile)
 
     # ------------------------------------------------------------ model and profile
+    def page_path(self, text: str | Path, what: str) -> Path:
+        """A server path typed on the page, if it lies inside a data root. The refusal is the same
+        whether or not the path exists, so the page cannot probe the server's files."""
+        path = Path(text).expanduser().resolve()
+        if not any(path.is_relative_to(root) for root in self.data_roots):
+            raise ValueError(f"{what} {str(text)!r} is outside the folders this dashboard may read "
+                             f"({', '.join(map(str, self.data_roots))}); `mer ui --data-root DIR` adds one")
+        return path
+
     def set_checkpoint(self, path: str | Path | None) -> str:
+        """The checkpoint named on the page (inside a data root), or none: spot without classifying."""
         with self._lock:
-            self.checkpoint = Path(path).expanduser() if path else None
+            self.checkpoint = self.page_path(path, "checkpoint") if path else None
             self._classifier, self._classifier_path = None, None
             return self._load_classifier() + (" (used from the next start)" if self.running else "")
 
@@ -353,7 +376,7 @@ class Session:
         if kind.startswith("folder"):
             if not value:
                 raise ValueError("enter a folder path (4DME root or a folder of frames)")
-            path = Path(value).expanduser()
+            path = self.page_path(value, "folder")
             if not path.is_dir():
                 raise ValueError(f"not a folder: {path}")
             return str(path)
