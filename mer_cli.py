@@ -362,20 +362,14 @@ def _open(args: argparse.Namespace):
     return open_source(str(args.source), fps=args.fps, decode_scale=args.decode_scale)
 
 
-def _layout(detector):
-    from calibration.views import detect_layout
-
-    def layout(image):
-        found = detect_layout(image, detector)
-        print(f"views: {found.views} ({found.reason})", file=sys.stderr)
-        return found.views, found.split_x
-
-    return layout
+def _say_layout(found) -> None:
+    print(f"views: {found.views} ({found.reason})", file=sys.stderr)
 
 
 def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
     """The live engine over `source` (default: the one --source names) into `sinks`; its summary."""
     from calibration.profile import load_profile
+    from calibration.views import layout_hook
     from stream.engine import Engine
     from stream.face import MediaPipeFaceDetector
 
@@ -387,7 +381,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
     engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),
                     sinks=sinks, baselines=profile.baselines if profile else None,
-                    layout=_layout(MediaPipeFaceDetector(args.face_model)) if config.views is None else None)
+                    layout=layout_hook(detector_factory, _say_layout) if config.views is None else None)
     engine.start()
     interrupted = False
     try:
@@ -498,6 +492,7 @@ def cmd_score_spots(args: argparse.Namespace) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
     from calibration.baseline import calibrate
+    from calibration.views import layout_hook
     from stream.face import MediaPipeFaceDetector
     from stream.sources import paced
 
@@ -507,18 +502,17 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     config = _engine_config(args)
     source = _open(args)
     config = replace(config, spotter=replace(config.spotter, fps=source.fps))   # time constants at the source's rate
-    detector = MediaPipeFaceDetector(args.face_model)
+    detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
     if config.views is None:
         with source:
             first = next((i for i in source if hasattr(i, "image")), None)
         if first is None:
             raise UserError(f"no frame could be read from {args.source}")
-        views, split_x = _layout(detector)(first.image)
+        views, split_x = layout_hook(detector_factory, _say_layout)(first.image)
         config = replace(config, views=views, split_x=split_x)
         source = _open(args)
     with source:
-        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config,
-                            lambda: MediaPipeFaceDetector(args.face_model), source.name)
+        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config, detector_factory, source.name)
     profile.save(args.out)
     print(json.dumps(profile.to_json(), indent=2))
 
@@ -731,6 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from stream.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()   # before any thread: runs that start and stop threads keep their memory flat
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ui"]:                 # the dashboard parses its own options
         from ui.app import main as ui_main

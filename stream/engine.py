@@ -330,6 +330,7 @@ class Engine:
             self._submit(finished, jobs)
         self._submit(pipeline.close(), jobs)
         pipeline.shutdown()
+        self._pipeline = None   # it points back at the engine: without the cycle a finished run is freed at once
 
     def _submit(self, finished: list[_EventJob], jobs: queue.Queue) -> None:
         for job in finished:

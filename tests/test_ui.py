@@ -231,6 +231,8 @@ def test_an_upload_outlives_gradios_copy(session, tmp_path):
     upload.unlink()
     assert spec.read_bytes() == b"video bytes"
     assert session.resolve_spec("video file", upload=str(spec)) == str(spec)
+    # the page still holds Gradio's path: Start pressed again replays the session's copy
+    assert session.resolve_spec("video file", upload=str(upload)) == str(spec)
 
 
 @pytest.mark.parametrize("kind,value", [("camera", "front"), ("folder", "/no/such/folder"), ("video file", ""),

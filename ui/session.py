@@ -23,8 +23,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from calibration.views import layout_hook
 from stream.engine import Engine, EngineConfig
 from stream.frames import Frame
+from stream.memory import hand_back_memory
 from stream.sinks import CsvSink, JsonlSink, MegcSink, CSV_COLUMNS
 from stream.sources import VIDEO_SUFFIXES, CameraSource, PaceGate, Source, SourceError, open_source, paced
 
@@ -372,6 +374,9 @@ class Session:
         if kind.startswith("video"):
             if not upload:
                 raise ValueError("upload a video file first")
+            kept = self.folder / "uploads" / Path(upload).name
+            if not Path(upload).exists() and kept.is_file():   # Gradio deleted its copy; ours stays
+                return str(kept)
             return str(self.keep_upload(check_upload(upload)))
         if kind.startswith("folder"):
             if not value:
@@ -404,19 +409,8 @@ class Session:
         return replace(self.base_config, views=views, split_x=split_x, realtime=False,
                        decision_threshold=self.threshold, spotter=spotter)
 
-    def _layout(self):
-        from calibration.views import detect_layout
-
-        holder = {}
-
-        def layout(image):
-            if "detector" not in holder:
-                holder["detector"] = self.detector_factory()
-            found = detect_layout(image, holder["detector"])
-            self.message = f"view layout: {found.views} view(s) ({found.reason})"
-            return found.views, found.split_x
-
-        return layout
+    def _say_layout(self, found) -> None:
+        self.message = f"view layout: {found.views} view(s) ({found.reason})"
 
     def start(self, spec: str, views: int | None = 2, realtime: bool | None = None) -> str:
         """Start (or restart) the engine on a source spec: "demo", "webcam" (browser), a camera index,
@@ -452,7 +446,7 @@ class Session:
             log_path = self.folder / f"live-{self.runs:03d}.jsonl"
             engine = Engine(source, config, detector_factory=self.detector_factory, classifier=self._classifier,
                             sinks=[JsonlSink(log_path)], store=self.store, baselines=baselines,
-                            layout=self._layout() if views is None else None)
+                            layout=layout_hook(self.detector_factory, self._say_layout) if views is None else None)
             engine.start()
             self.paused = False
             self.message = f"started {source.name} ({'real time' if realtime else 'as fast as it comes'}); {note}"
@@ -468,6 +462,8 @@ class Session:
         run.engine.join(self.stop_timeout_s)
         if run.engine.running:   # a source stuck in its driver; the next run has a store of its own
             log.warning("engine did not stop within %.0f s", self.stop_timeout_s)
+        else:
+            hand_back_memory()
 
     def pause(self) -> str:
         return self._set_paused(True)
@@ -572,9 +568,7 @@ class Session:
                 first = next((i for i in items if isinstance(i, Frame)), None)
                 if first is None:
                     raise ValueError("the source gave no frame")
-                from calibration.views import detect_layout
-
-                views = detect_layout(first.image, self.detector_factory()).views
+                views = layout_hook(self.detector_factory)(first.image)[0]
             return calibrate(items, seconds, self._config(views, fps=source.fps), self.detector_factory, source.name)
 
     # ------------------------------------------------------------ markers
