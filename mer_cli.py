@@ -8,11 +8,17 @@ import os
 import sys
 from pathlib import Path
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class UserError(Exception):
     """A problem with what the user asked for; printed as one line, exit code 2."""
+
+
+class StreamFailed(Exception):
+    """The stream broke before its end (a file cut short, a camera lost); printed as one line, exit code 1."""
 
 
 def _positive(text: str) -> float:
@@ -367,15 +373,8 @@ def _open(args: argparse.Namespace):
                        allow_single_view=getattr(args, "allow_single_view", False))
 
 
-def _layout(detector):
-    from calibration.views import detect_layout
-
-    def layout(image):
-        found = detect_layout(image, detector)
-        print(f"views: {found.views} ({found.reason})", file=sys.stderr)
-        return found.views, found.split_x
-
-    return layout
+def _say_layout(found) -> None:
+    print(f"views: {found.views} ({found.reason})", file=sys.stderr)
 
 
 def _profile_and_config(args: argparse.Namespace):
@@ -391,6 +390,7 @@ def _profile_and_config(args: argparse.Namespace):
 
 def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
     """The live engine over `source` (default: the one --source names) into `sinks`; its summary."""
+    from calibration.views import layout_hook
     from stream.engine import Engine
     from stream.face import MediaPipeFaceDetector
     from stream.stereo import describe_devices
@@ -400,18 +400,21 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
     engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),
                     sinks=sinks, baselines=profile.baselines if profile else None,
-                    layout=_layout(MediaPipeFaceDetector(args.face_model)) if config.views is None else None)
+                    layout=layout_hook(detector_factory, _say_layout) if config.views is None else None)
     devices = getattr(source, "device_status", None)   # a stereo rig: rate and drops per camera
     engine.start()
+    interrupted = False
     try:
         while engine.running:
             engine.join(0.5)
             if status_line:
                 s = engine.stats.summary()
-                print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps  state {engine.stats.state:<10}  "
-                      f"events {sum(s['events'].values()):4d}  dropped {sum(s['dropped'].values())}"
-                      + (f"  {describe_devices(devices())}" if devices else ""), end="", file=sys.stderr)
+                print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps (source {s['source_fps']:.1f})  "
+                      f"state {engine.stats.state:<10}  events {sum(s['events'].values()):4d}  "
+                      f"dropped {sum(s['dropped'].values())}" + (f"  {describe_devices(devices())}" if devices else ""),
+                      end="", file=sys.stderr)
     except KeyboardInterrupt:
+        interrupted = True
         engine.stop()
         engine.join()
     if status_line:
@@ -420,8 +423,8 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     summary["source"] = source.name
     if devices is not None:
         summary["devices"] = devices()
-    if getattr(source, "ended_reason", None):
-        summary["ended"] = source.ended_reason
+    if interrupted:
+        summary["ended"] = "interrupted (Ctrl-C)"
     return summary
 
 
@@ -437,13 +440,18 @@ def cmd_stream(args: argparse.Namespace) -> None:
     summary = run_engine(args, sinks, status_line=not args.quiet)
     summary["events_file"] = str(args.events)
     print(json.dumps(summary, indent=2))
-    _refuse_lost_events(summary)
+    _check_run(summary)
 
 
-def _refuse_lost_events(summary: dict) -> None:
+def _check_run(summary: dict) -> None:
+    """After the summary is printed: a run that lost events, broke or was interrupted does not exit 0."""
     lost = summary.get("events_not_written") or {}
     if lost:
         raise UserError("events spotted but not written: " + ", ".join(f"{n} to {name}" for name, n in lost.items()))
+    if summary.get("failure"):
+        raise StreamFailed(f"the stream ended early: {summary['failure']}")
+    if summary.get("ended", "").startswith("interrupted"):
+        raise KeyboardInterrupt
 
 
 def _spotting_truth(args: argparse.Namespace):
@@ -494,7 +502,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
     if truth is not None:
         summary["score"] = spotting_report(read_spots(args.out), true_intervals(truth))
     print(json.dumps(summary, indent=2))
-    _refuse_lost_events(summary)
+    _check_run(summary)
     _refuse_failed(summary.get("failed"), "recording")
 
 
@@ -532,6 +540,7 @@ def cmd_score_spots(args: argparse.Namespace) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
     from calibration.baseline import calibrate
+    from calibration.views import layout_hook
     from stream.face import MediaPipeFaceDetector
     from stream.sources import paced
 
@@ -541,18 +550,17 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     config = _engine_config(args)
     source = _open(args)
     config = replace(config, spotter=replace(config.spotter, fps=source.fps))   # time constants at the source's rate
-    detector = MediaPipeFaceDetector(args.face_model)
+    detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
     if config.views is None:
         with source:
             first = next((i for i in source if hasattr(i, "image")), None)
         if first is None:
             raise UserError(f"no frame could be read from {args.source}")
-        views, split_x = _layout(detector)(first.image)
+        views, split_x = layout_hook(detector_factory, _say_layout)(first.image)
         config = replace(config, views=views, split_x=split_x)
         source = _open(args)
     with source:
-        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config,
-                            lambda: MediaPipeFaceDetector(args.face_model), source.name)
+        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config, detector_factory, source.name)
     profile.save(args.out)
     print(json.dumps(profile.to_json(), indent=2))
 
@@ -776,6 +784,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from stream.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()   # before any thread: runs that start and stop threads keep their memory flat
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ui"]:                 # the dashboard parses its own options
         from ui.app import main as ui_main
@@ -790,9 +801,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:   # DatasetError, CheckpointError, config checks; files we cannot read or write
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StreamFailed as exc:
+        print(f"mer: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("mer: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:   # whoever read our output stopped (`mer ... | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush stays quiet
         return 0

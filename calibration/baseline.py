@@ -26,16 +26,18 @@ def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_f
     zs: list[float] = []
     first_t = None
     started = time.perf_counter()
-    for item in frames:
-        if not isinstance(item, Frame):
-            continue
-        first_t = item.t_s if first_t is None else first_t
-        pipeline.process(item)
-        if pipeline.spotter.state.last_score is not None:
-            zs.append(pipeline.spotter.state.last_score)
-        if item.t_s - first_t >= seconds or time.perf_counter() - started > 10 * seconds + 30:
-            break
-    pipeline.shutdown()
+    try:
+        for item in frames:
+            if not isinstance(item, Frame):
+                continue
+            first_t = item.t_s if first_t is None else first_t
+            pipeline.process(item)
+            if pipeline.spotter.state.last_score is not None:
+                zs.append(pipeline.spotter.state.last_score)
+            if item.t_s - first_t >= seconds or time.perf_counter() - started > 10 * seconds + 30:
+                break
+    finally:
+        pipeline.shutdown()
     baselines = pipeline.spotter.kept_baselines()
     if not baselines:
         raise ValueError(f"no face was tracked long enough in {source_name or 'the source'} to calibrate "

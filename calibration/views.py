@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -15,6 +16,25 @@ class ViewLayout:
     views: int
     split_x: int | None
     reason: str
+
+
+def layout_hook(detector_factory: Callable[[], FaceDetector],
+                report: Callable[[ViewLayout], None] | None = None) -> Callable[[np.ndarray], tuple[int, int | None]]:
+    """The engine's `layout` (frame → views, split_x) when the views are to be detected: the first
+    frame's layout, found with a detector made for it and closed at once (a MediaPipe detector holds
+    threads and memory); `report` hears what was found."""
+    def layout(image: np.ndarray) -> tuple[int, int | None]:
+        detector = detector_factory()
+        try:
+            found = detect_layout(image, detector)
+        finally:
+            if hasattr(detector, "close"):
+                detector.close()
+        if report is not None:
+            report(found)
+        return found.views, found.split_x
+
+    return layout
 
 
 def find_seam(image: np.ndarray, search: float = 0.1, contrast: float = 4.0) -> int | None:

@@ -140,6 +140,9 @@ class EngineStats:
     fps: float = 0.0
     state: str = "starting"
     face_found: dict[str, bool] = field(default_factory=dict)
+    frame_times: deque = field(default_factory=lambda: deque(maxlen=90))   # t_s of the last frames processed
+    ended: str | None = None       # why the source ended, once it has
+    failure: str | None = None     # the same when it ended because something broke (a file cut short, a lost camera)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, counter: str, key: str) -> None:
@@ -147,6 +150,14 @@ class EngineStats:
         while the page and the status line read, and a new key must not land mid-copy."""
         with self.lock:
             getattr(self, counter)[key] += 1
+
+    @property
+    def source_fps(self) -> float:
+        """The rate the source delivers at, from its frames' own times (a camera's measured rate,
+        not the 30 it claims); 0 before two frames of one recording."""
+        times = list(self.frame_times)
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        return round((len(times) - 1) / span, 1) if span > 0 else 0.0
 
     def summary(self) -> dict:
         elapsed = time.perf_counter() - self.started
@@ -159,8 +170,8 @@ class EngineStats:
             "events_not_written": not_written, "report_errors": self.report_errors,
             "seconds": round(elapsed, 2), "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_ms": latency_summary(list(self.latencies_ms)),
-            "stage_ms": self.timers.means(),
-        }
+            "stage_ms": self.timers.means(), "source_fps": self.source_fps,
+        } | ({"ended": self.ended} if self.ended else {}) | ({"failure": self.failure} if self.failure else {})
 
 
 @dataclass
@@ -196,6 +207,10 @@ class Engine:
         self.stats = EngineStats()
         self._stop = threading.Event()
         self._resume = threading.Event()
+        # set when run() has finished; join() and running read it rather than Thread.join, which an
+        # interrupting Ctrl-C can leave believing a live thread stopped (a CPython race), so the
+        # interpreter then exits under native code still running in the pipeline's threads (abort)
+        self._finished = threading.Event()
         self._resume.set()
         self._thread: threading.Thread | None = None
         self._pipeline: FramePipeline | None = None
@@ -231,11 +246,11 @@ class Engine:
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._finished.wait(timeout)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._finished.is_set()
 
     # ---------------------------------------------------------------- threads
     def run(self) -> dict:
@@ -249,13 +264,16 @@ class Engine:
             with lowered_thread_priority(self.config.capture_nice):
                 self._process(frames, jobs)
         finally:
-            self._stop.set()
-            jobs.put(_END)
-            worker.join()
-            reader.join(timeout=5)
-            self.sinks.close()
-            self.stats.state = "stopped"
-            self._publish_status()
+            try:
+                self._stop.set()
+                jobs.put(_END)
+                worker.join()
+                reader.join(timeout=5)
+                self.sinks.close()
+                self.stats.state = "stopped"
+                self._publish_status()
+            finally:
+                self._finished.set()
         return self.stats.summary()
 
     def _read(self, frames: queue.Queue) -> None:
@@ -276,7 +294,10 @@ class Engine:
                             continue
         except Exception as exc:  # a source that dies ends the stream with its reason, not a traceback
             self.stats.count("dropped", f"source error: {exc}")
+            self.stats.failure = f"source error: {exc}"
         finally:
+            self.stats.ended = getattr(self.source, "ended_reason", None) or self.stats.failure or "end of source"
+            self.stats.failure = self.stats.failure or getattr(self.source, "failure", None)
             # the end marker must get through: a paused engine's queue can be full when the source
             # ends, and without the marker the processing loop would wait for a frame forever
             while True:
@@ -313,6 +334,7 @@ class Engine:
             self._submit(finished, jobs)
         self._submit(pipeline.close(), jobs)
         pipeline.shutdown()
+        self._pipeline = None   # it points back at the engine: without the cycle a finished run is freed at once
 
     def _submit(self, finished: list[_EventJob], jobs: queue.Queue) -> None:
         for job in finished:
@@ -390,7 +412,8 @@ class Engine:
         devices = getattr(self.source, "device_status", None)   # a stereo rig: rate and drops per camera
         try:
             self.store.set_status({
-                "state": self.stats.state, "fps": round(self.stats.fps, 1), "frames": self.stats.frames,
+                "state": self.stats.state, "fps": round(self.stats.fps, 1), "source_fps": self.stats.source_fps,
+                "frames": self.stats.frames,
                 "dropped": sum(summary["dropped"].values()), "drop_reasons": summary["dropped"],
                 "no_face_frames": self.stats.no_face_frames,
                 "face_found": dict(self.stats.face_found),
@@ -465,6 +488,7 @@ class FramePipeline:
             finished += self.close()
             self.source = frame.source
             self.stats.recordings += 1
+            self.stats.frame_times.clear()
             self.ring.clear()
             for tracker in self.trackers:
                 tracker.reset()
@@ -482,6 +506,7 @@ class FramePipeline:
         if spot is not None:
             finished.append(self.job(spot))
         self.stats.processed += 1
+        self.stats.frame_times.append(frame.t_s)
         try:
             self._report(frame)
         except Exception:  # the dashboard's view of a frame must never cost an event spotted in it

@@ -105,7 +105,13 @@ class MediaPipeFaceDetector:
         return boxes
 
     def close(self) -> None:
-        self._detector.close()
+        """Stop the detector and free its graph now. MediaPipe's close() stops the graph but keeps
+        its threads and memory until the task object is destroyed, which for an object in a reference
+        cycle waits for Python's cycle collector: a server that starts and stops runs kept 4 threads
+        and ~20 MB per run."""
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
 
 
 def largest_box(boxes: Iterable[Box]) -> Box | None:

@@ -69,16 +69,20 @@ def read_spots(path: Path) -> list[Interval]:
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"spots file does not exist: {path}")
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"subject", "video", "onset", "offset"} - set(reader.fieldnames or [])
-        if missing:
-            raise DatasetError(f"{path} is missing column(s) {', '.join(sorted(missing))}")
-        try:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"subject", "video", "onset", "offset"} - set(reader.fieldnames or [])
+            if missing:
+                raise DatasetError(f"{path} is missing column(s) {', '.join(sorted(missing))}")
             return [Interval(r["subject"], r["video"], int(r["onset"]), int(r["offset"]),
                              int(r["apex"]) if r.get("apex") else None) for r in reader]
-        except ValueError as exc:
-            raise DatasetError(f"{path}: a frame number is not an integer ({exc})") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path} is not UTF-8 text (save it as CSV UTF-8)") from None
+    except DatasetError:
+        raise
+    except ValueError as exc:
+        raise DatasetError(f"{path}: a frame number is not an integer ({exc})") from None
 
 
 def macro_confusions(spots: list[Interval], macros: list[Interval]) -> int:

@@ -70,6 +70,14 @@ class Source:
         self.fps = float(fps)
         self.frames = 0
         self.dropped = 0
+        self.ended_reason: str | None = None   # why the stream ended, once it has
+        self.failure: str | None = None        # the same when it ended because something broke
+
+    def _record_end(self, reason: str, failed: bool) -> None:
+        """Keep the first reason the stream ended; `failed` when it broke (a file cut short, a lost camera)."""
+        if self.ended_reason is None:
+            self.ended_reason = reason
+            self.failure = reason if failed else None
 
     def _items(self) -> Iterator[Item]:
         raise NotImplementedError
@@ -216,7 +224,6 @@ class VideoFileSource(Source):
         path = Path(path)
         self.path = path
         self.decode_scale = _check_scale(decode_scale)
-        self.ended_reason: str | None = None
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             self._capture.release()
@@ -244,10 +251,10 @@ class VideoFileSource(Source):
             yield Frame(index, self._time_of(index), to_rgb(image), self.name)
             index += 1
         if self.frame_count <= 0 or index >= self.frame_count:
-            self.ended_reason = "end of file"
+            self._record_end("end of file", failed=False)
         else:
-            self.ended_reason = f"read failed at frame {index} of {self.frame_count}"
-            log.warning("%s: %s", self.path, self.ended_reason)
+            self._record_end(f"{self.path.name}: read failed at frame {index} of {self.frame_count}", failed=True)
+            log.warning("%s", self.failure)
         self.close()
 
     def _time_of(self, index: int) -> float:
@@ -287,7 +294,6 @@ class CameraSource(Source):
         self.reconnect_s = reconnect_s
         self.give_up_s = give_up_s
         self.reconnects = 0
-        self.ended_reason: str | None = None
         self._capture_factory = capture_factory
         self._slot: tuple[float, np.ndarray] | None = None  # (grab time, BGR image)
         self._ready = threading.Condition()
@@ -296,11 +302,10 @@ class CameraSource(Source):
         self.started = 0.0          # monotonic clock reading `t_s` counts from
         self._last_frame = 0.0
 
-    def _end(self, reason: str) -> None:
+    def _end(self, reason: str, failed: bool = True) -> None:
         """Record the first reason the stream ended and wake the consumer."""
         with self._ready:
-            if self.ended_reason is None:
-                self.ended_reason = reason
+            self._record_end(reason, failed)
             self._ready.notify_all()
 
     def _read_until_failure(self) -> None:
@@ -359,7 +364,7 @@ class CameraSource(Source):
 
     def close(self) -> None:
         self._stop.set()
-        self._end("closed")
+        self._end("closed", failed=False)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)  # a read blocked in the driver may outlive this; the thread is a daemon
 

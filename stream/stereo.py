@@ -133,7 +133,6 @@ class StereoCameraSource(Source):
         super().__init__("camera:" + "+".join(str(device) for device in devices), fps_hint)
         self.allow_single_view = allow_single_view
         self.pairer = StereoPairer(0.5 / fps_hint, max_pending)
-        self.ended_reason: str | None = None
         self.lost: list[str | None] = [None, None]      # per device: why it stopped delivering
         self.delivered = [0, 0]                          # per device: frames shown (paired, or alone in single view)
         self.unmatched = [0, 0]                          # per device: frames dropped without a partner
@@ -185,7 +184,7 @@ class StereoCameraSource(Source):
             if frame is None:
                 self.lost[device] = self.cameras[device].ended_reason or "ended"
                 if not self.allow_single_view or self.lost[1 - device] is not None:
-                    self.ended_reason = f"{self.cameras[device].name} lost: {self.lost[device]}"
+                    self._record_end(f"{self.cameras[device].name} lost: {self.lost[device]}", failed=True)
                 decided = self.pairer.end(device)
             else:
                 self._stamps[device].append(stamp)
@@ -216,8 +215,7 @@ class StereoCameraSource(Source):
         for pump in self._pumps:
             if pump is not threading.current_thread():
                 pump.join(timeout=1.0)
-        if self.ended_reason is None:
-            self.ended_reason = "closed"
+        self._record_end("closed", failed=False)
 
 
 def describe_devices(status: list[dict]) -> str:

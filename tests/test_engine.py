@@ -24,7 +24,8 @@ from model.features import PreprocessConfig
 from stream.engine import Engine, EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.sinks import JsonlSink
-from stream.sources import CameraSource, DatasetSource, ImageFolderSource
+from stream.frames import Frame
+from stream.sources import CameraSource, DatasetSource, ImageFolderSource, Source
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -305,6 +306,50 @@ def test_kill_9_loses_no_reported_event(tmp_path):
     after = [json.loads(line) for line in log.read_text().splitlines() if line]
     assert len(after) >= len(seen)
     assert [r["event_id"] for r in after[: len(seen)]] == [json.loads(line)["event_id"] for line in seen]
+
+
+def test_ctrl_c_ends_with_the_summary_and_exit_130(tmp_path):
+    """An interrupted Thread.join once let the interpreter exit under MediaPipe's running threads
+    (`terminate called without an active exception`, exit 134) after printing a summary and exit 0."""
+    process = subprocess.Popen([sys.executable, "-m", "mer_cli", "stream", "synthetic:4", "--no-model", "--quiet",
+                                "--events", str(tmp_path / "e.jsonl")], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(12)   # well into the stream: the engine's threads are busy
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert json.loads(out)["ended"] == "interrupted (Ctrl-C)"
+    assert err.strip().splitlines()[-1] == "mer: interrupted" and "terminate called" not in err
+
+
+def test_a_video_cut_short_exits_1_naming_where_it_broke(tmp_path):
+    video = write_video(tmp_path / "cut.avi", frames=60)
+    with open(video, "r+b") as handle:
+        handle.truncate(video.stat().st_size // 2)
+    result = _mer("stream", video, "--no-model", "--quiet", "--events", tmp_path / "e.jsonl")
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["failure"].startswith("cut.avi: read failed at frame") and summary["processed"] > 0
+    assert result.stderr.strip().splitlines()[-1].startswith("mer: error: the stream ended early: cut.avi")
+    whole = _mer("stream", write_video(tmp_path / "whole.avi"), "--no-model", "--quiet", "--events", tmp_path / "f.jsonl")
+    assert whole.returncode == 0 and json.loads(whole.stdout)["ended"] == "end of file"
+
+
+class HalfRateCamera(Source):
+    """A camera that claims 30 fps and delivers 15 (timestamps 1/15 s apart)."""
+
+    def __init__(self, frames: int):
+        super().__init__("camera:slow", 30.0)
+        self.frame_count = frames
+
+    def _items(self):
+        for i in range(self.frame_count):
+            yield Frame(i, i / 15.0, np.zeros((48, 64, 3), np.uint8), self.name)
+
+
+def test_the_engine_measures_the_rate_a_source_delivers():
+    summary, _ = run_engine(HalfRateCamera(60), EngineConfig(views=1))
+    assert summary["source_fps"] == pytest.approx(15.0, abs=0.1)
 
 
 def test_jsonl_sink_appends_whole_lines(tmp_path):

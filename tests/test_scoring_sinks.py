@@ -6,6 +6,7 @@ import csv
 import numpy as np
 import pytest
 
+from model.data import DatasetError
 from stream.events import EventRecord
 from stream.ring import CropRing
 from stream.scoring import Interval, iou, macro_confusions, match, read_spots, spotting_report
@@ -49,6 +50,13 @@ def test_megc_sink_writes_micro_rows_that_read_spots_reads_back(tmp_path):
     rows = list(csv.DictReader(open(path)))
     assert [r["subject"] for r in rows] == ["s01"] and rows[0]["video"] == "s01_long"
     assert read_spots(path) == [Interval("s01", "s01_long", 10, 20, 14)]
+
+
+def test_a_spots_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "spots.csv"
+    path.write_bytes("subject,video,onset,offset\ns01,vidéo,1,5\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"spots.csv is not UTF-8"):
+        read_spots(path)
 
 
 def test_csv_sink_flattens_views_and_dicts(tmp_path):

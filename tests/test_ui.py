@@ -3,6 +3,7 @@ restrictions, and the running app through gradio_client (real engine on a synthe
 from __future__ import annotations
 
 import csv
+import threading
 import json
 import socket
 import time
@@ -230,6 +231,8 @@ def test_an_upload_outlives_gradios_copy(session, tmp_path):
     upload.unlink()
     assert spec.read_bytes() == b"video bytes"
     assert session.resolve_spec("video file", upload=str(spec)) == str(spec)
+    # the page still holds Gradio's path: Start pressed again replays the session's copy
+    assert session.resolve_spec("video file", upload=str(upload)) == str(spec)
 
 
 @pytest.mark.parametrize("kind,value", [("camera", "front"), ("camera", "0+"), ("folder", "/no/such/folder"), ("video file", ""),
@@ -413,6 +416,56 @@ def test_run_ui_serves_with_a_password(tmp_path, capsys):
         app.close()
 
 
+def test_logins_are_locked_out_after_five_wrong_tries():
+    from ui.auth import LoginGuard
+
+    now = [0.0]
+    guard = LoginGuard("mer", "secret", max_failures=5, lockout_s=30.0, clock=lambda: now[0])
+    assert guard("mer", "secret")
+    assert not any(guard("mer", f"guess{i}") for i in range(5))
+    assert not guard("mer", "secret")          # locked: even the right password waits
+    now[0] = 31.0
+    assert not any(guard("mer", f"guess{i}") for i in range(5))
+    now[0] = 31.0 + 59.0
+    assert not guard("mer", "secret")          # the second lockout lasts twice as long
+    now[0] = 31.0 + 61.0
+    assert guard("mer", "secret") and guard.lockouts == 0
+
+
+def test_page_paths_outside_the_data_roots_are_refused_alike(tmp_path):
+    """The checkpoint and folder boxes once took any server path, and their messages told whether a
+    file existed there (and, through the loader's error, its first byte)."""
+    data = tmp_path / "data"
+    (data / "frames").mkdir(parents=True)
+    session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: None, data_roots=[data])
+    before = session.checkpoint
+    try:
+        refusals = []
+        for path in ("/etc/hostname", "/etc/no-such-file"):
+            with pytest.raises(ValueError) as refused:
+                session.set_checkpoint(path)
+            refusals.append(str(refused.value).replace(path, "PATH"))
+            with pytest.raises(ValueError, match="outside the folders"):
+                session.resolve_spec("folder", path)
+        assert refusals[0] == refusals[1] and "outside the folders" in refusals[0]
+        assert session.checkpoint == before
+        assert session.resolve_spec("folder", str(data / "frames")) == str(data / "frames")
+        assert "not found" in session.set_checkpoint(data / "none.pt")
+    finally:
+        session.close()
+
+
+def test_the_server_keeps_what_it_writes_to_its_user(session):
+    """Exports and uploads went world-readable into /tmp/gradio; the session folder was 0755."""
+    import os
+
+    import ui.app  # noqa: F401  (sets Gradio's temp folder before Gradio is imported)
+
+    gradio_temp = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert gradio_temp.stat().st_mode & 0o077 == 0
+    assert session.folder.stat().st_mode & 0o077 == 0 and session.export("csv").parent == session.folder
+
+
 def test_the_page_sends_no_analytics_and_checks_no_version(session):
     """The README promises nothing leaves the machine; Gradio would otherwise post usage data and
     ask PyPI for its latest version when the page is built."""
@@ -444,3 +497,154 @@ def test_a_page_opened_on_a_session_started_elsewhere_shows_what_runs(session, t
     shown = {b.elem_id: b.value for b in app.blocks.values() if getattr(b, "elem_id", None) in
              ("source-kind", "source-value", "views")}
     assert shown == {"source-kind": "video file", "source-value": str(video), "views": "1"}
+
+
+# ---------------------------------------------------------------- a run's life: calibration, stop, end
+class CentreFace:
+    """A face detector that finds the middle of any frame, slowly (a busy CPU's MediaPipe)."""
+
+    def __init__(self, seconds_per_call: float = 0.01):
+        self.seconds_per_call = seconds_per_call
+
+    def detect(self, image):
+        from stream.face import Box
+
+        time.sleep(self.seconds_per_call)
+        height, width = image.shape[:2]
+        return [Box(width // 4, height // 4, width // 2, height // 2)]
+
+
+def noise_video(path: Path, frames: int) -> Path:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (48, 64, 3), np.uint8)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for _ in range(frames):
+        writer.write(np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    return path
+
+
+def finished(session: Session, timeout_s: float = 60) -> bool:
+    return bool(wait_for(lambda: not session.running, timeout_s, 0.05))
+
+
+def test_calibration_leaves_the_other_controls_free(tmp_path):
+    """It used to hold the session lock throughout: threshold, export and stop waited for it."""
+    video = noise_video(tmp_path / "neutral.avi", 300)
+    session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.02))
+    try:
+        session.start(str(video), views=1)
+        assert finished(session)
+        results = []
+        worker = threading.Thread(target=lambda: results.append(session.calibrate_now(5.0)))
+        worker.start()
+        assert wait_for(lambda: session.message.startswith("calibrating"), 10, 0.01)
+        started = time.monotonic()
+        assert "0.25" in session.set_threshold(0.25)
+        assert session.export("csv").is_file()
+        assert time.monotonic() - started < 1.0 and worker.is_alive()
+        worker.join(60)
+        assert results and results[0].startswith("profile applied") and session.profile is not None
+    finally:
+        session.close()
+
+
+def test_stop_cancels_a_calibration_and_keeps_the_profile(tmp_path):
+    video = noise_video(tmp_path / "neutral.avi", 300)
+    session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.05))
+    try:
+        session.start(str(video), views=1)
+        assert finished(session)
+        results = []
+        worker = threading.Thread(target=lambda: results.append(session.calibrate_now(5.0)))
+        worker.start()
+        assert wait_for(lambda: session.message.startswith("calibrating"), 10, 0.01)
+        with pytest.raises(ValueError, match="calibration is running"):
+            session.start(str(video), views=1)
+        assert session.stop().startswith("calibration cancelled")
+        worker.join(10)
+        assert not worker.is_alive() and results[0].startswith("calibration cancelled")
+        assert session.profile is None and not (session.folder / "profile.json").exists()
+    finally:
+        session.close()
+
+
+class StuckSource(Source):
+    """A source whose driver ignores stop: each frame takes `seconds_per_frame`, closing or not."""
+
+    def __init__(self, name: str, frames: int, seconds_per_frame: float, go: threading.Event | None = None):
+        super().__init__(name, 30.0)
+        self.frame_count, self.seconds_per_frame, self.go = frames, seconds_per_frame, go
+
+    def _items(self):
+        if self.go is not None:
+            self.go.wait()
+        for i in range(self.frame_count):
+            time.sleep(self.seconds_per_frame)
+            yield Frame(i, i / self.fps, np.zeros((48, 64, 3), np.uint8), self.name)
+
+
+def test_an_engine_that_outlives_its_stop_writes_nothing_into_the_next_run(tmp_path):
+    session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.0))
+    session.stop_timeout_s = 0.2
+    go = threading.Event()
+    try:
+        stuck = StuckSource("old", 100, 1.0)
+        session.start_source(stuck, views=1, realtime=False)
+        assert wait_for(lambda: stuck.frames >= 2, 30, 0.05)
+        old = session.run.engine
+        session.start_source(StuckSource("new", 10, 0.01, go), views=1, realtime=False)
+        assert old.running                     # still in its source's last read
+        old.join(30)
+        assert not old.running
+        assert session.store.snapshot().status.get("frames", 0) == 0   # its last status went to its own store
+        go.set()
+        assert finished(session)
+        assert session.store.snapshot().status["frames"] == 10
+    finally:
+        go.set()
+        session.close()
+
+
+def test_a_stream_that_breaks_says_so_on_the_page(tmp_path):
+    from ui.app import status_html
+
+    video = noise_video(tmp_path / "cut.avi", 60)
+    with open(video, "r+b") as handle:
+        handle.truncate(video.stat().st_size // 2)
+    session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.0))
+    try:
+        session.start(str(video), views=1)
+        assert finished(session)
+        status = session.status()
+        assert status["message"].startswith("the stream broke: cut.avi: read failed at frame")
+        assert "broke: cut.avi" in status_html(status)
+        session.start(str(noise_video(tmp_path / "whole.avi", 20)), views=1)
+        assert finished(session)
+        assert session.status()["message"] == "the stream ended (end of file)"
+    finally:
+        session.close()
+
+
+def test_event_to_page_counts_only_events_the_open_page_saw(tmp_path):
+    """A page opened after the events used to report its own arrival as the pipeline's delay."""
+    session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.0))
+    event = record(source="rec", onset_s=4, offset_s=8, fps=1.0)
+    try:
+        session.start_source(ListSource(20, 100.0), views=1, realtime=False)
+        assert finished(session)
+        time.sleep(0.05)
+        session.note_tick()                      # the page opens now
+        session.note_shown([event])
+        assert "event_to_page_s" not in session.timing()
+        session.note_tick()
+        session.start_source(ListSource(20, 100.0), views=1, realtime=False)
+        assert finished(session)
+        session.note_tick()
+        session.note_shown([event])
+        delay = session.timing()["event_to_page_s"]
+        assert delay["n"] == 1 and 0 <= delay["max"] < 5
+    finally:
+        session.close()

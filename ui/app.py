@@ -18,16 +18,22 @@ import html
 import ipaddress
 import os
 import sys
+from pathlib import Path
+
+from ui.auth import LoginGuard
+from ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session, default_session_root, private_folder
 
 # Nothing leaves the machine: no usage analytics, no version check (Gradio sends both unless told).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio copies uploads and downloads into its temp folder, world-readable under /tmp by default;
+# ours is private to the user. Gradio reads the setting when it is imported.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(private_folder(default_session_root().parent / "gradio")))
 
 import gradio as gr  # noqa: E402  (after the setting above)
 
 from model import CLASSES
 from stream.stereo import describe_devices
 from ui import drawing
-from ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session
 
 SOURCE_KINDS = ["demo", "camera", "video file", "folder", "synthetic", "browser webcam"]
 VIEW_CHOICES = ["2 (side by side)", "1", "auto"]
@@ -82,11 +88,14 @@ def status_html(status: dict) -> str:
         state = "paused"
     elif status.get("running"):
         state = f"running · spotter {status.get('state', 'starting')}"
+    elif status.get("failure"):
+        state = f"broke: {status['failure']}"
     else:
         state = "stopped" if status.get("source") else "idle"
-    parts = [span(f"● {state}", "good" if status.get("running") and not status.get("paused") else ""),
-             span(f"source {status.get('source') or '—'}"),
-             span(f"{status.get('fps', 0):.1f} fps"),
+    parts = [span(f"● {state}", "good" if status.get("running") and not status.get("paused")
+                  else "bad" if status.get("failure") else ""),
+             span(f"source {status.get('source') or '—'} at {status.get('source_fps', 0):.1f} fps"),
+             span(f"{status.get('fps', 0):.1f} fps processed"),
              span(f"dropped {status.get('dropped', 0)}", "bad" if status.get("dropped") else "")]
     for device in status.get("devices") or []:    # a stereo rig: each camera's measured rate and drops
         parts.append(span(describe_devices([device]), "bad" if device["lost"] else ""))
@@ -364,7 +373,8 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tupl
         print(f"warning: serving on {host} without a password; pass auth=(user, password)", file=sys.stderr)
     session: Session = app.mer_session
     app.queue(default_concurrency_limit=4)
-    server, url, _ = app.launch(server_name=host, server_port=port, auth=auth, share=False,
+    server, url, _ = app.launch(server_name=host, server_port=port, auth=LoginGuard(*auth) if auth else None,
+                                share=False,
                                 prevent_thread_lock=True, quiet=quiet, allowed_paths=[str(session.folder)],
                                 max_file_size="500mb", css=CSS, footer_links=["api"], ssr_mode=False,
                                 show_error=True)
@@ -379,11 +389,12 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tupl
 def run_ui(source: str | None = None, model: str | None = None, profile: str | None = None,
            host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
            autostart: bool = False, session_dir: str | None = None, views: int | None = 2,
-           block: bool = True) -> tuple[gr.Blocks, str]:
+           block: bool = True, data_roots: list[str] | None = None) -> tuple[gr.Blocks, str]:
     """Build a Session and the dashboard, optionally start `source` ("demo", a camera index, a video,
     a folder, "synthetic:SEED", "webcam"), print the URL and serve (blocking unless block=False).
     Returns (app, url)."""
-    session = Session(session_dir, checkpoint=model, profile=profile)
+    session = Session(session_dir, checkpoint=model, profile=profile,
+                      data_roots=data_roots)
     if autostart:   # before the page is built, so its controls show the running source
         print(session.start(source or "demo", views))
     app = build_app(session)
@@ -408,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="user:password (better: the MER_AUTH environment variable, which `ps` does not show)")
     parser.add_argument("--views", default="2", choices=["1", "2", "auto"])
     parser.add_argument("--session-dir", default=None)
+    parser.add_argument("--data-root", action="append", default=None, metavar="DIR",
+                        help="a server folder the page may name (checkpoint, frames folder); repeatable "
+                             "(default: your home folder and the current folder)")
     parser.add_argument("--autostart", action="store_true", help="start --source (default demo) at once")
     args = parser.parse_args(argv)
     auth = None
@@ -417,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--auth wants user:password")
         auth = (user, password)
     run_ui(args.source, args.model, args.profile, args.host, args.port, auth, args.autostart or bool(args.source),
-           args.session_dir, _views(args.views))
+           args.session_dir, _views(args.views), data_roots=args.data_root)
     return 0
 
 

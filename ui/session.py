@@ -23,8 +23,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from calibration.views import layout_hook
 from stream.engine import Engine, EngineConfig
 from stream.frames import Frame
+from stream.memory import hand_back_memory
 from stream.sinks import CsvSink, JsonlSink, MegcSink, CSV_COLUMNS
 from stream.sources import VIDEO_SUFFIXES, PaceGate, Source, SourceError, open_source, paced
 from stream.stereo import STEREO_SPEC
@@ -38,6 +40,7 @@ EXPORT_KINDS = {"jsonl": ("events", ".jsonl"), "csv": ("events", ".csv"), "megc"
                 "summary": ("summary", ".png")}
 DEMO = "demo"
 WEBCAM = "webcam"
+PAGE_GONE_S = 5.0     # no refresh for this long: the page was closed (or not yet open)
 
 
 def default_weights() -> Path:
@@ -48,6 +51,16 @@ def default_weights() -> Path:
 
 def default_session_root() -> Path:
     return Path.home() / ".cache" / "mer-live" / "sessions"
+
+
+def private_folder(path: Path) -> Path:
+    """`path`, made if missing and open to this user only: faces, events and uploads live there."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.chmod(0o700)
+    except OSError as exc:   # a folder another user owns: it stays as it is
+        log.warning("cannot make %s private: %s", path, exc)
+    return path
 
 
 def demo_source_path() -> Path:
@@ -98,6 +111,19 @@ class StampedSource:
         self._gate.stop()
         if self.inner.live or isinstance(self.inner, FeedSource):   # wake a reader blocked waiting for a frame
             self.inner.close()
+
+    @property
+    def stopped(self) -> bool:
+        """Stopped by the session (not ended on its own)."""
+        return self._gate.stopped.is_set()
+
+    @property
+    def ended_reason(self) -> str | None:
+        return self.inner.ended_reason
+
+    @property
+    def failure(self) -> str | None:
+        return self.inner.failure
 
     @property
     def last(self) -> tuple[str, int, float, float] | None:
@@ -217,6 +243,7 @@ class RunInfo:
     source: StampedSource
     engine: Engine
     views: int | None
+    message: str = ""      # what the page said when it started
 
 
 class Session:
@@ -226,11 +253,10 @@ class Session:
 
     def __init__(self, folder: str | Path | None = None, *, checkpoint: str | Path | None = None,
                  profile=None, detector_factory: Callable | None = None, config: EngineConfig | None = None,
-                 webcam_fps: float = 10.0):
+                 webcam_fps: float = 10.0, data_roots: list[str | Path] | None = None):
         if folder is None:
             folder = default_session_root() / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        self.folder = Path(folder).expanduser().resolve()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private_folder(Path(folder).expanduser().resolve())
         if detector_factory is None:
             from stream.face import MediaPipeFaceDetector
 
@@ -240,6 +266,10 @@ class Session:
         self.store = _store()
         self.webcam = WebcamFeed(webcam_fps)
         self.checkpoint: Path | None = Path(checkpoint) if checkpoint else default_weights()
+        # the server folders the page may name (checkpoint, frames folder); the startup checkpoint's is one
+        roots = [Path.home(), Path.cwd()] if data_roots is None else [Path(r) for r in data_roots]
+        roots += [self.folder] + ([self.checkpoint.parent] if self.checkpoint else [])
+        self.data_roots = tuple(dict.fromkeys(r.expanduser().resolve() for r in roots))
         self._classifier = None
         self._classifier_path: Path | None = None
         self.classifier_note = ""
@@ -249,21 +279,34 @@ class Session:
         self.k_low = self.base_config.spotter.k_low
         self.run: RunInfo | None = None
         self.runs = 0
+        self.stop_timeout_s = 10.0   # a run's engine not stopped by then is left to end on its own
         self.paused = False
         self.message = "ready"
         self._lock = threading.RLock()
+        self._calibrating: StampedSource | None = None   # the calibration's stream, which stop() ends
         self._exports = 0
         # what the dashboard measured: ticks of its timer and the delay of events reaching the page
         self.tick_walls: deque[float] = deque(maxlen=400)
+        self.page_since: float | None = None   # first tick of the page's current run of refreshes
         self.shown: set[tuple[str, int]] = set()                # (source, event_id) already on the page
         self.event_delays_s: deque[float] = deque(maxlen=200)   # offset frame entered → event on the page
         if profile is not None:
             self.apply_profile(profile)
 
     # ------------------------------------------------------------ model and profile
+    def page_path(self, text: str | Path, what: str) -> Path:
+        """A server path typed on the page, if it lies inside a data root. The refusal is the same
+        whether or not the path exists, so the page cannot probe the server's files."""
+        path = Path(text).expanduser().resolve()
+        if not any(path.is_relative_to(root) for root in self.data_roots):
+            raise ValueError(f"{what} {str(text)!r} is outside the folders this dashboard may read "
+                             f"({', '.join(map(str, self.data_roots))}); `mer ui --data-root DIR` adds one")
+        return path
+
     def set_checkpoint(self, path: str | Path | None) -> str:
+        """The checkpoint named on the page (inside a data root), or none: spot without classifying."""
         with self._lock:
-            self.checkpoint = Path(path).expanduser() if path else None
+            self.checkpoint = self.page_path(path, "checkpoint") if path else None
             self._classifier, self._classifier_path = None, None
             return self._load_classifier() + (" (used from the next start)" if self.running else "")
 
@@ -333,11 +376,14 @@ class Session:
         if kind.startswith("video"):
             if not upload:
                 raise ValueError("upload a video file first")
+            kept = self.folder / "uploads" / Path(upload).name
+            if not Path(upload).exists() and kept.is_file():   # Gradio deleted its copy; ours stays
+                return str(kept)
             return str(self.keep_upload(check_upload(upload)))
         if kind.startswith("folder"):
             if not value:
                 raise ValueError("enter a folder path (4DME root or a folder of frames)")
-            path = Path(value).expanduser()
+            path = self.page_path(value, "folder")
             if not path.is_dir():
                 raise ValueError(f"not a folder: {path}")
             return str(path)
@@ -363,19 +409,8 @@ class Session:
         return replace(self.base_config, views=views, split_x=split_x, realtime=False,
                        decision_threshold=self.threshold, spotter=spotter)
 
-    def _layout(self):
-        from calibration.views import detect_layout
-
-        holder = {}
-
-        def layout(image):
-            if "detector" not in holder:
-                holder["detector"] = self.detector_factory()
-            found = detect_layout(image, holder["detector"])
-            self.message = f"view layout: {found.views} view(s) ({found.reason})"
-            return found.views, found.split_x
-
-        return layout
+    def _say_layout(self, found) -> None:
+        self.message = f"view layout: {found.views} view(s) ({found.reason})"
 
     def start(self, spec: str, views: int | None = 2, realtime: bool | None = None) -> str:
         """Start (or restart) the engine on a source spec: "demo", "webcam" (browser), a camera index,
@@ -386,18 +421,20 @@ class Session:
             if spec == WEBCAM and views == 2:
                 views = 1                        # a browser webcam is one view unless told otherwise
             try:
-                inner, paced = self._open(spec)
+                inner, own_pace = self._open(spec)
             except SourceError as exc:
                 raise ValueError(str(exc)) from None
-            return self.start_source(inner, views, paced if realtime is None else realtime, spec)
+            return self.start_source(inner, views, own_pace if realtime is None else realtime, spec)
 
     def start_source(self, inner: Source, views: int | None = 2, realtime: bool = True, spec: str = "") -> str:
         """Start (or restart) the engine on an opened source; `start` opens one from a spec."""
         with self._lock:
             if self.run is not None:
                 self._stop_run()
+            if self._calibrating is not None:
+                raise ValueError("a calibration is running: wait for it, or press Stop to cancel it")
             note = self._load_classifier()
-            self.store.clear()
+            self.store = _store()   # an old engine that outlived its stop keeps writing only into its own store
             self.shown.clear()
             self.event_delays_s.clear()
             self.runs += 1
@@ -409,22 +446,24 @@ class Session:
             log_path = self.folder / f"live-{self.runs:03d}.jsonl"
             engine = Engine(source, config, detector_factory=self.detector_factory, classifier=self._classifier,
                             sinks=[JsonlSink(log_path)], store=self.store, baselines=baselines,
-                            layout=self._layout() if views is None else None)
+                            layout=layout_hook(self.detector_factory, self._say_layout) if views is None else None)
             engine.start()
-            self.run = RunInfo(spec, source, engine, views)
             self.paused = False
             self.message = f"started {source.name} ({'real time' if realtime else 'as fast as it comes'}); {note}"
+            self.run = RunInfo(spec, source, engine, views, self.message)
             return self.message
 
-    def _stop_run(self, timeout: float = 10.0) -> None:
+    def _stop_run(self) -> None:
         run = self.run
         if run is None:
             return
         run.source.stop()
         run.engine.stop()
-        run.engine.join(timeout)
-        if run.engine.running:
-            log.warning("engine did not stop within %.0f s", timeout)
+        run.engine.join(self.stop_timeout_s)
+        if run.engine.running:   # a source stuck in its driver; the next run has a store of its own
+            log.warning("engine did not stop within %.0f s", self.stop_timeout_s)
+        else:
+            hand_back_memory()
 
     def pause(self) -> str:
         return self._set_paused(True)
@@ -444,6 +483,9 @@ class Session:
 
     def stop(self) -> str:
         with self._lock:
+            if self._calibrating is not None:
+                self._calibrating.stop()
+                return "calibration cancelled: the profile is unchanged"
             if self.run is None:
                 return "nothing is running"
             self._stop_run()
@@ -480,40 +522,54 @@ class Session:
     def calibrate_now(self, seconds: float = 5.0) -> str:
         """Record a neutral baseline from the current (or last) source for `seconds` of stream time,
         save the profile in the session folder and apply it. A running engine is stopped for it and
-        restarted afterwards (a recording restarts from its beginning)."""
-        from calibration.baseline import calibrate
-
+        restarted afterwards (a recording restarts from its beginning). The session lock is not held
+        while it records: the page's other controls answer meanwhile, and Stop cancels it."""
         seconds = float(seconds)
         if not 1.0 <= seconds <= 120.0:
             raise ValueError(f"calibration wants 1–120 s, got {seconds}")
         with self._lock:
+            if self._calibrating is not None:
+                raise ValueError("a calibration is already running")
             if self.run is None:
                 raise ValueError("start a source first: calibration reads the current source")
-            spec, views = self.run.spec, self.run.views
-            was_running = self.running
-            if self.run is not None:
-                self._stop_run()
-            inner, _ = self._open(spec)
-            with inner:
-                items = iter(inner)
-                if views is None:
-                    first = next((i for i in items if isinstance(i, Frame)), None)
-                    if first is None:
-                        raise ValueError("the source gave no frame")
-                    from calibration.views import detect_layout
-
-                    views = detect_layout(first.image, self.detector_factory()).views
-                config = self._config(views, fps=inner.fps)
-                profile = calibrate(items, seconds, config, self.detector_factory, inner.name)
+            spec, views, was_running = self.run.spec, self.run.views, self.running
+            self._stop_run()
+            self._calibrating = source = StampedSource(self._open(spec)[0], realtime=False)
+            self.message = f"calibrating on {source.name} for {seconds:g} s"
+        try:
+            profile = self._record_baseline(source, views, seconds)
+        except ValueError:
+            if not source.stopped:
+                raise
+        finally:
+            with self._lock:
+                self._calibrating = None
+        with self._lock:
+            if source.stopped:
+                self.message = "calibration cancelled: the profile is unchanged"
+                return self.message
             path = profile.save(self.folder / "profile.json")
             message = self.apply_profile(profile) + f"; saved {path.name}"
             if profile.notes:
                 message += "; " + "; ".join(profile.notes)
             if was_running:
-                self.start(spec, views)
+                self.start(spec, profile.views)
                 message += "; restarted"
             self.message = message
             return message
+
+    def _record_baseline(self, source: StampedSource, views: int | None, seconds: float):
+        """A calibration Profile from `source` (a fresh opening of the run's source)."""
+        from calibration.baseline import calibrate
+
+        with source:
+            items = iter(source)
+            if views is None:
+                first = next((i for i in items if isinstance(i, Frame)), None)
+                if first is None:
+                    raise ValueError("the source gave no frame")
+                views = layout_hook(self.detector_factory)(first.image)[0]
+            return calibrate(items, seconds, self._config(views, fps=source.fps), self.detector_factory, source.name)
 
     # ------------------------------------------------------------ markers
     def add_marker(self, note: str):
@@ -599,11 +655,15 @@ class Session:
 
     # ------------------------------------------------------------ what the page shows
     def note_tick(self, now: float | None = None) -> None:
-        self.tick_walls.append(time.monotonic() if now is None else now)
+        now = time.monotonic() if now is None else now
+        if not self.tick_walls or now - self.tick_walls[-1] > PAGE_GONE_S:
+            self.page_since = now
+        self.tick_walls.append(now)
 
     def note_shown(self, events, now: float | None = None) -> None:
         """Called when the page receives the event table: the first time an event is shown, its delay
-        from the moment its offset frame entered the engine is recorded."""
+        from the moment its offset frame entered the engine is recorded, for events whose offset came
+        while the page was refreshing (a page opened later would measure its own arrival)."""
         now = time.monotonic() if now is None else now
         run = self.run
         for record in events:
@@ -612,7 +672,7 @@ class Session:
                 continue
             self.shown.add(key)
             wall = run.source.wall_of(record.source, record.offset_frame) if run is not None else None
-            if wall is not None:
+            if wall is not None and self.page_since is not None and wall >= self.page_since:
                 self.event_delays_s.append(now - wall)
 
     def timing(self) -> dict:
@@ -640,7 +700,8 @@ class Session:
             "running": self.running, "paused": self.paused, "message": self.message,
             "source": run.source.name if run is not None else None, "spec": run.spec if run is not None else None,
             "state": status.get("state", "idle" if run is None else "starting"),
-            "fps": status.get("fps", 0.0), "frames": status.get("frames", 0), "dropped": status.get("dropped", 0),
+            "fps": status.get("fps", 0.0), "source_fps": status.get("source_fps", 0.0),
+            "frames": status.get("frames", 0), "dropped": status.get("dropped", 0),
             "no_face_frames": status.get("no_face_frames", 0), "face_found": status.get("face_found", {}),
             "events": status.get("events", {}), "events_in_store": len(snap.events),
             "latency_ms": status.get("latency_ms"), "stage_ms": status.get("stage_ms", {}),
@@ -651,6 +712,12 @@ class Session:
                                                           "source": self.profile.source},
             "timing": self.timing(),
         }
+        if run is not None and not self.running and not run.source.stopped:   # it ended on its own
+            stats = run.engine.stats
+            out["ended"], out["failure"] = stats.ended, stats.failure
+            if self.message in (run.message, "resumed"):
+                out["message"] = (f"the stream broke: {stats.failure}" if stats.failure
+                                  else f"the stream ended ({stats.ended or 'end of source'})")
         if run is not None:
             last = run.source.last
             if last is not None and run.source.realtime and not self.paused:
