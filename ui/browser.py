@@ -1,4 +1,4 @@
-"""What the browser checks share (the browser test and `python -m ui.soak`): where Chromium is, how
+"""What the browser checks share (the browser test and `scripts/browser_soak.py`): where Chromium is, how
 it is started headless, and a page script that timestamps every refresh of the status strip."""
 from __future__ import annotations
 

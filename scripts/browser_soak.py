@@ -1,6 +1,6 @@
 """The dashboard under a long max-speed replay, in headless Chromium: does the page keep refreshing?
 
-    python -m ui.soak MINUTES      (needs Chromium, see ui/browser.py; frames from `mer bench`'s cache)
+    python scripts/browser_soak.py MINUTES   (needs Chromium, see ui/browser.py; frames from `mer bench`'s cache)
 
 Replays 4DME-size frames in a loop as fast as the engine takes them, with the page open, and prints
 the browser's refresh intervals per minute, the server's timer intervals and event→page delays.
