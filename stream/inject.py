@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from model import CLASSES
-from model.data import DatasetInfo
+from corpora.labels import CLASSES
+from corpora.fourdme import DatasetInfo
 from stream.synthetic import (EVENT_COLUMNS, LABEL_COLUMNS, REFERENCE_FACE_WIDTH, ExpressionEvent, _draw_timing,
                               _write_csv, draw_aus, draw_labels, expression_field, moves_landmarks)
 

@@ -33,8 +33,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from model import CLASSES
-from model import data as dataset_format
+from corpora.labels import CLASSES
+from corpora import fourdme as dataset_format
 
 LABEL_COLUMNS = dataset_format.LABEL_COLUMNS
 EVENT_COLUMNS = dataset_format.EVENT_COLUMNS + ("kind",)  # the reader's columns plus its optional one

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from stream.synthetic import (
     DEMO_VERSION, LABEL_COLUMNS, RECIPES, SynthConfig, encode_frame, ensure_demo_dataset, generate_dataset,
     iter_long_stream,
@@ -121,7 +121,7 @@ def test_every_class_recipe_is_producible(label):
 def test_every_subject_is_written_with_every_class(short_set):
     """As the trainer reads the written set: each subject holds each of the five classes, so any
     split by subject (hold-out, LOSO) trains and tests on all of them."""
-    from model.data import load_dataset
+    from corpora.fourdme import load_dataset
 
     out, _ = short_set
     by_subject: dict[str, set] = {}

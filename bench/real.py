@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data import load_dataset, read_events
+from corpora.fourdme import load_dataset, read_events
 from stream.engine import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
 from stream.inject import InjectConfig, inject_videos
-from stream.scoring import Interval, macro_confusions, spotting_report, true_intervals
-from stream.sources import open_source
+from corpora.scoring import Interval, macro_confusions, spotting_report, true_intervals
+from corpora.replay import open_source
 from stream.spotter import Spot
 
 SPLIT = {
@@ -105,7 +105,7 @@ def bench_split(name: str, folder: Path, cache: Path, config: EngineConfig) -> d
         per_video.setdefault(video, {})["injected"] = _rounded(report)
 
     from model.extract import extract_dataset
-    from model.features import PreprocessConfig
+    from stream.features import PreprocessConfig
 
     sequences = load_dataset(root)
     extraction = extract_dataset(sequences, root / ".mer-cache", replace(PreprocessConfig(), n_views=1),
