@@ -343,7 +343,7 @@ def _classifier(args: argparse.Namespace):
 def _engine_config(args: argparse.Namespace, profile=None):
     from dataclasses import replace
 
-    from stream.engine import EngineConfig
+    from stream.pipeline import EngineConfig
 
     views = args.views or str(_stated_views(args.source) or 2)
     config = EngineConfig(views=None if views == "auto" else int(views), realtime=args.realtime)

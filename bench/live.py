@@ -24,7 +24,9 @@ from typing import Iterator
 import numpy as np
 
 from stream.folders import list_frames
-from stream.engine import Engine, EngineConfig, latency_summary
+from stream.engine import Engine
+from stream.pipeline import EngineConfig
+from stream.telemetry import latency_summary
 from stream.face import MediaPipeFaceDetector, crop_window, gray_crop
 from stream.flow import farneback, intensity
 from stream.frames import Frame

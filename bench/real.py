@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from corpora.fourdme import load_dataset, read_events
-from stream.engine import EngineConfig, FramePipeline
+from stream.pipeline import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
 from stream.inject import InjectConfig, inject_videos

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from calibration.profile import Profile, intensity_settings
-from stream.engine import EngineConfig, FramePipeline
+from stream.pipeline import EngineConfig, FramePipeline
 from stream.face import FaceDetector
 from stream.frames import Frame
 

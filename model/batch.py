@@ -19,7 +19,9 @@ from typing import Callable, Iterator
 
 from tqdm import tqdm
 
-from stream.engine import Engine, EngineConfig, latency_summary, new_run_id
+from stream.engine import Engine, new_run_id
+from stream.pipeline import EngineConfig
+from stream.telemetry import latency_summary
 from stream.events import EventRecord
 from stream.face import FaceDetector, MediaPipeFaceDetector
 from stream.sinks import SinkSet

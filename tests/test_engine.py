@@ -21,7 +21,8 @@ from conftest import long_recordings, write_video
 from corpora.fourdme import load_dataset, read_events
 from model.extract import extract_sequence
 from stream.features import PreprocessConfig
-from stream.engine import Engine, EngineConfig
+from stream.engine import Engine
+from stream.pipeline import EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.sinks import JsonlSink
 from stream.frames import Frame
@@ -137,7 +138,7 @@ def test_a_failing_sink_does_not_stop_the_stream(long_root):
 
 def test_pipeline_shutdown_closes_its_face_detectors():
     """MediaPipe detectors hold threads and memory: 400 start/stop calls left 60 of them behind."""
-    from stream.engine import FramePipeline
+    from stream.pipeline import FramePipeline
 
     class CountingDetector:
         closed = 0
@@ -331,7 +332,8 @@ def test_a_video_cut_short_exits_1_naming_where_it_broke(tmp_path):
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout)
     assert summary["failure"].startswith("cut.avi: read failed at frame") and summary["processed"] > 0
-    assert result.stderr.strip().splitlines()[-1].startswith("mer: error: the stream ended early: cut.avi")
+    # (FFmpeg's own complaint about the cut frame may share the line: its native stderr is not ours)
+    assert "mer: error: the stream ended early: cut.avi" in result.stderr.strip().splitlines()[-1]
     whole = _mer("stream", write_video(tmp_path / "whole.avi"), "--no-model", "--quiet", "--events", tmp_path / "f.jsonl")
     assert whole.returncode == 0 and json.loads(whole.stdout)["ended"] == "end of file"
 
@@ -440,7 +442,7 @@ def test_stats_can_be_read_while_four_threads_count_new_reasons():
     worker add reasons and kinds: a new key landing mid-copy used to raise in summary()."""
     import threading
 
-    from stream.engine import EngineStats
+    from stream.telemetry import EngineStats
 
     stats = EngineStats()
     stop = threading.Event()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from stream.engine import Engine, EngineConfig
+from stream.engine import Engine
+from stream.pipeline import EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.sinks import JsonlSink, sink_name
 from corpora.replay import DatasetSource

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.engine import EngineConfig, FramePipeline
+from stream.pipeline import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
 from stream.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video

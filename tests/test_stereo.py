@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from stream.engine import Engine, EngineConfig
+from stream.engine import Engine
+from stream.pipeline import EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
 from corpora.replay import open_source

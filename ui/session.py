@@ -24,7 +24,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from calibration.views import layout_hook
-from stream.engine import Engine, EngineConfig
+from stream.engine import Engine
+from stream.pipeline import EngineConfig
 from stream.frames import Frame
 from stream.memory import hand_back_memory
 from stream.sinks import CsvSink, JsonlSink, MegcSink, CSV_COLUMNS

@@ -1,0 +1,88 @@
+"""What a run measures as it goes: counters of frames, drops and events, stage timings and event
+latency. Several threads count while the page and the status line read: each container is guarded."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def latency_summary(latencies_ms: list[float]) -> dict | None:
+    """p50 / p95 in ms and the count; None without any."""
+    if not latencies_ms:
+        return None
+    return {"p50": round(float(np.percentile(latencies_ms, 50)), 1),
+            "p95": round(float(np.percentile(latencies_ms, 95)), 1), "n": len(latencies_ms)}
+
+
+@dataclass
+class StageTimer:
+    """Mean milliseconds per call of each named stage, over the last calls. Stages are timed in
+    several threads while another reads the means: one lock keeps the dict and deques whole."""
+
+    samples: dict[str, deque] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self.lock:
+            self.samples.setdefault(stage, deque(maxlen=300)).append(seconds * 1000)
+
+    def means(self) -> dict[str, float]:
+        with self.lock:
+            copies = {k: list(v) for k, v in self.samples.items() if v}
+        return {k: round(float(np.mean(v)), 3) for k, v in copies.items()}
+
+
+@dataclass
+class EngineStats:
+    frames: int = 0
+    processed: int = 0
+    dropped: Counter = field(default_factory=Counter)     # reason → count (bad frames, camera drops)
+    no_face_frames: int = 0
+    size_changes: int = 0
+    recordings: int = 0
+    events: Counter = field(default_factory=Counter)      # kind → count
+    unclassified: int = 0
+    not_written: Counter = field(default_factory=Counter)  # sink → events it could not write (lost to it)
+    report_errors: int = 0                                  # dashboard store updates that failed
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
+    timers: StageTimer = field(default_factory=StageTimer)
+    started: float = field(default_factory=time.perf_counter)
+    fps: float = 0.0
+    state: str = "starting"
+    face_found: dict[str, bool] = field(default_factory=dict)
+    frame_times: deque = field(default_factory=lambda: deque(maxlen=90))   # t_s of the last frames processed
+    ended: str | None = None       # why the source ended, once it has
+    failure: str | None = None     # the same when it ended because something broke (a file cut short, a lost camera)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, counter: str, key: str) -> None:
+        """One more of `key` in the named Counter (dropped, events, not_written): four threads count
+        while the page and the status line read, and a new key must not land mid-copy."""
+        with self.lock:
+            getattr(self, counter)[key] += 1
+
+    @property
+    def source_fps(self) -> float:
+        """The rate the source delivers at, from its frames' own times (a camera's measured rate,
+        not the 30 it claims); 0 before two frames of one recording."""
+        times = list(self.frame_times)
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        return round((len(times) - 1) / span, 1) if span > 0 else 0.0
+
+    def summary(self) -> dict:
+        elapsed = time.perf_counter() - self.started
+        with self.lock:
+            dropped, events, not_written = dict(self.dropped), dict(self.events), dict(self.not_written)
+        return {
+            "frames": self.frames, "processed": self.processed, "dropped": dropped,
+            "no_face_frames": self.no_face_frames, "size_changes": self.size_changes,
+            "recordings": self.recordings, "events": events, "unclassified": self.unclassified,
+            "events_not_written": not_written, "report_errors": self.report_errors,
+            "seconds": round(elapsed, 2), "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
+            "latency_ms": latency_summary(list(self.latencies_ms)),
+            "stage_ms": self.timers.means(), "source_fps": self.source_fps,
+        } | ({"ended": self.ended} if self.ended else {}) | ({"failure": self.failure} if self.failure else {})
