@@ -316,14 +316,15 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- live
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "model" / "weights" / "microattnet-synth.pt"
 
 
 def _checkpoint(args: argparse.Namespace) -> Path | None:
     """The checkpoint to classify with: --model, else the shipped demo weights; None with --no-model."""
     if getattr(args, "no_model", False):
         return None
-    path = args.model or (DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else None)
+    from model import SHIPPED_WEIGHTS
+
+    path = args.model or (SHIPPED_WEIGHTS if SHIPPED_WEIGHTS.exists() else None)
     if path is None:
         print("note: no checkpoint given and no shipped weights found: events are spotted, not classified",
               file=sys.stderr)

@@ -41,7 +41,7 @@ with sync_playwright() as p:
         print(rows[-1], flush=True)
     ticks = np.array(page.evaluate("window.__ticks")) / 1000.0
     b.close()
-timing = session.timing()
+timing = session.page.timing()
 session.close(); app.close()
 d = np.diff(ticks); rel = ticks - ticks[0]
 per_min = [(int(m), round(float(d[(rel[1:] >= 60*m) & (rel[1:] < 60*(m+1))].mean()), 3), round(float(d[(rel[1:] >= 60*m) & (rel[1:] < 60*(m+1))].std()), 3)) for m in range(int(MINUTES)) if ((rel[1:] >= 60*m) & (rel[1:] < 60*(m+1))).any()]

@@ -1,6 +1,7 @@
 """Shared fixtures: tiny frames and 4DME-layout folders built on the fly."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,13 @@ def write_frames(folder: Path, numbers, shape=(40, 80, 3), name="img_{:04d}.jpg"
         cv2.imwrite(str(path), rng.integers(0, 255, shape, dtype=np.uint8))
         paths.append(path)
     return paths
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_video(path: Path, frames: int = 5, size=(64, 48)) -> Path:

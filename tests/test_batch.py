@@ -14,7 +14,8 @@ from conftest import long_recordings
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'mer-live[ray]'; CI installs it)")
 
-from mer_cli import DEFAULT_WEIGHTS, main  # noqa: E402
+from mer_cli import main  # noqa: E402
+from model import SHIPPED_WEIGHTS  # noqa: E402
 from model.batch import BatchError, check_reachable, kept_classifier, kept_detectors, run_on_ray  # noqa: E402
 
 
@@ -105,7 +106,7 @@ def test_a_worker_keeps_its_detectors_and_classifier_across_tasks():
     assert [d.detect.__self__ for d in views_first] == [d.detect.__self__ for d in views_second]
     assert views_first[0].detect.__self__ is not views_first[1].detect.__self__     # one per view
     assert not hasattr(views_first[0], "close")          # an engine run's shutdown leaves them open
-    assert kept_classifier(str(DEFAULT_WEIGHTS)) is kept_classifier(str(DEFAULT_WEIGHTS))
+    assert kept_classifier(str(SHIPPED_WEIGHTS)) is kept_classifier(str(SHIPPED_WEIGHTS))
     assert kept_classifier(None) is None
 
 

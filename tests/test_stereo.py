@@ -168,7 +168,7 @@ def test_with_single_view_allowed_the_rig_goes_on_and_every_captured_frame_is_ac
 
 def test_the_engine_counts_drops_per_camera_and_the_dashboard_status_shows_each_device():
     from ui.app import status_html
-    from ui.session import StampedSource
+    from ui.sources import StampedSource
 
     source, cameras = rig(frames=(60, 60))
     store = LiveStore()

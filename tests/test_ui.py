@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import threading
 import json
-import socket
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import write_video
+from conftest import free_port, write_video
 
 from corpora.labels import CLASSES
 from stream.events import EventRecord
@@ -20,7 +19,8 @@ from stream.frames import Frame
 from stream.sources import Source
 from stream.store import EventDetail, Marker
 from ui import drawing
-from ui.session import FeedSource, Session, StampedSource, WebcamFeed, check_upload
+from ui.session import Session
+from ui.sources import FeedSource, StampedSource, WebcamFeed, check_upload
 
 
 def record(event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01",
@@ -217,7 +217,7 @@ def test_check_upload(tmp_path, name, size, error):
     ("synthetic", "synthetic:5", "synthetic:5"), ("browser webcam", "", "webcam"),
 ])
 def test_resolve_spec(session, kind, value, expected):
-    assert session.resolve_spec(kind, value) == expected
+    assert session.paths.resolve_spec(kind, value) == expected
 
 
 def test_an_upload_outlives_gradios_copy(session, tmp_path):
@@ -226,20 +226,20 @@ def test_an_upload_outlives_gradios_copy(session, tmp_path):
     upload = tmp_path / "gradio-cache" / "clip.mp4"
     upload.parent.mkdir()
     upload.write_bytes(b"video bytes")
-    spec = Path(session.resolve_spec("video file", upload=str(upload)))
+    spec = Path(session.paths.resolve_spec("video file", upload=str(upload)))
     assert spec.is_relative_to(session.folder)
     upload.unlink()
     assert spec.read_bytes() == b"video bytes"
-    assert session.resolve_spec("video file", upload=str(spec)) == str(spec)
+    assert session.paths.resolve_spec("video file", upload=str(spec)) == str(spec)
     # the page still holds Gradio's path: Start pressed again replays the session's copy
-    assert session.resolve_spec("video file", upload=str(upload)) == str(spec)
+    assert session.paths.resolve_spec("video file", upload=str(upload)) == str(spec)
 
 
 @pytest.mark.parametrize("kind,value", [("camera", "front"), ("camera", "0+"), ("folder", "/no/such/folder"), ("video file", ""),
                                         ("ftp", "x")])
 def test_resolve_spec_rejects(session, kind, value):
     with pytest.raises(ValueError):
-        session.resolve_spec(kind, value)
+        session.paths.resolve_spec(kind, value)
 
 
 def test_thresholds(session):
@@ -308,12 +308,6 @@ def test_webcam_feed_keeps_the_newest_frames():
 
 
 # ---------------------------------------------------------------- the running app via gradio_client
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     from ui.app import build_app, launch
@@ -446,10 +440,10 @@ def test_page_paths_outside_the_data_roots_are_refused_alike(tmp_path):
                 session.set_checkpoint(path)
             refusals.append(str(refused.value).replace(path, "PATH"))
             with pytest.raises(ValueError, match="outside the folders"):
-                session.resolve_spec("folder", path)
+                session.paths.resolve_spec("folder", path)
         assert refusals[0] == refusals[1] and "outside the folders" in refusals[0]
         assert session.checkpoint == before
-        assert session.resolve_spec("folder", str(data / "frames")) == str(data / "frames")
+        assert session.paths.resolve_spec("folder", str(data / "frames")) == str(data / "frames")
         assert "not found" in session.set_checkpoint(data / "none.pt")
     finally:
         session.close()
@@ -636,15 +630,15 @@ def test_event_to_page_counts_only_events_the_open_page_saw(tmp_path):
         session.start_source(ListSource(20, 100.0), views=1, realtime=False)
         assert finished(session)
         time.sleep(0.05)
-        session.note_tick()                      # the page opens now
-        session.note_shown([event])
-        assert "event_to_page_s" not in session.timing()
-        session.note_tick()
+        session.page.tick()                      # the page opens now
+        session.page.shown_events([event], session.run.source)
+        assert "event_to_page_s" not in session.page.timing()
+        session.page.tick()
         session.start_source(ListSource(20, 100.0), views=1, realtime=False)
         assert finished(session)
-        session.note_tick()
-        session.note_shown([event])
-        delay = session.timing()["event_to_page_s"]
+        session.page.tick()
+        session.page.shown_events([event], session.run.source)
+        delay = session.page.timing()["event_to_page_s"]
         assert delay["n"] == 1 and 0 <= delay["max"] < 5
     finally:
         session.close()

@@ -11,12 +11,13 @@ which costs minutes on a fresh machine, and its first micro-expression comes muc
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import free_port
 
 from ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
 
@@ -25,12 +26,6 @@ REFRESH_S = 0.4
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -94,7 +89,7 @@ def test_event_reaches_the_page_and_the_export(served, tmp_path):
         finally:
             browser.close()
 
-    server = session.timing()
+    server = session.page.timing()
     assert ticks.size >= 5 and server["ticks"] >= 5
     report = {"event_to_page_s": round(delay_s, 3), "event_offset_s": first.offset_s,
               "event_to_table_update_s": server.get("event_to_page_s"),

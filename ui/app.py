@@ -20,7 +20,8 @@ import os
 import sys
 
 from ui.auth import LoginGuard
-from ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session, default_session_root, private_folder
+from ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session
+from ui.sources import default_session_root, private_folder
 
 # Nothing leaves the machine: no usage analytics, no version check (Gradio sends both unless told).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -241,7 +242,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
         @guarded
         def start(kind, value, file, view_choice):
             """Start the engine on the chosen source; returns a message."""
-            return session.start(session.resolve_spec(kind, value, file), _views(view_choice))
+            return session.start(session.paths.resolve_spec(kind, value, file), _views(view_choice))
 
         def add_marker(text):
             try:
@@ -257,7 +258,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             return export
 
         def tick(cache):
-            session.note_tick()
+            session.page.tick()
             snap = session.store.snapshot()
             cache = dict(cache or {})
             run = session.run
@@ -287,7 +288,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             if cache.get("events") != events_key:
                 cache["events"] = events_key
                 table_out = event_rows(snap.events)
-                session.note_shown(snap.events)
+                session.page.shown_events(snap.events, run.source if run is not None else None)
             else:
                 table_out = gr.skip()
             return frame_out, timeline_out, status_html(session.status(snap)), table_out, cache

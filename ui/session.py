@@ -6,236 +6,32 @@ stop, thresholds, calibration, markers, exports). Nothing here imports gradio.
 """
 from __future__ import annotations
 
-import csv
-import json
 import logging
-import os
-import queue
-import shutil
-import statistics
 import threading
-import time
-from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
-
-import numpy as np
+from typing import Callable
 
 from calibration.views import layout_hook
+from model import SHIPPED_WEIGHTS
+from corpora.replay import open_source
 from stream.engine import Engine
-from stream.pipeline import EngineConfig
 from stream.frames import Frame
 from stream.memory import hand_back_memory
-from stream.sinks import CsvSink, JsonlSink, MegcSink, CSV_COLUMNS
-from corpora.replay import open_source
-from stream.sources import VIDEO_SUFFIXES, PaceGate, Source, SourceError, paced
-from stream.stereo import STEREO_SPEC
+from stream.pipeline import EngineConfig
+from stream.sinks import JsonlSink
+from stream.sources import Source, SourceError
+from stream.store import LiveStore
+from ui.exports import EXPORT_KINDS, write_export
+from ui.page import PageTiming
+from ui.sources import (DEMO, WEBCAM, PagePaths, StampedSource, WebcamFeed, default_session_root, demo_source_path,
+                        private_folder)
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 500 * 1024 * 1024
 THRESHOLD_RANGE = (0.10, 0.30)
 K_HIGH_RANGE = (2.0, 12.0)
-EXPORT_KINDS = {"jsonl": ("events", ".jsonl"), "csv": ("events", ".csv"), "megc": ("megc", ".csv"),
-                "summary": ("summary", ".png")}
-DEMO = "demo"
-WEBCAM = "webcam"
-PAGE_GONE_S = 5.0     # no refresh for this long: the page was closed (or not yet open)
-
-
-def default_weights() -> Path:
-    import model
-
-    return Path(model.__file__).resolve().parent / "weights" / "microattnet-synth.pt"
-
-
-def default_session_root() -> Path:
-    return Path.home() / ".cache" / "mer-live" / "sessions"
-
-
-def private_folder(path: Path) -> Path:
-    """`path`, made if missing and open to this user only: faces, events and uploads live there."""
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        path.chmod(0o700)
-    except OSError as exc:   # a folder another user owns: it stays as it is
-        log.warning("cannot make %s private: %s", path, exc)
-    return path
-
-
-def demo_source_path() -> Path:
-    """The demo's 30 s long recording (4DME layout, with micro and macro events), made on first use."""
-    from stream.synthetic import ensure_demo_dataset
-
-    return ensure_demo_dataset().parent / "long"
-
-
-def check_upload(path: str | Path, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
-    """An uploaded video that the engine can open: a known video suffix and at most `max_bytes`.
-    Raises ValueError with a message for the user otherwise."""
-    path = Path(path)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ValueError(f"not a video file: {path.name!r} (accepted: {', '.join(VIDEO_SUFFIXES)})")
-    if not path.is_file():
-        raise ValueError(f"upload not found: {path.name!r}")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ValueError(f"video too large: {size / 2**20:.0f} MB (limit {max_bytes / 2**20:.0f} MB)")
-    if size == 0:
-        raise ValueError(f"empty file: {path.name!r}")
-    return path
-
-
-# ---------------------------------------------------------------- sources the session wraps
-class StampedSource:
-    """Wraps a source: paces recorded frames at their own rate (when `realtime`), can hold the stream
-    while paused or end it (`paced` with a gate), and stamps the wall time (time.monotonic) at which
-    each frame entered the engine, so the dashboard can tell how long after an event's offset it was
-    shown. The engine is then run with realtime=False (pacing happens here)."""
-
-    def __init__(self, inner: Source, realtime: bool, keep: int = 2048):
-        self.inner = inner
-        self.realtime = realtime
-        self.name = inner.name
-        self.fps = inner.fps
-        self.device_status = getattr(inner, "device_status", None)   # a stereo rig's per-camera rates and drops
-        self._stamps: deque[tuple[str, int, float, float]] = deque(maxlen=keep)   # (source, index, t_s, wall)
-        self._lock = threading.Lock()
-        self._gate = PaceGate()
-
-    # control
-    def pause(self, paused: bool) -> None:
-        self._gate.pause(paused)
-
-    def stop(self) -> None:
-        self._gate.stop()
-        if self.inner.live or isinstance(self.inner, FeedSource):   # wake a reader blocked waiting for a frame
-            self.inner.close()
-
-    @property
-    def stopped(self) -> bool:
-        """Stopped by the session (not ended on its own)."""
-        return self._gate.stopped.is_set()
-
-    @property
-    def ended_reason(self) -> str | None:
-        return self.inner.ended_reason
-
-    @property
-    def failure(self) -> str | None:
-        return self.inner.failure
-
-    @property
-    def last(self) -> tuple[str, int, float, float] | None:
-        with self._lock:
-            return self._stamps[-1] if self._stamps else None
-
-    def wall_of(self, source: str, index: int) -> float | None:
-        """Wall time at which frame `index` of recording `source` entered the engine (recent frames only)."""
-        with self._lock:
-            for s, i, _, wall in reversed(self._stamps):
-                if s == source and i <= index:
-                    return wall if i == index else None
-        return None
-
-    # Source protocol (what Engine uses)
-    def __enter__(self):
-        self.inner.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.inner.__exit__(*exc)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __iter__(self) -> Iterator:
-        for item in paced(self.inner, self.realtime, gate=self._gate):
-            if isinstance(item, Frame):
-                with self._lock:
-                    self._stamps.append((item.source, item.index, item.t_s, time.monotonic()))
-            yield item
-
-
-class WebcamFeed:
-    """Frames pushed by the browser webcam (gradio streaming) into a small newest-frame queue.
-
-    `source()` gives a Source the engine consumes; the feed outlives it, so a restart or a calibration
-    reads from the same feed. `incoming_fps` is measured from the arrival times of the last 2 s."""
-
-    def __init__(self, nominal_fps: float = 10.0, maxsize: int = 4):
-        self.nominal_fps = nominal_fps
-        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
-        self._arrivals: deque[float] = deque(maxlen=256)
-        self._lock = threading.Lock()
-        self.dropped = 0
-        self.received = 0
-        self._started = time.monotonic()
-
-    def push(self, image: np.ndarray | None) -> None:
-        if image is None:
-            return
-        now = time.monotonic()
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
-        image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
-        with self._lock:
-            self._arrivals.append(now)
-            self.received += 1
-        while True:
-            try:
-                self._queue.put_nowait((now, image))
-                return
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
-
-    @property
-    def incoming_fps(self) -> float:
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._arrivals if now - t <= 2.0]
-        if len(recent) < 2:
-            return 0.0
-        return round((len(recent) - 1) / max(recent[-1] - recent[0], 1e-6), 1)
-
-    def source(self) -> "FeedSource":
-        return FeedSource(self)
-
-    def next(self, timeout: float) -> tuple[float, np.ndarray] | None:
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-
-class FeedSource(Source):
-    """One run's view of a WebcamFeed: `t_s` is the arrival time since this run started."""
-
-    def __init__(self, feed: WebcamFeed):
-        super().__init__("browser-webcam", feed.nominal_fps)
-        self.feed = feed
-        self._closed = threading.Event()
-
-    def _items(self) -> Iterator[Frame]:
-        started = time.monotonic()
-        index = 0
-        while not self._closed.is_set():
-            got = self.feed.next(0.2)
-            if got is None:
-                continue
-            arrived, image = got
-            yield Frame(index, max(0.0, arrived - started), image, self.name)
-            index += 1
-
-    def close(self) -> None:
-        self._closed.set()
 
 
 # ---------------------------------------------------------------- the session
@@ -265,13 +61,12 @@ class Session:
             detector_factory = MediaPipeFaceDetector
         self.detector_factory = detector_factory
         self.base_config = config or EngineConfig()
-        self.store = _store()
+        self.store = LiveStore()
         self.webcam = WebcamFeed(webcam_fps)
-        self.checkpoint: Path | None = Path(checkpoint) if checkpoint else default_weights()
+        self.checkpoint: Path | None = Path(checkpoint) if checkpoint else SHIPPED_WEIGHTS
         # the server folders the page may name (checkpoint, frames folder); the startup checkpoint's is one
         roots = [Path.home(), Path.cwd()] if data_roots is None else [Path(r) for r in data_roots]
-        roots += [self.folder] + ([self.checkpoint.parent] if self.checkpoint else [])
-        self.data_roots = tuple(dict.fromkeys(r.expanduser().resolve() for r in roots))
+        self.paths = PagePaths(self.folder, roots + ([self.checkpoint.parent] if self.checkpoint else []))
         self._classifier = None
         self._classifier_path: Path | None = None
         self.classifier_note = ""
@@ -288,27 +83,15 @@ class Session:
         self._calibrating: StampedSource | None = None   # the calibration's stream, which stop() ends
         self._exports = 0
         # what the dashboard measured: ticks of its timer and the delay of events reaching the page
-        self.tick_walls: deque[float] = deque(maxlen=400)
-        self.page_since: float | None = None   # first tick of the page's current run of refreshes
-        self.shown: set[tuple[str, int]] = set()                # (source, event_id) already on the page
-        self.event_delays_s: deque[float] = deque(maxlen=200)   # offset frame entered → event on the page
+        self.page = PageTiming()
         if profile is not None:
             self.apply_profile(profile)
 
     # ------------------------------------------------------------ model and profile
-    def page_path(self, text: str | Path, what: str) -> Path:
-        """A server path typed on the page, if it lies inside a data root. The refusal is the same
-        whether or not the path exists, so the page cannot probe the server's files."""
-        path = Path(text).expanduser().resolve()
-        if not any(path.is_relative_to(root) for root in self.data_roots):
-            raise ValueError(f"{what} {str(text)!r} is outside the folders this dashboard may read "
-                             f"({', '.join(map(str, self.data_roots))}); `mer ui --data-root DIR` adds one")
-        return path
-
     def set_checkpoint(self, path: str | Path | None) -> str:
         """The checkpoint named on the page (inside a data root), or none: spot without classifying."""
         with self._lock:
-            self.checkpoint = self.page_path(path, "checkpoint") if path else None
+            self.checkpoint = self.paths.page_path(path, "checkpoint") if path else None
             self._classifier, self._classifier_path = None, None
             return self._load_classifier() + (" (used from the next start)" if self.running else "")
 
@@ -351,50 +134,6 @@ class Session:
     def running(self) -> bool:
         return self.run is not None and self.run.engine.running
 
-    def keep_upload(self, upload: Path) -> Path:
-        """The upload, kept in the session folder: Gradio deletes its own copy minutes after the
-        upload (delete_cache), while the video may still be replaying, calibrated or restarted."""
-        kept = self.folder / "uploads" / upload.name
-        if kept.resolve() == upload.resolve():
-            return kept
-        kept.parent.mkdir(exist_ok=True)
-        kept.unlink(missing_ok=True)
-        try:
-            os.link(upload, kept)          # same disk: no copy
-        except OSError:
-            shutil.copyfile(upload, kept)
-        return kept
-
-    def resolve_spec(self, kind: str, value: str = "", upload: str | None = None) -> str:
-        """The source spec for the UI's source choice: demo, camera index, video upload, folder, synthetic."""
-        kind = (kind or "").lower()
-        value = str(value or "").strip()
-        if kind.startswith("demo"):
-            return DEMO
-        if kind.startswith("camera"):
-            if not (value.isdigit() or STEREO_SPEC.match(value)):
-                raise ValueError(f"camera wants an index such as 0 (or two, 0+1, for a stereo rig), got {value!r}")
-            return value
-        if kind.startswith("video"):
-            if not upload:
-                raise ValueError("upload a video file first")
-            kept = self.folder / "uploads" / Path(upload).name
-            if not Path(upload).exists() and kept.is_file():   # Gradio deleted its copy; ours stays
-                return str(kept)
-            return str(self.keep_upload(check_upload(upload)))
-        if kind.startswith("folder"):
-            if not value:
-                raise ValueError("enter a folder path (4DME root or a folder of frames)")
-            path = self.page_path(value, "folder")
-            if not path.is_dir():
-                raise ValueError(f"not a folder: {path}")
-            return str(path)
-        if kind.startswith("synthetic"):
-            return value if value.startswith("synthetic") else f"synthetic:{value or 0}"
-        if kind.startswith("webcam") or kind.startswith("browser"):
-            return WEBCAM
-        raise ValueError(f"unknown source kind {kind!r}")
-
     def _open(self, spec: str) -> tuple[Source, bool]:
         """(source, realtime) for a spec; recorded sources are replayed at their own pace."""
         if spec == DEMO:
@@ -436,9 +175,8 @@ class Session:
             if self._calibrating is not None:
                 raise ValueError("a calibration is running: wait for it, or press Stop to cancel it")
             note = self._load_classifier()
-            self.store = _store()   # an old engine that outlived its stop keeps writing only into its own store
-            self.shown.clear()
-            self.event_delays_s.clear()
+            self.store = LiveStore()   # an old engine that outlived its stop keeps writing only into its own store
+            self.page.clear_run()
             self.runs += 1
             source = StampedSource(inner, realtime)
             if spec == DEMO:
@@ -609,89 +347,9 @@ class Session:
             path = self.inside(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)
-        snap = self.store.snapshot()
-        events = sorted(snap.events, key=lambda e: e.event_id)
-        markers = self.markers()
-        if kind == "jsonl":
-            with JsonlSink(path, durable=False) as sink:
-                for record in events:
-                    sink.write(record)
-            with open(path, "a", encoding="utf-8") as handle:
-                for marker in markers:
-                    handle.write(json.dumps(marker, ensure_ascii=False) + "\n")
-        elif kind == "csv":
-            with CsvSink(path) as sink:
-                for record in events:
-                    sink.write(record)
-            if markers:
-                with open(path, "a", newline="", encoding="utf-8") as handle:
-                    writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
-                    for m in markers:
-                        writer.writerow({c: "" for c in CSV_COLUMNS} | {
-                            "source": m["source"], "kind": "marker", "onset_frame": m["frame"],
-                            "apex_frame": m["frame"], "offset_frame": m["frame"], "onset_s": m["t_s"],
-                            "apex_s": m["t_s"], "offset_s": m["t_s"], "duration_s": 0, "labels": m["note"]})
-        elif kind == "megc":
-            with MegcSink(path) as sink:
-                for record in events:
-                    sink.write(record)
-        else:
-            self._summary(path, snap, events)
+        title = f"MER Live session {self.folder.name}" + (f" — {self.run.source.name}" if self.run else "")
+        write_export(kind, path, self.store.snapshot(), self.markers(), title)
         return path
-
-    def _summary(self, path: Path, snap, events) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        from corpora.labels import CLASSES
-        from ui.drawing import summary_figure
-
-        title = f"MER Live session {self.folder.name}"
-        if self.run is not None:
-            title += f" — {self.run.source.name}"
-        fig = summary_figure(events, snap.timeline, snap.markers, snap.thresholds, CLASSES, title)
-        fig.savefig(path, format="png")
-        plt.close(fig)
-
-    # ------------------------------------------------------------ what the page shows
-    def note_tick(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        if not self.tick_walls or now - self.tick_walls[-1] > PAGE_GONE_S:
-            self.page_since = now
-        self.tick_walls.append(now)
-
-    def note_shown(self, events, now: float | None = None) -> None:
-        """Called when the page receives the event table: the first time an event is shown, its delay
-        from the moment its offset frame entered the engine is recorded, for events whose offset came
-        while the page was refreshing (a page opened later would measure its own arrival)."""
-        now = time.monotonic() if now is None else now
-        run = self.run
-        for record in events:
-            key = (record.source, record.event_id)
-            if key in self.shown:
-                continue
-            self.shown.add(key)
-            wall = run.source.wall_of(record.source, record.offset_frame) if run is not None else None
-            if wall is not None and self.page_since is not None and wall >= self.page_since:
-                self.event_delays_s.append(now - wall)
-
-    def timing(self) -> dict:
-        """Timer jitter (interval between ticks the page asked for) and event-to-page delays."""
-        walls = list(self.tick_walls)
-        intervals = np.diff(walls)[-200:] if len(walls) > 2 else np.array([])
-        delays = list(self.event_delays_s)
-        out: dict = {"ticks": len(walls)}
-        if intervals.size:
-            out["tick_interval_s"] = {"mean": round(float(intervals.mean()), 3),
-                                      "sd": round(float(intervals.std()), 3),
-                                      "p95": round(float(np.percentile(intervals, 95)), 3),
-                                      "max": round(float(intervals.max()), 3)}
-        if delays:
-            out["event_to_page_s"] = {"n": len(delays), "median": round(statistics.median(delays), 3),
-                                      "max": round(max(delays), 3)}
-        return out
 
     def status(self, snap=None) -> dict:
         """Everything the status strip shows, as plain data (also the `status` API endpoint)."""
@@ -712,7 +370,7 @@ class Session:
             "model": self.classifier_note or "not loaded yet", "folder": str(self.folder),
             "profile": None if self.profile is None else {"k_high": self.profile.k_high, "k_low": self.profile.k_low,
                                                           "source": self.profile.source},
-            "timing": self.timing(),
+            "timing": self.page.timing(),
         }
         if run is not None and not self.running and not run.source.stopped:   # it ended on its own
             stats = run.engine.stats
@@ -736,9 +394,3 @@ class Session:
     def close(self) -> None:
         with self._lock:
             self._stop_run()
-
-
-def _store():
-    from stream.store import LiveStore
-
-    return LiveStore()
