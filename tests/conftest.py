@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,9 @@ import pytest
 
 from corpora.labels import CLASSES
 from corpora.fourdme import LABEL_COLUMNS
+from stream.events import EventRecord
+from stream.frames import Frame
+from stream.sources import Source
 
 
 def write_frames(folder: Path, numbers, shape=(40, 80, 3), name="img_{:04d}.jpg") -> list[Path]:
@@ -82,3 +86,53 @@ def synth_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     generate_dataset(root, subjects=3, per_subject=4, seed=11, workers=2, progress=False)
     return root
+
+
+# ---------------------------------------------------------------- the dashboard's tests
+def record(event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01",
+           fps=60.0) -> EventRecord:
+    return EventRecord(event_id=event_id, source=source, onset_frame=int(onset_s * fps),
+                       apex_frame=int((onset_s + offset_s) / 2 * fps), offset_frame=int(offset_s * fps),
+                       onset_s=onset_s, apex_s=(onset_s + offset_s) / 2, offset_s=offset_s,
+                       apex_frame_by_view={"left": int(onset_s * fps) + 5, "right": int(onset_s * fps) + 6},
+                       peak_intensity=3.0, kind=kind, labels=list(labels), probs=dict(probs or {}),
+                       attention={"alpha_h": 0.2, "alpha_v": 0.3, "alpha_m": 0.5} if probs else {},
+                       threshold=0.2 if probs else None, model="fake" if probs else None, latency_ms=5.0)
+
+
+def timeline(seconds=10.0, fps=60.0, bump=(2.0, 2.3)):
+    points = []
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        z = 8.0 if bump[0] <= t <= bump[1] else 0.3 * np.sin(i)
+        points.append((i, t, {0: z, 1: z * 0.8}))
+    return points
+
+
+class ListSource(Source):
+    def __init__(self, n=10, fps=100.0):
+        super().__init__("list", fps)
+        self.n = n
+
+    def _items(self):
+        for i in range(self.n):
+            yield Frame(i, i / self.fps, np.zeros((4, 4, 3), np.uint8), "rec")
+
+
+def wait_for(predicate, timeout_s: float, every_s: float = 0.5):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    return None
+
+
+@pytest.fixture
+def session(tmp_path):
+    from ui.session import Session
+
+    s = Session(tmp_path / "session", checkpoint=tmp_path / "missing.pt", detector_factory=lambda: None)
+    yield s
+    s.close()

@@ -31,9 +31,9 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(private_folder(default_session_root
 
 import gradio as gr  # noqa: E402  (after the setting above)
 
-from corpora.labels import CLASSES
 from stream.stereo import describe_devices
 from ui import drawing
+from ui.cards import card_images, card_markdown
 
 SOURCE_KINDS = ["demo", "camera", "video file", "folder", "synthetic", "browser webcam"]
 VIEW_CHOICES = ["2 (side by side)", "1", "auto"]
@@ -120,45 +120,6 @@ def status_html(status: dict) -> str:
     parts.append(span(f"decision {status.get('decision_threshold'):g}"))
     parts.append(span(status.get("model", "")))
     return '<div class="status-strip">' + "".join(parts) + "</div>"
-
-
-def card_markdown(record, detail) -> str:
-    lines = [f"### Event #{record.event_id} — {record.kind}",
-             f"**{record.source}** · onset {record.onset_s:.3f} s · apex {record.apex_s:.3f} s · "
-             f"offset {record.offset_s:.3f} s · duration {record.duration_s:.3f} s",
-             f"frames {record.onset_frame}–{record.apex_frame}–{record.offset_frame} · apex by view "
-             + ", ".join(f"{k} {v}" for k, v in sorted(record.apex_frame_by_view.items()))
-             + f" · peak intensity {record.peak_intensity:.3f}"
-             + (f" · moved most: face rows {record.face_band[0]:g}–{record.face_band[1]:g} (top–bottom)"
-                if record.face_band else "")]
-    if record.labels:
-        lines.append(f"labels: **{'+'.join(record.labels)}** (threshold {record.threshold})")
-    if record.attention:
-        lines.append("attention: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(record.attention.items()))
-                     + (f" · SE gate mean {detail.se_gate_mean:.3f}" if detail and detail.se_gate_mean is not None else ""))
-    if detail is None:
-        why = "a macro-expression (not classified)" if record.kind == "macro" else (
-            "unclassified (no model loaded)" if not record.probs else "no longer kept in memory")
-        lines.append(f"_No crops or flow maps: {why}. The engine keeps them only for classified events._")
-    if record.model and not record.probs:
-        lines.append(f"_{record.model}_")
-    return "\n\n".join(lines)
-
-
-def card_images(record, detail):
-    """(apex pair, flow grid, probability bars, attention bars) images for one event."""
-    if detail is not None:
-        apex = drawing.apex_pair(detail.apex_crops)
-        flows = drawing.flow_grid(detail.flow_maps, tile=112)
-    else:
-        apex = drawing.placeholder("no apex crops for this event", 448, 224)
-        flows = drawing.placeholder("no flow maps for this event", 384, 144)
-    probs = (drawing.probability_bars(record.probs, CLASSES, record.threshold) if record.probs
-             else drawing.placeholder("no probabilities (not classified)", 420, 220))
-    attention = (drawing.attention_bars(record.attention, detail.se_gate_mean if detail else None,
-                                        detail.attention_block1 if detail else None) if record.attention
-                 else drawing.placeholder("no attention weights", 420, 200))
-    return apex, flows, probs, attention
 
 
 # ---------------------------------------------------------------- the app

@@ -50,7 +50,7 @@ def write_summary(path: Path, snap, events: list, title: str) -> None:
     import matplotlib.pyplot as plt
 
     from corpora.labels import CLASSES
-    from ui.drawing import summary_figure
+    from ui.cards import summary_figure
 
     fig = summary_figure(events, snap.timeline, snap.markers, snap.thresholds, CLASSES, title)
     fig.savefig(path, format="png")

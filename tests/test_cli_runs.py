@@ -1,0 +1,104 @@
+"""`mer stream` / `mer calibrate` as a user meets them: bad setup refused in one line before any
+work, a missing path named, kill -9 and Ctrl-C mid-run, a video cut short."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import write_video
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _mer(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "mer_cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, timeout=timeout)
+
+
+@pytest.mark.parametrize("case", ["face model", "fps nan", "seconds nan", "seconds 0", "profile list",
+                                  "events unwritable", "calibrate out unwritable"])
+def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
+    """Each used to end in a traceback, a hang, exit 0 or a calibration thrown away at save."""
+    video = write_video(tmp_path / "clip.avi")
+    locked = tmp_path / "a-file"          # its "children" cannot be written (chmod means nothing to root)
+    locked.write_text("")
+    profile = tmp_path / "profile.json"
+    profile.write_text("[1, 2]")
+    args, named = {
+        "face model": (["stream", video, "--face-model", tmp_path / "none.tflite"], "none.tflite"),
+        "fps nan": (["stream", video, "--fps", "nan"], "--fps"),
+        "seconds nan": (["calibrate", video, "--seconds", "nan"], "--seconds"),
+        "seconds 0": (["calibrate", video, "--seconds", "0"], "--seconds"),
+        "profile list": (["stream", video, "--no-model", "--profile", profile], "profile.json"),
+        "events unwritable": (["stream", video, "--no-model", "--events", locked / "e.jsonl"], "e.jsonl"),
+        "calibrate out unwritable": (["calibrate", video, "--out", locked / "p.json"], "p.json"),
+    }[case]
+    result = _mer(*args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert named in last, last
+
+
+def test_missing_path_exits_2_with_a_message(tmp_path):
+    missing = tmp_path / "nowhere"
+    result = subprocess.run([sys.executable, "-m", "mer_cli", "stream", str(missing), "--no-model"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_kill_9_loses_no_reported_event(tmp_path):
+    """Events already in the JSONL log survive a kill -9: each line is flushed and fsynced."""
+    log = tmp_path / "events.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "mer_cli", "stream", "synthetic:4", "--no-model", "--quiet",
+                                "--events", str(log)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        seen = []
+        while time.time() < deadline and len(seen) < 2:
+            time.sleep(0.2)
+            if log.exists():
+                seen = [line for line in log.read_text().splitlines() if line]
+        assert len(seen) >= 2, "no event reported in time"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    after = [json.loads(line) for line in log.read_text().splitlines() if line]
+    assert len(after) >= len(seen)
+    assert [r["event_id"] for r in after[: len(seen)]] == [json.loads(line)["event_id"] for line in seen]
+
+
+def test_ctrl_c_ends_with_the_summary_and_exit_130(tmp_path):
+    """An interrupted Thread.join once let the interpreter exit under MediaPipe's running threads
+    (`terminate called without an active exception`, exit 134) after printing a summary and exit 0."""
+    process = subprocess.Popen([sys.executable, "-m", "mer_cli", "stream", "synthetic:4", "--no-model", "--quiet",
+                                "--events", str(tmp_path / "e.jsonl")], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(12)   # well into the stream: the engine's threads are busy
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert json.loads(out)["ended"] == "interrupted (Ctrl-C)"
+    assert err.strip().splitlines()[-1] == "mer: interrupted" and "terminate called" not in err
+
+
+def test_a_video_cut_short_exits_1_naming_where_it_broke(tmp_path):
+    video = write_video(tmp_path / "cut.avi", frames=60)
+    with open(video, "r+b") as handle:
+        handle.truncate(video.stat().st_size // 2)
+    result = _mer("stream", video, "--no-model", "--quiet", "--events", tmp_path / "e.jsonl")
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["failure"].startswith("cut.avi: read failed at frame") and summary["processed"] > 0
+    # (FFmpeg's own complaint about the cut frame may share the line: its native stderr is not ours)
+    assert "mer: error: the stream ended early: cut.avi" in result.stderr.strip().splitlines()[-1]
+    whole = _mer("stream", write_video(tmp_path / "whole.avi"), "--no-model", "--quiet", "--events", tmp_path / "f.jsonl")
+    assert whole.returncode == 0 and json.loads(whole.stdout)["ended"] == "end of file"
