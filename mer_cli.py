@@ -590,9 +590,8 @@ def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     p.add_argument("--fps", type=_positive, default=None, help="frame rate of a recording (default: 60 for images)")
     p.add_argument("--decode-scale", type=int, default=1, choices=(1, 2, 4, 8),
                    help="decode JPEGs at 1/N size (fast for 4DME-size frames)")
-    pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--realtime", action="store_true", help="deliver recorded frames at their own pace")
-    pace.add_argument("--max-speed", action="store_true", help="as fast as possible (the default)")
+    p.add_argument("--realtime", action="store_true",
+                   help="deliver recorded frames at their own pace (default: as fast as possible)")
     p.add_argument("--face-model", type=_existing_path, default=None,
                    help="MediaPipe face detector .tflite (default: the bundled one)")
     p.add_argument("--cropped", action="store_true",
