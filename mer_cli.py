@@ -579,6 +579,22 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
 
 
+# ---------------------------------------------------------------- dashboard
+def cmd_ui(args: argparse.Namespace) -> None:
+    from ui.app import run_ui
+
+    run_ui(args.source, args.model, args.profile, args.host, args.port, args.auth, args.autostart or bool(args.source),
+           args.session_dir, None if args.views == "auto" else int(args.views), data_roots=args.data_root)
+
+
+def _user_password(text: str) -> tuple[str, str]:
+    """--auth (or MER_AUTH): user:password, both non-empty; the value is never echoed."""
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise argparse.ArgumentTypeError("wants user:password")
+    return user, password
+
+
 def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     if source:
         p.add_argument("source", help="camera index or URL, two cameras as a stereo rig (camera:0+1), video file, "
@@ -773,7 +789,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", default="design,heldout", help="with --real: design, heldout or both")
     p.set_defaults(func=cmd_bench)
 
-    sub.add_parser("ui", help="the interviewer dashboard (Gradio, 127.0.0.1:7860); `mer ui --help`")
+    p = sub.add_parser("ui", help="the interviewer dashboard (Gradio, 127.0.0.1:7860); `mer ui --help`",
+                       description="The MER Live dashboard (local web page).")
+    p.add_argument("--source", default=None, help="demo | camera index | video | folder | synthetic:SEED | webcam")
+    p.add_argument("--model", default=None, help="checkpoint (default model/weights/microattnet-synth.pt)")
+    p.add_argument("--profile", default=None, help="calibration profile JSON")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", type=_user_password, default=os.environ.get("MER_AUTH"),
+                   help="user:password (better: the MER_AUTH environment variable, which `ps` does not show)")
+    p.add_argument("--views", default="2", choices=["1", "2", "auto"])
+    p.add_argument("--session-dir", default=None)
+    p.add_argument("--data-root", action="append", default=None, metavar="DIR",
+                   help="a server folder the page may name (checkpoint, frames folder); repeatable "
+                        "(default: your home folder and the current folder)")
+    p.add_argument("--autostart", action="store_true", help="start --source (default demo) at once")
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("ablate", help="train the four Table 2 configurations and print the table")
     _add_data_args(p)
@@ -786,11 +817,6 @@ def main(argv: list[str] | None = None) -> int:
     from stream.memory import limit_malloc_arenas
 
     limit_malloc_arenas()   # before any thread: runs that start and stop threads keep their memory flat
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["ui"]:                 # the dashboard parses its own options
-        from ui.app import main as ui_main
-
-        return ui_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
