@@ -14,7 +14,7 @@ from conftest import long_recordings
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'mer-live[ray]'; CI installs it)")
 
-from mer_cli import main  # noqa: E402
+from cli.main import main  # noqa: E402
 from model import SHIPPED_WEIGHTS  # noqa: E402
 from model.batch import BatchError, check_reachable, kept_classifier, kept_detectors, run_on_ray  # noqa: E402
 

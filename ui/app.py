@@ -4,7 +4,7 @@ The engine runs in its own background thread (ui.session.Session); the page refr
 gr.Timer whose callback only reads `store.snapshot()`: it never runs the model, and redraws the
 frame and timeline only when they changed.
 
-    python -m ui.app --source demo            # http://127.0.0.1:7860
+    mer ui --source demo                      # http://127.0.0.1:7860
     run_ui(source="demo", autostart=True)     # what `mer ui` calls
 
 API endpoints (gradio_client): start, pause, resume, stop, set_threshold, set_sensitivity,
@@ -13,7 +13,6 @@ status, events, event_card.
 """
 from __future__ import annotations
 
-import argparse
 import html
 import ipaddress
 import os
@@ -367,34 +366,3 @@ def run_ui(source: str | None = None, model: str | None = None, profile: str | N
         finally:
             session.close()
     return app, url
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mer ui", description="The MER Live dashboard (local web page).")
-    parser.add_argument("--source", default=None, help="demo | camera index | video | folder | synthetic:SEED | webcam")
-    parser.add_argument("--model", default=None, help="checkpoint (default model/weights/microattnet-synth.pt)")
-    parser.add_argument("--profile", default=None, help="calibration profile JSON")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--auth", default=os.environ.get("MER_AUTH"),
-                        help="user:password (better: the MER_AUTH environment variable, which `ps` does not show)")
-    parser.add_argument("--views", default="2", choices=["1", "2", "auto"])
-    parser.add_argument("--session-dir", default=None)
-    parser.add_argument("--data-root", action="append", default=None, metavar="DIR",
-                        help="a server folder the page may name (checkpoint, frames folder); repeatable "
-                             "(default: your home folder and the current folder)")
-    parser.add_argument("--autostart", action="store_true", help="start --source (default demo) at once")
-    args = parser.parse_args(argv)
-    auth = None
-    if args.auth:
-        user, sep, password = args.auth.partition(":")
-        if not sep or not user or not password:
-            parser.error("--auth wants user:password")
-        auth = (user, password)
-    run_ui(args.source, args.model, args.profile, args.host, args.port, auth, args.autostart or bool(args.source),
-           args.session_dir, _views(args.views), data_roots=args.data_root)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

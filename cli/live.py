@@ -1,0 +1,297 @@
+"""The commands that run the live pipeline: stream, demo, spot, score-spots, calibrate, bench and the
+dashboard (ui); `run_engine` is the engine run they share."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from cli.common import StreamFailed, UserError, refuse_failed, stated_views, writable
+
+
+# ---------------------------------------------------------------- the engine run
+
+
+def _checkpoint(args: argparse.Namespace) -> Path | None:
+    """The checkpoint to classify with: --model, else the shipped demo weights; None with --no-model."""
+    if getattr(args, "no_model", False):
+        return None
+    from model import SHIPPED_WEIGHTS
+
+    path = args.model or (SHIPPED_WEIGHTS if SHIPPED_WEIGHTS.exists() else None)
+    if path is None:
+        print("note: no checkpoint given and no shipped weights found: events are spotted, not classified",
+              file=sys.stderr)
+    return path
+
+
+def _classifier(args: argparse.Namespace):
+    """The Predictor for --model (default: the shipped demo weights), or None with --no-model."""
+    path = _checkpoint(args)
+    if path is None:
+        return None
+    from model.predictor import Predictor
+
+    return Predictor.from_checkpoint(path)
+
+
+def _engine_config(args: argparse.Namespace, profile=None):
+    from dataclasses import replace
+
+    from stream.pipeline import EngineConfig
+
+    views = args.views or str(stated_views(args.source) or 2)
+    config = EngineConfig(views=None if views == "auto" else int(views), realtime=args.realtime)
+    if getattr(args, "cropped", False):
+        config = replace(config, features=replace(config.features, cropped=True))
+    if profile is not None:
+        config = replace(config, views=profile.views, split_x=profile.split_x,
+                         decision_threshold=profile.decision_threshold,
+                         spotter=replace(config.spotter, k_high=profile.k_high, k_low=profile.k_low))
+    if getattr(args, "threshold", None) is not None:
+        config = replace(config, decision_threshold=args.threshold)
+    return config
+
+
+def _open(args: argparse.Namespace):
+    from corpora.replay import open_source
+
+    return open_source(str(args.source), fps=args.fps, decode_scale=args.decode_scale,
+                       allow_single_view=getattr(args, "allow_single_view", False))
+
+
+def _say_layout(found) -> None:
+    print(f"views: {found.views} ({found.reason})", file=sys.stderr)
+
+
+def _profile_and_config(args: argparse.Namespace):
+    """The calibration profile --profile names (or None) and the engine config with it applied."""
+    from calibration.profile import load_profile
+
+    profile = load_profile(args.profile) if getattr(args, "profile", None) else None
+    config = _engine_config(args, profile)
+    if profile is not None:
+        profile.check_intensity(config.features.intensity, args.profile)
+    return profile, config
+
+
+def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
+    """The live engine over `source` (default: the one --source names) into `sinks`; its summary."""
+    from calibration.views import layout_hook
+    from stream.engine import Engine
+    from stream.face import MediaPipeFaceDetector
+    from stream.stereo import describe_devices
+
+    profile, config = _profile_and_config(args)
+    source = source or _open(args)
+    detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
+    engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),
+                    sinks=sinks, baselines=profile.baselines if profile else None,
+                    layout=layout_hook(detector_factory, _say_layout) if config.views is None else None)
+    devices = getattr(source, "device_status", None)   # a stereo rig: rate and drops per camera
+    engine.start()
+    interrupted = False
+    try:
+        while engine.running:
+            engine.join(0.5)
+            if status_line:
+                s = engine.stats.summary()
+                print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps (source {s['source_fps']:.1f})  "
+                      f"state {engine.stats.state:<10}  events {sum(s['events'].values()):4d}  "
+                      f"dropped {sum(s['dropped'].values())}" + (f"  {describe_devices(devices())}" if devices else ""),
+                      end="", file=sys.stderr)
+    except KeyboardInterrupt:
+        interrupted = True
+        engine.stop()
+        engine.join()
+    if status_line:
+        print(file=sys.stderr)
+    summary = engine.stats.summary()
+    summary["source"] = source.name
+    if devices is not None:
+        summary["devices"] = devices()
+    if interrupted:
+        summary["ended"] = "interrupted (Ctrl-C)"
+    return summary
+
+
+# ---------------------------------------------------------------- commands
+def cmd_stream(args: argparse.Namespace) -> None:
+    from stream.sinks import CsvSink, JsonlSink, MegcSink
+
+    writable(args.events, args.csv, args.megc)
+    sinks = [JsonlSink(args.events)]
+    if args.csv:
+        sinks.append(CsvSink(args.csv))
+    if args.megc:
+        sinks.append(MegcSink(args.megc))
+    summary = run_engine(args, sinks, status_line=not args.quiet)
+    summary["events_file"] = str(args.events)
+    print(json.dumps(summary, indent=2))
+    _check_run(summary)
+
+
+def _check_run(summary: dict) -> None:
+    """After the summary is printed: a run that lost events, broke or was interrupted does not exit 0."""
+    lost = summary.get("events_not_written") or {}
+    if lost:
+        raise UserError("events spotted but not written: " + ", ".join(f"{n} to {name}" for name, n in lost.items()))
+    if summary.get("failure"):
+        raise StreamFailed(f"the stream ended early: {summary['failure']}")
+    if summary.get("ended", "").startswith("interrupted"):
+        raise KeyboardInterrupt
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """The main job on the built-in demo: replay the demo recording through the live pipeline."""
+    from corpora.fourdme import load_dataset, read_events
+    from stream.synthetic import ensure_demo_dataset
+
+    short = ensure_demo_dataset()
+    long = short.parent / "long"
+    sequences = load_dataset(short)
+    print(f"demo clips: {short} ({len(sequences)} sequences, "
+          f"{sum(len(s.frame_numbers) for s in sequences)} frames)")
+    truths = read_events(long)
+    print(f"demo recording: {long} ({sum(t.kind == 'micro' for t in truths)} micro, "
+          f"{sum(t.kind == 'macro' for t in truths)} macro events in events.csv)")
+    args.source, args.events = long, args.events or short.parent / "demo-events.jsonl"
+    args.events.unlink(missing_ok=True)
+    cmd_stream(args)
+    for line in args.events.read_text().splitlines():
+        record = json.loads(line)
+        truth = next((t for t in truths if t.onset <= record["offset_frame"] and t.offset >= record["onset_frame"]),
+                     None)
+        found = f"true {truth.kind} {'+'.join(truth.labels)} {truth.onset}-{truth.offset}" if truth else "no true event"
+        print(f"  {record['kind']:5} frames {record['onset_frame']}-{record['offset_frame']} apex "
+              f"{record['apex_frame']}: {'+'.join(record['labels']) or '-'}   ({found})")
+
+
+def _spotting_truth(args: argparse.Namespace):
+    """(the long-video set at DATA or None, the true events or None). A SAMM-LV or CAS(ME)² root is
+    read through its coding sheet; a 4DME-layout root through its events.csv."""
+    from corpora import SPOTTING_SETS, UnknownDataset, detect, load_spotting_set
+    from corpora.fourdme import read_events
+    from stream.folders import DatasetError
+
+    try:
+        name = args.dataset or detect(args.data)
+    except UnknownDataset:
+        name = None
+    if name in SPOTTING_SETS:
+        found = load_spotting_set(args.data, name)
+        for reason in found.skipped:
+            print(f"skipped {reason}", file=sys.stderr)
+        if not found.folders:
+            raise UserError(f"{args.data}: no recording of {found.name} has its frames here")
+        return found, found.events
+    try:
+        return None, read_events(args.data)
+    except DatasetError:
+        return None, None   # no ground truth: nothing to score
+
+
+def cmd_spot(args: argparse.Namespace) -> None:
+    from corpora.scoring import read_spots, spotting_report, true_intervals
+    from stream.sinks import JsonlSink, MegcSink
+
+    args.source = args.data
+    writable(args.out, args.events)
+    spotting_set, truth = _spotting_truth(args)
+    source = None
+    if spotting_set is not None:
+        from corpora.replay import DatasetSource
+
+        source = DatasetSource(args.data, args.fps or spotting_set.fps, args.decode_scale, spotting_set.folders)
+        args.views = args.views or str(spotting_set.views)
+    for path in (args.out, args.events):   # one run's output, not a log to append to
+        if path is not None:
+            path.unlink(missing_ok=True)
+    sinks = [MegcSink(args.out)] + ([JsonlSink(args.events)] if args.events else [])
+    if args.ray is None:
+        summary = run_engine(args, sinks, status_line=not args.quiet, source=source)
+    else:
+        summary = _spot_on_ray(args, sinks, source or _open(args))
+    summary["spots_file"] = str(args.out)
+    if truth is not None:
+        summary["score"] = spotting_report(read_spots(args.out), true_intervals(truth))
+    print(json.dumps(summary, indent=2))
+    _check_run(summary)
+    refuse_failed(summary.get("failed"), "recording")
+
+
+def _spot_on_ray(args: argparse.Namespace, sinks: list, source) -> dict:
+    """`mer spot` with one Ray task per recording: the same rows as the run on this machine."""
+    from model.batch import SpotJob, spot_on_ray
+
+    if not hasattr(source, "per_recording"):
+        raise UserError(f"--ray runs one task per recording of a dataset root; {args.data} is one recording")
+    profile, config = _profile_and_config(args)
+    if config.views is None:
+        raise UserError("--ray needs the views per frame: give --views 1 or 2 (auto detects them once per run)")
+    checkpoint = _checkpoint(args)
+    jobs = [SpotJob(part, config, args.face_model and str(args.face_model), checkpoint and str(checkpoint),
+                    profile.baselines if profile else None) for part in source.per_recording()]
+    return spot_on_ray(jobs, sinks, args.ray)
+
+
+def cmd_score_spots(args: argparse.Namespace) -> None:
+    from corpora.scoring import macro_confusions, read_spots, spotting_report, true_intervals
+
+    spots, (_, events) = read_spots(args.spots), _spotting_truth(args)
+    if events is None:
+        raise UserError(f"{args.data} holds no ground truth (events.csv, or a SAMM-LV / CAS(ME)² coding sheet)")
+    report = spotting_report(spots, true_intervals(events), args.iou)
+    report["spots_on_macro"] = macro_confusions(spots, true_intervals(events, "macro"))
+    print(json.dumps(report, indent=2))
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from calibration.baseline import calibrate
+    from calibration.views import layout_hook
+    from stream.face import MediaPipeFaceDetector
+    from stream.sources import paced
+
+    from dataclasses import replace
+
+    writable(args.out)
+    config = _engine_config(args)
+    source = _open(args)
+    config = replace(config, spotter=replace(config.spotter, fps=source.fps))   # time constants at the source's rate
+    detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
+    if config.views is None:
+        with source:
+            first = next((i for i in source if hasattr(i, "image")), None)
+        if first is None:
+            raise UserError(f"no frame could be read from {args.source}")
+        views, split_x = layout_hook(detector_factory, _say_layout)(first.image)
+        config = replace(config, views=views, split_x=split_x)
+        source = _open(args)
+    with source:
+        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config, detector_factory, source.name)
+    profile.save(args.out)
+    print(json.dumps(profile.to_json(), indent=2))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    cache = args.cache or Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live"))
+    if args.real is not None:
+        from bench.real import run_real_bench
+
+        print(json.dumps(run_real_bench(args.real, cache, tuple(args.splits.split(","))), indent=2))
+        return
+    from bench.live import run_bench
+
+    report = run_bench(_classifier(args), cache, seconds=args.seconds, soak_s=args.soak_s,
+                       kinds=tuple(args.sizes.split(",")))
+    print(json.dumps(report, indent=2))
+
+
+# ---------------------------------------------------------------- dashboard
+def cmd_ui(args: argparse.Namespace) -> None:
+    from ui.app import run_ui
+
+    run_ui(args.source, args.model, args.profile, args.host, args.port, args.auth, args.autostart or bool(args.source),
+           args.session_dir, None if args.views == "auto" else int(args.views), data_roots=args.data_root)

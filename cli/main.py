@@ -1,0 +1,39 @@
+"""The `mer` entry point: parse the command line, run the subcommand, turn what went wrong into one
+line on stderr and an exit code."""
+from __future__ import annotations
+
+import os
+import sys
+
+from cli.common import StreamFailed, UserError
+from cli.parser import build_parser
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`mer ARGV…` (default: sys.argv[1:]); its exit code."""
+    from stream.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()   # before any thread: runs that start and stop threads keep their memory flat
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"mer: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, OSError) as exc:   # DatasetError, CheckpointError, config checks; files we cannot read or write
+        print(f"mer: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StreamFailed as exc:
+        print(f"mer: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("mer: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:   # whoever read our output stopped (`mer ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush stays quiet
+        return 0
+    return 0

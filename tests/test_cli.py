@@ -1,0 +1,37 @@
+"""The `mer` command line itself: its parser, what `mer --help` imports, the dashboard's options."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+UI_OPTIONS = ("--source", "--model", "--profile", "--host", "--port", "--auth", "--views", "--session-dir",
+              "--data-root", "--autostart")
+
+
+def _mer(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mer_cli", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=120, env=env)
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    """`mer --help` stays quick: torch, Gradio, MediaPipe and Ray are imported by the commands that use them."""
+    probe = ("import sys; from cli.parser import build_parser; build_parser(); "
+             "print(sorted(m for m in ('torch', 'gradio', 'mediapipe', 'ray') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_mer_ui_is_a_subcommand_with_the_dashboard_options():
+    result = _mer("ui", "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: mer ui")
+    assert all(option in result.stdout for option in UI_OPTIONS)
+
+
+def test_a_malformed_auth_exits_2_without_echoing_it():
+    result = _mer("ui", env={**os.environ, "MER_AUTH": "secret-without-colon"})
+    assert result.returncode == 2
+    assert "user:password" in result.stderr.splitlines()[-1]
+    assert "secret-without-colon" not in result.stderr
