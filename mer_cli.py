@@ -58,7 +58,7 @@ def _existing_path(text: str) -> Path:
 
 # ---------------------------------------------------------------- data
 def cmd_synth(args: argparse.Namespace) -> None:
-    from stream.synthetic import SynthConfig, ensure_demo_dataset, generate_dataset
+    from synth import SynthConfig, ensure_demo_dataset, generate_dataset
 
     if args.demo:
         print(ensure_demo_dataset())
@@ -99,7 +99,7 @@ def cmd_inject(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job on the built-in demo: replay the demo recording through the live pipeline."""
     from model.data import load_dataset, read_events
-    from stream.synthetic import ensure_demo_dataset
+    from synth import ensure_demo_dataset
 
     short = ensure_demo_dataset()
     long = short.parent / "long"

@@ -370,14 +370,14 @@ class CameraSource(Source):
 
 
 class SyntheticSource(Source):
-    """The synthetic long recording of `stream.synthetic.iter_long_stream`, rendered in memory.
+    """The synthetic long recording of `synth.iter_long_stream`, rendered in memory.
 
     `events` holds its ground truth (frame numbers from 1, the same numbers as `Frame.index`);
     `t_s = index / fps` with fps from `config`.
     """
 
     def __init__(self, seed: int = 0, seconds: float = 60, config=None, faces_dir=None) -> None:
-        from stream.synthetic import SynthConfig, iter_long_stream  # pulls in MediaPipe; only when used
+        from synth import SynthConfig, iter_long_stream  # pulls in MediaPipe; only when used
 
         config = config or SynthConfig()
         super().__init__(f"synthetic:{seed}", config.fps)
@@ -420,7 +420,7 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
 
 
 def _open_synthetic(text: str, fps: float | None) -> SyntheticSource:
-    from stream.synthetic import SynthConfig
+    from synth import SynthConfig
 
     seed = text.partition(":")[2] or "0"
     if not seed.isdigit():

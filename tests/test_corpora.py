@@ -202,7 +202,7 @@ def test_mer_spot_replays_and_scores_a_samm_long_video_root(tmp_path, capsys):
 
     from mer_cli import main
     from model.data import list_frames, read_events, read_image
-    from stream.synthetic import generate_dataset
+    from synth import generate_dataset
     from stream.views import split_views
 
     source = tmp_path / "generated"

@@ -20,7 +20,7 @@ from stream.frames import Frame
 from stream.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
 from stream.scoring import Interval, iou
 from stream.sources import open_source
-from stream.synthetic import ExpressionEvent
+from synth.plan import ExpressionEvent
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realvideo"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"no real videos at {REAL} (CI has ../shared)")
