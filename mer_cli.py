@@ -88,7 +88,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_inject(args: argparse.Namespace) -> None:
-    from stream.inject import InjectConfig, inject_videos
+    from synth import InjectConfig, inject_videos
 
     config = InjectConfig(micro_amp_px=tuple(args.amp), macro_p=args.macro_share)
     summary = inject_videos(args.videos, args.out, seed=args.seed, repeats=args.repeats, config=config,

@@ -6,7 +6,7 @@ each split:
   raw       the videos as they are (no micro-expression labelled): micro-expressions reported per
             minute, i.e. false alarms, and macro-expressions reported
   injected  each video with face twice, with known micro- and macro-expressions injected
-            (`stream.inject`, seed 1 for design, 2 for held-out): spotting precision, recall, F1
+            (`synth.inject`, seed 1 for design, 2 for held-out): spotting precision, recall, F1
             at IoU ≥ 0.5 per video and pooled, and the spotted apex within ±1 frame
   apex      the offline apex on the injected micro-expression clips (labelled onset…offset) against
             the middle frame of onset…offset, the baseline any apex detector must beat
@@ -25,7 +25,6 @@ from model.data import load_dataset, read_events
 from stream.engine import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
-from stream.inject import InjectConfig, inject_videos
 from stream.scoring import Interval, macro_confusions, spotting_report, true_intervals
 from stream.sources import open_source
 from stream.spotter import Spot
@@ -69,6 +68,8 @@ def _rounded(report: dict) -> dict:
 
 def injected_set(videos: list[Path], cache: Path, seed: int) -> Path:
     """The injected recordings of `videos`, made once and kept under `cache`."""
+    from synth import InjectConfig, inject_videos  # data tooling sits above stream/: imported when used
+
     root = cache / f"injected-{seed}"
     marker = root / "complete.json"
     wanted = {"version": INJECT_VERSION, "videos": sorted(v.name for v in videos), "seed": seed, "repeats": REPEATS}

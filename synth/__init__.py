@@ -4,16 +4,19 @@ Two ways to get data whose every event is known:
 
 - generated faces (`generate_dataset`, `iter_long_stream`, the demo cache `ensure_demo_dataset`):
   a face photo deformed by action units, written in the 4DME layout or rendered in memory;
-- real videos with expressions injected (`stream.inject` for now): the same action-unit fields
-  riding on each frame's FaceMesh landmarks.
+- real videos with expressions injected (`inject_videos`): the same action-unit fields riding on
+  each frame's FaceMesh landmarks.
 
 Modules, each importing only those above it: `faces` (photos, landmarks, subjects), `actions`
 (action units, class recipes, displacement fields), `plan` (settings, events, sequence specs, the
-plan of a dataset), `render` (frames and their JPEG bytes) and `write` (datasets on disk, the demo
-set). Everything is a pure function of the seed. MediaPipe is imported only when landmarks are needed.
+plan of a dataset), `render` (frames and their JPEG bytes), `write` (datasets on disk, the demo
+set) and `inject` (real videos). Everything is a pure function of the seed. MediaPipe is imported
+only when landmarks are needed.
 """
+from synth.inject import InjectConfig, inject_videos
 from synth.plan import SynthConfig
 from synth.render import iter_long_stream
 from synth.write import ensure_demo_dataset, generate_dataset
 
-__all__ = ["SynthConfig", "ensure_demo_dataset", "generate_dataset", "iter_long_stream"]
+__all__ = ["InjectConfig", "SynthConfig", "ensure_demo_dataset", "generate_dataset", "inject_videos",
+           "iter_long_stream"]

@@ -17,9 +17,9 @@ import pytest
 from stream.engine import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
-from stream.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
 from stream.scoring import Interval, iou
 from stream.sources import open_source
+from synth.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
 from synth.plan import ExpressionEvent
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realvideo"
