@@ -1,4 +1,5 @@
-"""Where frames come from: image folders, 4DME-layout datasets, video files, cameras, the synthetic stream.
+"""Where frames come from: image folders, 4DME-layout datasets, video files, cameras (and, through
+`open_source`, the synthetic stream of `synth.source`).
 
 Every source is a context-managed iterator of items, each a `Frame` or a `DroppedFrame`:
 
@@ -369,26 +370,6 @@ class CameraSource(Source):
             self._thread.join(timeout=1.0)  # a read blocked in the driver may outlive this; the thread is a daemon
 
 
-class SyntheticSource(Source):
-    """The synthetic long recording of `synth.iter_long_stream`, rendered in memory.
-
-    `events` holds its ground truth (frame numbers from 1, the same numbers as `Frame.index`);
-    `t_s = index / fps` with fps from `config`.
-    """
-
-    def __init__(self, seed: int = 0, seconds: float = 60, config=None, faces_dir=None) -> None:
-        from synth import SynthConfig, iter_long_stream  # pulls in MediaPipe; only when used
-
-        config = config or SynthConfig()
-        super().__init__(f"synthetic:{seed}", config.fps)
-        self._stream = iter_long_stream(seed=seed, seconds=seconds, config=config, faces_dir=faces_dir)
-        self.events = self._stream.events
-
-    def _items(self) -> Iterator[Item]:
-        for number, image in self._stream.frames():
-            yield Frame(number, number / self.fps, image, self.name)
-
-
 def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allow_single_view: bool = False) -> Source:
     """The source a command-line string names.
 
@@ -406,7 +387,9 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
     if text.isdigit() or URL_PATTERN.match(text):
         return CameraSource(int(text) if text.isdigit() else text, fps_hint=fps or 30.0)
     if text == "synthetic" or text.startswith("synthetic:"):
-        return _open_synthetic(text, fps)
+        from synth.source import open_synthetic  # data tooling, above stream/: imported when asked for
+
+        return open_synthetic(text, fps)
     path = Path(text).expanduser()
     if not path.exists():
         raise SourceError(f"source does not exist: {path}")
@@ -417,15 +400,6 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
     if _has_frames(path):
         return ImageFolderSource(path, fps or 60.0, decode_scale)
     return DatasetSource(path, fps, decode_scale)
-
-
-def _open_synthetic(text: str, fps: float | None) -> SyntheticSource:
-    from synth import SynthConfig
-
-    seed = text.partition(":")[2] or "0"
-    if not seed.isdigit():
-        raise SourceError(f"synthetic source wants an integer seed, as in synthetic:3, got {text!r}")
-    return SyntheticSource(int(seed), config=SynthConfig(fps=round(fps)) if fps else None)
 
 
 class PaceGate:

@@ -7,11 +7,13 @@ Two ways to get data whose every event is known:
 - real videos with expressions injected (`inject_videos`): the same action-unit fields riding on
   each frame's FaceMesh landmarks.
 
-Modules, each importing only those above it: `faces` (photos, landmarks, subjects), `actions`
-(action units, class recipes, displacement fields), `plan` (settings, events, sequence specs, the
-plan of a dataset), `render` (frames and their JPEG bytes), `write` (datasets on disk, the demo
-set) and `inject` (real videos). Everything is a pure function of the seed. MediaPipe is imported
-only when landmarks are needed.
+Modules, each importing only those listed before it: `faces` (photos, landmarks, subjects),
+`actions` (action units, class recipes, displacement fields), `plan` (settings, events, sequence
+specs, the plan of a dataset), `render` (frames and their JPEG bytes), `write` (datasets on disk, the
+demo set), `inject` (real videos) and `source` (the `synthetic:SEED` frame source). Below the
+package: `model` (the classes, the dataset format) and `stream` (frames, sources); `stream` reaches
+this package only inside functions. Everything is a pure function of the seed; MediaPipe is
+imported only when landmarks are needed.
 """
 from synth.inject import InjectConfig, inject_videos
 from synth.plan import SynthConfig

@@ -12,7 +12,8 @@ import pytest
 
 from stream.frames import Frame
 from stream.sources import (CameraSource, DatasetSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError,
-                            SyntheticSource, VideoFileSource, open_source, paced)
+                            VideoFileSource, open_source, paced)
+from synth.source import SyntheticSource
 from tests.conftest import write_frames
 
 
