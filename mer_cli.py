@@ -76,7 +76,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     import tempfile
 
     from corpora.write import write_layout
-    from model.data import DatasetInfo, load_dataset
+    from corpora.fourdme import load_dataset, DatasetInfo
 
     if args.long:
         raise UserError(f"--layout {args.layout} writes labelled clips; --long is for the 4DME layout")
@@ -98,7 +98,7 @@ def cmd_inject(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job on the built-in demo: replay the demo recording through the live pipeline."""
-    from model.data import load_dataset, read_events
+    from corpora.fourdme import load_dataset, read_events
     from synth import ensure_demo_dataset
 
     short = ensure_demo_dataset()
@@ -127,7 +127,7 @@ def _preprocess_config(args: argparse.Namespace, root: Path, dataset: str = "4DM
     datasets that film one face."""
     from dataclasses import replace
 
-    from model.features import PreprocessConfig
+    from stream.features import PreprocessConfig
 
     views = args.views or _stated_views(root) or (2 if dataset == "4DME" else 1)
     config = PreprocessConfig(n_views=views, cropped=args.cropped)
@@ -207,7 +207,7 @@ def _device(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from model import CLASSES
+    from corpora.labels import CLASSES
     from model.checkpoint import save_checkpoint
     from model.evaluate import evaluate_probs, make_split
     from model.microattnet import MicroAttNetConfig
@@ -267,7 +267,7 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
     import time
     from dataclasses import replace
 
-    from model import CLASSES
+    from corpora.labels import CLASSES
     from model.protocols import fold_table, loso, subject_per_dataset
 
     if args.model is not None:
@@ -360,14 +360,14 @@ def _engine_config(args: argparse.Namespace, profile=None):
 
 def _stated_views(source) -> int | None:
     """Views per frame as a dataset folder's dataset.json states them (e.g. `mer inject` output)."""
-    from model.data import DatasetInfo
+    from corpora.fourdme import DatasetInfo
 
     path = Path(str(source)).expanduser()
     return DatasetInfo.read(path).views if path.is_dir() else None
 
 
 def _open(args: argparse.Namespace):
-    from stream.sources import open_source
+    from corpora.replay import open_source
 
     return open_source(str(args.source), fps=args.fps, decode_scale=args.decode_scale,
                        allow_single_view=getattr(args, "allow_single_view", False))
@@ -458,7 +458,8 @@ def _spotting_truth(args: argparse.Namespace):
     """(the long-video set at DATA or None, the true events or None). A SAMM-LV or CAS(ME)² root is
     read through its coding sheet; a 4DME-layout root through its events.csv."""
     from corpora import SPOTTING_SETS, UnknownDataset, detect, load_spotting_set
-    from model.data import DatasetError, read_events
+    from corpora.fourdme import read_events
+    from stream.folders import DatasetError
 
     try:
         name = args.dataset or detect(args.data)
@@ -478,7 +479,7 @@ def _spotting_truth(args: argparse.Namespace):
 
 
 def cmd_spot(args: argparse.Namespace) -> None:
-    from stream.scoring import read_spots, spotting_report, true_intervals
+    from corpora.scoring import read_spots, spotting_report, true_intervals
     from stream.sinks import JsonlSink, MegcSink
 
     args.source = args.data
@@ -486,7 +487,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
     spotting_set, truth = _spotting_truth(args)
     source = None
     if spotting_set is not None:
-        from stream.sources import DatasetSource
+        from corpora.replay import DatasetSource
 
         source = DatasetSource(args.data, args.fps or spotting_set.fps, args.decode_scale, spotting_set.folders)
         args.views = args.views or str(spotting_set.views)
@@ -528,7 +529,7 @@ def _refuse_failed(failed: dict | None, what: str) -> None:
 
 
 def cmd_score_spots(args: argparse.Namespace) -> None:
-    from stream.scoring import macro_confusions, read_spots, spotting_report, true_intervals
+    from corpora.scoring import macro_confusions, read_spots, spotting_report, true_intervals
 
     spots, (_, events) = read_spots(args.spots), _spotting_truth(args)
     if events is None:
@@ -568,11 +569,11 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     cache = args.cache or Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live"))
     if args.real is not None:
-        from stream.realbench import run_real_bench
+        from bench.real import run_real_bench
 
         print(json.dumps(run_real_bench(args.real, cache, tuple(args.splits.split(","))), indent=2))
         return
-    from stream.bench import run_bench
+    from bench.live import run_bench
 
     report = run_bench(_classifier(args), cache, seconds=args.seconds, soak_s=args.soak_s,
                        kinds=tuple(args.sizes.split(",")))

@@ -1,6 +1,6 @@
 """Readers of the micro-expression clip datasets in their own layouts and coding sheets.
 
-Each reader turns a dataset root into Sequences (model.data) with the five-class labels of
+Each reader turns a dataset root into Sequences (corpora.fourdme) with the five-class labels of
 corpora.labels, the dataset's own emotion word and its frame rate. Layouts, as public loaders read
 them (the sheets themselves are licensed and not here):
 
@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpora.labels import five_class
-from model.data import DatasetError, Sequence, column_names, frame_at, list_frames, normalise, read_table
+from corpora.fourdme import Sequence
+from corpora.tables import column_names, frame_at, normalise, read_table
+from stream.folders import list_frames, DatasetError
 
 FIELDS = ("subject", "clip", "onset", "apex", "offset", "emotion")
 # Other spellings releases use (compared without case, spaces or underscores: "Onset Frame" == "OnsetFrame")

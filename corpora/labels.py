@@ -1,6 +1,6 @@
 """Each dataset's emotion words mapped to the 4DMR five classes and to the MEGC 2019 composite three.
 
-Five classes (model.CLASSES): the coders' negative emotions → Negative, happiness → Positive,
+Five classes (CLASSES, the paper's order, the model's outputs): the coders' negative emotions → Negative, happiness → Positive,
 repression and surprise keep their class, everything else → Others.
 
 Composite (MEGC 2019, the official ground truth `combined_3class_gt`): negative = CASME II disgust and
@@ -10,6 +10,7 @@ surprise = surprise. CASME II fear and sadness, and every "others", are left out
 """
 from __future__ import annotations
 
+CLASSES: tuple[str, ...] = ("Negative", "Positive", "Repression", "Surprise", "Others")
 COMPOSITE_CLASSES: tuple[str, ...] = ("negative", "positive", "surprise")
 
 FIVE_CLASS: dict[str, dict[str, str]] = {
@@ -43,8 +44,6 @@ def composite_class(dataset: str, emotion: str) -> str | None:
 
 def table_markdown() -> str:
     """The maps as one README table: a row per dataset, its words per class."""
-    from model import CLASSES
-
     lines = ["| dataset | " + " | ".join(CLASSES) + " | left out of the composite |",
              "|---" * (len(CLASSES) + 2) + "|"]
     for dataset, words in FIVE_CLASS.items():

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpora.clips import find_file, frames_root, resolve
-from model.data import DatasetError, TrueEvent, frame_at, read_rows
+from corpora.fourdme import TrueEvent
+from corpora.tables import frame_at, read_rows
+from stream.folders import DatasetError
 
 SAMM_LV_SHEETS = ("SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv")
 CASME2_LV_SHEETS = ("CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "code_final*.xlsx")

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from model.data import Sequence
+from corpora.fourdme import Sequence
 from stream.views import split_views
 
 LAYOUTS = ("casme2", "samm", "smic")

@@ -23,7 +23,7 @@ from stream.engine import Engine, EngineConfig, latency_summary, new_run_id
 from stream.events import EventRecord
 from stream.face import FaceDetector, MediaPipeFaceDetector
 from stream.sinks import SinkSet
-from stream.sources import DatasetSource
+from corpora.replay import DatasetSource
 
 RAY_MISSING = "--ray needs Ray: pip install 'mer-live[ray]'"
 LOCAL = "local"    # `--ray` without an address

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from model.microattnet import MicroAttNet, MicroAttNetConfig
 
 CHECKPOINT_VERSION = 1
@@ -30,7 +30,7 @@ class Checkpoint:
 
     @property
     def release_flow(self) -> str:
-        """The release-phase flow direction the model was trained on (model.features.PreprocessConfig);
+        """The release-phase flow direction the model was trained on (stream.features.PreprocessConfig);
         checkpoints from before the choice existed used the paper's apex→offset."""
         return self.extra.get("release_flow", "apex_to_offset")
 

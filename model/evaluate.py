@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model import CLASSES
-from model.data import Sequence
+from corpora.labels import CLASSES
+from corpora.fourdme import Sequence
 from model.metrics import recognition_report, threshold_sweep
 from model.microattnet import MicroAttNetConfig
 from model.config import TrainConfig

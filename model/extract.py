@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from model.data import DatasetError, Sequence
-from model.features import FeatureCache, PreprocessConfig, event_features, stack_samples
+from corpora.fourdme import Sequence
+from stream.folders import DatasetError
+from stream.features import FeatureCache, PreprocessConfig, event_features, stack_samples
 from stream.face import MediaPipeFaceDetector, NoFaceError
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from model.metrics import decide
 from model.checkpoint import load_checkpoint
 from model.microattnet import STREAMS, MicroAttNet, fused_for_inference

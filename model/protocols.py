@@ -17,8 +17,8 @@ from dataclasses import replace
 import numpy as np
 from tqdm import tqdm
 
-from model import CLASSES
-from model.data import Sequence
+from corpora.labels import CLASSES
+from corpora.fourdme import Sequence
 from model.evaluate import evaluate_probs
 from model.metrics import recognition_report
 from model.microattnet import MicroAttNetConfig

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-from stream.bench import LoopingFolderSource, bench_frames
+from bench.live import LoopingFolderSource, bench_frames
 from ui.app import build_app, launch
 from ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
 from ui.session import Session

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from model.features import PHASES, PreprocessConfig, phase_features
+from stream.features import PHASES, PreprocessConfig, phase_features
 from stream.events import EventRecord, view_name
 from stream.face import FaceDetector, gray_crop
 from stream.intensity import FaceIntensity

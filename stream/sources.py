@@ -1,9 +1,10 @@
-"""Where frames come from: image folders, 4DME-layout datasets, video files, cameras (and, through
-`open_source`, the synthetic stream of `synth.source`).
+"""Where frames come from: image folders, video files, cameras; a dataset root is replayed by
+`corpora.replay.DatasetSource`, the synthetic stream is `synth.source.SyntheticSource`, and
+`corpora.replay.open_source(spec)` opens any of them from a command-line string.
 
 Every source is a context-managed iterator of items, each a `Frame` or a `DroppedFrame`:
 
-    with open_source("data/s01/s01_01") as source:
+    with ImageFolderSource("data/s01/s01_01") as source:
         for item in paced(source, realtime=True):
             ...
 
@@ -27,19 +28,13 @@ from typing import Callable, Iterable, Iterator, Union
 import cv2
 import numpy as np
 
-from model.data import FRAME_SUFFIXES, DatasetError, DatasetInfo, list_frames, recordings
+from stream.folders import DatasetError, check_scale, decode_frame, list_frames, to_rgb
 from stream.frames import Frame
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 URL_PATTERN = re.compile(r"^(rtsps?|https?)://", re.IGNORECASE)
-# libjpeg scales JPEGs in the DCT domain while decoding; other formats are decoded, then resized.
-# IMREAD_COLOR_RGB has the decoder write RGB: a separate BGR→RGB pass over a freshly decoded
-# 4DME frame cost 2.2 ms (page faults on the new buffer), a third of the decode itself.
-DECODE_FLAGS = {scale: flag | cv2.IMREAD_COLOR_RGB for scale, flag in
-                {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
-                 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}.items()}
 FALLBACK_VIDEO_FPS = 30.0
 
 
@@ -104,38 +99,6 @@ class Source:
         return f"{type(self).__name__}({self.name!r}, fps={self.fps:g})"
 
 
-def _check_scale(decode_scale: int) -> int:
-    if decode_scale not in DECODE_FLAGS:
-        raise ValueError(f"decode_scale must be one of {sorted(DECODE_FLAGS)}, got {decode_scale!r}")
-    return decode_scale
-
-
-def to_rgb(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB from what OpenCV hands out: BGR, BGRA or single-channel gray."""
-    if image.ndim == 2 or image.shape[2] == 1:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def decode_frame(path: Path, decode_scale: int = 1) -> np.ndarray | str:
-    """The (H, W, 3) RGB image of a frame file at 1/`decode_scale` size, or why it cannot be had:
-    "unreadable" (the file cannot be read), "empty" (zero bytes) or "corrupt" (does not decode)."""
-    try:
-        data = np.fromfile(str(path), np.uint8)
-    except OSError:
-        return "unreadable"
-    if not data.size:
-        return "empty"
-    image = cv2.imdecode(data, DECODE_FLAGS[decode_scale])
-    return "corrupt" if image is None else image
-
-
-def _has_frames(folder: Path) -> bool:
-    return any(p.suffix.lower() in FRAME_SUFFIXES for p in folder.iterdir() if p.is_file())
-
-
 class ImageFolderSource(Source):
     """The frames of one folder in the numeric order of the numbers in their names.
 
@@ -147,7 +110,7 @@ class ImageFolderSource(Source):
         folder = Path(folder)
         super().__init__(f"{folder.parent.name}/{folder.name}", fps)
         self.folder = folder
-        self.decode_scale = _check_scale(decode_scale)
+        self.decode_scale = check_scale(decode_scale)
         try:
             self.numbers, self.paths = list_frames(folder)
         except DatasetError as exc:
@@ -163,54 +126,6 @@ class ImageFolderSource(Source):
                 yield Frame(number, number / self.fps, image, self.name)
 
 
-class DatasetSource(Source):
-    """A whole 4DME-layout root replayed as one stream, recording after recording in sorted order.
-
-    Each frame's `source` names its recording ("<sub_ID>/<fold_name>") and its `index`/`t_s` are
-    the recording's own, so a new recording starts where `frame.source` changes (and `t_s` restarts).
-    Folders that hold no frame files are skipped. A recording's frame rate is `fps` when given,
-    else the one ROOT/dataset.json states for it, else 60; `fps_of` tells it, and `.fps` is the
-    highest (what a frame ring must hold).
-    """
-
-    def __init__(self, root, fps: float | None = None, decode_scale: int = 1, folders: list[Path] | None = None) -> None:
-        """`folders`: the recordings to replay, when a dataset's reader found them (the long-video
-        sets keep their frames below the root in their own layout)."""
-        root = Path(root)
-        try:
-            if folders is None:
-                folders = [folder for _, _, folder in recordings(root) if _has_frames(folder)]
-            self.info = DatasetInfo.read(root)
-        except DatasetError as exc:
-            raise SourceError(str(exc)) from None
-        if not folders:
-            raise SourceError(f"no frames in {root} (expected <sub_ID>/<fold_name>/<frames>)")
-        self._parts = [ImageFolderSource(folder, fps or self.info.fps_of(f"{folder.parent.name}/{folder.name}", 60.0),
-                                         decode_scale) for folder in folders]
-        super().__init__(root.name, max(part.fps for part in self._parts))
-        self.root = root
-
-    @property
-    def recordings(self) -> list[str]:
-        """Names of the recordings in replay order."""
-        return [part.name for part in self._parts]
-
-    def per_recording(self) -> list[DatasetSource]:
-        """One source per recording, each replaying it as this one does: its own rate in `fps_of`,
-        and this source's `.fps`, so a frame ring holds as many frames."""
-        parts = [DatasetSource(self.root, part.fps, part.decode_scale, [part.folder]) for part in self._parts]
-        for part in parts:
-            part.fps = self.fps
-        return parts
-
-    def fps_of(self, recording: str) -> float:
-        return next((part.fps for part in self._parts if part.name == recording), self.fps)
-
-    def _items(self) -> Iterator[Item]:
-        for part in self._parts:
-            yield from part._items()  # counted once, here
-
-
 class VideoFileSource(Source):
     """The frames of a video file through cv2.VideoCapture.
 
@@ -224,7 +139,7 @@ class VideoFileSource(Source):
     def __init__(self, path, fps: float | None = None, decode_scale: int = 1) -> None:
         path = Path(path)
         self.path = path
-        self.decode_scale = _check_scale(decode_scale)
+        self.decode_scale = check_scale(decode_scale)
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             self._capture.release()
@@ -368,38 +283,6 @@ class CameraSource(Source):
         self._end("closed", failed=False)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)  # a read blocked in the driver may outlive this; the thread is a daemon
-
-
-def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allow_single_view: bool = False) -> Source:
-    """The source a command-line string names.
-
-    "0" (any integer) or an rtsp/http(s) URL → camera; "camera:0+1" (or "0+1") → a stereo rig of two
-    cameras (`allow_single_view`: it goes on with one when the other is lost); "synthetic" or "synthetic:SEED" → synthetic
-    stream; a video file → video; a folder holding images → image folder; a folder of
-    <sub_ID>/<fold_name>/ frame folders → dataset. `fps` overrides the source's own rate.
-    """
-    from stream.stereo import open_stereo
-
-    text = str(spec).strip()
-    rig = open_stereo(text, fps, allow_single_view)
-    if rig is not None:
-        return rig
-    if text.isdigit() or URL_PATTERN.match(text):
-        return CameraSource(int(text) if text.isdigit() else text, fps_hint=fps or 30.0)
-    if text == "synthetic" or text.startswith("synthetic:"):
-        from synth.source import open_synthetic  # data tooling, above stream/: imported when asked for
-
-        return open_synthetic(text, fps)
-    path = Path(text).expanduser()
-    if not path.exists():
-        raise SourceError(f"source does not exist: {path}")
-    if path.is_file():
-        if path.suffix.lower() not in VIDEO_SUFFIXES:
-            raise SourceError(f"not a video file ({', '.join(VIDEO_SUFFIXES)}): {path}")
-        return VideoFileSource(path, fps, decode_scale)
-    if _has_frames(path):
-        return ImageFolderSource(path, fps or 60.0, decode_scale)
-    return DatasetSource(path, fps, decode_scale)
 
 
 class PaceGate:

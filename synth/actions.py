@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from synth.faces import face_axes
 
 

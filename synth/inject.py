@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from model import CLASSES
-from model.data import DatasetInfo
+from corpora.fourdme import DatasetInfo
+from corpora.labels import CLASSES
 from synth.actions import draw_aus, draw_labels, expression_field, moves_landmarks
 from synth.plan import REFERENCE_FACE_WIDTH, ExpressionEvent, draw_timing
 from synth.write import EVENT_COLUMNS, LABEL_COLUMNS, write_csv

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from synth.actions import draw_aus, draw_labels
 from synth.faces import Subject, build_subject, load_face_photos
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from model import CLASSES
-from model import data as dataset_format
+from corpora import fourdme as dataset_format
+from corpora.labels import CLASSES
 from synth.faces import Subject
 from synth.plan import ExpressionEvent, SequenceSpec, SynthConfig, plan_dataset
 from synth.render import encode_frame, render_frames

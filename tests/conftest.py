@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from model import CLASSES
-from model.data import LABEL_COLUMNS
+from corpora.labels import CLASSES
+from corpora.fourdme import LABEL_COLUMNS
 
 
 def write_frames(folder: Path, numbers, shape=(40, 80, 3), name="img_{:04d}.jpg") -> list[Path]:

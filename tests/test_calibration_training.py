@@ -10,7 +10,7 @@ import torch
 from calibration.baseline import calibrate
 from calibration.profile import ProfileError, load_profile
 from calibration.views import detect_layout, find_seam
-from model.data import load_dataset
+from corpora.fourdme import load_dataset
 from stream.engine import EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.intensity import IntensityConfig

@@ -10,7 +10,7 @@ from openpyxl import Workbook
 
 from corpora import detect, load_corpus, load_spotting_set
 from corpora.labels import COMPOSITE, FIVE_CLASS, composite_class, five_class, table_markdown
-from model.data import DatasetError
+from stream.folders import DatasetError
 from tests.conftest import write_frames
 
 CASME2_HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
@@ -201,7 +201,8 @@ def test_mer_spot_replays_and_scores_a_samm_long_video_root(tmp_path, capsys):
     import cv2
 
     from mer_cli import main
-    from model.data import list_frames, read_events, read_image
+    from corpora.fourdme import read_events
+    from stream.folders import list_frames, read_image
     from synth import generate_dataset
     from stream.views import split_views
 

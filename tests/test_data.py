@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import CLASSES
-from model.data import LABEL_COLUMNS, XLSX_NAME, DatasetError, frame_number, list_frames, load_dataset, read_labels
+from corpora.labels import CLASSES
+from corpora.fourdme import LABEL_COLUMNS, XLSX_NAME, load_dataset, read_labels
+from stream.folders import frame_number, list_frames, DatasetError
 from tests.conftest import label_row, write_frames, write_labels_csv
 
 

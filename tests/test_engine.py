@@ -18,14 +18,15 @@ import pytest
 
 from conftest import long_recordings, write_video
 
-from model.data import load_dataset, read_events
+from corpora.fourdme import load_dataset, read_events
 from model.extract import extract_sequence
-from model.features import PreprocessConfig
+from stream.features import PreprocessConfig
 from stream.engine import Engine, EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.sinks import JsonlSink
 from stream.frames import Frame
-from stream.sources import CameraSource, DatasetSource, ImageFolderSource, Source
+from corpora.replay import DatasetSource
+from stream.sources import CameraSource, ImageFolderSource, Source
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -161,7 +162,7 @@ def _clip(synth_root: Path, tmp_path: Path) -> Path:
 
 
 def _frames(folder: Path) -> list[Path]:
-    from model.data import list_frames
+    from stream.folders import list_frames
 
     return list(list_frames(folder)[1])
 

@@ -12,13 +12,13 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from stream.engine import Engine, EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.sinks import JsonlSink, sink_name
-from stream.sources import CameraSource, DatasetSource, ImageFolderSource
+from corpora.replay import DatasetSource
+from stream.sources import CameraSource
 from stream.memory import hand_back_memory, limit_malloc_arenas
 
 

@@ -88,7 +88,7 @@ def test_gain_compensation_keeps_a_lighting_change_from_reading_as_motion():
 def test_release_phase_direction(release_flow, sign):
     """An expression that returns to the onset face: read offset→apex the release shows the rise's
     motion with the same sign; the paper's apex→offset shows it reversed."""
-    from model.features import PreprocessConfig, phase_features
+    from stream.features import PreprocessConfig, phase_features
 
     onset = textured(size=64)
     apex = shifted(onset, 1.5)

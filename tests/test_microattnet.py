@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from model.checkpoint import CHECKPOINT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from model.loss import FocalLoss
 from model.microattnet import FusionAttention, MicroAttNet, MicroAttNetConfig, SqueezeExcitation, fused_for_inference

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.data import load_dataset
+from corpora.fourdme import load_dataset
 from model.extract import extract_dataset, extract_sequence
-from model.features import PreprocessConfig
+from stream.features import PreprocessConfig
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import model.protocols as protocols
 from corpora.write import write_layout
 from mer_cli import main
 from model.config import TrainConfig
-from model.data import load_dataset
+from corpora.fourdme import load_dataset
 from model.extract import extract_dataset
 from model.metrics import recognition_report
 

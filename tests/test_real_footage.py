@@ -17,8 +17,8 @@ import pytest
 from stream.engine import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
-from stream.scoring import Interval, iou
-from stream.sources import open_source
+from corpora.scoring import Interval, iou
+from corpora.replay import open_source
 from synth.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
 from synth.plan import ExpressionEvent
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from stream.frames import Frame
-from stream.sources import (CameraSource, DatasetSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError,
-                            VideoFileSource, open_source, paced)
+from corpora.replay import DatasetSource, open_source
+from stream.sources import CameraSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError, VideoFileSource, paced
 from synth.source import SyntheticSource
 from tests.conftest import write_frames
 

@@ -11,7 +11,8 @@ import pytest
 from stream.engine import Engine, EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
-from stream.sources import DroppedFrame, SourceError, open_source
+from corpora.replay import open_source
+from stream.sources import DroppedFrame, SourceError
 from stream.stereo import StereoCameraSource, StereoPairer, describe_devices, side_by_side
 from stream.store import LiveStore
 

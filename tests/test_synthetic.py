@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from synth.actions import RECIPES
 from synth.plan import SynthConfig, plan_dataset, plan_long_recording, plan_short_sequence
 from synth.render import encode_frame, iter_long_stream, render_frames
@@ -120,7 +120,7 @@ def test_every_class_recipe_is_producible(label):
 def test_every_subject_is_written_with_every_class(short_set):
     """As the trainer reads the written set: each subject holds each of the five classes, so any
     split by subject (hold-out, LOSO) trains and tests on all of them."""
-    from model.data import load_dataset
+    from corpora.fourdme import load_dataset
 
     out, _ = short_set
     by_subject: dict[str, set] = {}

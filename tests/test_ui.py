@@ -14,7 +14,7 @@ import pytest
 
 from conftest import write_video
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from stream.events import EventRecord
 from stream.frames import Frame
 from stream.sources import Source

@@ -18,7 +18,6 @@ import html
 import ipaddress
 import os
 import sys
-from pathlib import Path
 
 from ui.auth import LoginGuard
 from ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session, default_session_root, private_folder
@@ -31,7 +30,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(private_folder(default_session_root
 
 import gradio as gr  # noqa: E402  (after the setting above)
 
-from model import CLASSES
+from corpora.labels import CLASSES
 from stream.stereo import describe_devices
 from ui import drawing
 

@@ -28,7 +28,8 @@ from stream.engine import Engine, EngineConfig
 from stream.frames import Frame
 from stream.memory import hand_back_memory
 from stream.sinks import CsvSink, JsonlSink, MegcSink, CSV_COLUMNS
-from stream.sources import VIDEO_SUFFIXES, PaceGate, Source, SourceError, open_source, paced
+from corpora.replay import open_source
+from stream.sources import VIDEO_SUFFIXES, PaceGate, Source, SourceError, paced
 from stream.stereo import STEREO_SPEC
 
 log = logging.getLogger(__name__)
@@ -643,7 +644,7 @@ class Session:
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        from model import CLASSES
+        from corpora.labels import CLASSES
         from ui.drawing import summary_figure
 
         title = f"MER Live session {self.folder.name}"

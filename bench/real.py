@@ -21,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data import load_dataset, read_events
+from corpora.fourdme import load_dataset, read_events
 from stream.engine import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
-from stream.scoring import Interval, macro_confusions, spotting_report, true_intervals
-from stream.sources import open_source
+from corpora.scoring import Interval, macro_confusions, spotting_report, true_intervals
+from corpora.replay import open_source
 from stream.spotter import Spot
+from synth import InjectConfig, inject_videos
 
 SPLIT = {
     "design": ("liveportrait_d3.mp4", "liveportrait_d6.mp4", "liveportrait_d11.mp4", "liveportrait_d12.mp4",
@@ -68,8 +69,6 @@ def _rounded(report: dict) -> dict:
 
 def injected_set(videos: list[Path], cache: Path, seed: int) -> Path:
     """The injected recordings of `videos`, made once and kept under `cache`."""
-    from synth import InjectConfig, inject_videos  # data tooling sits above stream/: imported when used
-
     root = cache / f"injected-{seed}"
     marker = root / "complete.json"
     wanted = {"version": INJECT_VERSION, "videos": sorted(v.name for v in videos), "seed": seed, "repeats": REPEATS}
@@ -106,7 +105,7 @@ def bench_split(name: str, folder: Path, cache: Path, config: EngineConfig) -> d
         per_video.setdefault(video, {})["injected"] = _rounded(report)
 
     from model.extract import extract_dataset
-    from model.features import PreprocessConfig
+    from stream.features import PreprocessConfig
 
     sequences = load_dataset(root)
     extraction = extract_dataset(sequences, root / ".mer-cache", replace(PreprocessConfig(), n_views=1),

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data import DatasetError, TrueEvent
+from corpora.fourdme import TrueEvent
+from stream.folders import DatasetError
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ from typing import Iterator
 
 import numpy as np
 
-from model.data import list_frames
+from stream.folders import list_frames
 from stream.engine import Engine, EngineConfig, latency_summary
 from stream.face import MediaPipeFaceDetector, crop_window, gray_crop
 from stream.flow import farneback, intensity
 from stream.frames import Frame
-from stream.sources import ImageFolderSource, Source, decode_frame
+from stream.folders import decode_frame
+from stream.sources import ImageFolderSource, Source
 from stream.views import split_views
 
 SIZES = {"4dme": (1200, 1600), "camera": (640, 480)}     # one view: width, height
