@@ -47,7 +47,7 @@ def rss_mb() -> float:
 
 def bench_frames(kind: str, seconds: float, cache: Path) -> Path:
     """A synthetic long recording at `kind` size as JPEG files (made once, then reused)."""
-    from stream.synthetic import SynthConfig, generate_dataset
+    from synth import SynthConfig, generate_dataset
 
     width, height = SIZES[kind]
     root = cache / f"bench-{kind}-{int(seconds)}s"

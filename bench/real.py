@@ -6,7 +6,7 @@ each split:
   raw       the videos as they are (no micro-expression labelled): micro-expressions reported per
             minute, i.e. false alarms, and macro-expressions reported
   injected  each video with face twice, with known micro- and macro-expressions injected
-            (`stream.inject`, seed 1 for design, 2 for held-out): spotting precision, recall, F1
+            (`synth.inject`, seed 1 for design, 2 for held-out): spotting precision, recall, F1
             at IoU ≥ 0.5 per video and pooled, and the spotted apex within ±1 frame
   apex      the offline apex on the injected micro-expression clips (labelled onset…offset) against
             the middle frame of onset…offset, the baseline any apex detector must beat
@@ -25,10 +25,10 @@ from corpora.fourdme import load_dataset, read_events
 from stream.pipeline import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
-from stream.inject import InjectConfig, inject_videos
 from corpora.scoring import Interval, macro_confusions, spotting_report, true_intervals
 from corpora.replay import open_source
 from stream.spotter import Spot
+from synth import InjectConfig, inject_videos
 
 SPLIT = {
     "design": ("liveportrait_d3.mp4", "liveportrait_d6.mp4", "liveportrait_d11.mp4", "liveportrait_d12.mp4",

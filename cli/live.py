@@ -147,7 +147,7 @@ def _check_run(summary: dict) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job on the built-in demo: replay the demo recording through the live pipeline."""
     from corpora.fourdme import load_dataset, read_events
-    from stream.synthetic import ensure_demo_dataset
+    from synth import ensure_demo_dataset
 
     short = ensure_demo_dataset()
     long = short.parent / "long"

@@ -12,7 +12,7 @@ from cli.common import UserError, refuse_failed, stated_views
 
 # ---------------------------------------------------------------- data
 def cmd_synth(args: argparse.Namespace) -> None:
-    from stream.synthetic import SynthConfig, ensure_demo_dataset, generate_dataset
+    from synth import SynthConfig, ensure_demo_dataset, generate_dataset
 
     if args.demo:
         print(ensure_demo_dataset())
@@ -42,7 +42,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_inject(args: argparse.Namespace) -> None:
-    from stream.inject import InjectConfig, inject_videos
+    from synth import InjectConfig, inject_videos
 
     config = InjectConfig(micro_amp_px=tuple(args.amp), macro_p=args.macro_share)
     summary = inject_videos(args.videos, args.out, seed=args.seed, repeats=args.repeats, config=config,

@@ -10,7 +10,7 @@ from typing import Iterator
 from corpora.fourdme import DatasetInfo, recordings
 from stream.folders import DatasetError, has_frames
 from stream.sources import (URL_PATTERN, VIDEO_SUFFIXES, CameraSource, ImageFolderSource, Item, Source, SourceError,
-                            SyntheticSource, VideoFileSource)
+                            VideoFileSource)
 from stream.stereo import open_stereo
 
 
@@ -77,7 +77,9 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
     if text.isdigit() or URL_PATTERN.match(text):
         return CameraSource(int(text) if text.isdigit() else text, fps_hint=fps or 30.0)
     if text == "synthetic" or text.startswith("synthetic:"):
-        return _open_synthetic(text, fps)
+        from synth.source import open_synthetic  # the data tooling sits above corpora/: imported when asked for
+
+        return open_synthetic(text, fps)
     path = Path(text).expanduser()
     if not path.exists():
         raise SourceError(f"source does not exist: {path}")
@@ -88,12 +90,3 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
     if has_frames(path):
         return ImageFolderSource(path, fps or 60.0, decode_scale)
     return DatasetSource(path, fps, decode_scale)
-
-
-def _open_synthetic(text: str, fps: float | None) -> SyntheticSource:
-    from stream.synthetic import SynthConfig
-
-    seed = text.partition(":")[2] or "0"
-    if not seed.isdigit():
-        raise SourceError(f"synthetic source wants an integer seed, as in synthetic:3, got {text!r}")
-    return SyntheticSource(int(seed), config=SynthConfig(fps=round(fps)) if fps else None)

@@ -1,6 +1,6 @@
-"""Where frames come from: image folders, video files, cameras (and the synthetic stream); a
-dataset root is replayed by `corpora.replay.DatasetSource`, and `corpora.replay.open_source(spec)`
-opens any of them from a command-line string.
+"""Where frames come from: image folders, video files, cameras; a dataset root is replayed by
+`corpora.replay.DatasetSource`, the synthetic stream is `synth.source.SyntheticSource`, and
+`corpora.replay.open_source(spec)` opens any of them from a command-line string.
 
 Every source is a context-managed iterator of items, each a `Frame` or a `DroppedFrame`:
 
@@ -283,26 +283,6 @@ class CameraSource(Source):
         self._end("closed", failed=False)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)  # a read blocked in the driver may outlive this; the thread is a daemon
-
-
-class SyntheticSource(Source):
-    """The synthetic long recording of `stream.synthetic.iter_long_stream`, rendered in memory.
-
-    `events` holds its ground truth (frame numbers from 1, the same numbers as `Frame.index`);
-    `t_s = index / fps` with fps from `config`.
-    """
-
-    def __init__(self, seed: int = 0, seconds: float = 60, config=None, faces_dir=None) -> None:
-        from stream.synthetic import SynthConfig, iter_long_stream  # pulls in MediaPipe; only when used
-
-        config = config or SynthConfig()
-        super().__init__(f"synthetic:{seed}", config.fps)
-        self._stream = iter_long_stream(seed=seed, seconds=seconds, config=config, faces_dir=faces_dir)
-        self.events = self._stream.events
-
-    def _items(self) -> Iterator[Item]:
-        for number, image in self._stream.frames():
-            yield Frame(number, number / self.fps, image, self.name)
 
 
 class PaceGate:

@@ -71,7 +71,7 @@ def tiny_dataset(tmp_path: Path) -> Path:
 
 def long_recordings(root: Path, per_subject: int, seconds: float) -> Path:
     """Generated long recordings (events.csv) of one subject in the 4DME layout at `root`."""
-    from stream.synthetic import generate_dataset
+    from synth import generate_dataset
 
     generate_dataset(root, subjects=1, per_subject=per_subject, seed=4, long=True, long_seconds=(seconds, seconds),
                      workers=1, progress=False)
@@ -81,7 +81,7 @@ def long_recordings(root: Path, per_subject: int, seconds: float) -> Path:
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory) -> Path:
     """A small generated 4DME-layout set (3 subjects × 4 clips), shared by the tests that need real faces."""
-    from stream.synthetic import generate_dataset
+    from synth import generate_dataset
 
     root = tmp_path_factory.mktemp("synth")
     generate_dataset(root, subjects=3, per_subject=4, seed=11, workers=2, progress=False)

@@ -54,7 +54,7 @@ def test_spot_on_ray_writes_the_same_spots_and_events_as_the_plain_run(two_recor
 
 
 def test_extract_on_ray_caches_the_same_features_and_reports_the_same_numbers(tmp_path, capsys):
-    from stream.synthetic import generate_dataset
+    from synth import generate_dataset
 
     root = tmp_path / "clips"
     generate_dataset(root, subjects=1, per_subject=3, seed=12, workers=1, progress=False)

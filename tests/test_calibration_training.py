@@ -14,7 +14,7 @@ from corpora.fourdme import load_dataset
 from stream.pipeline import EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.intensity import IntensityConfig
-from stream.sources import SyntheticSource
+from synth.source import SyntheticSource
 
 
 def test_calibration_profile_round_trip(tmp_path):

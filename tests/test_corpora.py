@@ -203,7 +203,7 @@ def test_mer_spot_replays_and_scores_a_samm_long_video_root(tmp_path, capsys):
     from mer_cli import main
     from corpora.fourdme import read_events
     from stream.folders import list_frames, read_image
-    from stream.synthetic import generate_dataset
+    from synth import generate_dataset
     from stream.views import split_views
 
     source = tmp_path / "generated"

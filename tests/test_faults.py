@@ -37,7 +37,7 @@ def rss_mb() -> float:
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory) -> Path:
     """8 s at 60 fps with two micro- and one macro-expression (seed 4)."""
-    from stream.synthetic import generate_dataset
+    from synth import generate_dataset
 
     root = tmp_path_factory.mktemp("faults")
     generate_dataset(root, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(8.0, 8.0), workers=1,

@@ -17,10 +17,10 @@ import pytest
 from stream.pipeline import EngineConfig, FramePipeline
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
-from stream.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
 from corpora.scoring import Interval, iou
 from corpora.replay import open_source
-from stream.synthetic import ExpressionEvent
+from synth.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
+from synth.plan import ExpressionEvent
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realvideo"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"no real videos at {REAL} (CI has ../shared)")

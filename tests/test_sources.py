@@ -12,7 +12,8 @@ import pytest
 
 from stream.frames import Frame
 from corpora.replay import DatasetSource, open_source
-from stream.sources import CameraSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError, SyntheticSource, VideoFileSource, paced
+from stream.sources import CameraSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError, VideoFileSource, paced
+from synth.source import SyntheticSource
 from tests.conftest import write_frames
 
 
@@ -256,7 +257,7 @@ def test_a_camera_driver_error_ends_the_stream_with_its_message():
 
 # ---------------------------------------------------------------- synthetic stream
 def test_synthetic_source_streams_its_recording_with_true_events():
-    from stream.synthetic import SynthConfig
+    from synth import SynthConfig
 
     config = SynthConfig(fps=10, view_width=256, view_height=320, macro=False)
     source = SyntheticSource(seed=0, seconds=6, config=config)

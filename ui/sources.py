@@ -104,7 +104,7 @@ class PagePaths:
 
 def demo_source_path() -> Path:
     """The demo's 30 s long recording (4DME layout, with micro and macro events), made on first use."""
-    from stream.synthetic import ensure_demo_dataset
+    from synth import ensure_demo_dataset
 
     return ensure_demo_dataset().parent / "long"
 

@@ -1,7 +1,7 @@
 """Known micro-expressions injected into real face videos: a real-footage test bed with exact truth.
 
 Each frame of a real video gets its own FaceMesh landmarks (tracked in video mode), and an injected
-expression is the generator's action-unit displacement field (`stream.synthetic`) anchored on that
+expression is the generator's action-unit displacement field (`synth.actions`) anchored on that
 frame's landmarks, so it rides on the real head: head motion, blinks, talking, sensor noise and
 compression stay as they were, and only the injected expression is known. Frames without a face
 are never injected, and no event is placed within `face_margin_s` of one.
@@ -26,10 +26,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from corpora.labels import CLASSES
 from corpora.fourdme import DatasetInfo
-from stream.synthetic import (EVENT_COLUMNS, LABEL_COLUMNS, REFERENCE_FACE_WIDTH, ExpressionEvent, _draw_timing,
-                              _write_csv, draw_aus, draw_labels, expression_field, moves_landmarks)
+from corpora.labels import CLASSES
+from synth.actions import draw_aus, draw_labels, expression_field, moves_landmarks
+from synth.plan import REFERENCE_FACE_WIDTH, ExpressionEvent, draw_timing
+from synth.write import EVENT_COLUMNS, LABEL_COLUMNS, write_csv
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def plan_injection(rng: np.random.Generator, has_face: np.ndarray, fps: float, c
         macro = rng.random() < config.macro_p
         low, high = config.macro_s if macro else config.micro_s
         duration = max(3, int(round(rng.uniform(low, high) * fps)))
-        onset, apex, offset = _draw_timing(rng, cursor, duration)
+        onset, apex, offset = draw_timing(rng, cursor, duration)
         if offset + margin > n:
             return planned
         first = max(1, onset - margin)
@@ -248,8 +249,8 @@ def inject_videos(videos: list[Path], out_dir: Path, *, seed: int = 0, repeats: 
             if e.kind == "micro":
                 label_rows.append([job.sub_id, job.fold_name, "+".join(e.labels), e.onset, e.apex, e.offset,
                                    "+".join(e.aus)] + [int(c in e.labels) for c in CLASSES])
-    _write_csv(out / "labels.csv", LABEL_COLUMNS, label_rows)
-    _write_csv(out / "events.csv", EVENT_COLUMNS, event_rows)
+    write_csv(out / "labels.csv", LABEL_COLUMNS, label_rows)
+    write_csv(out / "events.csv", EVENT_COLUMNS, event_rows)
     info = DatasetInfo(views=1, fps={f"{j.sub_id}/{j.fold_name}": r["fps"] for j, r in zip(jobs, results)})
     info.write(out)
     return {
