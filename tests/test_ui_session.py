@@ -203,17 +203,23 @@ def finished(session: Session, timeout_s: float = 60) -> bool:
     return bool(wait_for(lambda: not session.running, timeout_s, 0.05))
 
 
+def calibrating(session: Session, video: Path) -> tuple[threading.Thread, list]:
+    """A calibration under way in a thread (after a replay of `video`); its answer lands in the list."""
+    session.start(str(video), views=1)
+    assert finished(session)
+    results: list = []
+    worker = threading.Thread(target=lambda: results.append(session.calibrate_now(5.0)))
+    worker.start()
+    assert wait_for(lambda: session.message.startswith("calibrating"), 10, 0.01)
+    return worker, results
+
+
 def test_calibration_leaves_the_other_controls_free(tmp_path):
     """It used to hold the session lock throughout: threshold, export and stop waited for it."""
     video = noise_video(tmp_path / "neutral.avi", 300)
     session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.02))
     try:
-        session.start(str(video), views=1)
-        assert finished(session)
-        results = []
-        worker = threading.Thread(target=lambda: results.append(session.calibrate_now(5.0)))
-        worker.start()
-        assert wait_for(lambda: session.message.startswith("calibrating"), 10, 0.01)
+        worker, results = calibrating(session, video)
         started = time.monotonic()
         assert "0.25" in session.set_threshold(0.25)
         assert session.export("csv").is_file()
@@ -228,12 +234,7 @@ def test_stop_cancels_a_calibration_and_keeps_the_profile(tmp_path):
     video = noise_video(tmp_path / "neutral.avi", 300)
     session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.05))
     try:
-        session.start(str(video), views=1)
-        assert finished(session)
-        results = []
-        worker = threading.Thread(target=lambda: results.append(session.calibrate_now(5.0)))
-        worker.start()
-        assert wait_for(lambda: session.message.startswith("calibrating"), 10, 0.01)
+        worker, results = calibrating(session, video)
         with pytest.raises(ValueError, match="calibration is running"):
             session.start(str(video), views=1)
         assert session.stop().startswith("calibration cancelled")
