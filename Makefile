@@ -4,24 +4,27 @@ PYTHON ?= python3
 # optional extras to install; CI adds Ray (make test EXTRAS=test,ray) so the batch tests run
 EXTRAS ?= test
 PY := $(VENV)/bin/python
+comma := ,
+# one stamp per set of extras: asking for Ray on a venv made without it installs it
+INSTALLED := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: demo demo-headless test install clean
 
-$(VENV)/.installed: pyproject.toml
+$(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(INSTALLED)
 
-demo: $(VENV)/.installed          ## the dashboard on the demo replay with the shipped weights (Ctrl-C to stop)
+demo: $(INSTALLED)          ## the dashboard on the demo replay with the shipped weights (Ctrl-C to stop)
 	$(VENV)/bin/mer ui --source demo --autostart
 
-demo-headless: $(VENV)/.installed ## the same replay without a browser: prints the events it finds
+demo-headless: $(INSTALLED) ## the same replay without a browser: prints the events it finds
 	$(VENV)/bin/mer demo
 
-test: $(VENV)/.installed
+test: $(INSTALLED)
 	$(PY) -m pytest
 
 clean:
