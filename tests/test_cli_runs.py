@@ -79,9 +79,12 @@ def test_kill_9_loses_no_reported_event(tmp_path):
 def test_ctrl_c_ends_with_the_summary_and_exit_130(tmp_path):
     """An interrupted Thread.join once let the interpreter exit under MediaPipe's running threads
     (`terminate called without an active exception`, exit 134) after printing a summary and exit 0."""
+    # a shell's background job (a CI runner's, say) starts with SIGINT ignored, and Python then never
+    # turns it into KeyboardInterrupt: the child gets the default disposition back, as a terminal's has
     process = subprocess.Popen([sys.executable, "-m", "mer_cli", "stream", "synthetic:4", "--no-model", "--quiet",
                                 "--events", str(tmp_path / "e.jsonl")], cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(12)   # well into the stream: the engine's threads are busy
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
