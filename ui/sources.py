@@ -1,6 +1,7 @@
-"""The sources a dashboard session runs: the demo recording, an uploaded video (checked), frames
-pushed by the browser's webcam, and the wrapper that paces, pauses, stops and time-stamps any of
-them for the page. Nothing here imports gradio."""
+"""The sources a dashboard session runs and what the page may name: the demo recording, an uploaded
+video (checked, kept in the session's private folder), server paths inside the data roots
+(`PagePaths`), frames pushed by the browser's webcam, and the wrapper that paces, pauses, stops and
+time-stamps any of them for the page. Nothing here imports gradio."""
 from __future__ import annotations
 
 import logging
