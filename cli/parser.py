@@ -23,8 +23,11 @@ def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     p.add_argument("--fps", type=positive, default=None, help="frame rate of a recording (default: 60 for images)")
     p.add_argument("--decode-scale", type=int, default=1, choices=(1, 2, 4, 8),
                    help="decode JPEGs at 1/N size (fast for 4DME-size frames)")
-    p.add_argument("--realtime", action="store_true",
-                   help="deliver recorded frames at their own pace (default: as fast as possible)")
+    pace = p.add_mutually_exclusive_group()   # both set `realtime`: the last word on pacing
+    pace.add_argument("--realtime", action="store_true", dest="realtime",
+                      help="deliver recorded frames at their own pace (default: as fast as possible)")
+    pace.add_argument("--max-speed", action="store_false", dest="realtime",
+                      help="as fast as the pipeline takes them (the default; for scripts that say so)")
     p.add_argument("--face-model", type=existing_path, default=None,
                    help="MediaPipe face detector .tflite (default: the bundled one)")
     p.add_argument("--cropped", action="store_true",
