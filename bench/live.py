@@ -23,15 +23,15 @@ from typing import Iterator
 
 import numpy as np
 
-from stream.folders import list_frames
 from stream.engine import Engine
-from stream.pipeline import EngineConfig
-from stream.telemetry import latency_summary
 from stream.face import MediaPipeFaceDetector, crop_window, gray_crop
 from stream.flow import farneback, intensity
-from stream.frames import Frame
+from stream.folders import list_frames
 from stream.folders import decode_frame
+from stream.frames import Frame
+from stream.pipeline import EngineConfig
 from stream.sources import ImageFolderSource, Source
+from stream.telemetry import latency_summary
 from stream.views import split_views
 
 SIZES = {"4dme": (1200, 1600), "camera": (640, 480)}     # one view: width, height

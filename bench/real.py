@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from corpora.fourdme import load_dataset, read_events
-from stream.pipeline import EngineConfig, FramePipeline
+from corpora.replay import open_source
+from corpora.scoring import Interval, macro_confusions, spotting_report, true_intervals
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
-from corpora.scoring import Interval, macro_confusions, spotting_report, true_intervals
-from corpora.replay import open_source
+from stream.pipeline import EngineConfig, FramePipeline
 from stream.spotter import Spot
 from synth import InjectConfig, inject_videos
 

@@ -12,9 +12,9 @@ from typing import Callable, Iterable
 import numpy as np
 
 from calibration.profile import Profile, intensity_settings
-from stream.pipeline import EngineConfig, FramePipeline
 from stream.face import FaceDetector
 from stream.frames import Frame
+from stream.pipeline import EngineConfig, FramePipeline
 
 SAFETY = 1.5          # k_high ≥ SAFETY × the largest neutral z (assumption)
 

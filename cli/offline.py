@@ -29,8 +29,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
         return
     import tempfile
 
-    from corpora.write import write_layout
     from corpora.fourdme import DatasetInfo, load_dataset
+    from corpora.write import write_layout
 
     if args.long:
         raise UserError(f"--layout {args.layout} writes labelled clips; --long is for the 4DME layout")

@@ -28,8 +28,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpora.labels import five_class
 from corpora.fourdme import Sequence
+from corpora.labels import five_class
 from corpora.tables import column_names, frame_at, normalise, read_table
 from stream.folders import list_frames, DatasetError
 

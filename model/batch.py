@@ -19,13 +19,13 @@ from typing import Callable, Iterator
 
 from tqdm import tqdm
 
+from corpora.replay import DatasetSource
 from stream.engine import Engine, new_run_id
-from stream.pipeline import EngineConfig
-from stream.telemetry import latency_summary
 from stream.events import EventRecord
 from stream.face import FaceDetector, MediaPipeFaceDetector
+from stream.pipeline import EngineConfig
 from stream.sinks import SinkSet
-from corpora.replay import DatasetSource
+from stream.telemetry import latency_summary
 
 RAY_MISSING = "--ray needs Ray: pip install 'mer-live[ray]'"
 LOCAL = "local"    # `--ray` without an address

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.labels import CLASSES
 from corpora.fourdme import Sequence
+from corpora.labels import CLASSES
+from model.config import TrainConfig
 from model.metrics import recognition_report, threshold_sweep
 from model.microattnet import MicroAttNetConfig
-from model.config import TrainConfig
 from model.train import predict_sequences, split_subjects, train_model
 
 ABLATIONS = {   # paper Table 2

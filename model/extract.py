@@ -15,9 +15,9 @@ import numpy as np
 from tqdm import tqdm
 
 from corpora.fourdme import Sequence
-from stream.folders import DatasetError
-from stream.features import FeatureCache, PreprocessConfig, event_features, stack_samples
 from stream.face import MediaPipeFaceDetector, NoFaceError
+from stream.features import FeatureCache, PreprocessConfig, event_features, stack_samples
+from stream.folders import DatasetError
 
 
 @dataclass

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from corpora.labels import CLASSES
-from model.metrics import decide
 from model.checkpoint import load_checkpoint
+from model.metrics import decide
 from model.microattnet import STREAMS, MicroAttNet, fused_for_inference
 
 # The usual event: 2 views x 2 phases.

@@ -17,12 +17,12 @@ from dataclasses import replace
 import numpy as np
 from tqdm import tqdm
 
-from corpora.labels import CLASSES
 from corpora.fourdme import Sequence
+from corpora.labels import CLASSES
+from model.config import TrainConfig
 from model.evaluate import evaluate_probs
 from model.metrics import recognition_report
 from model.microattnet import MicroAttNetConfig
-from model.config import TrainConfig
 from model.train import predict_sequences, split_subjects, train_model
 
 

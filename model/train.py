@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from corpora.fourdme import Sequence
 from corpora.labels import CLASSES
 from model.config import DEVICES, TrainConfig
-from corpora.fourdme import Sequence
 from model.loss import FocalLoss
 from model.microattnet import MicroAttNet, MicroAttNetConfig
 

@@ -76,7 +76,7 @@ class StereoPairer:
     def _decide(self) -> list[Pairing]:
         decided = []
         while True:
-            heads = [queue[0][0] if queue else None for queue in self.pending]
+            heads = [waiting[0][0] if waiting else None for waiting in self.pending]
             if heads[0] is None and heads[1] is None:
                 return decided
             # the earliest undecided frame: every frame of the other device before it is decided already

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from corpora.labels import CLASSES
 from corpora.fourdme import LABEL_COLUMNS
+from corpora.labels import CLASSES
 from stream.events import EventRecord
 from stream.frames import Frame
 from stream.sources import Source

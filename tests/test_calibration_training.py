@@ -11,9 +11,9 @@ from calibration.baseline import calibrate
 from calibration.profile import ProfileError, load_profile
 from calibration.views import detect_layout, find_seam
 from corpora.fourdme import load_dataset
-from stream.pipeline import EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.intensity import IntensityConfig
+from stream.pipeline import EngineConfig
 from synth.source import SyntheticSource
 
 

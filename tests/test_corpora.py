@@ -203,8 +203,8 @@ def test_mer_spot_replays_and_scores_a_samm_long_video_root(tmp_path, capsys):
     from mer_cli import main
     from corpora.fourdme import read_events
     from stream.folders import list_frames, read_image
-    from synth import generate_dataset
     from stream.views import split_views
+    from synth import generate_dataset
 
     source = tmp_path / "generated"
     generate_dataset(source, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(10.0, 10.0), workers=1,

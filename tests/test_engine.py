@@ -16,14 +16,14 @@ import pytest
 from conftest import long_recordings
 
 from corpora.fourdme import load_dataset, read_events
-from model.extract import extract_sequence
-from stream.features import PreprocessConfig
-from stream.engine import Engine
-from stream.pipeline import EngineConfig
-from stream.face import MediaPipeFaceDetector
-from stream.sinks import JsonlSink
-from stream.frames import Frame
 from corpora.replay import DatasetSource
+from model.extract import extract_sequence
+from stream.engine import Engine
+from stream.face import MediaPipeFaceDetector
+from stream.features import PreprocessConfig
+from stream.frames import Frame
+from stream.pipeline import EngineConfig
+from stream.sinks import JsonlSink
 from stream.sources import CameraSource, ImageFolderSource, Source
 
 REPO = Path(__file__).resolve().parents[1]

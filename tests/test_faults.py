@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from stream.engine import Engine
-from stream.pipeline import EngineConfig
-from stream.face import MediaPipeFaceDetector
-from stream.sinks import JsonlSink, sink_name
 from corpora.replay import DatasetSource
-from stream.sources import CameraSource
+from stream.engine import Engine
+from stream.face import MediaPipeFaceDetector
 from stream.memory import hand_back_memory, limit_malloc_arenas
+from stream.pipeline import EngineConfig
+from stream.sinks import JsonlSink, sink_name
+from stream.sources import CameraSource
 
 
 def native_threads() -> int:

@@ -10,8 +10,8 @@ import pytest
 import model.protocols as protocols
 from corpora.write import write_layout
 from mer_cli import main
-from model.config import TrainConfig
 from corpora.fourdme import load_dataset
+from model.config import TrainConfig
 from model.extract import extract_dataset
 from model.metrics import recognition_report
 

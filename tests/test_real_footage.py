@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.pipeline import EngineConfig, FramePipeline
+from corpora.replay import open_source
+from corpora.scoring import Interval, iou
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
-from corpora.scoring import Interval, iou
-from corpora.replay import open_source
+from stream.pipeline import EngineConfig, FramePipeline
 from synth.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
 from synth.plan import ExpressionEvent
 

@@ -6,10 +6,10 @@ import csv
 import numpy as np
 import pytest
 
-from stream.folders import DatasetError
-from stream.events import EventRecord
-from stream.ring import CropRing
 from corpora.scoring import Interval, iou, macro_confusions, match, read_spots, spotting_report
+from stream.events import EventRecord
+from stream.folders import DatasetError
+from stream.ring import CropRing
 from stream.sinks import CsvSink, MegcSink, SinkSet
 
 

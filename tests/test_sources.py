@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.frames import Frame
 from corpora.replay import DatasetSource, open_source
+from stream.frames import Frame
 from stream.sources import CameraSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError, VideoFileSource, paced
 from synth.source import SyntheticSource
 from tests.conftest import write_frames

@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
+from corpora.replay import open_source
 from stream.engine import Engine
-from stream.pipeline import EngineConfig
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
-from corpora.replay import open_source
+from stream.pipeline import EngineConfig
 from stream.sources import DroppedFrame, SourceError
 from stream.stereo import StereoCameraSource, StereoPairer, describe_devices, side_by_side
 from stream.store import LiveStore

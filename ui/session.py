@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from calibration.views import layout_hook
-from model import SHIPPED_WEIGHTS
 from corpora.replay import open_source
+from model import SHIPPED_WEIGHTS
 from stream.engine import Engine
 from stream.frames import Frame
 from stream.memory import hand_back_memory
