@@ -18,7 +18,7 @@ DECODE_FLAGS = {scale: flag | cv2.IMREAD_COLOR_RGB for scale, flag in
 
 
 class DatasetError(ValueError):
-    """A dataset file or folder that cannot be read as the 4DME layout; the message names it."""
+    """A frame, folder or dataset file that cannot be read; the message names it (and the row, for a table)."""
 
 
 def check_scale(decode_scale: int) -> int:
