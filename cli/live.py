@@ -14,6 +14,8 @@ from cli.common import StreamFailed, UserError, refuse_failed, stated_views, wri
 # ---------------------------------------------------------------- the engine run
 
 
+INTERRUPTED = "interrupted (Ctrl-C)"   # the summary's `ended` after a Ctrl-C
+
 def _checkpoint(args: argparse.Namespace) -> Path | None:
     """The checkpoint to classify with: --model, else the shipped demo weights; None with --no-model."""
     if getattr(args, "no_model", False):
@@ -113,7 +115,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     if devices is not None:
         summary["devices"] = devices()
     if interrupted:
-        summary["ended"] = "interrupted (Ctrl-C)"
+        summary["ended"] = INTERRUPTED
     return summary
 
 
@@ -140,8 +142,8 @@ def _check_run(summary: dict) -> None:
         raise UserError("events spotted but not written: " + ", ".join(f"{n} to {name}" for name, n in lost.items()))
     if summary.get("failure"):
         raise StreamFailed(f"the stream ended early: {summary['failure']}")
-    if summary.get("ended", "").startswith("interrupted"):
-        raise KeyboardInterrupt
+    if summary.get("ended") == INTERRUPTED:
+        raise KeyboardInterrupt   # main() says "interrupted" and exits 130, as for a Ctrl-C anywhere else
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

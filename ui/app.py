@@ -93,7 +93,8 @@ def status_html(status: dict) -> str:
         state = "stopped" if status.get("source") else "idle"
     parts = [span(f"● {state}", "good" if status.get("running") and not status.get("paused")
                   else "bad" if status.get("failure") else ""),
-             span(f"source {status.get('source') or '—'} at {status.get('source_fps', 0):.1f} fps"),
+             span(f"source {status.get('source') or '—'}"
+                  + (f" at {status['source_fps']:.1f} fps" if status.get("source_fps") else "")),   # once measured
              span(f"{status.get('fps', 0):.1f} fps processed"),
              span(f"dropped {status.get('dropped', 0)}", "bad" if status.get("dropped") else "")]
     for device in status.get("devices") or []:    # a stereo rig: each camera's measured rate and drops
