@@ -1,7 +1,7 @@
 """Record a neutral baseline and derive the spotter thresholds from it.
 
 The person sits still (neutral face, normal blinking) for N seconds. The running intensity of each
-view and face region gives μ and σ; the largest score seen while neutral tells how far the noise
+view and face band gives μ and σ; the largest score seen while neutral tells how far the noise
 reaches, and the onset threshold is set with a safety factor above it (never below the default).
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 from stream.intensity import IntensityConfig
 from stream.spotter import Baseline, Channel
 
-PROFILE_VERSION = 2     # 2: baselines per view and face region (1: per view)
+PROFILE_VERSION = 3     # 3: the intensity settings name the bands `band_edges`; 2: baselines per view and face band (1: per view)
 
 
 class ProfileError(ValueError):
@@ -20,7 +20,7 @@ class Profile:
     views: int
     split_x: int | None
     fps: float
-    baselines: dict[Channel, Baseline]      # (view, face region) → neutral μ, σ of the running intensity
+    baselines: dict[Channel, Baseline]      # (view, face band) → neutral μ, σ of the running intensity
     k_high: float
     k_low: float
     decision_threshold: float = 0.2
@@ -67,12 +67,15 @@ def load_profile(path: Path) -> Profile:
         raise ProfileError(f"profile {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} is not a JSON object (it holds a {type(data).__name__})")
+    if data.get("version") == 2 and isinstance(data.get("intensity"), dict) and "regions" in data["intensity"]:
+        data["intensity"]["band_edges"] = data["intensity"].pop("regions")   # the one change from 2 to 3
+        data["version"] = PROFILE_VERSION
     if data.get("version") != PROFILE_VERSION:
         raise ProfileError(f"profile {path} has version {data.get('version')!r}, expected {PROFILE_VERSION}: "
                            "run `mer calibrate` again")
     try:
-        baselines = {(int(v), region): Baseline(float(b["mu"]), float(b["sigma"]))
-                     for v, per_region in data.pop("baselines").items() for region, b in enumerate(per_region)}
+        baselines = {(int(v), band): Baseline(float(b["mu"]), float(b["sigma"]))
+                     for v, per_band in data.pop("baselines").items() for band, b in enumerate(per_band)}
         data.pop("version")
         profile = Profile(baselines=baselines, **data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

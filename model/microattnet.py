@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 # Stream order = input channel order: horizontal flow u, vertical flow v, magnitude m.
-STREAMS: tuple[str, ...] = ("h", "v", "m")
+STREAMS: tuple[str, ...] = ("u", "v", "m")
 MAGNITUDE = STREAMS.index("m")
 
 _POSITIVE_INTS = (

@@ -23,7 +23,7 @@ class Prediction:
     """Result for one event.
 
     ``probs``: sigmoid probability per class, averaged over the event's samples.
-    ``attention``: block-2 stream weights averaged over samples as ``alpha_h``/``alpha_v``/``alpha_m``,
+    ``attention``: block-2 stream weights averaged over samples as ``alpha_u``/``alpha_v``/``alpha_m``,
     plus ``block1`` with the same keys for block 1; None when the model has no fusion attention.
     ``se_gate_mean``: mean SE gate of the magnitude stream; None when the model has no SE block.
     ``per_sample_probs``: (N, n_classes) read-only probabilities, columns in CLASSES order.

@@ -281,7 +281,7 @@ class Engine:
             onset_s=round(job.times[0], 4), apex_s=round(job.times[1], 4), offset_s=round(job.times[2], 4),
             apex_frame_by_view={view_name(v): f for v, f in spot.apex_by_view.items()},
             peak_intensity=max(spot.peak_intensity_by_view.values()), kind=spot.kind,
-            face_band=list(config.features.intensity.regions[spot.region:spot.region + 2]),
+            face_band=list(config.features.intensity.band_edges[spot.band:spot.band + 2]),
             labels=labels, probs=probs, attention=attention,
             threshold=config.decision_threshold if prediction is not None else None,
             model=getattr(self.classifier, "name", None) if prediction is not None else note,

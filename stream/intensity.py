@@ -40,7 +40,7 @@ class IntensityConfig:
     gain_compensation: bool = True     # match the target's mean brightness to the reference's
     # row bounds of the face bands summed apart, as fractions of the face box's height (from the top):
     # brows + eyes | nose + cheeks | mouth + chin. (0.0, 1.0) sums the whole face as one band.
-    regions: tuple[float, ...] = (0.0, 0.45, 0.7, 1.0)
+    band_edges: tuple[float, ...] = (0.0, 0.45, 0.7, 1.0)
 
     def __post_init__(self) -> None:
         if self.motion_compensation not in MOTION_MODELS:
@@ -48,15 +48,15 @@ class IntensityConfig:
                              f"got {self.motion_compensation!r}")
         if self.size < 16:
             raise ValueError(f"intensity size must be ≥ 16 px, got {self.size}")
-        bounds = self.regions
+        bounds = self.band_edges
         if len(bounds) < 2 or bounds[0] != 0.0 or bounds[-1] != 1.0 or any(a >= b for a, b in zip(bounds, bounds[1:])):
-            raise ValueError(f"regions must rise strictly from 0.0 to 1.0, got {bounds}")
+            raise ValueError(f"band_edges must rise strictly from 0.0 to 1.0, got {bounds}")
         if len(set(self.band_starts() + [self.size])) < len(bounds):
-            raise ValueError(f"regions {bounds} give an empty band at {self.size} px")
+            raise ValueError(f"band_edges {bounds} give an empty band at {self.size} px")
 
     def band_starts(self) -> list[int]:
         """First row of each band in the size × size face."""
-        return [int(round(b * self.size)) for b in self.regions[:-1]]
+        return [int(round(b * self.size)) for b in self.band_edges[:-1]]
 
 
 def face_slice(crop_size: int, margin: float) -> tuple[int, int]:
@@ -83,9 +83,9 @@ class FaceIntensity:
         self.config = config
         self.offset, self.side = face_slice(crop_size, margin)
         scale_x, scale_y = crop.w / crop_size, crop.h / crop_size    # a whole-frame crop need not be square
-        region = Box(int(round(crop.x + self.offset * scale_x)), int(round(crop.y + self.offset * scale_y)),
+        face_box = Box(int(round(crop.x + self.offset * scale_x)), int(round(crop.y + self.offset * scale_y)),
                      int(round(self.side * scale_x)), int(round(self.side * scale_y)))
-        self.mask = eye_mask(face, region, config.size, *config.eye_mask_size) if config.eye_mask else None
+        self.mask = eye_mask(face, face_box, config.size, *config.eye_mask_size) if config.eye_mask else None
         self._weights = None if self.mask is None else self.mask.astype(np.float32)
         self._band_starts = config.band_starts()
 
@@ -101,7 +101,7 @@ class FaceIntensity:
         flow = farneback(reference, target, self.config.flow)
         return remove_affine_motion(flow, self.mask) if self.config.motion_compensation == "affine" else flow
 
-    def region_sums(self, flow: np.ndarray) -> np.ndarray:
+    def band_sums(self, flow: np.ndarray) -> np.ndarray:
         """Σ m over the unmasked pixels of each face band (eq. 2–3 per band; their sum is eq. 3)."""
         m = magnitude(flow)
         if self._weights is not None:
@@ -110,7 +110,7 @@ class FaceIntensity:
 
     def measure(self, reference: np.ndarray, target: np.ndarray) -> np.ndarray:
         """The intensity per face band between two faces."""
-        return self.region_sums(self.flow(reference, target))
+        return self.band_sums(self.flow(reference, target))
 
     def curve(self, gray_crops: list[np.ndarray]) -> np.ndarray:
         """Whole-face intensity of every crop against the first one (0 for the first)."""
@@ -132,5 +132,5 @@ class FaceIntensity:
         head = self.flow(faces[0], faces[last])
         curve = [0.0]
         for t in range(1, last):
-            curve.append(float(self.region_sums(self.flow(faces[0], faces[t]) - (t / last) * head).sum()))
+            curve.append(float(self.band_sums(self.flow(faces[0], faces[t]) - (t / last) * head).sum()))
         return np.array(curve + [0.0])

@@ -8,17 +8,17 @@ until the face is back at rest, and an event's tail is never taken for a resting
 within `reference_lag` before an onset are struck from the neutral ones: an expression's slow start
 hides there, and a reference taken from it would keep the next event from ever ending.
 
-A view's intensity comes per face region (one number per band of the face, or one for the whole
-face). Each channel — a (view, region) pair — is scored against its own rolling neutral baseline,
+A view's intensity comes per face band (one number per band of the face, or one for the whole
+face). Each channel — a (view, band) pair — is scored against its own rolling neutral baseline,
 z = (Ī − μ) / σ with μ = median and σ = 1.4826·MAD of idle per-frame intensities and Ī their
-trailing mean over `smooth_frames`. The frame's score is, per region, the mean of the views' z (both
+trailing mean over `smooth_frames`. The frame's score is, per band, the mean of the views' z (both
 cameras see the same face: the expression adds up, their independent noise partly cancels), then
-the largest over the regions (an action unit is local: a 0.5-px brow raise lifts its band several σ
+the largest over the bands (an action unit is local: a 0.5-px brow raise lifts its band several σ
 while the whole face's sum, with the noise of three times the area, barely moves). The event starts
 on the higher threshold (score > k_high) and ends on the lower one (below k_low, or below
 `release_fraction` of the event's peak, for `release_frames` frames). The onset is traced back to
-where the firing region's score first rose above `edge_z`; the apex per view is the argmax of that
-view's raw intensity in the event's strongest region (eq. 3 over the band where the expression is;
+where the firing band's score first rose above `edge_z`; the apex per view is the argmax of that
+view's raw intensity in the event's strongest band (eq. 3 over the band where the expression is;
 the whole face's sum adds the other bands' noise and put 10 % of the apexes 3 frames off).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-Channel = tuple[int, int]   # (view, face region)
+Channel = tuple[int, int]   # (view, face band)
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,14 @@ class Baseline:
 @dataclass(frozen=True)
 class Spot:
     """A finished event, in source frame numbers; apex, z and intensity per view are those of the
-    event's strongest face region."""
+    event's strongest face band."""
 
     onset: int
     apex_by_view: dict[int, int]
     offset: int
     peak_z_by_view: dict[int, float]
     peak_intensity_by_view: dict[int, float]
-    region: int                    # the face region (band index) that moved most
+    band: int                    # the face band (band index) that moved most
     kind: str                      # "micro" | "macro"
     reference: int                 # the neutral frame the intensities were measured against
 
@@ -114,7 +114,7 @@ class _Active:
     below: int = 0
     last_above: int = 0
     peak_score: float = 0.0
-    peak_region: int = 0           # the region whose score was the event's highest
+    peak_band: int = 0           # the band whose score was the event's highest
     peak: dict[Channel, tuple[float, int, float]] = field(default_factory=dict)  # channel → (I, frame, z)
     scores: deque | None = None    # the last settle_s of scores
 
@@ -137,7 +137,7 @@ class SpotterState:
 
 
 class Spotter:
-    """Feed `update(frame, {view: I})` once per frame, I one intensity per face region (or a single
+    """Feed `update(frame, {view: I})` once per frame, I one intensity per face band (or a single
     number for the whole face); it returns a Spot when an event ends."""
 
     def __init__(self, options: SpotterOptions = SpotterOptions(), baselines: dict[Channel, Baseline] | None = None):
@@ -181,27 +181,27 @@ class Spotter:
         return {c: b for c, b in kept.items() if b is not None}
 
     @staticmethod
-    def region_scores(z: dict[Channel, float]) -> dict[int, float]:
-        """Per face region, the mean of the views' z."""
-        by_region: dict[int, list[float]] = {}
-        for (_, region), value in z.items():
-            by_region.setdefault(region, []).append(value)
-        return {region: sum(values) / len(values) for region, values in by_region.items()}
+    def band_scores(z: dict[Channel, float]) -> dict[int, float]:
+        """Per face band, the mean of the views' z."""
+        by_band: dict[int, list[float]] = {}
+        for (_, band), value in z.items():
+            by_band.setdefault(band, []).append(value)
+        return {band: sum(values) / len(values) for band, values in by_band.items()}
 
     @classmethod
-    def strongest_region(cls, z: dict[Channel, float]) -> tuple[int | None, float | None]:
-        """(region, score): the region whose mean z over views is highest, and that mean — the
+    def strongest_band(cls, z: dict[Channel, float]) -> tuple[int | None, float | None]:
+        """(band, score): the band whose mean z over views is highest, and that mean — the
         frame's score; (None, None) without any z."""
-        scores = cls.region_scores(z)
+        scores = cls.band_scores(z)
         if not scores:
             return None, None
-        region = max(scores, key=scores.get)
-        return region, scores[region]
+        band = max(scores, key=scores.get)
+        return band, scores[band]
 
     @classmethod
     def combined(cls, z: dict[Channel, float]) -> float | None:
         """The frame's score."""
-        return cls.strongest_region(z)[1]
+        return cls.strongest_band(z)[1]
 
     def _smoothed(self, channels: dict[Channel, float]) -> dict[Channel, float]:
         """Trailing mean per channel of the last `smooth_frames` intensities."""
@@ -227,17 +227,17 @@ class Spotter:
             if len(state.times) > 2 * options.frames(options.max_event_s + options.reference_lag_s) + 8:
                 for old in sorted(state.times)[:len(state.times) // 2]:
                     del state.times[old]
-        channels = {(view, region): float(value) for view, values in intensities.items()
-                    for region, value in enumerate(np.atleast_1d(values))}
+        channels = {(view, band): float(value) for view, values in intensities.items()
+                    for band, value in enumerate(np.atleast_1d(values))}
         baselines = {channel: self.baseline(channel) for channel in channels}
         z = self._z(self._smoothed(channels), baselines)
-        region, score = self.strongest_region(z)
+        band, score = self.strongest_band(z)
         state.last_score = score
-        state.last_z = {view: value for (view, r), value in z.items() if r == region}   # their mean is the score
+        state.last_z = {view: value for (view, r), value in z.items() if r == band}   # their mean is the score
         if state.mode == "active":
-            return self._update_active(frame, channels, z, region, score)
+            return self._update_active(frame, channels, z, band, score)
         if state.mode != "warmup" and frame >= state.quiet_until and score is not None and score > options.k_high:
-            self._start(frame, channels, z, region, score)
+            self._start(frame, channels, z, band, score)
             return None
         if state.mode != "refractory":
             self._learn(channels)
@@ -271,15 +271,15 @@ class Spotter:
         for channel, value in channels.items():
             self.state.history.setdefault(channel, deque(maxlen=size)).append(value)
 
-    def _start(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float], region: int,
+    def _start(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float], band: int,
                score: float) -> None:
-        """Onset: freeze the reference and trace the rise back to where the region that fired first
-        left edge_z (the largest of several regions' noise would often stay above it)."""
+        """Onset: freeze the reference and trace the rise back to where the band that fired first
+        left edge_z (the largest of several bands' noise would often stay above it)."""
         state = self.state
         onset = frame
         rising = [(frame, z, channels)]
         for past, past_z, past_i in reversed(state.recent):
-            if self.region_scores(past_z).get(region, self.options.edge_z) <= self.options.edge_z:
+            if self.band_scores(past_z).get(band, self.options.edge_z) <= self.options.edge_z:
                 break
             onset = past
             rising.append((past, past_z, past_i))
@@ -290,7 +290,7 @@ class Spotter:
             state.neutral.pop()
         reference = self._neutral_at_or_before(guard)
         state.active = _Active(onset=onset, reference=reference, last_above=frame, peak_score=score,
-                               peak_region=region, scores=deque(maxlen=self.options.frames(self.options.settle_s)))
+                               peak_band=band, scores=deque(maxlen=self.options.frames(self.options.settle_s)))
         for f, f_z, f_i in rising:
             self._track_peak(f, f_i, f_z)
         state.mode = "active"
@@ -303,11 +303,11 @@ class Spotter:
                 peak[channel] = (value, frame, z[channel])
 
     def _update_active(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float],
-                       region: int | None, score: float | None) -> Spot | None:
+                       band: int | None, score: float | None) -> Spot | None:
         options, active = self.options, self.state.active
         self._track_peak(frame, channels, z)
         if score is not None and score > active.peak_score:
-            active.peak_score, active.peak_region = score, region
+            active.peak_score, active.peak_band = score, band
         # a strong event ends when it has fallen most of the way back: against an ageing reference,
         # drift and flicker keep z a little above k_low long after the face is neutral again
         release = min(options.k_high, max(options.k_low, options.release_fraction * active.peak_score))
@@ -340,7 +340,7 @@ class Spotter:
         state.quiet_until = offset + options.frames(options.refractory_s)
         state.idle_frames = 0
         duration_s = self.duration_s(active.onset, offset)
-        peak = {view: p for (view, region), p in active.peak.items() if region == active.peak_region}
+        peak = {view: p for (view, band), p in active.peak.items() if band == active.peak_band}
         if duration_s < options.min_event_s or not peak:
             return None
         return Spot(
@@ -349,7 +349,7 @@ class Spotter:
             offset=offset,
             peak_z_by_view={v: round(p[2], 3) for v, p in peak.items()},
             peak_intensity_by_view={v: round(p[0], 3) for v, p in peak.items()},
-            region=active.peak_region,
+            band=active.peak_band,
             kind="micro" if duration_s <= options.max_micro_s else "macro",
             reference=active.reference,
         )

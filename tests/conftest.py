@@ -96,7 +96,7 @@ def record(event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labe
                        onset_s=onset_s, apex_s=(onset_s + offset_s) / 2, offset_s=offset_s,
                        apex_frame_by_view={"left": int(onset_s * fps) + 5, "right": int(onset_s * fps) + 6},
                        peak_intensity=3.0, kind=kind, labels=list(labels), probs=dict(probs or {}),
-                       attention={"alpha_h": 0.2, "alpha_v": 0.3, "alpha_m": 0.5} if probs else {},
+                       attention={"alpha_u": 0.2, "alpha_v": 0.3, "alpha_m": 0.5} if probs else {},
                        threshold=0.2 if probs else None, model="fake" if probs else None, latency_ms=5.0)
 
 

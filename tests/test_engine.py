@@ -98,7 +98,7 @@ def test_each_event_names_the_face_band_that_moved_most(long_root, replay):
     """The recording's brow lowerer (Negative: AU4+7+9) moves the top band most, its chin raiser and
     lip presser (Repression: AU17+24) the bottom one."""
     _, records = replay
-    bounds = EngineConfig().features.intensity.regions
+    bounds = EngineConfig().features.intensity.band_edges
     bands = [list(bounds[i:i + 2]) for i in range(len(bounds) - 1)]
     assert records and all(r.face_band in bands for r in records)
     expected = {"Negative": bands[0], "Repression": bands[-1]}

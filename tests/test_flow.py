@@ -110,19 +110,19 @@ def test_face_bands_add_up_to_eq3_and_a_local_motion_lifts_its_own_band():
     window = Box(0, 0, 160, 160)
     face = FaceIntensity(config, window, window, 160, 0.0)
     bands = face.measure(image, moved)
-    assert bands.shape == (len(config.regions) - 1,)
+    assert bands.shape == (len(config.band_edges) - 1,)
     assert bands.sum() == pytest.approx(intensity(farneback(image, moved, config.flow)), rel=1e-4)
     assert bands[-1] > 0.8 * bands.sum()
     assert face.curve([image, moved])[1] == pytest.approx(bands.sum(), rel=1e-6)
 
 
-@pytest.mark.parametrize("regions", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0),
+@pytest.mark.parametrize("band_edges", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0),
                                      (0.0, 0.999, 1.0)])
-def test_bad_face_bands_are_refused(regions):
+def test_bad_face_bands_are_refused(band_edges):
     from stream.intensity import IntensityConfig
 
-    with pytest.raises(ValueError, match="regions"):
-        IntensityConfig(regions=regions)
+    with pytest.raises(ValueError, match="band_edges"):
+        IntensityConfig(band_edges=band_edges)
 
 
 def face_photo(size=160) -> np.ndarray:

@@ -259,7 +259,7 @@ def test_predictor(tmp_path, trained_model):
     np.testing.assert_allclose(list(pred.probs.values()), pred.per_sample_probs.mean(axis=0), rtol=1e-6)
 
     for alphas in (pred.attention, pred.attention["block1"]):
-        weights = [alphas[k] for k in ("alpha_h", "alpha_v", "alpha_m")]
+        weights = [alphas[k] for k in ("alpha_u", "alpha_v", "alpha_m")]
         assert all(w >= 0 for w in weights)
         assert sum(weights) == pytest.approx(1.0, abs=1e-5)
     assert 0.0 < pred.se_gate_mean < 1.0

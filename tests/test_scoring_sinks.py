@@ -39,7 +39,7 @@ def test_micro_spots_on_a_macro_expression_are_counted():
 
 def _record(kind="micro", event_id=1):
     return EventRecord(event_id, "s01/s01_long", 10, 14, 20, 0.1, 0.2, 0.3, {"left": 14, "right": 15}, 42.0, kind,
-                       ["Positive"], {"Positive": 0.9}, {"alpha_h": 0.3}, 0.2, "m.pt", 12.5)
+                       ["Positive"], {"Positive": 0.9}, {"alpha_u": 0.3}, 0.2, "m.pt", 12.5)
 
 
 def test_megc_sink_writes_micro_rows_that_read_spots_reads_back(tmp_path):

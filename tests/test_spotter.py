@@ -158,7 +158,7 @@ def test_options_are_validated(kwargs, message):
         SpotterOptions(**kwargs)
 
 
-def test_a_local_event_fires_on_its_face_region_where_the_whole_face_sum_stays_under_threshold():
+def test_a_local_event_fires_on_its_face_band_where_the_whole_face_sum_stays_under_threshold():
     """Nine bands of equal noise, a bump in one: the band's own z passes k_high (~6), while the same
     values summed (one whole-face channel) bury it under three times the noise (~2)."""
     n, bands = 300, 9
@@ -179,17 +179,17 @@ def test_a_local_event_fires_on_its_face_region_where_the_whole_face_sum_stays_u
     assert set(spotter.state.history) == {(0, b) for b in range(bands)}
 
 
-def test_the_score_averages_views_per_region_then_takes_the_strongest_region():
+def test_the_score_averages_views_per_band_then_takes_the_strongest_band():
     z = {(0, 0): 1.0, (1, 0): 3.0, (0, 1): 5.0, (1, 1): 0.0}
-    assert Spotter.strongest_region(z) == (1, 2.5) and Spotter.combined(z) == 2.5
-    assert Spotter.strongest_region({}) == (None, None)
+    assert Spotter.strongest_band(z) == (1, 2.5) and Spotter.combined(z) == 2.5
+    assert Spotter.strongest_band({}) == (None, None)
 
 
 def test_the_displayed_view_z_average_to_the_score():
     baselines = {(v, r): Baseline(100.0, 1.0) for v in (0, 1) for r in (0, 1)}
     spotter = Spotter(SpotterOptions(fps=FPS, smooth_frames=1), baselines=baselines)
-    spotter.update(1, {0: np.array([101.0, 103.0]), 1: np.array([102.0, 100.0])})    # region scores 1.5, 1.5 → 0
-    spotter.update(2, {0: np.array([101.0, 105.0]), 1: np.array([102.0, 102.0])})    # 1.5, 3.5 → region 1
+    spotter.update(1, {0: np.array([101.0, 103.0]), 1: np.array([102.0, 100.0])})    # band scores 1.5, 1.5 → 0
+    spotter.update(2, {0: np.array([101.0, 105.0]), 1: np.array([102.0, 102.0])})    # 1.5, 3.5 → band 1
     assert spotter.state.last_z == {0: 5.0, 1: 2.0} and spotter.state.last_score == 3.5
 
 

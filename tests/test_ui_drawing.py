@@ -104,7 +104,7 @@ def test_bars_and_apex_pair():
         return int(np.all(np.abs(image.astype(int) - (46, 204, 113)) < 12, axis=2).sum())
 
     assert chosen_pixels(bars) > chosen_pixels(cards.probability_bars(probs, CLASSES, 0.5, 400, 200)) > 0
-    assert cards.attention_bars({"alpha_h": 0.2, "alpha_v": 0.3, "alpha_m": 0.5}, 0.4,
-                                  {"alpha_h": 0.3, "alpha_v": 0.3, "alpha_m": 0.4}, 400, 180).shape == (180, 400, 3)
+    assert cards.attention_bars({"alpha_u": 0.2, "alpha_v": 0.3, "alpha_m": 0.5}, 0.4,
+                                  {"alpha_u": 0.3, "alpha_v": 0.3, "alpha_m": 0.4}, 400, 180).shape == (180, 400, 3)
     pair = cards.apex_pair({"left": np.zeros((50, 50), np.uint8), "right": np.zeros((50, 50), np.uint8)}, tile=100)
     assert pair.shape == (100, 200, 3)

@@ -112,16 +112,16 @@ def probability_bars(probs: Mapping[str, float], classes: Sequence[str], thresho
 
 def attention_bars(attention: Mapping[str, float], se_gate_mean: float | None = None,
                    block1: Mapping[str, float] | None = None, width: int = 420, height: int = 200) -> np.ndarray:
-    """The stream weights α_h α_v α_m of block 2 (and block 1 when given) as grouped bars, SE gate in the title."""
+    """The stream weights α_u α_v α_m of block 2 (and block 1 when given) as grouped bars, SE gate in the title."""
     fig = _figure(width, height)
     ax = fig.add_axes([0.12, 0.18, 0.84, 0.68])
-    names = ("alpha_h", "alpha_v", "alpha_m")
+    names = ("alpha_u", "alpha_v", "alpha_m")
     xs = np.arange(len(names))
     blocks = [("block 2", attention)] + ([("block 1", block1)] if block1 else [])
     bar_w = 0.8 / len(blocks)
     for i, (label, values) in enumerate(blocks):
         ax.bar(xs + i * bar_w - 0.4 + bar_w / 2, [float(values.get(n, 0.0)) for n in names], bar_w, label=label)
-    ax.set_xticks(xs, labels=["α_h (u)", "α_v (v)", "α_m (m)"], fontsize=8)
+    ax.set_xticks(xs, labels=["α_u", "α_v", "α_m"], fontsize=8)
     ax.set_ylim(0, 1)
     ax.tick_params(axis="y", labelsize=7)
     ax.legend(fontsize=7, loc="upper right")
