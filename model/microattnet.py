@@ -141,11 +141,12 @@ class Stream(nn.Module):
 
 
 class FusionAttention(nn.Module):
-    """The paper's fusion attention over the three stream feature maps F_h, F_v, F_m:
+    """The paper's fusion attention over the three stream feature maps F_u, F_v, F_m (the paper's
+    F_h is the horizontal-flow stream, u here as everywhere else in the code):
 
         g_i = GAP(F_i)                    (per-stream global average pool)
         s_i = W2 · ReLU(W1 · g_i)         (one MLP shared by the streams, one scalar per stream)
-        α   = softmax(s_h, s_v, s_m)      (over the streams)
+        α   = softmax(s_u, s_v, s_m)      (over the streams)
         F_i' = α_i · F_i
 
     W2 has no bias: softmax is invariant to a constant added to every score, so a bias could never
