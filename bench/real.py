@@ -27,7 +27,7 @@ from corpora.scoring import Interval, macro_confusions, spotting_report, true_in
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
 from stream.pipeline import EngineConfig, FramePipeline
-from stream.spotter import Spot
+from stream.events import Event
 from synth import InjectConfig, inject_videos
 
 SPLIT = {
@@ -41,8 +41,8 @@ REPEATS = 2
 INJECT_VERSION = 1
 
 
-def spot_all(spec: str | Path, config: EngineConfig) -> tuple[list[tuple[str, Spot]], dict[str, float]]:
-    """Every spot of a source through the live per-frame pipeline (one view, the source's own fps);
+def spot_all(spec: str | Path, config: EngineConfig) -> tuple[list[Event], dict[str, float]]:
+    """Every event of a source through the live per-frame pipeline (one view, the source's own fps);
     also the seconds of video per recording."""
     source = open_source(str(spec))
     fps_of = getattr(source, "fps_of", lambda _: source.fps)
@@ -55,8 +55,8 @@ def spot_all(spec: str | Path, config: EngineConfig) -> tuple[list[tuple[str, Sp
                 if not isinstance(item, Frame):
                     continue
                 frames[item.source] = frames.get(item.source, 0) + 1
-                spots += [(job.source, job.spot) for job in pipeline.process(item)]
-        spots += [(job.source, job.spot) for job in pipeline.close()]
+                spots += pipeline.process(item)
+        spots += pipeline.close()
     finally:
         pipeline.shutdown()
     return spots, {name: count / fps_of(name) for name, count in frames.items()}
@@ -87,7 +87,7 @@ def bench_split(name: str, folder: Path, cache: Path, config: EngineConfig) -> d
     raw, per_video = {"micro": 0, "macro": 0, "seconds": 0.0}, {}
     for video in videos:
         spots, seconds = spot_all(video, config)
-        micro = sum(s.kind == "micro" for _, s in spots)
+        micro = sum(s.kind == "micro" for s in spots)
         per_video[video.stem] = {"raw_seconds": round(sum(seconds.values()), 1), "raw_micro": micro,
                                  "raw_macro": len(spots) - micro}
         raw["micro"] += micro
@@ -96,7 +96,8 @@ def bench_split(name: str, folder: Path, cache: Path, config: EngineConfig) -> d
 
     root = injected_set(videos, cache, SEEDS[name])
     spots, _ = spot_all(root, config)
-    found = [Interval(*split_source(src), s.onset, s.offset, s.apex) for src, s in spots if s.kind == "micro"]
+    found = [Interval(*split_source(s.source), s.onset_frame, s.offset_frame, s.apex_frame) for s in spots
+             if s.kind == "micro"]
     events = read_events(root)
     truths, macros = true_intervals(events), true_intervals(events, "macro")
     pooled = spotting_report(found, truths)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from corpora.replay import DatasetSource
 from stream.engine import Engine, new_run_id
-from stream.events import EventRecord
+from stream.events import Event
 from stream.face import FaceDetector, MediaPipeFaceDetector
 from stream.pipeline import EngineConfig
 from stream.sinks import SinkSet
@@ -122,14 +122,15 @@ class SpotJob:
     baselines: dict | None = None      # a calibration profile's
 
 
-class RecordList:
-    """A sink that keeps the records, for the task to hand back."""
+class EventList:
+    """A sink that keeps the events (without their pictures: they travel back to the driver), for
+    the task to hand back."""
 
     def __init__(self) -> None:
-        self.records: list[EventRecord] = []
+        self.events: list[Event] = []
 
-    def write(self, record: EventRecord) -> None:
-        self.records.append(record)
+    def write(self, event: Event) -> None:
+        self.events.append(event.without_pictures())
 
     def close(self) -> None:
         pass
@@ -171,16 +172,16 @@ def kept_classifier(checkpoint: str | None):
     return _worker_kept[key]
 
 
-def spot_recording(job: SpotJob) -> tuple[list[EventRecord], dict]:
-    """The engine over one recording: its event records in order and its summary."""
-    records = RecordList()
+def spot_recording(job: SpotJob) -> tuple[list[Event], dict]:
+    """The engine over one recording: its events in order and its summary."""
+    kept = EventList()
     engine = Engine(job.source, job.config, detector_factory=kept_detectors(job.face_model),
-                    classifier=kept_classifier(job.checkpoint), sinks=[records], baselines=job.baselines)
-    return records.records, engine.run()
+                    classifier=kept_classifier(job.checkpoint), sinks=[kept], baselines=job.baselines)
+    return kept.events, engine.run()
 
 
 def spot_on_ray(jobs: list[SpotJob], sinks: list, address: str) -> dict:
-    """Every job as a Ray task; their records written to `sinks` in recording order, numbered as one
+    """Every job as a Ray task; their events written to `sinks` in recording order, numbered as one
     run; a summary of the whole as `Engine` gives one, with `failed` and `retried` recordings."""
     started = time.perf_counter()
     with ray_session(address):
@@ -192,12 +193,12 @@ def spot_on_ray(jobs: list[SpotJob], sinks: list, address: str) -> dict:
     for outcome in batch.results:
         if outcome is None:
             continue
-        records, summary = outcome
-        for record in records:
-            for name in written.write(replace(record, event_id=next(event_ids), run_id=run_id)):
+        spotted, summary = outcome
+        for event in spotted:
+            for name in written.write(replace(event, event_id=next(event_ids), run_id=run_id)):
                 not_written[name] += 1
-            if record.threshold is not None:    # classified: the latency target is for these
-                latencies.append(record.latency_ms)
+            if event.threshold is not None:    # classified: the latency target is for these
+                latencies.append(event.latency_ms)
         totals.update({key: summary[key] for key in ("frames", "processed", "no_face_frames", "size_changes",
                                                       "recordings", "unclassified", "report_errors")})
         dropped.update(summary["dropped"])

@@ -2,7 +2,7 @@
 classification worker. The capture side never waits for the model.
 
     reader thread ──bounded queue──▶ process(): split · crop window · ring · running intensity · spotter
-                                                                          │ Spot
+                                                                          │ Event (+ crops)
                                          worker thread ◀──event queue─────┘
                                          phase features (224²) · MicroAttNet · sinks · store
 """
@@ -18,15 +18,15 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from stream.events import EventRecord, view_name
+from stream.events import Event, view_name
 from stream.face import FaceDetector
 from stream.features import PHASES, phase_features
 from stream.frames import Frame
-from stream.pipeline import EngineConfig, EventJob, FramePipeline, Layout
+from stream.pipeline import EngineConfig, FramePipeline, Layout
 from stream.sinks import SinkSet
 from stream.sources import paced
 from stream.spotter import Baseline, Channel
-from stream.store import EventDetail, LiveStore
+from stream.store import LiveStore
 from stream.telemetry import EngineStats
 
 
@@ -219,74 +219,61 @@ class Engine:
         pipeline.shutdown()
         self._pipeline = None   # it points back at the engine: without the cycle a finished run is freed at once
 
-    def _submit(self, finished: list[EventJob], jobs: queue.Queue) -> None:
-        for job in finished:
-            self.stats.count("events", job.spot.kind)
-            jobs.put(job)   # blocks only if the worker is `events_queue` events behind
+    def _submit(self, finished: list[Event], jobs: queue.Queue) -> None:
+        for event in finished:
+            self.stats.count("events", event.kind)
+            jobs.put(event)   # blocks only if the worker is `events_queue` events behind
 
     def _classify_loop(self, jobs: queue.Queue) -> None:
         while True:
-            job = jobs.get()
-            if job is _END:
+            event = jobs.get()
+            if event is _END:
                 break
-            detail = None
             try:
-                record, detail = self._classify(job)
+                event = self._classify(event)
             except Exception as exc:  # the event is still written, without labels
                 self.stats.unclassified += 1
-                record = self._record(job, None, note=f"classification failed: {exc}")
-            for name in self.sinks.write(record):
+                event = self._numbered(event, model=f"classification failed: {exc}")
+            for name in self.sinks.write(event):
                 self.stats.count("not_written", name)
             if self.store is not None:
                 try:
-                    self.store.write(record, detail)
+                    self.store.write(event)
                 except Exception:  # the page misses the event; the sinks have it
                     self.stats.report_errors += 1
 
-    def _classify(self, job: EventJob) -> tuple[EventRecord, EventDetail | None]:
-        apex_crops = {view_name(v): crops[1] for v, crops in job.crops.items()}
-        if job.spot.kind != "micro" or self.classifier is None or not job.crops:
-            if job.spot.kind == "micro":
+    def _classify(self, event: Event) -> Event:
+        """The event with its labels, probabilities, attention and flow maps (a micro-expression with
+        crops, when a classifier is loaded), numbered."""
+        if event.kind != "micro" or self.classifier is None or not event.crops:
+            if event.kind == "micro":
                 self.stats.unclassified += 1
-            return self._record(job, None), EventDetail(apex_crops=apex_crops, flow_maps={})
+            return self._numbered(event)
+        config = self.config    # one read: the dashboard may swap the config meanwhile
         t0 = time.perf_counter()
-        phases = {v: phase_features(*crops, self.config.features) for v, crops in job.crops.items()}
+        phases = {v: phase_features(*crops, config.features) for v, crops in event.crops.items()}
         samples = np.concatenate(list(phases.values()))               # (V·2, 3, S, S)
         prediction = self.classifier.predict(samples)
         self.stats.timers.add("classify", time.perf_counter() - t0)
-        detail = EventDetail(
-            apex_crops=apex_crops,
+        attention = prediction.attention or {}
+        return self._numbered(
+            event,
+            labels=tuple(prediction.labels(config.decision_threshold)),
+            probs={c: round(float(p), 4) for c, p in prediction.probs.items()},
+            attention={k: round(float(v), 4) for k, v in attention.items() if not isinstance(v, dict)},
+            threshold=config.decision_threshold, model=getattr(self.classifier, "name", None),
             flow_maps={f"{view_name(v)}/{phase}": p[i].astype(np.float16)
                        for v, p in phases.items() for i, phase in enumerate(PHASES)},
-            se_gate_mean=prediction.se_gate_mean,
-            attention_block1=dict((prediction.attention or {}).get("block1", {})),
+            se_gate_mean=prediction.se_gate_mean, attention_block1=dict(attention.get("block1", {})),
         )
-        return self._record(job, prediction), detail
 
-    def _record(self, job: EventJob, prediction, note: str | None = None) -> EventRecord:
-        spot, config = job.spot, self.config    # one read: the dashboard may swap the config meanwhile
+    def _numbered(self, event: Event, **classified) -> Event:
+        """The event with this run's next id, its latency and what the classifier gave (`classified`)."""
         self._event_ids += 1
-        probs, labels, attention = {}, [], {}
-        if prediction is not None:
-            probs = {c: round(float(p), 4) for c, p in prediction.probs.items()}
-            labels = prediction.labels(config.decision_threshold)
-            attention = {k: round(float(v), 4) for k, v in (prediction.attention or {}).items()
-                         if not isinstance(v, dict)}
-        latency_ms = round((time.perf_counter() - job.confirmed) * 1000, 2)
-        if prediction is not None:   # the latency target is for classified events
+        latency_ms = round((time.perf_counter() - event.confirmed_at) * 1000, 2)
+        if classified.get("probs"):   # the latency target is for classified events
             self.stats.latencies_ms.append(latency_ms)
-        return EventRecord(
-            event_id=self._event_ids, source=job.source,
-            onset_frame=spot.onset, apex_frame=spot.apex, offset_frame=spot.offset,
-            onset_s=round(job.times[0], 4), apex_s=round(job.times[1], 4), offset_s=round(job.times[2], 4),
-            apex_frame_by_view={view_name(v): f for v, f in spot.apex_by_view.items()},
-            peak_intensity=max(spot.peak_intensity_by_view.values()), kind=spot.kind,
-            face_band=list(config.features.intensity.band_edges[spot.band:spot.band + 2]),
-            labels=labels, probs=probs, attention=attention,
-            threshold=config.decision_threshold if prediction is not None else None,
-            model=getattr(self.classifier, "name", None) if prediction is not None else note,
-            latency_ms=latency_ms, run_id=self.run_id,
-        )
+        return replace(event, event_id=self._event_ids, run_id=self.run_id, latency_ms=latency_ms, **classified)
 
     def _publish_status(self) -> None:
         if self.store is None:

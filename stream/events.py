@@ -1,40 +1,103 @@
-"""The event record: one JSON object per line in the live log (schema in shared/DESIGN.md)."""
+"""The event: one record that travels from the spotter to the sinks and the page.
+
+Each stage fills its own fields and hands on a copy (`dataclasses.replace`), so an event a reader
+holds never changes under it:
+
+    spotter   where and when, in the source's frame numbers (onset, apex per view, offset, band, kind)
+    pipeline  the recording, recorded times, the face band's rows, the 224² crops of each view
+    worker    id and run, labels, probabilities, attention, latency, the flow maps of each phase
+
+`to_dict()` is one line of the live log (schema in shared/DESIGN.md): the log's fields, never pixels.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 VIEW_NAMES = ("left", "right")
 
+# the live log's fields, in the order they are written
+LOG_FIELDS = ("event_id", "source", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
+              "apex_frame_by_view", "peak_intensity", "kind", "labels", "probs", "attention", "threshold", "model",
+              "latency_ms", "band", "band_rows", "run_id")
+
+
+def view_name(view: int) -> str:
+    return VIEW_NAMES[view] if view < len(VIEW_NAMES) else f"view{view}"
+
 
 @dataclass(frozen=True)
-class EventRecord:
-    event_id: int
-    source: str
+class Event:
+    # ---- spotted (stream.spotter); apex, z and intensity per view are those of the strongest band
     onset_frame: int
-    apex_frame: int
     offset_frame: int
-    onset_s: float
-    apex_s: float
-    offset_s: float
-    apex_frame_by_view: dict[str, int]
-    peak_intensity: float                       # in the face band that moved most
-    kind: str                                   # "micro" | "macro"
-    labels: list[str] = field(default_factory=list)
+    apex_frame_by_view: dict[int, int]                  # view → frame of its peak intensity (eq. 3 in the band)
+    kind: str                                           # "micro" | "macro"
+    band: int = 0                                       # the face band that moved most (index, top band 0)
+    peak_z_by_view: dict[int, float] = field(default_factory=dict)
+    peak_intensity_by_view: dict[int, float] = field(default_factory=dict)
+    reference_frame: int | None = None                  # the neutral frame the intensities were measured against
+    # ---- located (stream.pipeline)
+    source: str = ""                                    # the recording
+    onset_s: float = 0.0                                # recorded times of onset, apex, offset
+    apex_s: float = 0.0
+    offset_s: float = 0.0
+    band_rows: tuple[float, float] | None = None        # the band's top and bottom row, fractions of the face's height
+    crops: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False,
+                                                                          compare=False)   # view → onset, apex, offset 224²
+    confirmed_at: float = 0.0                           # perf_counter() when the spotter confirmed the offset
+    # ---- classified (stream.engine's worker)
+    event_id: int = 0
+    run_id: str = ""                                    # the engine run: (run_id, event_id) is unique in a log
+    labels: tuple[str, ...] = ()
     probs: dict[str, float] = field(default_factory=dict)
-    attention: dict[str, float] = field(default_factory=dict)
-    threshold: float | None = None
-    model: str | None = None
-    latency_ms: float | None = None
-    face_band: list[float] | None = None        # rows of the face box (top, bottom; fractions) that moved most
-    run_id: str = ""                            # the engine run that spotted it: (run_id, event_id) is unique in a log
+    attention: dict[str, float] = field(default_factory=dict)   # block-2 stream weights alpha_u, alpha_v, alpha_m
+    threshold: float | None = None                      # the decision threshold the labels were taken at
+    model: str | None = None                            # the classifier, or why the event is not classified
+    latency_ms: float | None = None                     # offset confirmed → classified and written
+    flow_maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False,
+                                             compare=False)   # "left/onset_apex" → (3, S, S) float16 in [-1, 1]
+    se_gate_mean: float | None = None
+    attention_block1: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def apex_frame(self) -> int:
+        """The combined apex: that of the view with the strongest response."""
+        if not self.peak_z_by_view:
+            return min(self.apex_frame_by_view.values())
+        view = max(self.peak_z_by_view, key=self.peak_z_by_view.get)
+        return self.apex_frame_by_view[view]
+
+    @property
+    def peak_intensity(self) -> float:
+        return max(self.peak_intensity_by_view.values(), default=0.0)
 
     @property
     def duration_s(self) -> float:
         return self.offset_s - self.onset_s
 
+    @property
+    def apex_crops(self) -> dict[str, np.ndarray]:
+        """View name → the 224² crop at that view's apex."""
+        return {view_name(v): crops[1] for v, crops in self.crops.items()}
+
+    @property
+    def has_pictures(self) -> bool:
+        return bool(self.crops or self.flow_maps)
+
+    def without_pictures(self) -> Event:
+        """The same event without its crops and flow maps: what is kept of it once it is old."""
+        return replace(self, crops={}, flow_maps={}) if self.has_pictures else self
+
     def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def view_name(view: int) -> str:
-    return VIEW_NAMES[view] if view < len(VIEW_NAMES) else f"view{view}"
+        """The event's line in the live log."""
+        values = {
+            "apex_frame": self.apex_frame,
+            "peak_intensity": round(self.peak_intensity, 3),
+            "apex_frame_by_view": {view_name(v): f for v, f in self.apex_frame_by_view.items()},
+            "onset_s": round(self.onset_s, 4), "apex_s": round(self.apex_s, 4), "offset_s": round(self.offset_s, 4),
+            "labels": list(self.labels), "probs": dict(self.probs), "attention": dict(self.attention),
+            "band_rows": list(self.band_rows) if self.band_rows is not None else None,
+        }
+        return {name: values[name] if name in values else getattr(self, name) for name in LOG_FIELDS}

@@ -1,6 +1,6 @@
 """The per-frame pipeline, single-threaded: split the views, keep each view's crop window, fill the
 crop ring, measure the running intensity per face band and run the spotter; a finished event leaves
-as an `EventJob` with its crops. The Engine (stream/engine.py) runs it between its threads;
+with its recording, times and crops filled in (stream.events). The Engine (stream/engine.py) runs it between its threads;
 calibration and the tests run it alone."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typing import Callable
 
 import numpy as np
 
-from stream.events import view_name
+from stream.events import Event, view_name
 from stream.face import FaceDetector, gray_crop
 from stream.features import PreprocessConfig
 from stream.frames import Frame
 from stream.intensity import FaceIntensity
 from stream.ring import CropRing
-from stream.spotter import Baseline, Channel, Spot, Spotter, SpotterOptions
+from stream.spotter import Baseline, Channel, Spotter, SpotterOptions
 from stream.store import LiveStore
 from stream.telemetry import EngineStats
 from stream.tracking import CropTracker, TrackingOptions, Window
@@ -49,19 +49,6 @@ class EngineConfig:
             raise ValueError(f"decision_threshold must lie in (0, 1), got {self.decision_threshold}")
         if self.ring_s <= self.spotter.max_event_s + self.spotter.reference_lag_s:
             raise ValueError(f"ring_s ({self.ring_s}) must exceed max_event_s + reference_lag_s")
-
-
-@dataclass
-class EventJob:
-    """A spotted event on its way to the classifier: the spot, its recording, onset/apex/offset
-    times and the 224² crops of each view at those three frames."""
-
-    spot: Spot
-    source: str
-    times: tuple[float, float, float]
-    crops: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]   # view → onset, apex, offset 224² crops
-    confirmed: float
-
 
 
 class FramePipeline:
@@ -119,7 +106,7 @@ class FramePipeline:
         features = self.config.features
         self.ring = CropRing(capacity, views, features.size, features.intensity.size)
 
-    def process(self, frame: Frame) -> list[EventJob]:
+    def process(self, frame: Frame) -> list[Event]:
         """Take one frame; returns the events that ended with it, ready for the classifier."""
         if self.ring is None:
             self._setup_views(*self.layout(frame.image))
@@ -142,9 +129,9 @@ class FramePipeline:
         self.shape = frame.image.shape
         self.last_frame = frame.index
         intensities = self._intensities(frame)
-        spot = self.spotter.update(frame.index, intensities, frame.t_s)
-        if spot is not None:
-            finished.append(self.job(spot))
+        event = self.spotter.update(frame.index, intensities, frame.t_s)
+        if event is not None:
+            finished.append(self.located(event))
         self.stats.processed += 1
         self.stats.frame_times.append(frame.t_s)
         try:
@@ -153,10 +140,10 @@ class FramePipeline:
             self.stats.report_errors += 1
         return finished
 
-    def close(self) -> list[EventJob]:
+    def close(self) -> list[Event]:
         """End of a recording: the open event, if any, ends at its last frame."""
-        spot = self.spotter.close(self.last_frame) if self.source is not None else None
-        return [self.job(spot)] if spot is not None else []
+        event = self.spotter.close(self.last_frame) if self.source is not None else None
+        return [self.located(event)] if event is not None else []
 
     def shutdown(self) -> None:
         """Stop the view thread and close the face detectors (MediaPipe holds threads and memory)."""
@@ -211,23 +198,25 @@ class FramePipeline:
             self.measures[view] = (window.serial, measure)
         return measure
 
-    def job(self, spot: Spot) -> EventJob:
-        """Copy what the worker needs out of the ring now, before newer frames overwrite it."""
+    def located(self, event: Event) -> Event:
+        """The event with its recording, recorded times, band rows and crops: what the worker needs is
+        copied out of the ring now, before newer frames overwrite it."""
         crops = {}
-        for v in range(self.config.views):
-            if v not in spot.apex_by_view:
-                continue
-            apex_slot = self.ring.slot(spot.apex_by_view[v], v)
+        for v, apex in event.apex_frame_by_view.items():
+            apex_slot = self.ring.slot(apex, v)
             if apex_slot is None:
                 continue
             window = int(self.ring.windows[apex_slot, v])
-            frames = [self.ring.nearest(f, v, window) for f in (spot.onset, spot.apex_by_view[v], spot.offset)]
+            frames = [self.ring.nearest(f, v, window) for f in (event.onset_frame, apex, event.offset_frame)]
             if None not in frames and len(set(frames)) == 3:
                 crops[v] = tuple(self.ring.feature_crop(f, v) for f in frames)
-        recorded = [self.ring.time_of(f) for f in (spot.onset, spot.apex, spot.offset)]
-        times = tuple(t if t is not None else f / self.spotter.options.fps
-                      for t, f in zip(recorded, (spot.onset, spot.apex, spot.offset)))
-        return EventJob(spot, self.source, times, crops, time.perf_counter())
+        marks = (event.onset_frame, event.apex_frame, event.offset_frame)
+        onset_s, apex_s, offset_s = (t if t is not None else f / self.spotter.options.fps
+                                     for t, f in zip(map(self.ring.time_of, marks), marks))
+        edges = self.config.features.intensity.band_edges
+        return replace(event, source=self.source, onset_s=onset_s, apex_s=apex_s, offset_s=offset_s,
+                       band_rows=tuple(edges[event.band:event.band + 2]), crops=crops,
+                       confirmed_at=time.perf_counter())
 
     def _report(self, frame: Frame) -> None:
         stats = self.stats

@@ -1,6 +1,6 @@
-"""Where event records go: the crash-safe JSONL log, CSV and the MEGC spotting CSV (memory: stream.store).
+"""Where events go: the crash-safe JSONL log, CSV and the MEGC spotting CSV (memory: stream.store).
 
-Sinks are context managers with one verb, `write(record)`. `SinkSet` fans a record out and keeps
+Sinks are context managers with one verb, `write(event)`. `SinkSet` fans an event out and keeps
 going when one sink fails, counting the failure: a full disk must not stop the stream.
 """
 from __future__ import annotations
@@ -12,17 +12,17 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-from stream.events import EventRecord
+from stream.events import Event
 from stream.frames import split_source
 
 CSV_COLUMNS = ("event_id", "source", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
                "offset_s", "duration_s", "apex_left", "apex_right", "peak_intensity", "labels", "probs",
-               "attention", "threshold", "model", "latency_ms", "face_band")
+               "attention", "threshold", "model", "latency_ms", "band", "band_rows", "run_id")
 MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion", "apex")   # MEGC's five, then our apex
 
 
 class Sink(Protocol):
-    def write(self, record: EventRecord) -> None: ...
+    def write(self, event: Event) -> None: ...
 
     def close(self) -> None: ...
 
@@ -58,8 +58,8 @@ class JsonlSink(_FileSink):
             handle.seek(-1, os.SEEK_END)
             return handle.read(1) != b"\n"
 
-    def write(self, record: EventRecord) -> None:
-        self._file.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+    def write(self, event: Event) -> None:
+        self._file.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
         if self.durable:
             self._file.flush()
             os.fsync(self._file.fileno())
@@ -68,22 +68,22 @@ class JsonlSink(_FileSink):
         self._file.close()
 
 
-def csv_row(record: EventRecord) -> dict:
-    row = record.to_dict()
-    row["duration_s"] = round(record.duration_s, 4)
-    row["apex_left"] = record.apex_frame_by_view.get("left", "")
-    row["apex_right"] = record.apex_frame_by_view.get("right", "")
-    row["labels"] = "+".join(record.labels)
-    row["probs"] = json.dumps(record.probs)
-    row["attention"] = json.dumps(record.attention)
-    row["face_band"] = "-".join(f"{b:g}" for b in record.face_band) if record.face_band else ""
+def csv_row(event: Event) -> dict:
+    row = event.to_dict()
+    row["duration_s"] = round(event.duration_s, 4)
+    row["apex_left"] = row["apex_frame_by_view"].get("left", "")
+    row["apex_right"] = row["apex_frame_by_view"].get("right", "")
+    row["labels"] = "+".join(event.labels)
+    row["probs"] = json.dumps(event.probs)
+    row["attention"] = json.dumps(event.attention)
+    row["band_rows"] = "-".join(f"{b:g}" for b in event.band_rows) if event.band_rows else ""
     return {c: row.get(c, "") for c in CSV_COLUMNS}
 
 
-def megc_row(record: EventRecord) -> dict:
-    subject, video = split_source(record.source)
-    return {"subject": subject, "video": video, "onset": record.onset_frame, "offset": record.offset_frame,
-            "emotion": "+".join(record.labels), "apex": record.apex_frame}
+def megc_row(event: Event) -> dict:
+    subject, video = split_source(event.source)
+    return {"subject": subject, "video": video, "onset": event.onset_frame, "offset": event.offset_frame,
+            "emotion": "+".join(event.labels), "apex": event.apex_frame}
 
 
 class _CsvSink(_FileSink):
@@ -97,11 +97,11 @@ class _CsvSink(_FileSink):
         if new:
             self._writer.writeheader()
 
-    def row(self, record: EventRecord) -> dict | None:
+    def row(self, event: Event) -> dict | None:
         raise NotImplementedError
 
-    def write(self, record: EventRecord) -> None:
-        row = self.row(record)
+    def write(self, event: Event) -> None:
+        row = self.row(event)
         if row is not None:
             self._writer.writerow(row)
             self._file.flush()
@@ -115,8 +115,8 @@ class CsvSink(_CsvSink):
 
     columns = CSV_COLUMNS
 
-    def row(self, record: EventRecord) -> dict:
-        return csv_row(record)
+    def row(self, event: Event) -> dict:
+        return csv_row(event)
 
 
 class MegcSink(_CsvSink):
@@ -124,8 +124,8 @@ class MegcSink(_CsvSink):
 
     columns = MEGC_COLUMNS
 
-    def row(self, record: EventRecord) -> dict | None:
-        return megc_row(record) if record.kind == "micro" else None
+    def row(self, event: Event) -> dict | None:
+        return megc_row(event) if event.kind == "micro" else None
 
 
 def sink_name(sink) -> str:
@@ -135,18 +135,18 @@ def sink_name(sink) -> str:
 
 
 class SinkSet:
-    """Writes each record to every sink; a sink that raises is counted and reported once, never fatal."""
+    """Writes each event to every sink; a sink that raises is counted and reported once, never fatal."""
 
     def __init__(self, sinks: list[Sink]):
         self.sinks = list(sinks)
         self.failures: dict[str, int] = {}
 
-    def write(self, record: EventRecord) -> list[str]:
-        """Names of the sinks that could not take the record (the event is lost to them)."""
+    def write(self, event: Event) -> list[str]:
+        """Names of the sinks that could not take the event (it is lost to them)."""
         failed = []
         for sink in self.sinks:
             try:
-                sink.write(record)
+                sink.write(event)
             except Exception as exc:  # a sink's failure must not stop the stream
                 name = sink_name(sink)
                 if name not in self.failures:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stream.events import Event
+
 Channel = tuple[int, int]   # (view, face band)
 
 
@@ -86,27 +88,6 @@ class Baseline:
     sigma: float
 
 
-@dataclass(frozen=True)
-class Spot:
-    """A finished event, in source frame numbers; apex, z and intensity per view are those of the
-    event's strongest face band."""
-
-    onset: int
-    apex_by_view: dict[int, int]
-    offset: int
-    peak_z_by_view: dict[int, float]
-    peak_intensity_by_view: dict[int, float]
-    band: int                    # the face band (band index) that moved most
-    kind: str                      # "micro" | "macro"
-    reference: int                 # the neutral frame the intensities were measured against
-
-    @property
-    def apex(self) -> int:
-        """The combined apex: the apex of the view with the strongest response."""
-        view = max(self.peak_z_by_view, key=self.peak_z_by_view.get)
-        return self.apex_by_view[view]
-
-
 @dataclass
 class _Active:
     onset: int
@@ -138,7 +119,7 @@ class SpotterState:
 
 class Spotter:
     """Feed `update(frame, {view: I})` once per frame, I one intensity per face band (or a single
-    number for the whole face); it returns a Spot when an event ends."""
+    number for the whole face); it returns the Event (stream.events: its spotted fields) when one ends."""
 
     def __init__(self, options: SpotterOptions = SpotterOptions(), baselines: dict[Channel, Baseline] | None = None):
         self.options = options
@@ -217,7 +198,7 @@ class Spotter:
         return {channel: (value - baselines[channel].mu) / baselines[channel].sigma
                 for channel, value in channels.items() if baselines[channel] is not None}
 
-    def update(self, frame: int, intensities: dict[int, np.ndarray | float], t_s: float | None = None) -> Spot | None:
+    def update(self, frame: int, intensities: dict[int, np.ndarray | float], t_s: float | None = None) -> Event | None:
         """z scores the trailing mean intensity against the baseline of raw per-frame values: sensor and
         JPEG noise change every frame while an expression lasts ≥ 6 frames, so the mean lowers the
         noise far more than the event. The apex is the argmax of the raw values."""
@@ -262,7 +243,7 @@ class Spotter:
             return times[last] - times[first]
         return (last - first) / self.options.fps
 
-    def close(self, last_frame: int) -> Spot | None:
+    def close(self, last_frame: int) -> Event | None:
         """End of stream: an event still open ends at the last frame, so none is lost."""
         return self._finish(last_frame) if self.state.active is not None else None
 
@@ -303,7 +284,7 @@ class Spotter:
                 peak[channel] = (value, frame, z[channel])
 
     def _update_active(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float],
-                       band: int | None, score: float | None) -> Spot | None:
+                       band: int | None, score: float | None) -> Event | None:
         options, active = self.options, self.state.active
         self._track_peak(frame, channels, z)
         if score is not None and score > active.peak_score:
@@ -333,7 +314,7 @@ class Spotter:
                 return self._finish(frame)
         return None
 
-    def _finish(self, offset: int) -> Spot | None:
+    def _finish(self, offset: int) -> Event | None:
         options, state, active = self.options, self.state, self.state.active
         state.active = None
         state.mode = "refractory"
@@ -343,13 +324,13 @@ class Spotter:
         peak = {view: p for (view, band), p in active.peak.items() if band == active.peak_band}
         if duration_s < options.min_event_s or not peak:
             return None
-        return Spot(
-            onset=active.onset,
-            apex_by_view={v: p[1] for v, p in peak.items()},
-            offset=offset,
+        return Event(
+            onset_frame=active.onset,
+            offset_frame=offset,
+            apex_frame_by_view={v: p[1] for v, p in peak.items()},
+            kind="micro" if duration_s <= options.max_micro_s else "macro",
+            band=active.peak_band,
             peak_z_by_view={v: round(p[2], 3) for v, p in peak.items()},
             peak_intensity_by_view={v: round(p[0], 3) for v, p in peak.items()},
-            band=active.peak_band,
-            kind="micro" if duration_s <= options.max_micro_s else "macro",
-            reference=active.reference,
+            reference_frame=active.reference,
         )

@@ -3,21 +3,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from stream.events import EventRecord
-
-
-@dataclass(frozen=True)
-class EventDetail:
-    """Pictures behind an event card: apex crops per view and the flow channels per view × phase."""
-
-    apex_crops: dict[str, np.ndarray]             # view → (S, S) uint8
-    flow_maps: dict[str, np.ndarray]              # "left/onset_apex" → (3, S, S) float16 in [-1, 1]
-    se_gate_mean: float | None = None
-    attention_block1: dict[str, float] = field(default_factory=dict)
+from stream.events import Event
 
 
 @dataclass(frozen=True)
@@ -34,21 +24,21 @@ class Snapshot:
     preview: np.ndarray | None
     boxes: dict[str, tuple[int, int, int, int]]                # view → crop window (x, y, w, h) in the frame
     timeline: list[tuple[int, float, dict[int, float]]]    # (frame, t_s, {view: z}); the views' mean is the spotter's score
-    events: list[EventRecord]
+    events: list[Event]                                    # without their pictures
     markers: list[Marker]
     thresholds: tuple[float, float]
 
 
 class LiveStore:
-    def __init__(self, timeline_points: int = 3600, max_events: int = 2000, detail_events: int = 50):
+    def __init__(self, timeline_points: int = 3600, max_events: int = 2000, pictured_events: int = 50):
         self._lock = threading.Lock()
         self._status: dict = {}
         self._preview: np.ndarray | None = None
         self._boxes: dict[str, tuple[int, int, int, int]] = {}
         self._timeline: deque = deque(maxlen=timeline_points)
-        self._events: deque[EventRecord] = deque(maxlen=max_events)
-        self._details: OrderedDict[int, EventDetail] = OrderedDict()
-        self._detail_events = detail_events
+        self._events: deque[Event] = deque(maxlen=max_events)          # without their pictures
+        self._pictured: OrderedDict[int, Event] = OrderedDict()        # the newest, whole
+        self._pictured_events = pictured_events
         self._markers: list[Marker] = []
         self._thresholds = (0.0, 0.0)
 
@@ -70,13 +60,14 @@ class LiveStore:
         with self._lock:
             self._thresholds = (k_high, k_low)
 
-    def write(self, record: EventRecord, detail: EventDetail | None = None) -> None:
+    def write(self, event: Event) -> None:
+        """Keep the event; its crops and flow maps only while it is among the last `pictured_events`."""
         with self._lock:
-            self._events.append(record)
-            if detail is not None:
-                self._details[record.event_id] = detail
-                while len(self._details) > self._detail_events:
-                    self._details.popitem(last=False)
+            self._events.append(event.without_pictures())
+            if event.has_pictures:
+                self._pictured[event.event_id] = event
+                while len(self._pictured) > self._pictured_events:
+                    self._pictured.popitem(last=False)
 
     def close(self) -> None:
         pass
@@ -85,7 +76,7 @@ class LiveStore:
         with self._lock:
             self._timeline.clear()
             self._events.clear()
-            self._details.clear()
+            self._pictured.clear()
             self._markers.clear()
             self._preview = None
 
@@ -104,8 +95,9 @@ class LiveStore:
             return Snapshot(dict(self._status), self._preview, dict(self._boxes), list(self._timeline), list(self._events),
                             list(self._markers), self._thresholds)
 
-    def event(self, event_id: int) -> tuple[EventRecord, EventDetail | None] | None:
-        """An event's record and, while it is among the last `detail_events`, its detail."""
+    def event(self, event_id: int) -> Event | None:
+        """An event, with its pictures while it is among the last `pictured_events`."""
         with self._lock:
-            record = next((e for e in reversed(self._events) if e.event_id == event_id), None)
-            return None if record is None else (record, self._details.get(event_id))
+            if event_id in self._pictured:
+                return self._pictured[event_id]
+            return next((e for e in reversed(self._events) if e.event_id == event_id), None)

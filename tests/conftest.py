@@ -11,7 +11,7 @@ import pytest
 
 from corpora.fourdme import LABEL_COLUMNS
 from corpora.labels import CLASSES
-from stream.events import EventRecord
+from stream.events import Event
 from stream.frames import Frame
 from stream.sources import Source
 
@@ -90,14 +90,14 @@ def synth_root(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------- the dashboard's tests
 def record(event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01",
-           fps=60.0) -> EventRecord:
-    return EventRecord(event_id=event_id, source=source, onset_frame=int(onset_s * fps),
-                       apex_frame=int((onset_s + offset_s) / 2 * fps), offset_frame=int(offset_s * fps),
-                       onset_s=onset_s, apex_s=(onset_s + offset_s) / 2, offset_s=offset_s,
-                       apex_frame_by_view={"left": int(onset_s * fps) + 5, "right": int(onset_s * fps) + 6},
-                       peak_intensity=3.0, kind=kind, labels=list(labels), probs=dict(probs or {}),
-                       attention={"alpha_u": 0.2, "alpha_v": 0.3, "alpha_m": 0.5} if probs else {},
-                       threshold=0.2 if probs else None, model="fake" if probs else None, latency_ms=5.0)
+           fps=60.0) -> Event:
+    return Event(event_id=event_id, source=source, onset_frame=int(onset_s * fps), offset_frame=int(offset_s * fps),
+                 onset_s=onset_s, apex_s=(onset_s + offset_s) / 2, offset_s=offset_s,
+                 apex_frame_by_view={0: int(onset_s * fps) + 5, 1: int(onset_s * fps) + 6},
+                 peak_z_by_view={0: 5.0, 1: 6.0}, peak_intensity_by_view={0: 3.0, 1: 2.5}, kind=kind,
+                 labels=tuple(labels), probs=dict(probs or {}),
+                 attention={"alpha_u": 0.2, "alpha_v": 0.3, "alpha_m": 0.5} if probs else {},
+                 threshold=0.2 if probs else None, model="fake" if probs else None, latency_ms=5.0)
 
 
 def timeline(seconds=10.0, fps=60.0, bump=(2.0, 2.3)):

@@ -88,7 +88,7 @@ def test_replay_gives_the_offline_apex_per_view(long_root, replay):
     for seq in load_dataset(long_root):
         offline = extract_sequence(seq, PreprocessConfig())["apex_frames"]
         (live,) = [r for r in records if r.onset_frame <= seq.offset and r.offset_frame >= seq.onset]
-        for view, apex in zip(("left", "right"), offline):
+        for view, apex in enumerate(offline):
             assert abs(live.apex_frame_by_view[view] - int(apex)) <= 1, (seq.key, view, live, offline)
             checked += 1
     assert checked >= 6
@@ -99,14 +99,14 @@ def test_each_event_names_the_face_band_that_moved_most(long_root, replay):
     lip presser (Repression: AU17+24) the bottom one."""
     _, records = replay
     bounds = EngineConfig().features.intensity.band_edges
-    bands = [list(bounds[i:i + 2]) for i in range(len(bounds) - 1)]
-    assert records and all(r.face_band in bands for r in records)
+    bands = [tuple(bounds[i:i + 2]) for i in range(len(bounds) - 1)]
+    assert records and all(r.band_rows == bands[r.band] for r in records)
     expected = {"Negative": bands[0], "Repression": bands[-1]}
     checked = 0
     for truth in read_events(long_root):
         if truth.kind == "micro" and truth.labels[0] in expected:
             (live,) = [r for r in records if r.onset_frame <= truth.offset and r.offset_frame >= truth.onset]
-            assert live.face_band == expected[truth.labels[0]], (truth, live)
+            assert live.band_rows == expected[truth.labels[0]], (truth, live)
             checked += 1
     assert checked == 2
 
@@ -265,10 +265,10 @@ def test_the_engine_measures_the_rate_a_source_delivers():
 
 
 def test_jsonl_sink_appends_whole_lines(tmp_path):
-    from stream.events import EventRecord
+    from stream.events import Event
 
     path = tmp_path / "e.jsonl"
-    record = EventRecord(1, "s/v", 1, 3, 6, 0.0, 0.03, 0.08, {"left": 3}, 12.0, "micro")
+    record = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
     with JsonlSink(path) as sink:
         sink.write(record)
         sink.write(record)
@@ -328,7 +328,7 @@ def test_a_failing_dashboard_store_costs_no_spotted_event(long_root):
 def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
     """What the kill -9 test cannot see (the page cache survives a killed process): each record is
     flushed and fsynced inside write(), so the event is durable by the time it is reported."""
-    from stream.events import EventRecord
+    from stream.events import Event
 
     path = tmp_path / "e.jsonl"
     synced: list[int] = []
@@ -339,7 +339,7 @@ def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
-    record = EventRecord(1, "s/v", 1, 3, 6, 0.0, 0.03, 0.08, {"left": 3}, 12.0, "micro")
+    record = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
     with JsonlSink(path) as sink:
         for n in range(1, 4):
             sink.write(record)

@@ -64,8 +64,8 @@ def spots_of(frames, fps: float):
     config = EngineConfig(views=1)
     pipeline = FramePipeline(replace(config, spotter=replace(config.spotter, fps=fps)), MediaPipeFaceDetector)
     try:
-        spots = [job.spot for frame in frames for job in pipeline.process(frame)]
-        return spots + [job.spot for job in pipeline.close()]
+        spots = [event for frame in frames for event in pipeline.process(frame)]
+        return spots + pipeline.close()
     finally:
         pipeline.shutdown()
 
@@ -169,8 +169,8 @@ def test_the_same_injected_event_is_spotted_at_25_30_and_60_fps(still_face, fps)
     spots = spots_of(still_stream(image, landmarks, fps, 3.5, event=event), fps)
     assert len(spots) == 1 and spots[0].kind == "micro"
     spot = spots[0]
-    assert iou(Interval("s", "v", spot.onset, spot.offset), Interval("s", "v", event.onset, event.offset)) >= 0.5
-    assert abs(spot.apex - event.apex) <= 1
+    assert iou(Interval("s", "v", spot.onset_frame, spot.offset_frame), Interval("s", "v", event.onset, event.offset)) >= 0.5
+    assert abs(spot.apex_frame - event.apex) <= 1
 
 
 @needs_real
@@ -198,7 +198,7 @@ def test_a_roll_or_zoom_that_stays_ends_its_event_and_is_not_micro(still_face, p
     image, landmarks = still_face
     spots = spots_of(still_stream(image, landmarks, 30.0, 4.0, pose=pose), 30.0)
     assert [s.kind for s in spots] == ["macro"]
-    assert spots[0].onset >= 50 and spots[0].offset - spots[0].onset <= 30
+    assert spots[0].onset_frame >= 50 and spots[0].offset_frame - spots[0].onset_frame <= 30
 
 
 @needs_real
@@ -216,7 +216,7 @@ def test_an_injected_event_in_a_real_talking_video_is_spotted():
     stream = (Frame(n, n / fps, inject_frame(rgb, marks, event, n) if event.onset < n < event.offset else rgb, "d12")
               for n, (rgb, marks) in enumerate(zip(frames, landmarks), start=1))
     spots = spots_of(stream, fps)
-    assert any(iou(Interval("s", "v", s.onset, s.offset), Interval("s", "v", 50, 58)) >= 0.5 for s in spots)
+    assert any(iou(Interval("s", "v", s.onset_frame, s.offset_frame), Interval("s", "v", 50, 58)) >= 0.5 for s in spots)
 
 
 @needs_real

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from corpora.scoring import Interval, iou, macro_confusions, match, read_spots, spotting_report
-from stream.events import EventRecord
+from stream.events import Event
 from stream.folders import DatasetError
 from stream.ring import CropRing
 from stream.sinks import CsvSink, MegcSink, SinkSet
@@ -38,8 +38,11 @@ def test_micro_spots_on_a_macro_expression_are_counted():
 
 
 def _record(kind="micro", event_id=1):
-    return EventRecord(event_id, "s01/s01_long", 10, 14, 20, 0.1, 0.2, 0.3, {"left": 14, "right": 15}, 42.0, kind,
-                       ["Positive"], {"Positive": 0.9}, {"alpha_u": 0.3}, 0.2, "m.pt", 12.5)
+    return Event(onset_frame=10, offset_frame=20, apex_frame_by_view={0: 14, 1: 15}, kind=kind,
+                 peak_z_by_view={0: 6.0, 1: 5.0}, peak_intensity_by_view={0: 42.0, 1: 40.0},
+                 event_id=event_id, source="s01/s01_long", onset_s=0.1, apex_s=0.2, offset_s=0.3,
+                 labels=("Positive",), probs={"Positive": 0.9}, attention={"alpha_u": 0.3}, threshold=0.2,
+                 model="m.pt", latency_ms=12.5)
 
 
 def test_megc_sink_writes_micro_rows_that_read_spots_reads_back(tmp_path):

@@ -40,9 +40,9 @@ def test_one_micro_expression_gives_one_spot_with_its_apex():
     assert len(spots) == 1
     (spot,) = spots
     assert spot.kind == "micro"
-    assert spot.apex_by_view[0] == 1 + 158          # frame numbers start at 1
-    assert 150 <= spot.onset <= 153
-    assert 166 <= spot.offset <= 170
+    assert spot.apex_frame_by_view[0] == 1 + 158          # frame numbers start at 1
+    assert 150 <= spot.onset_frame <= 153
+    assert 166 <= spot.offset_frame <= 170
 
 
 def test_two_views_give_apex_per_view_and_combined_apex_from_the_stronger():
@@ -50,8 +50,8 @@ def test_two_views_give_apex_per_view_and_combined_apex_from_the_stronger():
     left = noise(n, 1) + bump(n, 150, 8, 10, 120)
     right = noise(n, 2) + bump(n, 151, 9, 10, 300)
     (spot,), _ = run({0: left, 1: right})
-    assert spot.apex_by_view == {0: 159, 1: 161}
-    assert spot.apex == 161
+    assert spot.apex_frame_by_view == {0: 159, 1: 161}
+    assert spot.apex_frame == 161
 
 
 def test_long_event_is_macro():
@@ -77,7 +77,7 @@ def test_nothing_fires_during_warmup():
 def test_a_calibrated_baseline_skips_warmup():
     signal = noise(100) + bump(100, 20, 5, 5, 500)
     spots, _ = run({0: signal}, baselines={(0, 0): Baseline(100.0, 2.0)})
-    assert len(spots) == 1 and spots[0].apex_by_view[0] == 26
+    assert len(spots) == 1 and spots[0].apex_frame_by_view[0] == 26
 
 
 def test_hysteresis_holds_between_thresholds():
@@ -95,8 +95,8 @@ def test_hysteresis_holds_between_thresholds():
     assert spotter.state.mode == "active"
     assert spotter.update(42, {0: 100.0}) is None              # one frame below k_low …
     spot = spotter.update(43, {0: 100.0})                       # … the second confirms the offset
-    assert spot is not None and spot.offset == 42
-    assert spot.onset == 1      # every earlier frame was above k_low: the rise is traced back to them
+    assert spot is not None and spot.offset_frame == 42
+    assert spot.onset_frame == 1      # every earlier frame was above k_low: the rise is traced back to them
 
 
 def test_a_one_frame_glitch_is_smoothed_away_but_a_short_expression_is_not():
@@ -117,8 +117,8 @@ def test_frames_just_before_an_onset_never_become_a_reference():
     spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
     values = [100.0] * 40 + [100.4] * 3 + [150.0] * 8 + [100.0] * 30
     spot = next(s for f, v in enumerate(values, 1) if (s := spotter.update(f, {0: v})))
-    assert spot.onset == 44
-    assert spotter.reference_frame(spot.offset + 2) == spot.onset - 6
+    assert spot.onset_frame == 44
+    assert spotter.reference_frame(spot.offset_frame + 2) == spot.onset_frame - 6
 
 
 def test_refractory_gap_blocks_an_immediate_second_onset():
@@ -135,7 +135,7 @@ def test_event_open_at_end_of_stream_is_not_lost():
     spotter.update(2, {0: 200.0})
     spotter.update(3, {0: 250.0})
     spot = spotter.close(5)
-    assert spot is not None and spot.apex_by_view[0] == 3 and spot.offset == 5
+    assert spot is not None and spot.apex_frame_by_view[0] == 3 and spot.offset_frame == 5
 
 
 def test_reference_is_lagged_while_idle_and_frozen_while_active():
@@ -173,8 +173,8 @@ def test_a_local_event_fires_on_its_face_band_where_the_whole_face_sum_stays_und
 
     per_band, spotter = spots_of(series)
     whole_face, _ = spots_of(series.sum(axis=1))
-    assert len(per_band) == 1 and 150 <= per_band[0].onset <= 156
-    assert abs(per_band[0].apex_by_view[0] - 159) <= 2      # the band's raw argmax: its own noise counts
+    assert len(per_band) == 1 and 150 <= per_band[0].onset_frame <= 156
+    assert abs(per_band[0].apex_frame_by_view[0] - 159) <= 2      # the band's raw argmax: its own noise counts
     assert whole_face == []
     assert set(spotter.state.history) == {(0, b) for b in range(bands)}
 
@@ -203,11 +203,11 @@ def test_a_face_that_moves_and_stays_ends_its_event_and_moves_the_reference(sett
     signal = noise(600)
     signal[150:] += 60.0
     spot = next(s for s in (spotter.update(i + 1, {0: float(v)}) for i, v in enumerate(signal)) if s)
-    assert spot.kind == "macro" and 150 <= spot.onset <= 153
-    assert spot.offset - spot.onset <= longest
+    assert spot.kind == "macro" and 150 <= spot.onset_frame <= 153
+    assert spot.offset_frame - spot.onset_frame <= longest
     if settle_z:
-        after = spot.offset + 30
-        assert spotter.reference_frame(after) > spot.offset
+        after = spot.offset_frame + 30
+        assert spotter.reference_frame(after) > spot.offset_frame
 
 
 @pytest.mark.parametrize("stamped, kind", [(True, "macro"), (False, "micro")])
@@ -219,5 +219,5 @@ def test_micro_or_macro_is_decided_by_recorded_time(stamped, kind):
     signal = noise(200) + bump(200, 120, 5, 7, 200)
     spots = [spotter.update(i + 1, {0: float(v)}, (i + 1) / 15 if stamped else None) for i, v in enumerate(signal)]
     (spot,) = [s for s in spots if s]
-    assert 12 <= spot.offset - spot.onset <= 15      # ≤ 0.5 s at the nominal 30 fps, 0.8–1 s at the real 15
+    assert 12 <= spot.offset_frame - spot.onset_frame <= 15      # ≤ 0.5 s at the nominal 30 fps, 0.8–1 s at the real 15
     assert spot.kind == kind

@@ -5,6 +5,7 @@ import csv
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,6 @@ from conftest import ListSource, record, timeline, wait_for
 from corpora.labels import CLASSES
 from stream.frames import Frame
 from stream.sources import Source
-from stream.store import EventDetail
 from ui import drawing
 from ui.session import Session
 from ui.sources import FeedSource, StampedSource, WebcamFeed, check_upload
@@ -24,9 +24,10 @@ from ui.sources import FeedSource, StampedSource, WebcamFeed, check_upload
 # ---------------------------------------------------------------- session
 def fill(session: Session) -> None:
     probs = dict(zip(CLASSES, (0.7, 0.1, 0.25, 0.05, 0.01)))
-    session.store.write(record(1, 2.0, 2.3, "micro", probs, ("Negative", "Repression")),
-                        EventDetail({"left": np.zeros((224, 224), np.uint8)},
-                                    {"left/onset_apex": np.zeros((3, 224, 224), np.float16)}, 0.5, {}))
+    crop = np.zeros((224, 224), np.uint8)
+    session.store.write(replace(record(1, 2.0, 2.3, "micro", probs, ("Negative", "Repression")),
+                                crops={0: (crop, crop, crop)}, se_gate_mean=0.5,
+                                flow_maps={"left/onset_apex": np.zeros((3, 224, 224), np.float16)}))
     session.store.write(record(2, 5.0, 6.0, "macro"))
     for i, t, z in timeline(7.0):
         session.store.add_point(i, t, z)
@@ -127,7 +128,7 @@ def test_thresholds(session):
     assert "no model" in session.set_checkpoint(session.folder / "none.pt")
 
 
-def test_event_card_with_and_without_detail(session):
+def test_event_card_with_and_without_pictures(session):
     from ui.app import event_rows
     from ui.cards import card_images, card_markdown
 
@@ -136,14 +137,15 @@ def test_event_card_with_and_without_detail(session):
     rows = event_rows(events)
     assert [r[0] for r in rows] == [2, 1] and rows[1][5] == "Negative+Repression" and rows[1][6].startswith("Negative 0.70")
     classified, macro = events
-    record, detail = session.store.event(1)
-    assert record is classified and session.store.event(99) is None
-    assert "Event #1" in card_markdown(classified, detail) and "SE gate" in card_markdown(classified, detail)
-    apex, flows, probs, attention = card_images(classified, detail)
+    assert not classified.has_pictures       # the table's copy is light: pictures stay in the store
+    pictured = session.store.event(1)
+    assert pictured.has_pictures and pictured == classified and session.store.event(99) is None
+    assert "Event #1" in card_markdown(pictured) and "SE gate" in card_markdown(pictured)
+    assert "no longer kept in memory" in card_markdown(classified)
+    apex, flows, probs, attention = card_images(pictured)
     assert apex.shape[2] == flows.shape[2] == probs.shape[2] == attention.shape[2] == 3
-    assert "macro-expression" in card_markdown(macro, None)
-    assert np.array_equal(card_images(macro, None)[2], drawing.placeholder("no probabilities (not classified)", 420, 220))
-
+    assert "macro-expression" in card_markdown(macro)
+    assert np.array_equal(card_images(macro)[2], drawing.placeholder("no probabilities (not classified)", 420, 220))
 
 
 def test_stamped_source_paces_and_stamps():

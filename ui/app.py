@@ -261,11 +261,10 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             return show_card(int(row[0]))
 
         def show_card(event_id):
-            found = session.store.event(int(event_id))
-            if found is None:
+            event = session.store.event(int(event_id))
+            if event is None:
                 return f"_event {event_id} is not in the store_", None, None, None, None
-            record, detail = found
-            return (card_markdown(record, detail), *card_images(record, detail))
+            return (card_markdown(event), *card_images(event))
 
         # ---- wiring (api_name = the endpoint name for gradio_client)
         start_btn.click(start, [source_kind, source_value, upload, views], message, api_name="start")
@@ -296,15 +295,14 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
 
         def event_card(event_id: int) -> dict:
             """What the event card shows for one event, as data (crops and flows as shapes)."""
-            found = session.store.event(int(event_id))
-            if found is None:
+            event = session.store.event(int(event_id))
+            if event is None:
                 raise gr.Error(f"event {event_id} is not in the store")
-            record, detail = found
-            return {"record": record.to_dict(), "has_detail": detail is not None,
-                    "apex_crops": {k: list(v.shape) for k, v in (detail.apex_crops if detail else {}).items()},
-                    "flow_maps": {k: list(v.shape) for k, v in (detail.flow_maps if detail else {}).items()},
-                    "se_gate_mean": detail.se_gate_mean if detail else None,
-                    "markdown": card_markdown(record, detail)}
+            return {"record": event.to_dict(), "has_pictures": event.has_pictures,
+                    "apex_crops": {k: list(v.shape) for k, v in event.apex_crops.items()},
+                    "flow_maps": {k: list(v.shape) for k, v in event.flow_maps.items()},
+                    "se_gate_mean": event.se_gate_mean,
+                    "markdown": card_markdown(event)}
 
         gr.api(status, api_name="status")
         gr.api(events, api_name="events")

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from corpora.labels import CLASSES
-from stream.events import view_name
+from stream.events import Event, view_name
 from ui.drawing import (AXIS_COLOUR, KIND_COLOURS, SCORE_COLOUR, VIEW_COLOURS, current_segment, placeholder, put_text,
                         score_of)
 
@@ -211,40 +211,34 @@ def summary_figure(events: Sequence, timeline: Sequence[tuple[int, float, dict]]
     return fig
 
 
-def card_markdown(record, detail) -> str:
-    lines = [f"### Event #{record.event_id} — {record.kind}",
-             f"**{record.source}** · onset {record.onset_s:.3f} s · apex {record.apex_s:.3f} s · "
-             f"offset {record.offset_s:.3f} s · duration {record.duration_s:.3f} s",
-             f"frames {record.onset_frame}–{record.apex_frame}–{record.offset_frame} · apex by view "
-             + ", ".join(f"{k} {v}" for k, v in sorted(record.apex_frame_by_view.items()))
-             + f" · peak intensity {record.peak_intensity:.3f}"
-             + (f" · moved most: face rows {record.face_band[0]:g}–{record.face_band[1]:g} (top–bottom)"
-                if record.face_band else "")]
-    if record.labels:
-        lines.append(f"labels: **{'+'.join(record.labels)}** (threshold {record.threshold})")
-    if record.attention:
-        lines.append("attention: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(record.attention.items()))
-                     + (f" · SE gate mean {detail.se_gate_mean:.3f}" if detail and detail.se_gate_mean is not None else ""))
-    if detail is None:
-        why = "a macro-expression (not classified)" if record.kind == "macro" else (
-            "unclassified (no model loaded)" if not record.probs else "no longer kept in memory")
+def card_markdown(event: Event) -> str:
+    lines = [f"### Event #{event.event_id} — {event.kind}",
+             f"**{event.source}** · onset {event.onset_s:.3f} s · apex {event.apex_s:.3f} s · "
+             f"offset {event.offset_s:.3f} s · duration {event.duration_s:.3f} s",
+             f"frames {event.onset_frame}–{event.apex_frame}–{event.offset_frame} · apex by view "
+             + ", ".join(f"{view_name(v)} {f}" for v, f in sorted(event.apex_frame_by_view.items()))
+             + f" · peak intensity {event.peak_intensity:.3f}"
+             + (f" · moved most: face rows {event.band_rows[0]:g}–{event.band_rows[1]:g} (top–bottom)"
+                if event.band_rows else "")]
+    if event.labels:
+        lines.append(f"labels: **{'+'.join(event.labels)}** (threshold {event.threshold})")
+    if event.attention:
+        lines.append("attention: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(event.attention.items()))
+                     + (f" · SE gate mean {event.se_gate_mean:.3f}" if event.se_gate_mean is not None else ""))
+    if not event.has_pictures:
+        why = "a macro-expression (not classified)" if event.kind == "macro" else (
+            "unclassified (no model loaded)" if not event.probs else "no longer kept in memory")
         lines.append(f"_No crops or flow maps: {why}. The engine keeps them only for classified events._")
-    if record.model and not record.probs:
-        lines.append(f"_{record.model}_")
+    if event.model and not event.probs:
+        lines.append(f"_{event.model}_")
     return "\n\n".join(lines)
 
 
-def card_images(record, detail):
+def card_images(event: Event):
     """(apex pair, flow grid, probability bars, attention bars) images for one event."""
-    if detail is not None:
-        apex = apex_pair(detail.apex_crops)
-        flows = flow_grid(detail.flow_maps, tile=112)
-    else:
-        apex = placeholder("no apex crops for this event", 448, 224)
-        flows = placeholder("no flow maps for this event", 384, 144)
-    probs = (probability_bars(record.probs, CLASSES, record.threshold) if record.probs
+    apex, flows = apex_pair(event.apex_crops), flow_grid(event.flow_maps, tile=112)
+    probs = (probability_bars(event.probs, CLASSES, event.threshold) if event.probs
              else placeholder("no probabilities (not classified)", 420, 220))
-    attention = (attention_bars(record.attention, detail.se_gate_mean if detail else None,
-                                        detail.attention_block1 if detail else None) if record.attention
+    attention = (attention_bars(event.attention, event.se_gate_mean, event.attention_block1) if event.attention
                  else placeholder("no attention weights", 420, 200))
     return apex, flows, probs, attention

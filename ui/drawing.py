@@ -159,7 +159,7 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
     markers as vertical lines with their note.
 
     `timeline`: the store's (frame, t_s, {view: z}); only the current recording (after the last
-    backwards jump in t_s) is drawn, its last `window_s` seconds. `events`: EventRecords (those of
+    backwards jump in t_s) is drawn, its last `window_s` seconds. `events`: Events (those of
     another recording than `source` are left out when `source` is given). `markers`: store Markers
     (likewise, those set in another recording are left out)."""
     points = current_segment(timeline)
@@ -170,13 +170,13 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
 
     # event spans (under everything else)
     overlay = image.copy()
-    for record in events:
-        if source is not None and getattr(record, "source", source) != source:
+    for event in events:
+        if source is not None and event.source != source:
             continue
-        if record.offset_s < axis.t0 or record.onset_s > axis.t1:
+        if event.offset_s < axis.t0 or event.onset_s > axis.t1:
             continue
-        x0, x1 = max(plot_x0, axis.x(record.onset_s)), min(plot_x1, axis.x(record.offset_s))
-        cv2.rectangle(overlay, (x0, plot_y0), (max(x0 + 1, x1), plot_y1), KIND_COLOURS.get(record.kind, (200, 200, 200)), -1)
+        x0, x1 = max(plot_x0, axis.x(event.onset_s)), min(plot_x1, axis.x(event.offset_s))
+        cv2.rectangle(overlay, (x0, plot_y0), (max(x0 + 1, x1), plot_y1), KIND_COLOURS.get(event.kind, (200, 200, 200)), -1)
     image = cv2.addWeighted(overlay, 0.35, image, 0.65, 0)
 
     # grid and axes

@@ -17,15 +17,15 @@ def write_export(kind: str, path: Path, snap, markers: list[dict], title: str) -
     events = sorted(snap.events, key=lambda e: e.event_id)
     if kind == "jsonl":
         with JsonlSink(path, durable=False) as sink:
-            for record in events:
-                sink.write(record)
+            for event in events:
+                sink.write(event)
         with open(path, "a", encoding="utf-8") as handle:
             for marker in markers:
                 handle.write(json.dumps(marker, ensure_ascii=False) + "\n")
     elif kind == "csv":
         with CsvSink(path) as sink:
-            for record in events:
-                sink.write(record)
+            for event in events:
+                sink.write(event)
         if markers:
             with open(path, "a", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
@@ -36,8 +36,8 @@ def write_export(kind: str, path: Path, snap, markers: list[dict], title: str) -
                         "apex_s": m["t_s"], "offset_s": m["t_s"], "duration_s": 0, "labels": m["note"]})
     elif kind == "megc":
         with MegcSink(path) as sink:
-            for record in events:
-                sink.write(record)
+            for event in events:
+                sink.write(event)
     else:
         write_summary(path, snap, events, title)
 

@@ -34,12 +34,12 @@ class PageTiming:
         from the moment its offset frame entered the engine is recorded, for events whose offset came
         while the page was refreshing (a page opened later would measure its own arrival)."""
         now = time.monotonic() if now is None else now
-        for record in events:
-            key = (record.source, record.event_id)
+        for event in events:
+            key = (event.source, event.event_id)
             if key in self.shown:
                 continue
             self.shown.add(key)
-            wall = source.wall_of(record.source, record.offset_frame) if source is not None else None
+            wall = source.wall_of(event.source, event.offset_frame) if source is not None else None
             if wall is not None and self.page_since is not None and wall >= self.page_since:
                 self.event_delays_s.append(now - wall)
 
