@@ -1,7 +1,7 @@
 """The per-frame pipeline, single-threaded: split the views, keep each view's crop window, fill the
 crop ring, measure the running intensity per face band and run the spotter; a finished event leaves
-with its recording, times and crops filled in (stream.events). The Engine (stream/engine.py) runs it between its threads;
-calibration and the tests run it alone."""
+with its recording, times and crops filled in (stream.events). The Engine (stream/engine.py) runs
+it between its threads; calibration and the tests run it alone."""
 from __future__ import annotations
 
 import time
