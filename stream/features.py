@@ -9,56 +9,47 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal
 
 import numpy as np
+from pydantic import Field
 
 from stream.face import FaceDetector, NoFaceError, gray_crop, largest_box
 from stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude
 from stream.intensity import FaceIntensity, IntensityConfig
+from stream.settings import config_class, config_to_json
 from stream.tracking import Window
 from stream.views import split_views
 
 PHASES = ("onset_apex", "apex_offset")
-APEX_INTENSITIES = ("detrended", "face", "paper")
 
 
-@dataclass(frozen=True)
+@config_class
 class PreprocessConfig:
-    size: int = 224                 # crop side fed to the flow and the model (paper: 224×224)
-    margin: float = 0.2             # crop widened by this fraction of the face box on each side (assumption)
-    n_views: int = 2                # views side by side in a frame
-    flow_scale: str = "sample"      # "sample": divide by the sample's 99th-percentile magnitude; "fixed": by flow_clip_px
-    flow_clip_px: float = 4.0       # the fixed scale, and the sample scale's cap (assumption)
-    flow: FarnebackParams = field(default_factory=FarnebackParams)       # phase flows: the paper's Farneback
-    # "paper": eq. 3 over the whole crop against the onset; "face": stream.intensity (the live
-    # spotter's) against the onset; "detrended": the face intensity less steady head motion, taken
-    # from both ends of the clip (FaceIntensity.detrended_curve)
-    apex_intensity: str = "detrended"
-    release_flow: str = "offset_to_apex"   # the second phase's flow direction; the paper's is "apex_to_offset"
-    cropped: bool = False           # frames are pre-cropped faces: each whole frame is the crop, no face detection
-    intensity: IntensityConfig = field(default_factory=IntensityConfig)
-
-    def __post_init__(self) -> None:
-        if self.size < 32:
-            raise ValueError(f"size must be ≥ 32 px, got {self.size}")
-        if not 0 <= self.margin <= 1:
-            raise ValueError(f"margin must lie in [0, 1], got {self.margin}")
-        if self.n_views not in (1, 2):
-            raise ValueError(f"n_views must be 1 or 2, got {self.n_views}")
-        if self.flow_clip_px <= 0:
-            raise ValueError(f"flow_clip_px must be > 0, got {self.flow_clip_px}")
-        if self.flow_scale not in ("sample", "fixed"):
-            raise ValueError(f"flow_scale must be 'sample' or 'fixed', got {self.flow_scale!r}")
-        if self.release_flow not in ("offset_to_apex", "apex_to_offset"):
-            raise ValueError(f"release_flow must be 'offset_to_apex' or 'apex_to_offset', got {self.release_flow!r}")
-        if self.apex_intensity not in APEX_INTENSITIES:
-            raise ValueError(f"apex_intensity must be one of {', '.join(APEX_INTENSITIES)}, got {self.apex_intensity!r}")
+    size: int = Field(224, ge=32, description="crop side fed to the flow and the model (px; paper: 224×224)")
+    margin: float = Field(0.2, ge=0, le=1, description="the crop widens the face box by this fraction on each side "
+                                                        "(assumption)")
+    n_views: Literal[1, 2] = Field(2, description="views side by side in a frame")
+    flow_scale: Literal["sample", "fixed"] = Field(
+        "sample", description="sample: divide by the sample's 99th-percentile magnitude; fixed: by flow_clip_px")
+    flow_clip_px: float = Field(4.0, gt=0, description="the fixed scale, and the sample scale's cap (px; assumption)")
+    flow: FarnebackParams = Field(default_factory=FarnebackParams, description="phase flows: the paper's Farneback")
+    apex_intensity: Literal["detrended", "face", "paper"] = Field(
+        "detrended", description="paper: eq. 3 over the whole crop against the onset; face: stream.intensity (the "
+                                 "live spotter's) against the onset; detrended: the face intensity less steady head "
+                                 "motion, taken from both ends of the clip (FaceIntensity.detrended_curve)")
+    release_flow: Literal["offset_to_apex", "apex_to_offset"] = Field(
+        "offset_to_apex", description="the second phase's flow direction; the paper's is apex_to_offset")
+    cropped: bool = Field(False, strict=True, description="frames are pre-cropped faces: each whole frame is the "
+                                                          "crop, no face detection")
+    intensity: IntensityConfig = Field(default_factory=IntensityConfig,
+                                       description="the running intensity (the live spotter's and the apex's)")
 
     def digest(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        """The feature cache's key: changes with any setting."""
+        return hashlib.sha1(json.dumps(config_to_json(self), sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

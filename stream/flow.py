@@ -6,23 +6,26 @@ eq. 3: I_t = Σ_pixels m ;  apex = argmax_t I_t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
+from pydantic import Field
+
+from stream.settings import config_class
 
 
-@dataclass(frozen=True)
+@config_class
 class FarnebackParams:
     """OpenCV Farneback settings; the defaults are OpenCV's commonly used ones for faces."""
 
-    pyr_scale: float = 0.5
-    levels: int = 3
-    winsize: int = 15
-    iterations: int = 3
-    poly_n: int = 5
-    poly_sigma: float = 1.2
+    pyr_scale: float = Field(0.5, gt=0, lt=1, description="image scale between pyramid levels")
+    levels: int = Field(3, ge=1, description="pyramid levels, the full image included")
+    winsize: int = Field(15, ge=1, description="averaging window (px)")
+    iterations: int = Field(3, ge=1, description="iterations per pyramid level")
+    poly_n: int = Field(5, ge=1, description="pixel neighbourhood of the polynomial fit (OpenCV: 5 or 7)")
+    poly_sigma: float = Field(1.2, gt=0, description="Gaussian σ of the polynomial fit (OpenCV: 1.1 for poly_n 5, "
+                                                     "1.5 for 7)")
 
 
 DEFAULT_FARNEBACK = FarnebackParams()

@@ -16,43 +16,46 @@ these changes raise an expression's z-score 2–3× over that and keep blinks an
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
+from pydantic import Field, model_validator
 
 from stream.face import Box, eye_mask
 from stream.flow import FarnebackParams, farneback, magnitude, remove_affine_motion
+from stream.settings import config_class
+
+Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
-MOTION_MODELS = ("affine", "none")
-
-
-@dataclass(frozen=True)
+@config_class
 class IntensityConfig:
-    size: int = 160                    # the face box is resized to size × size
-    flow: FarnebackParams = field(default_factory=lambda: FarnebackParams(levels=2, winsize=11, iterations=2))
-    # head motion taken out of the flow before the magnitude: "affine" (translation, roll, scale, and
-    # small nods and turns to first order; it replaced the median flow, translation only) or "none"
-    motion_compensation: str = "affine"
-    eye_mask: bool = True              # ignore the eyes (blinks)
-    eye_mask_size: tuple[float, float] = (0.26, 0.17)   # ellipse half-axes, fractions of the face width
-    gain_compensation: bool = True     # match the target's mean brightness to the reference's
-    # row bounds of the face bands summed apart, as fractions of the face box's height (from the top):
-    # brows + eyes | nose + cheeks | mouth + chin. (0.0, 1.0) sums the whole face as one band.
-    band_edges: tuple[float, ...] = (0.0, 0.45, 0.7, 1.0)
+    size: int = Field(160, ge=16, description="the face box is resized to size × size (px)")
+    flow: FarnebackParams = Field(default_factory=lambda: FarnebackParams(levels=2, winsize=11, iterations=2),
+                                  description="the running flow's Farneback settings (lighter than the phases')")
+    motion_compensation: Literal["affine", "none"] = Field(
+        "affine", description="head motion taken out of the flow before the magnitude: affine (translation, roll, "
+                              "scale, and small nods and turns to first order; it replaced the median flow, "
+                              "translation only) or none")
+    eye_mask: bool = Field(True, strict=True, description="ignore the eyes (blinks)")
+    eye_mask_size: tuple[Fraction, Fraction] = Field(
+        (0.26, 0.17), description="the eye ellipses' half-axes, fractions of the face width")
+    gain_compensation: bool = Field(True, strict=True, description="match the target's mean brightness to the "
+                                                                   "reference's")
+    band_edges: tuple[float, ...] = Field(
+        (0.0, 0.45, 0.7, 1.0), description="row bounds of the face bands summed apart, fractions of the face box's "
+                                           "height from the top: brows + eyes | nose + cheeks | mouth + chin; "
+                                           "(0.0, 1.0) sums the whole face as one band")
 
-    def __post_init__(self) -> None:
-        if self.motion_compensation not in MOTION_MODELS:
-            raise ValueError(f"motion_compensation must be one of {', '.join(MOTION_MODELS)}, "
-                             f"got {self.motion_compensation!r}")
-        if self.size < 16:
-            raise ValueError(f"intensity size must be ≥ 16 px, got {self.size}")
+    @model_validator(mode="after")
+    def _bands(self) -> IntensityConfig:
         bounds = self.band_edges
         if len(bounds) < 2 or bounds[0] != 0.0 or bounds[-1] != 1.0 or any(a >= b for a, b in zip(bounds, bounds[1:])):
             raise ValueError(f"band_edges must rise strictly from 0.0 to 1.0, got {bounds}")
         if len(set(self.band_starts() + [self.size])) < len(bounds):
             raise ValueError(f"band_edges {bounds} give an empty band at {self.size} px")
+        return self
 
     def band_starts(self) -> list[int]:
         """First row of each band in the size × size face."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from dataclasses import replace
+from typing import Callable, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from stream.events import Event, view_name
 from stream.face import FaceDetector, gray_crop
@@ -17,6 +18,7 @@ from stream.features import PreprocessConfig
 from stream.frames import Frame
 from stream.intensity import FaceIntensity
 from stream.ring import CropRing
+from stream.settings import config_class
 from stream.spotter import Baseline, Channel, Spotter, SpotterOptions
 from stream.store import LiveStore
 from stream.telemetry import EngineStats
@@ -27,28 +29,32 @@ Layout = Callable[[np.ndarray], tuple[int, int | None]]   # frame → (views, sp
 
 
 
-@dataclass(frozen=True)
+@config_class
 class EngineConfig:
-    views: int | None = 2              # views side by side in a frame (1: a mono webcam; None: detect)
-    split_x: int | None = None         # the seam between views; None = the middle
-    realtime: bool = False             # deliver recorded frames at their own pace (else: max speed)
-    ring_s: float = 6.0                # seconds of crops kept; must exceed max_event_s + reference lag
-    queue_frames: int = 32             # reader → processing queue bound
-    events_queue: int = 64
-    decision_threshold: float = 0.2    # paper: 0.2
-    preview_every: int = 3             # frames between dashboard previews
-    capture_nice: int = 5              # OS priority drop of the capture threads (Linux), see lowered_thread_priority
-    spotter: SpotterOptions = field(default_factory=SpotterOptions)
-    tracking: TrackingOptions = field(default_factory=TrackingOptions)
-    features: PreprocessConfig = field(default_factory=PreprocessConfig)   # crop size, margin, flows, intensity
+    views: Literal[1, 2] | None = Field(2, description="views side by side in a frame (1: a mono webcam; "
+                                                       "null: detect)")
+    split_x: int | None = Field(None, ge=1, description="the seam between views (px); null = the middle")
+    realtime: bool = Field(False, strict=True, description="deliver recorded frames at their own pace (else: as "
+                                                           "fast as the pipeline takes them)")
+    ring_s: float = Field(6.0, gt=0, description="seconds of crops kept; must exceed max_event_s + reference_lag_s")
+    queue_frames: int = Field(32, ge=1, description="reader → processing queue bound (frames)")
+    events_queue: int = Field(64, ge=1, description="processing → classifier queue bound (events)")
+    decision_threshold: float = Field(0.2, gt=0, lt=1, description="a class is reported above this probability "
+                                                                    "(paper: 0.2)")
+    preview_every: int = Field(3, ge=1, description="frames between dashboard previews")
+    capture_nice: int = Field(5, ge=0, le=19, description="OS priority drop of the capture threads (Linux), see "
+                                                          "lowered_thread_priority")
+    spotter: SpotterOptions = Field(default_factory=SpotterOptions, description="the spotter's thresholds and times")
+    tracking: TrackingOptions = Field(default_factory=TrackingOptions, description="crop windows over time")
+    features: PreprocessConfig = Field(default_factory=PreprocessConfig,
+                                       description="crop size, margin, flows, intensity")
 
-    def __post_init__(self) -> None:
-        if self.views not in (1, 2, None):
-            raise ValueError(f"views must be 1, 2 or None (detect), got {self.views}")
-        if not 0.0 < self.decision_threshold < 1.0:
-            raise ValueError(f"decision_threshold must lie in (0, 1), got {self.decision_threshold}")
+    @model_validator(mode="after")
+    def _ring_holds_an_event(self) -> EngineConfig:
         if self.ring_s <= self.spotter.max_event_s + self.spotter.reference_lag_s:
-            raise ValueError(f"ring_s ({self.ring_s}) must exceed max_event_s + reference_lag_s")
+            raise ValueError(f"ring_s ({self.ring_s}) must exceed spotter.max_event_s + spotter.reference_lag_s "
+                             f"({self.spotter.max_event_s} + {self.spotter.reference_lag_s})")
+        return self
 
 
 class FramePipeline:

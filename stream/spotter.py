@@ -27,54 +27,53 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import Field, model_validator
+
+from stream.settings import config_class
 
 from stream.events import Event
 
 Channel = tuple[int, int]   # (view, face band)
 
 
-@dataclass(frozen=True)
+@config_class
 class SpotterOptions:
-    fps: float = 60.0
-    k_high: float = 4.0            # onset threshold, in baseline σ above μ (set on synthetic recordings)
-    k_low: float = 1.5             # offset threshold (hysteresis: lower than k_high)
-    reference_lag_s: float = 0.2   # idle reference is at least this far back; must exceed an expression's rise to threshold
-    max_reference_age_s: float = 3.0   # with no neutral frame this recent, the face's new state becomes neutral
-    baseline_s: float = 4.0        # rolling window of idle frames for μ and σ
-    warmup_s: float = 1.0          # idle time needed before the first onset can fire
-    min_sigma_fraction: float = 0.03   # σ ≥ this × μ, so a noiseless source is not hair-triggered
-    min_event_s: float = 0.05      # shorter events are noise
-    max_micro_s: float = 0.5       # longer events are macro-expressions (logged, not classified)
-    max_event_s: float = 4.0       # an event is closed (as macro) after this long
-    refractory_s: float = 0.2      # quiet time after an offset before the next onset
-    release_frames: int = 2        # frames below the release level that confirm the offset
-    release_fraction: float = 0.2  # release level: max(k_low, this × the event's peak z) (assumption)
-    edge_z: float = 0.5            # the onset is traced back to where z first rose above this
-    smooth_frames: int = 3         # z scores the trailing mean of this many intensities
-    settle_s: float = 0.3          # an event past max_micro_s whose score stays within settle_z for this long
-    settle_z: float = 3.0          # has settled: the face moved and stayed (see _update_active); 0 = never
+    fps: float = Field(60.0, gt=0, description="frame rate the time constants are counted in (set from the source)")
+    k_high: float = Field(4.0, gt=0, description="onset threshold, in baseline σ above μ (set on synthetic recordings)")
+    k_low: float = Field(1.5, gt=0, description="offset threshold (hysteresis: lower than k_high)")
+    reference_lag_s: float = Field(0.2, ge=0, description="the idle reference is at least this far back (s); must "
+                                                           "exceed an expression's rise to threshold")
+    max_reference_age_s: float = Field(3.0, ge=0, description="with no neutral frame this recent (s), the face's new "
+                                                               "state becomes neutral")
+    baseline_s: float = Field(4.0, ge=0, description="rolling window of idle frames for μ and σ (s)")
+    warmup_s: float = Field(1.0, ge=0, description="idle time needed before the first onset can fire (s; ≤ baseline_s)")
+    min_sigma_fraction: float = Field(0.03, ge=0, description="σ ≥ this × μ, so a noiseless source is not "
+                                                               "hair-triggered")
+    min_event_s: float = Field(0.05, gt=0, description="shorter events are noise (s)")
+    max_micro_s: float = Field(0.5, gt=0, description="longer events are macro-expressions, logged, not classified (s)")
+    max_event_s: float = Field(4.0, gt=0, description="an event is closed (as macro) after this long (s)")
+    refractory_s: float = Field(0.2, ge=0, description="quiet time after an offset before the next onset (s)")
+    release_frames: int = Field(2, ge=1, description="frames below the release level that confirm the offset")
+    release_fraction: float = Field(0.2, ge=0, lt=1, description="release level: max(k_low, this × the event's peak "
+                                                                   "z) (assumption)")
+    edge_z: float = Field(0.5, ge=0, description="the onset is traced back to where z first rose above this (≤ k_low)")
+    smooth_frames: int = Field(3, ge=1, description="z scores the trailing mean of this many intensities")
+    settle_s: float = Field(0.3, ge=0, description="an event past max_micro_s whose score stays within settle_z for "
+                                                    "this long (s) has settled: the face moved and stayed")
+    settle_z: float = Field(3.0, ge=0, description="see settle_s (see _update_active); 0 = never settles")
 
-    def __post_init__(self) -> None:
-        if self.fps <= 0:
-            raise ValueError(f"fps must be > 0, got {self.fps}")
-        if not 0 < self.k_low < self.k_high:
-            raise ValueError(f"thresholds need 0 < k_low < k_high, got k_low={self.k_low}, k_high={self.k_high}")
-        if not 0 <= self.edge_z <= self.k_low:
-            raise ValueError(f"edge_z must lie in [0, k_low], got {self.edge_z}")
-        if not 0 < self.min_event_s <= self.max_micro_s <= self.max_event_s:
-            raise ValueError("durations need 0 < min_event_s ≤ max_micro_s ≤ max_event_s, got "
+    @model_validator(mode="after")
+    def _ordered(self) -> SpotterOptions:
+        if not self.k_low < self.k_high:
+            raise ValueError(f"thresholds need k_low < k_high, got k_low={self.k_low}, k_high={self.k_high}")
+        if self.edge_z > self.k_low:
+            raise ValueError(f"edge_z must lie in [0, k_low], got edge_z={self.edge_z}, k_low={self.k_low}")
+        if not self.min_event_s <= self.max_micro_s <= self.max_event_s:
+            raise ValueError("durations need min_event_s ≤ max_micro_s ≤ max_event_s, got "
                              f"{self.min_event_s}, {self.max_micro_s}, {self.max_event_s}")
-        for name in ("reference_lag_s", "max_reference_age_s", "baseline_s", "warmup_s", "refractory_s", "min_sigma_fraction",
-                     "settle_s", "settle_z"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.warmup_s > self.baseline_s:
             raise ValueError(f"warmup_s ({self.warmup_s}) cannot exceed baseline_s ({self.baseline_s})")
-        for name in ("release_frames", "smooth_frames"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if not 0 <= self.release_fraction < 1:
-            raise ValueError(f"release_fraction must lie in [0, 1), got {self.release_fraction}")
+        return self
 
     def frames(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.fps)))

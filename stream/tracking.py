@@ -10,23 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
 from stream.face import Box, FaceDetector, crop_window, largest_box, whole_frame
+from stream.settings import config_class
 
 
-@dataclass(frozen=True)
+@config_class
 class TrackingOptions:
-    acquire_frames: int = 5
-    check_every: int = 15
-    lost_after: int = 3
-    drift_bound: float = 0.15
-
-    def __post_init__(self) -> None:
-        for name in ("acquire_frames", "check_every", "lost_after"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if not 0 < self.drift_bound < 1:
-            raise ValueError(f"drift_bound must lie in (0, 1), got {self.drift_bound}")
+    acquire_frames: int = Field(5, ge=1, description="detections whose largest face box makes a new window")
+    check_every: int = Field(15, ge=1, description="frames between looks for the face")
+    lost_after: int = Field(3, ge=1, description="checks in a row without a face that end the window")
+    drift_bound: float = Field(0.15, gt=0, lt=1, description="the window ends when the face's centre drifts this "
+                                                              "share of the window side")
 
 
 @dataclass(frozen=True)
