@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from calibration.profile import Profile, intensity_settings
+from calibration.profile import Profile
 from stream.face import FaceDetector
 from stream.frames import Frame
 from stream.pipeline import EngineConfig, FramePipeline
@@ -51,4 +51,4 @@ def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_f
                    k_high=round(k_high, 3), k_low=round(k_high * config.spotter.k_low / config.spotter.k_high, 3),
                    decision_threshold=config.decision_threshold, neutral_max_z=round(neutral_max, 3),
                    source=source_name, seconds=seconds, notes=notes,
-                   intensity=intensity_settings(config.features.intensity))
+                   intensity=config.features.intensity)

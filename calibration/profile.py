@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from stream.intensity import IntensityConfig
+from stream.settings import ConfigError, config_class, config_from_json, config_to_json
 from stream.spotter import Baseline, Channel
 
 PROFILE_VERSION = 3     # 3: the intensity settings name the bands `band_edges`; 2: baselines per view and face band (1: per view)
@@ -15,32 +18,40 @@ class ProfileError(ValueError):
     """A profile file that cannot be used; the message names the file."""
 
 
-@dataclass(frozen=True)
+@config_class
 class Profile:
-    views: int
+    views: Literal[1, 2]
     split_x: int | None
-    fps: float
-    baselines: dict[Channel, Baseline]      # (view, face band) → neutral μ, σ of the running intensity
-    k_high: float
-    k_low: float
-    decision_threshold: float = 0.2
-    neutral_max_z: float = 0.0              # the largest score (strongest band's z) seen while neutral
+    fps: float = Field(gt=0, description="the frame rate the baselines were measured at")
+    baselines: dict[Channel, Baseline] = Field(description="(view, face band) → neutral μ, σ of the running intensity")
+    k_high: float = Field(gt=0, description="the spotter's onset threshold derived from the neutral stretch")
+    k_low: float = Field(gt=0, description="its offset threshold")
+    decision_threshold: float = Field(0.2, gt=0, lt=1)
+    neutral_max_z: float = Field(0.0, description="the largest score (strongest band's z) seen while neutral")
     source: str = ""
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    intensity: dict = field(default_factory=dict)   # the IntensityConfig the baselines were measured with
+    notes: list[str] = Field(default_factory=list)
+    intensity: IntensityConfig = Field(default_factory=IntensityConfig,
+                                       description="how the baselines were measured")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Profile:
+        if not self.k_low < self.k_high:
+            raise ValueError(f"needs k_low < k_high, got {self.k_low}, {self.k_high}")
+        return self
 
     def check_intensity(self, config: IntensityConfig, path: Path | str = "") -> None:
         """ProfileError unless the baselines were measured the way `config` measures (bands, eye mask,
         size, flow): otherwise each band would be scored against another band's μ and σ."""
-        if self.intensity != intensity_settings(config):
+        if self.intensity != config:
             raise ProfileError(f"profile {path or self.source} was calibrated with other intensity settings "
-                               f"({self.intensity}); run `mer calibrate` again")
+                               f"({config_to_json(self.intensity)}); run `mer calibrate` again")
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        """The file's content: baselines as a list per view, one {mu, sigma} per face band."""
+        data = config_to_json(self)
         views = sorted({view for view, _ in self.baselines})
-        data["baselines"] = {str(v): [asdict(b) for (view, _), b in sorted(self.baselines.items()) if view == v]
+        data["baselines"] = {str(v): [config_to_json(b) for (view, _), b in sorted(self.baselines.items()) if view == v]
                              for v in views}
         data["version"] = PROFILE_VERSION
         return data
@@ -50,11 +61,6 @@ class Profile:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=2))
         return path
-
-
-def intensity_settings(config: IntensityConfig) -> dict:
-    """`config` as it reads back from a profile's JSON (tuples become lists)."""
-    return json.loads(json.dumps(asdict(config)))
 
 
 def load_profile(path: Path) -> Profile:
@@ -70,16 +76,14 @@ def load_profile(path: Path) -> Profile:
     if data.get("version") == 2 and isinstance(data.get("intensity"), dict) and "regions" in data["intensity"]:
         data["intensity"]["band_edges"] = data["intensity"].pop("regions")   # the one change from 2 to 3
         data["version"] = PROFILE_VERSION
-    if data.get("version") != PROFILE_VERSION:
-        raise ProfileError(f"profile {path} has version {data.get('version')!r}, expected {PROFILE_VERSION}: "
+    version = data.pop("version", None)
+    if version != PROFILE_VERSION:
+        raise ProfileError(f"profile {path} has version {version!r}, expected {PROFILE_VERSION}: "
                            "run `mer calibrate` again")
+    per_view = data.get("baselines")
+    if isinstance(per_view, dict) and all(isinstance(bands, list) for bands in per_view.values()):
+        data["baselines"] = {(view, band): b for view, bands in per_view.items() for band, b in enumerate(bands)}
     try:
-        baselines = {(int(v), band): Baseline(float(b["mu"]), float(b["sigma"]))
-                     for v, per_band in data.pop("baselines").items() for band, b in enumerate(per_band)}
-        data.pop("version")
-        profile = Profile(baselines=baselines, **data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ProfileError(f"profile {path} is missing or has a bad field: {exc}") from None
-    if not 0 < profile.k_low < profile.k_high:
-        raise ProfileError(f"profile {path}: needs 0 < k_low < k_high, got {profile.k_low}, {profile.k_high}")
-    return profile
+        return config_from_json(Profile, data, f"profile {path}")
+    except ConfigError as exc:
+        raise ProfileError(str(exc)) from None

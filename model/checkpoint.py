@@ -12,6 +12,7 @@ import torch
 
 from corpora.labels import CLASSES
 from model.microattnet import MicroAttNet, MicroAttNetConfig
+from stream.settings import ConfigError, config_from_json, config_to_json
 
 CHECKPOINT_VERSION = 1
 _REQUIRED_KEYS = ("state_dict", "config", "labels", "version")
@@ -50,7 +51,7 @@ def save_checkpoint(
         raise ValueError(f"extra must hold only JSON-serialisable values: {exc}") from exc
     payload = {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": model.config.to_dict(),
+        "config": config_to_json(model.config),
         "labels": labels,
         "version": CHECKPOINT_VERSION,
         "extra": extra,
@@ -84,12 +85,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     extra = payload.get("extra", {})
     if not isinstance(extra, dict):
         raise CheckpointError(f"{path}: 'extra' must be a dict, got {type(extra).__name__}")
-    if not isinstance(payload["config"], dict):
-        raise CheckpointError(f"{path}: 'config' must be a dict, got {type(payload['config']).__name__}")
     try:
-        config = MicroAttNetConfig.from_dict(payload["config"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: invalid config: {exc}") from exc
+        config = config_from_json(MicroAttNetConfig, payload["config"], f"{path}: config")
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from None
     if config.n_classes != len(CLASSES):
         raise CheckpointError(f"{path}: config has {config.n_classes} classes, labels have {len(CLASSES)}")
 

@@ -13,69 +13,47 @@ CPU latency of a batch of 4 (2 views x 2 phases) for the default config.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 import torch
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from stream.settings import config_class, config_to_json
 
 # Stream order = input channel order: horizontal flow u, vertical flow v, magnitude m.
 STREAMS: tuple[str, ...] = ("u", "v", "m")
 MAGNITUDE = STREAMS.index("m")
 
-_POSITIVE_INTS = (
-    "n_classes", "input_size", "block1_channels", "block2_channels", "kernel_size", "pool_size",
-    "fc_hidden", "attention_hidden", "se_reduction",
-)
-_RATES = ("conv_dropout", "fc_dropout")
-_SWITCHES = ("fusion_attention", "se_block")
+Width = Annotated[int, Field(ge=1, strict=True)]
+Rate = Annotated[float, Field(ge=0, lt=1)]
+Switch = Annotated[bool, Field(strict=True)]
 
 
-@dataclass(frozen=True)
+@config_class
 class MicroAttNetConfig:
-    n_classes: int = 5
-    input_size: int = 224
-    # Assumption: the paper does not give the stream widths; 16 -> 32 keeps the model small.
-    block1_channels: int = 16
-    block2_channels: int = 32
-    # Assumption: 3x3 convolutions with "same" padding.
-    kernel_size: int = 3
-    # Assumption: MaxPool 4 per block, so 224 -> 56 -> 14 and the flatten is 3 * 32 * 14 * 14 = 18816.
-    pool_size: int = 4
-    # Assumption: dropout rates (conv blocks, head).
-    conv_dropout: float = 0.1
-    fc_dropout: float = 0.5
-    # Assumption: head hidden width.
-    fc_hidden: int = 128
-    # Assumption: hidden width of the fusion attention's shared scoring MLP.
-    attention_hidden: int = 8
-    # Assumption: SE reduction ratio (32 channels -> 8 hidden).
-    se_reduction: int = 4
-    # Table 2 ablation switches.
-    fusion_attention: bool = True
-    se_block: bool = True
+    n_classes: Width = Field(5, description="multi-label outputs")
+    input_size: Width = Field(224, description="side of the flow images (px)")
+    block1_channels: Width = Field(16, description="Assumption: the paper does not give the stream widths; "
+                                                   "16 -> 32 keeps the model small.")
+    block2_channels: Width = Field(32, description="see block1_channels")
+    kernel_size: Width = Field(3, description="Assumption: 3x3 convolutions with \"same\" padding (odd).")
+    pool_size: Width = Field(4, description="Assumption: MaxPool 4 per block, so 224 -> 56 -> 14 and the flatten "
+                                            "is 3 * 32 * 14 * 14 = 18816.")
+    conv_dropout: Rate = Field(0.1, description="Assumption: dropout rate of the conv blocks.")
+    fc_dropout: Rate = Field(0.5, description="Assumption: dropout rate of the head.")
+    fc_hidden: Width = Field(128, description="Assumption: head hidden width.")
+    attention_hidden: Width = Field(8, description="Assumption: hidden width of the fusion attention's shared "
+                                                   "scoring MLP.")
+    se_reduction: Width = Field(4, description="Assumption: SE reduction ratio (32 channels -> 8 hidden).")
+    fusion_attention: Switch = Field(True, description="Table 2 ablation switch.")
+    se_block: Switch = Field(True, description="Table 2 ablation switch.")
 
-    def __post_init__(self) -> None:
-        errors = [
-            f"{name} must be a positive int, got {getattr(self, name)!r}"
-            for name in _POSITIVE_INTS
-            if type(getattr(self, name)) is not int or getattr(self, name) < 1
-        ]
-        errors += [
-            f"{name} must be a float in [0, 1), got {getattr(self, name)!r}"
-            for name in _RATES
-            if type(getattr(self, name)) not in (int, float) or not 0 <= getattr(self, name) < 1
-        ]
-        errors += [
-            f"{name} must be a bool, got {getattr(self, name)!r}"
-            for name in _SWITCHES
-            if type(getattr(self, name)) is not bool
-        ]
-        if errors:  # the checks below assume the types are right
-            raise ValueError("invalid MicroAttNetConfig: " + "; ".join(errors))
+    @model_validator(mode="after")
+    def _shapes_fit(self) -> MicroAttNetConfig:
+        errors = []
         if self.kernel_size % 2 == 0:
             errors.append(f"kernel_size must be odd for same padding, got {self.kernel_size}")
         # Exact divisibility so that MaxPool never silently drops border rows/columns.
@@ -88,7 +66,8 @@ class MicroAttNetConfig:
                 f"se_reduction ({self.se_reduction}) must not exceed block2_channels ({self.block2_channels})"
             )
         if errors:
-            raise ValueError("invalid MicroAttNetConfig: " + "; ".join(errors))
+            raise ValueError("; ".join(errors))
+        return self
 
     @property
     def feature_size(self) -> int:
@@ -98,17 +77,6 @@ class MicroAttNetConfig:
     @property
     def flat_features(self) -> int:
         return len(STREAMS) * self.block2_channels * self.feature_size**2
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MicroAttNetConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown MicroAttNetConfig keys: {', '.join(map(str, unknown))}")
-        return cls(**data)
 
 
 class ConvBlock(nn.Sequential):
@@ -259,7 +227,7 @@ def _report(batch: int = 4, runs: int = 50) -> None:
     model = MicroAttNet().eval()
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
-    print(f"config: {model.config.to_dict()}")
+    print(f"config: {config_to_json(model.config)}")
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
     print(f"state_dict: {state_dict_bytes(model) / 1e6:.2f} MB tensors, {buffer.tell() / 1e6:.2f} MB saved (limit 10 MB)")
     x = torch.randn(batch, len(STREAMS), model.config.input_size, model.config.input_size)

@@ -40,7 +40,7 @@ def test_calibration_profile_round_trip(tmp_path):
     ("not json", "not valid JSON"),
     (json.dumps({"version": 99}), "version"),
     (json.dumps({"version": 1, "baselines": {"0": {"mu": 1.0, "sigma": 0.1}}}), "calibrate` again"),
-    (json.dumps({"version": 3, "baselines": {}}), "missing or has a bad field"),
+    (json.dumps({"version": 3, "baselines": {}}), "views: Field required"),
 ])
 def test_bad_profiles_are_refused_with_the_file_named(tmp_path, content, message):
     path = tmp_path / "p.json"

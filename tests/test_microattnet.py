@@ -9,6 +9,7 @@ from model.checkpoint import CHECKPOINT_VERSION, CheckpointError, load_checkpoin
 from model.loss import FocalLoss
 from model.microattnet import FusionAttention, MicroAttNet, MicroAttNetConfig, SqueezeExcitation, fused_for_inference
 from model.predictor import Prediction, Predictor
+from stream.settings import config_from_json, config_to_json
 
 SIZE = MicroAttNetConfig().input_size
 
@@ -40,9 +41,9 @@ def trained_model() -> MicroAttNet:
 
 def test_config_round_trip_and_validation():
     cfg = MicroAttNetConfig(fc_hidden=64, se_block=False)
-    assert MicroAttNetConfig.from_dict(cfg.to_dict()) == cfg
+    assert config_from_json(MicroAttNetConfig, config_to_json(cfg)) == cfg
     with pytest.raises(ValueError, match="bogus"):
-        MicroAttNetConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+        config_from_json(MicroAttNetConfig, {**config_to_json(cfg), "bogus": 1})
     with pytest.raises(ValueError, match="block1_channels"):
         MicroAttNetConfig(block1_channels=0)
     with pytest.raises(ValueError, match="fc_dropout"):
