@@ -13,20 +13,23 @@ Frames load lazily: a Sequence holds paths, and `load_frame` decodes one on requ
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
 from corpora.labels import CLASSES
 from corpora.tables import column_names, frame_at, normalise, read_table
 from stream.folders import DatasetError, list_frames, read_image
+from stream.settings import ConfigError, config_class, config_to_json, load_config
 
 LABEL_COLUMNS = ("sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs") + CLASSES
 EVENT_COLUMNS = ("sub_ID", "fold_name", "onset", "apex", "offset", "labels")
 XLSX_NAME = "4DME_Labelling_Micro_release v1.xlsx"
 INFO_NAME = "dataset.json"
+FrameRate = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -154,26 +157,19 @@ def recordings(root: Path) -> list[tuple[str, str, Path]]:
                   for f in s.iterdir() if f.is_dir())
 
 
-@dataclass(frozen=True)
+@config_class
 class DatasetInfo:
     """What a dataset states about its recordings (ROOT/dataset.json): views per frame and the frame
     rate of each recording ("<sub_ID>/<fold_name>"), so a replay needs no --fps or --views."""
 
-    views: int | None = None
-    fps: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.views not in (None, 1, 2):
-            raise ValueError(f"views must be 1 or 2, got {self.views!r}")
-        for name, rate in self.fps.items():
-            if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0:
-                raise ValueError(f"frame rate of {name} must be a number > 0, got {rate!r}")
+    views: Literal[1, 2] | None = None
+    fps: dict[str, FrameRate] = Field(default_factory=dict)
 
     def fps_of(self, recording: str, default: float) -> float:
         return float(self.fps.get(recording, default))
 
     def write(self, root: Path) -> None:
-        (Path(root) / INFO_NAME).write_text(json.dumps({"views": self.views, "fps": self.fps}, indent=2) + "\n")
+        (Path(root) / INFO_NAME).write_text(json.dumps(config_to_json(self), indent=2) + "\n")
 
     @classmethod
     def read(cls, root: Path) -> DatasetInfo:
@@ -182,9 +178,6 @@ class DatasetInfo:
         if not path.is_file():
             return cls()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            return cls(views=data.get("views"), fps=dict(data.get("fps") or {}))
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"cannot read {path}: {exc}") from None
+            return load_config(cls, path)
+        except ConfigError as exc:
+            raise DatasetError(f"cannot read {exc}") from None

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from stream.settings import config_class
+from stream.settings import Switch, config_class
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -24,8 +24,8 @@ class TrainConfig:
     focal_gamma: float = Field(1.0, ge=0, description="focal loss γ (paper: focal loss, γ unstated)")
     patience: int = Field(8, ge=1, description="epochs without a better validation loss before stopping "
                                                "(assumption)")
-    augment: bool = Field(True, strict=True, description="mirror and shift training samples (assumption, see "
-                                                         "`augment`)")
+    augment: Switch = Field(True, description="mirror and shift training samples (assumption, see "
+                                              "`augment`)")
     max_shift_px: int = Field(8, ge=0, description="the augmentation's largest shift (px)")
     schedule: Literal["none", "cosine", "plateau"] = Field(
         "none", description="learning-rate schedule: cosine falls to 0 over the epochs; plateau halves it after 3 "

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from stream.settings import config_class, config_to_json
+from stream.settings import Switch, config_class, config_to_json
 
 # Stream order = input channel order: horizontal flow u, vertical flow v, magnitude m.
 STREAMS: tuple[str, ...] = ("u", "v", "m")
@@ -29,7 +29,6 @@ MAGNITUDE = STREAMS.index("m")
 
 Width = Annotated[int, Field(ge=1, strict=True)]
 Rate = Annotated[float, Field(ge=0, lt=1)]
-Switch = Annotated[bool, Field(strict=True)]
 
 
 @config_class

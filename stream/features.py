@@ -19,7 +19,7 @@ from pydantic import Field
 from stream.face import FaceDetector, NoFaceError, gray_crop, largest_box
 from stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude
 from stream.intensity import FaceIntensity, IntensityConfig
-from stream.settings import config_class, config_to_json
+from stream.settings import Switch, config_class, config_to_json
 from stream.tracking import Window
 from stream.views import split_views
 
@@ -42,8 +42,8 @@ class PreprocessConfig:
                                  "motion, taken from both ends of the clip (FaceIntensity.detrended_curve)")
     release_flow: Literal["offset_to_apex", "apex_to_offset"] = Field(
         "offset_to_apex", description="the second phase's flow direction; the paper's is apex_to_offset")
-    cropped: bool = Field(False, strict=True, description="frames are pre-cropped faces: each whole frame is the "
-                                                          "crop, no face detection")
+    cropped: Switch = Field(False, description="frames are pre-cropped faces: each whole frame is the "
+                                               "crop, no face detection")
     intensity: IntensityConfig = Field(default_factory=IntensityConfig,
                                        description="the running intensity (the live spotter's and the apex's)")
 

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 
 from stream.face import Box, eye_mask
 from stream.flow import FarnebackParams, farneback, magnitude, remove_affine_motion
-from stream.settings import config_class
+from stream.settings import Switch, config_class
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
@@ -38,11 +38,11 @@ class IntensityConfig:
         "affine", description="head motion taken out of the flow before the magnitude: affine (translation, roll, "
                               "scale, and small nods and turns to first order; it replaced the median flow, "
                               "translation only) or none")
-    eye_mask: bool = Field(True, strict=True, description="ignore the eyes (blinks)")
+    eye_mask: Switch = Field(True, description="ignore the eyes (blinks)")
     eye_mask_size: tuple[Fraction, Fraction] = Field(
         (0.26, 0.17), description="the eye ellipses' half-axes, fractions of the face width")
-    gain_compensation: bool = Field(True, strict=True, description="match the target's mean brightness to the "
-                                                                   "reference's")
+    gain_compensation: Switch = Field(True, description="match the target's mean brightness to the "
+                                                        "reference's")
     band_edges: tuple[float, ...] = Field(
         (0.0, 0.45, 0.7, 1.0), description="row bounds of the face bands summed apart, fractions of the face box's "
                                            "height from the top: brows + eyes | nose + cheeks | mouth + chin; "

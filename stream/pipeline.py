@@ -18,7 +18,7 @@ from stream.features import PreprocessConfig
 from stream.frames import Frame
 from stream.intensity import FaceIntensity
 from stream.ring import CropRing
-from stream.settings import config_class
+from stream.settings import Switch, config_class
 from stream.spotter import Baseline, Channel, Spotter, SpotterOptions
 from stream.store import LiveStore
 from stream.telemetry import EngineStats
@@ -34,8 +34,8 @@ class EngineConfig:
     views: Literal[1, 2] | None = Field(2, description="views side by side in a frame (1: a mono webcam; "
                                                        "null: detect)")
     split_x: int | None = Field(None, ge=1, description="the seam between views (px); null = the middle")
-    realtime: bool = Field(False, strict=True, description="deliver recorded frames at their own pace (else: as "
-                                                           "fast as the pipeline takes them)")
+    realtime: Switch = Field(False, description="deliver recorded frames at their own pace (else: as "
+                                                "fast as the pipeline takes them)")
     ring_s: float = Field(6.0, gt=0, description="seconds of crops kept; must exceed max_event_s + reference_lag_s")
     queue_frames: int = Field(32, ge=1, description="reader → processing queue bound (frames)")
     events_queue: int = Field(64, ge=1, description="processing → classifier queue bound (events)")

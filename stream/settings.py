@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 T = TypeVar("T")
+Switch = Annotated[bool, Field(strict=True)]   # true or false only: 1 or "yes" is refused, not taken for true
 
 
 class ConfigError(ValueError):

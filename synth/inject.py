@@ -20,44 +20,45 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Annotated, Iterator
 
 import cv2
 import numpy as np
+from pydantic import Field, model_validator
 from tqdm import tqdm
 
 from corpora.fourdme import DatasetInfo
 from corpora.labels import CLASSES
+from stream.settings import config_class
 from synth.actions import draw_aus, draw_labels, expression_field, moves_landmarks
 from synth.plan import REFERENCE_FACE_WIDTH, ExpressionEvent, draw_timing
 from synth.write import EVENT_COLUMNS, LABEL_COLUMNS, write_csv
 
+Range = tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]   # (low, high)
 
-@dataclass(frozen=True)
+
+@config_class
 class InjectConfig:
     """What is injected and where. Amplitudes are the field's largest displacement at a 224-px face."""
 
-    micro_amp_px: tuple[float, float] = (0.9, 2.5)
-    macro_amp_px: tuple[float, float] = (4.0, 8.0)
-    micro_s: tuple[float, float] = (0.15, 0.5)
-    macro_s: tuple[float, float] = (0.8, 2.0)
-    macro_p: float = 0.15            # share of events that are macro-expressions
-    gap_s: tuple[float, float] = (1.2, 2.5)   # neutral time between one event's offset and the next onset
-    lead_in_s: float = 1.5           # no event before this (a live spotter's warm-up)
-    face_margin_s: float = 0.2       # a face must be found this long before and after each event
-    jpeg_quality: int = 95
+    micro_amp_px: Range = Field((0.9, 2.5), description="micro-expression amplitude range (px at a 224-px face)")
+    macro_amp_px: Range = Field((4.0, 8.0), description="macro-expression amplitude range (px at a 224-px face)")
+    micro_s: Range = Field((0.15, 0.5), description="micro-expression duration range (s)")
+    macro_s: Range = Field((0.8, 2.0), description="macro-expression duration range (s)")
+    macro_p: float = Field(0.15, ge=0, le=1, description="share of events that are macro-expressions")
+    gap_s: Range = Field((1.2, 2.5), description="neutral time between one event's offset and the next onset (s)")
+    lead_in_s: float = Field(1.5, ge=0, description="no event before this (a live spotter's warm-up; s)")
+    face_margin_s: float = Field(0.2, ge=0, description="a face must be found this long before and after each "
+                                                        "event (s)")
+    jpeg_quality: int = Field(95, ge=1, le=100)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _ranges_rise(self) -> InjectConfig:
         for name in ("micro_amp_px", "macro_amp_px", "micro_s", "macro_s", "gap_s"):
             low, high = getattr(self, name)
-            if not 0 < low <= high:
-                raise ValueError(f"{name} must be (low, high) with 0 < low ≤ high, got {(low, high)}")
-        if not 0 <= self.macro_p <= 1:
-            raise ValueError(f"macro_p must lie in [0, 1], got {self.macro_p}")
-        if self.lead_in_s < 0 or self.face_margin_s < 0:
-            raise ValueError("lead_in_s and face_margin_s must be ≥ 0")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
+            if low > high:
+                raise ValueError(f"{name} must be (low, high) with low ≤ high, got {(low, high)}")
+        return self
 
 
 class LandmarkTracker:

@@ -12,44 +12,31 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
 from corpora.labels import CLASSES
+from stream.settings import Switch, config_class
 from synth.actions import draw_aus, draw_labels
 from synth.faces import Subject, build_subject, load_face_photos
 
 REFERENCE_FACE_WIDTH = 224.0  # amplitudes are given for a face this wide and scaled to the view's face
 
 
-@dataclass(frozen=True)
+@config_class
 class SynthConfig:
     """Frame geometry, encoding and the confounder switches (all on by default)."""
 
-    fps: int = 60
-    view_width: int = 640
-    view_height: int = 800
-    jpeg_quality: int = 90
-    noise: bool = True
-    jpeg: bool = True       # off: frames are written at quality 100 and streamed without a JPEG round trip
-    drift: bool = True
-    blinks: bool = True
-    flicker: bool = True
-    macro: bool = True      # long recordings only
-
-    def __post_init__(self) -> None:
-        for name in ("fps", "view_width", "view_height", "jpeg_quality"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"SynthConfig.{name} must be an integer, got {value!r}")
-        if not 10 <= self.fps <= 1000:
-            raise ValueError(f"SynthConfig.fps must lie in 10..1000, got {self.fps}")
-        for name in ("view_width", "view_height"):
-            if not 256 <= getattr(self, name) <= 4096:
-                raise ValueError(f"SynthConfig.{name} must lie in 256..4096 px, got {getattr(self, name)}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"SynthConfig.jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
-        for name in ("noise", "jpeg", "drift", "blinks", "flicker", "macro"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"SynthConfig.{name} must be True or False, got {getattr(self, name)!r}")
+    fps: int = Field(60, ge=10, le=1000)
+    view_width: int = Field(640, ge=256, le=4096, description="px")
+    view_height: int = Field(800, ge=256, le=4096, description="px")
+    jpeg_quality: int = Field(90, ge=1, le=100)
+    noise: Switch = True
+    jpeg: Switch = Field(True, description="off: frames are written at quality 100 and streamed without a JPEG "
+                                           "round trip")
+    drift: Switch = True
+    blinks: Switch = True
+    flicker: Switch = True
+    macro: Switch = Field(True, description="long recordings only")
 
     @property
     def view_shape(self) -> tuple[int, int]:
