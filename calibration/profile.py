@@ -56,6 +56,24 @@ class Profile:
         data["version"] = PROFILE_VERSION
         return data
 
+    @classmethod
+    def from_json(cls, data: dict, where: str = "profile") -> Profile:
+        """A profile from its file's content (version 2 or 3); ProfileError naming `where` and the field."""
+        data = dict(data)
+        if data.get("version") == 2 and isinstance(data.get("intensity"), dict) and "regions" in data["intensity"]:
+            data["intensity"] = {("band_edges" if k == "regions" else k): v for k, v in data["intensity"].items()}
+            data["version"] = PROFILE_VERSION   # the one change from 2 to 3
+        version = data.pop("version", None)
+        if version != PROFILE_VERSION:
+            raise ProfileError(f"{where} has version {version!r}, expected {PROFILE_VERSION}: run `mer calibrate` again")
+        per_view = data.get("baselines")
+        if isinstance(per_view, dict) and all(isinstance(bands, list) for bands in per_view.values()):
+            data["baselines"] = {(view, band): b for view, bands in per_view.items() for band, b in enumerate(bands)}
+        try:
+            return config_from_json(cls, data, where)
+        except ConfigError as exc:
+            raise ProfileError(str(exc)) from None
+
     def save(self, path: Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,17 +91,4 @@ def load_profile(path: Path) -> Profile:
         raise ProfileError(f"profile {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} is not a JSON object (it holds a {type(data).__name__})")
-    if data.get("version") == 2 and isinstance(data.get("intensity"), dict) and "regions" in data["intensity"]:
-        data["intensity"]["band_edges"] = data["intensity"].pop("regions")   # the one change from 2 to 3
-        data["version"] = PROFILE_VERSION
-    version = data.pop("version", None)
-    if version != PROFILE_VERSION:
-        raise ProfileError(f"profile {path} has version {version!r}, expected {PROFILE_VERSION}: "
-                           "run `mer calibrate` again")
-    per_view = data.get("baselines")
-    if isinstance(per_view, dict) and all(isinstance(bands, list) for bands in per_view.values()):
-        data["baselines"] = {(view, band): b for view, bands in per_view.items() for band, b in enumerate(bands)}
-    try:
-        return config_from_json(Profile, data, f"profile {path}")
-    except ConfigError as exc:
-        raise ProfileError(str(exc)) from None
+    return Profile.from_json(data, f"profile {path}")

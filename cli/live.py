@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from cli.common import StreamFailed, UserError, refuse_failed, stated_views, writable
+from cli.options import given_options
 
 
 # ---------------------------------------------------------------- the engine run
@@ -40,21 +41,30 @@ def _classifier(args: argparse.Namespace):
 
 
 def _engine_config(args: argparse.Namespace, profile=None):
-    from dataclasses import replace
-
+    """The engine's settings: the defaults < --config < the options given (views: --views, else as the
+    source's dataset.json states) < the profile's views and thresholds < --threshold."""
     from stream.pipeline import EngineConfig
+    from stream.settings import config_from_json, config_to_json, load_config
+    from stream.spotter import SpotterOptions
 
-    views = args.views or str(stated_views(args.source) or 2)
-    config = EngineConfig(views=None if views == "auto" else int(views), realtime=args.realtime)
+    data = config_to_json(load_config(EngineConfig, args.config) if args.config else EngineConfig())
+    views = args.views or stated_views(args.source)
+    if views:
+        data["views"] = None if views == "auto" else int(views)
+    if args.realtime is not None:
+        data["realtime"] = args.realtime
     if getattr(args, "cropped", False):
-        config = replace(config, features=replace(config.features, cropped=True))
+        data["features"]["cropped"] = True
+    spotter = given_options(SpotterOptions, args)
+    data["spotter"] |= spotter
     if profile is not None:
-        config = replace(config, views=profile.views, split_x=profile.split_x,
-                         decision_threshold=profile.decision_threshold,
-                         spotter=replace(config.spotter, k_high=profile.k_high, k_low=profile.k_low))
+        if {"k_high", "k_low"} & spotter.keys():
+            print("note: the profile's k_high and k_low replace --k-high and --k-low", file=sys.stderr)
+        data |= {"views": profile.views, "split_x": profile.split_x, "decision_threshold": profile.decision_threshold}
+        data["spotter"] |= {"k_high": profile.k_high, "k_low": profile.k_low}
     if getattr(args, "threshold", None) is not None:
-        config = replace(config, decision_threshold=args.threshold)
-    return config
+        data["decision_threshold"] = args.threshold
+    return config_from_json(EngineConfig, data, "the engine settings")
 
 
 def _open(args: argparse.Namespace):
@@ -272,9 +282,20 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         config = replace(config, views=views, split_x=split_x)
         source = _open(args)
     with source:
-        profile = calibrate(paced(iter(source), args.realtime), args.seconds, config, detector_factory, source.name)
+        profile = calibrate(paced(iter(source), config.realtime), args.seconds, config, detector_factory, source.name)
     profile.save(args.out)
     print(json.dumps(profile.to_json(), indent=2))
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    """The default settings as JSON: a file for --config to start from."""
+    from stream.settings import config_to_json
+
+    if args.which == "train":
+        from model.config import TrainConfig as Config
+    else:
+        from stream.pipeline import EngineConfig as Config
+    print(json.dumps(config_to_json(Config()), indent=2))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

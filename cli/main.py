@@ -13,6 +13,15 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def _one_line(error: Exception) -> str:
+    """A config's ValidationError (several lines) as one line naming the field; any other error as it reads."""
+    from pydantic import ValidationError
+
+    from stream.settings import describe
+
+    return describe(error) if isinstance(error, ValidationError) else str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`mer ARGV…` (default: sys.argv[1:]); its exit code."""
     from stream.memory import limit_malloc_arenas
@@ -21,11 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except BrokenPipeError:   # whoever read our output stopped (`mer ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush stays quiet
+        return 0
     except UserError as exc:
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ValueError, OSError) as exc:   # DatasetError, CheckpointError, config checks; files we cannot read or write
-        print(f"mer: error: {exc}", file=sys.stderr)
+        print(f"mer: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except StreamFailed as exc:
         print(f"mer: error: {exc}", file=sys.stderr)
@@ -33,7 +45,4 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mer: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:   # whoever read our output stopped (`mer ... | head`): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush stays quiet
-        return 0
     return 0

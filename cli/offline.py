@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from cli.common import UserError, refuse_failed, stated_views
+from cli.options import config_from_args
 
 
 # ---------------------------------------------------------------- data
@@ -123,8 +124,7 @@ def _usable(sequences, extraction):
 def _train_config(args: argparse.Namespace):
     from model.config import TrainConfig
 
-    return TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                       focal_gamma=args.focal_gamma, schedule=args.schedule)
+    return config_from_args(TrainConfig, args)
 
 
 def _device(args: argparse.Namespace):
@@ -141,10 +141,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     from model.evaluate import evaluate_probs, make_split
     from model.microattnet import MicroAttNetConfig
     from model.train import predict_sequences, train_model
+    from stream.settings import config_to_json
 
     device, train_config = _device(args), _train_config(args)   # refused before any extraction
     sequences, extraction = _extract(args)
-    split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, args.seed)
+    split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, train_config.seed)
     model_config = replace(MicroAttNetConfig(), fusion_attention=not args.no_fusion_attention,
                            se_block=not args.no_se)
     model, history = train_model(split.train, split.val, extraction.features, model_config, train_config,
@@ -152,7 +153,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     report = evaluate_probs(split.test, predict_sequences(model, split.test, extraction.features), args.threshold)
     extra = {"subjects": split.subjects(), "epochs_run": len(history), "history": history,
              "test_report": report, "data": str(args.data), "threshold": args.threshold,
-             "release_flow": _preprocess_config(args, args.data).release_flow}
+             "release_flow": _preprocess_config(args, args.data).release_flow, "train": config_to_json(train_config)}
     save_checkpoint(args.out, model, labels=list(CLASSES), extra=extra)
     print(json.dumps({"checkpoint": str(args.out), "subjects": split.subjects(), "epochs_run": len(history),
                       "best_val_loss": min(h["val_loss"] for h in history),
@@ -238,7 +239,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
     device, train_config = _device(args), _train_config(args)   # refused before any extraction
     sequences, extraction = _extract(args)
-    split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, args.seed)
+    split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, train_config.seed)
     rows = ablate(split, extraction.features, train_config, args.threshold, device=device)
     print(ablation_table(rows))
     print(json.dumps({"subjects": split.subjects(), "rows": rows}, indent=2))

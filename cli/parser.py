@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cli import live, offline
 from cli.common import existing_path, positive, user_password
+from cli.options import add_config_options
 
 DESCRIPTION = "`mer`: the MER Live command line. Each subcommand builds a config and calls library code."
 
@@ -23,10 +24,10 @@ def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     p.add_argument("--fps", type=positive, default=None, help="frame rate of a recording (default: 60 for images)")
     p.add_argument("--decode-scale", type=int, default=1, choices=(1, 2, 4, 8),
                    help="decode JPEGs at 1/N size (fast for 4DME-size frames)")
-    pace = p.add_mutually_exclusive_group()   # both set `realtime`: the last word on pacing
-    pace.add_argument("--realtime", action="store_true", dest="realtime",
+    pace = p.add_mutually_exclusive_group()   # both set `realtime` (None: as --config says, else max speed)
+    pace.add_argument("--realtime", action="store_true", dest="realtime", default=None,
                       help="deliver recorded frames at their own pace (default: as fast as possible)")
-    pace.add_argument("--max-speed", action="store_false", dest="realtime",
+    pace.add_argument("--max-speed", action="store_false", dest="realtime", default=None,
                       help="as fast as the pipeline takes them (the default; for scripts that say so)")
     p.add_argument("--face-model", type=existing_path, default=None,
                    help="MediaPipe face detector .tflite (default: the bundled one)")
@@ -42,21 +43,23 @@ def _add_live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no live status line")
 
 
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    """--config and the spotter's options (its frame rate is the source's, --fps)."""
+    from stream.spotter import SpotterOptions
+
+    p.add_argument("--config", type=existing_path, default=None, metavar="FILE.json",
+                   help="engine settings as JSON (`mer config` prints the defaults to start from); the options "
+                        "given here override the file, a --profile's thresholds and views override both")
+    add_config_options(p.add_argument_group("spotter"), SpotterOptions, skip=("fps",))
+
+
 def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
     """Training options; `per_fold`: those of `mer evaluate --protocol loso|composite` (no test split,
     no threshold of its own)."""
-    from model.config import DEVICES, SCHEDULES, TrainConfig
+    from model.config import DEVICES, TrainConfig
 
-    defaults = TrainConfig()
-    group = p.add_argument_group("training per fold (--protocol loso or composite)") if per_fold else p
-    group.add_argument("--epochs", type=int, default=defaults.epochs)
-    group.add_argument("--lr", type=float, default=defaults.lr,
-                       help=f"Adam learning rate (default {defaults.lr:g}; the paper's is 1e-4, see README)")
-    group.add_argument("--focal-gamma", type=float, default=defaults.focal_gamma,
-                       help=f"focal loss γ (default {defaults.focal_gamma:g})")
-    group.add_argument("--schedule", default=defaults.schedule, choices=SCHEDULES, help="learning-rate schedule")
-    group.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    group.add_argument("--seed", type=int, default=defaults.seed)
+    group = p.add_argument_group("training per fold (--protocol loso or composite)" if per_fold else "training")
+    add_config_options(group, TrainConfig)
     if not per_fold:
         group.add_argument("--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing")
     group.add_argument("--val-fraction", type=float, default=0.2,
@@ -132,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job on the built-in demo set (headless replay)")
     _add_source_args(p, source=False)
+    _add_engine_args(p)
     _add_live_args(p)
     p.add_argument("--events", type=Path, default=None, help="JSONL event log (default: in the demo folder)")
     p.add_argument("--csv", type=Path, default=None)
@@ -167,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stream", help="run the live pipeline on a camera, recording or dataset")
     _add_source_args(p)
+    _add_engine_args(p)
     _add_live_args(p)
     p.add_argument("--events", type=Path, default=Path("events.jsonl"), help="live JSONL event log")
     p.add_argument("--csv", type=Path, default=None, help="also write events as CSV")
@@ -176,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("spot", help="run the live spotter over every recording of a dataset (MEGC CSV)")
     p.add_argument("data", type=existing_path)
     _add_source_args(p, source=False)
+    _add_engine_args(p)
     _add_live_args(p)
     p.add_argument("--out", type=Path, required=True, help="MEGC spotting CSV to write")
     p.add_argument("--events", type=Path, default=None, help="also write the JSONL event log")
@@ -193,10 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="record a neutral baseline and derive spotter thresholds")
     _add_source_args(p)
+    _add_engine_args(p)
     p.add_argument("--seconds", type=positive, default=10.0, help="length of the neutral stretch")
     p.add_argument("--out", type=Path, default=Path("profile.json"))
     p.add_argument("--threshold", type=float, default=None, help="decision threshold to store in the profile")
     p.set_defaults(func=live.cmd_calibrate)
+
+    p = sub.add_parser("config", help="print the default settings as JSON, a file to start a --config from")
+    p.add_argument("which", nargs="?", default="engine", choices=("engine", "train"),
+                   help="engine: the live pipeline's (--config of stream, spot, demo, calibrate); train: training's")
+    p.set_defaults(func=live.cmd_config)
 
     p = sub.add_parser("bench", help="speed and memory of the live pipeline and the model (JSON)")
     p.add_argument("--model", type=existing_path, default=None, help="checkpoint (default: shipped demo weights)")

@@ -38,9 +38,10 @@ def test_a_malformed_auth_exits_2_without_echoing_it():
 
 
 def test_pacing_is_one_setting_that_realtime_and_max_speed_write():
+    from cli.live import _engine_config
     from cli.parser import build_parser
 
     parser = build_parser()
-    read = lambda *flags: parser.parse_args(["stream", "clip.mp4", *flags]).realtime  # noqa: E731
+    read = lambda *flags: _engine_config(parser.parse_args(["stream", "clip.mp4", *flags])).realtime  # noqa: E731
     assert (read(), read("--realtime"), read("--max-speed")) == (False, True, False)
     assert _mer("stream", "clip.mp4", "--realtime", "--max-speed").returncode == 2   # not both

@@ -22,7 +22,8 @@ def _mer(*args, timeout=120):
 
 
 @pytest.mark.parametrize("case", ["face model", "fps nan", "seconds nan", "seconds 0", "profile list",
-                                  "events unwritable", "calibrate out unwritable"])
+                                  "events unwritable", "calibrate out unwritable", "k_low over k_high",
+                                  "config field", "config not json", "threshold 1.5", "epochs 0"])
 def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
     """Each used to end in a traceback, a hang, exit 0 or a calibration thrown away at save."""
     video = write_video(tmp_path / "clip.avi")
@@ -30,6 +31,8 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
     locked.write_text("")
     profile = tmp_path / "profile.json"
     profile.write_text("[1, 2]")
+    config = tmp_path / "bad.json"
+    config.write_text('{"spotter": {"k_low": -1}}')
     args, named = {
         "face model": (["stream", video, "--face-model", tmp_path / "none.tflite"], "none.tflite"),
         "fps nan": (["stream", video, "--fps", "nan"], "--fps"),
@@ -38,6 +41,12 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
         "profile list": (["stream", video, "--no-model", "--profile", profile], "profile.json"),
         "events unwritable": (["stream", video, "--no-model", "--events", locked / "e.jsonl"], "e.jsonl"),
         "calibrate out unwritable": (["calibrate", video, "--out", locked / "p.json"], "p.json"),
+        "k_low over k_high": (["stream", video, "--no-model", "--k-low", "5"], "k_low < k_high"),
+        "config field": (["spot", tmp_path, "--no-model", "--out", tmp_path / "s.csv", "--config", config],
+                         "bad.json: spotter.k_low"),
+        "config not json": (["calibrate", video, "--config", profile], "profile.json"),
+        "threshold 1.5": (["calibrate", video, "--threshold", "1.5"], "decision_threshold"),
+        "epochs 0": (["train", tmp_path, "--out", tmp_path / "m.pt", "--epochs", "0"], "epochs"),
     }[case]
     result = _mer(*args)
     assert result.returncode == 2, result.stderr
