@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field, model_validator
 
-from stream.settings import config_class
-
 from stream.events import Event
+from stream.settings import config_class
 
 Channel = tuple[int, int]   # (view, face band)
 
