@@ -6,7 +6,7 @@ is rendered to JPEG files once (cached), then measured in one run:
   pipeline_fps  the live engine at max speed: decode, crops, running flow, spotter, classification
   paper_fps     a straightforward paper-style loop: full decode, face detection and 224² Farneback
                 (the paper's settings) on every frame of both views
-  latency_ms    offset confirmed → classified record written, p50 / p95 over the events of the
+  latency_ms    offset confirmed → classified event written, p50 / p95 over the events of the
                 pipeline run and of the looping replay (n: how many)
   rss_mb        resident memory of a long looping replay: at its start, after its first minute (the
                 crop ring full, the allocator settled) and at its end; growth is counted from the minute

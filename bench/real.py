@@ -24,10 +24,10 @@ import numpy as np
 from corpora.fourdme import load_dataset, read_events
 from corpora.replay import open_source
 from corpora.scoring import Interval, macro_confusions, spotting_report, true_intervals
+from stream.events import Event
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
 from stream.pipeline import EngineConfig, FramePipeline
-from stream.events import Event
 from synth import InjectConfig, inject_videos
 
 SPLIT = {

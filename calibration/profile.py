@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +12,7 @@ from stream.intensity import IntensityConfig
 from stream.settings import ConfigError, config_class, config_from_json, config_to_json
 from stream.spotter import Baseline, Channel
 
-PROFILE_VERSION = 3     # 3: the intensity settings name the bands `band_edges`; 2: baselines per view and face band (1: per view)
+PROFILE_VERSION = 3     # 3: the band edges are `band_edges` (2: `regions`); 2: baselines per view and face band
 
 
 class ProfileError(ValueError):
@@ -49,7 +50,7 @@ class Profile:
 
     def to_json(self) -> dict:
         """The file's content: baselines as a list per view, one {mu, sigma} per face band."""
-        data = config_to_json(self)
+        data = config_to_json(replace(self, baselines={}))
         views = sorted({view for view, _ in self.baselines})
         data["baselines"] = {str(v): [config_to_json(b) for (view, _), b in sorted(self.baselines.items()) if view == v]
                              for v in views}
@@ -60,11 +61,10 @@ class Profile:
     def from_json(cls, data: dict, where: str = "profile") -> Profile:
         """A profile from its file's content (version 2 or 3); ProfileError naming `where` and the field."""
         data = dict(data)
-        if data.get("version") == 2 and isinstance(data.get("intensity"), dict) and "regions" in data["intensity"]:
-            data["intensity"] = {("band_edges" if k == "regions" else k): v for k, v in data["intensity"].items()}
-            data["version"] = PROFILE_VERSION   # the one change from 2 to 3
         version = data.pop("version", None)
-        if version != PROFILE_VERSION:
+        if version == 2 and isinstance(data.get("intensity"), dict):   # the one change from 2 to 3: a key's name
+            data["intensity"] = {("band_edges" if k == "regions" else k): v for k, v in data["intensity"].items()}
+        elif version != PROFILE_VERSION:
             raise ProfileError(f"{where} has version {version!r}, expected {PROFILE_VERSION}: run `mer calibrate` again")
         per_view = data.get("baselines")
         if isinstance(per_view, dict) and all(isinstance(bands, list) for bands in per_view.values()):

@@ -261,12 +261,12 @@ def cmd_score_spots(args: argparse.Namespace) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
     from calibration.baseline import calibrate
     from calibration.views import layout_hook
     from stream.face import MediaPipeFaceDetector
     from stream.sources import paced
-
-    from dataclasses import replace
 
     writable(args.out)
     config = _engine_config(args)

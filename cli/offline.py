@@ -122,9 +122,11 @@ def _usable(sequences, extraction):
 
 
 def _train_config(args: argparse.Namespace):
+    """The training settings: the defaults < --config < the options given."""
     from model.config import TrainConfig
+    from stream.settings import load_config
 
-    return config_from_args(TrainConfig, args)
+    return config_from_args(TrainConfig, args, load_config(TrainConfig, args.config) if args.config else None)
 
 
 def _device(args: argparse.Namespace):

@@ -59,6 +59,9 @@ def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
     from model.config import DEVICES, TrainConfig
 
     group = p.add_argument_group("training per fold (--protocol loso or composite)" if per_fold else "training")
+    group.add_argument("--config", type=existing_path, default=None, metavar="FILE.json",
+                       help="training settings as JSON (`mer config train` prints the defaults to start from); "
+                            "the options given here override the file")
     add_config_options(group, TrainConfig)
     if not per_fold:
         group.add_argument("--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing")
@@ -207,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="print the default settings as JSON, a file to start a --config from")
     p.add_argument("which", nargs="?", default="engine", choices=("engine", "train"),
-                   help="engine: the live pipeline's (--config of stream, spot, demo, calibrate); train: training's")
+                   help="engine: the live pipeline's (--config of stream, spot, demo, calibrate); train: training's "
+                        "(--config of train, evaluate, ablate)")
     p.set_defaults(func=live.cmd_config)
 
     p = sub.add_parser("bench", help="speed and memory of the live pipeline and the model (JSON)")

@@ -195,7 +195,7 @@ class MicroAttNet(nn.Module):
         self, x: Tensor, return_attention: bool = False
     ) -> Tensor | tuple[Tensor, dict[str, Tensor | None]]:
         """Logits (B, n_classes); with ``return_attention`` also ``{"alpha1", "alpha2", "se_gate"}``:
-        the (B, 3) stream weights after block 1 and 2 (order h, v, m; None without fusion attention)
+        the (B, 3) stream weights after block 1 and 2 (order u, v, m; None without fusion attention)
         and the magnitude stream's (B, C2) SE gates (None without the SE block)."""
         maps, info = self.forward_features(x)
         logits = self.forward_head(maps)

@@ -53,7 +53,8 @@ class EngineConfig:
     def _ring_holds_an_event(self) -> EngineConfig:
         if self.ring_s <= self.spotter.max_event_s + self.spotter.reference_lag_s:
             raise ValueError(f"ring_s ({self.ring_s}) must exceed spotter.max_event_s + spotter.reference_lag_s "
-                             f"({self.spotter.max_event_s} + {self.spotter.reference_lag_s})")
+                             f"({self.spotter.max_event_s} + {self.spotter.reference_lag_s}); a longer event needs "
+                             "a longer ring (ring_s in a --config file)")
         return self
 
 

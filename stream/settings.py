@@ -26,8 +26,8 @@ class ConfigError(ValueError):
 
 
 def config_class(cls: type[T]) -> type[T]:
-    """`cls` as a frozen, validated config: unknown fields are refused."""
-    return dataclass(frozen=True, config=ConfigDict(extra="forbid"))(cls)
+    """`cls` as a frozen, validated config: unknown fields, infinities and NaN are refused."""
+    return dataclass(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))(cls)
 
 
 @lru_cache(maxsize=None)

@@ -92,10 +92,20 @@ class _CsvSink(_FileSink):
     def __init__(self, path: Path):
         super().__init__(path)
         new = not self.path.exists() or self.path.stat().st_size == 0
+        if not new:
+            self._check_header()
         self._file = open(self.path, "a", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, fieldnames=list(self.columns))
         if new:
             self._writer.writeheader()
+
+    def _check_header(self) -> None:
+        """Rows are appended only under the same columns (a file from an older version has others)."""
+        with open(self.path, newline="", encoding="utf-8", errors="replace") as handle:
+            header = next(csv.reader(handle), [])
+        if header != list(self.columns):
+            raise ValueError(f"cannot append to {self.path}: its columns are not this version's "
+                             f"({', '.join(self.columns)}); name a new file")
 
     def row(self, event: Event) -> dict | None:
         raise NotImplementedError

@@ -37,7 +37,8 @@ Channel = tuple[int, int]   # (view, face band)
 
 @config_class
 class SpotterOptions:
-    fps: float = Field(60.0, gt=0, description="frame rate the time constants are counted in (set from the source)")
+    fps: float = Field(60.0, gt=0, description="frame rate the time constants are counted in (a running stream "
+                                               "replaces it with the source's own rate)")
     k_high: float = Field(4.0, gt=0, description="onset threshold, in baseline σ above μ (set on synthetic recordings)")
     k_low: float = Field(1.5, gt=0, description="offset threshold (hysteresis: lower than k_high)")
     reference_lag_s: float = Field(0.2, ge=0, description="the idle reference is at least this far back (s); must "
@@ -212,7 +213,7 @@ class Spotter:
         z = self._z(self._smoothed(channels), baselines)
         band, score = self.strongest_band(z)
         state.last_score = score
-        state.last_z = {view: value for (view, r), value in z.items() if r == band}   # their mean is the score
+        state.last_z = {view: value for (view, b), value in z.items() if b == band}   # their mean is the score
         if state.mode == "active":
             return self._update_active(frame, channels, z, band, score)
         if state.mode != "warmup" and frame >= state.quiet_until and score is not None and score > options.k_high:

@@ -26,10 +26,10 @@ REFERENCE_FACE_WIDTH = 224.0  # amplitudes are given for a face this wide and sc
 class SynthConfig:
     """Frame geometry, encoding and the confounder switches (all on by default)."""
 
-    fps: int = Field(60, ge=10, le=1000)
-    view_width: int = Field(640, ge=256, le=4096, description="px")
-    view_height: int = Field(800, ge=256, le=4096, description="px")
-    jpeg_quality: int = Field(90, ge=1, le=100)
+    fps: int = Field(60, ge=10, le=1000, strict=True)
+    view_width: int = Field(640, ge=256, le=4096, strict=True, description="px")
+    view_height: int = Field(800, ge=256, le=4096, strict=True, description="px")
+    jpeg_quality: int = Field(90, ge=1, le=100, strict=True)
     noise: Switch = True
     jpeg: Switch = Field(True, description="off: frames are written at quality 100 and streamed without a JPEG "
                                            "round trip")

@@ -89,8 +89,8 @@ def synth_root(tmp_path_factory) -> Path:
 
 
 # ---------------------------------------------------------------- the dashboard's tests
-def record(event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01",
-           fps=60.0) -> Event:
+def make_event(event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01",
+               fps=60.0) -> Event:
     return Event(event_id=event_id, source=source, onset_frame=int(onset_s * fps), offset_frame=int(offset_s * fps),
                  onset_s=onset_s, apex_s=(onset_s + offset_s) / 2, offset_s=offset_s,
                  apex_frame_by_view={0: int(onset_s * fps) + 5, 1: int(onset_s * fps) + 6},

@@ -23,7 +23,8 @@ def _mer(*args, timeout=120):
 
 @pytest.mark.parametrize("case", ["face model", "fps nan", "seconds nan", "seconds 0", "profile list",
                                   "events unwritable", "calibrate out unwritable", "k_low over k_high",
-                                  "config field", "config not json", "threshold 1.5", "epochs 0"])
+                                  "config field", "config not an object", "config not json",
+                                  "train config field", "threshold 1.5", "epochs 0"])
 def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
     """Each used to end in a traceback, a hang, exit 0 or a calibration thrown away at save."""
     video = write_video(tmp_path / "clip.avi")
@@ -33,6 +34,10 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
     profile.write_text("[1, 2]")
     config = tmp_path / "bad.json"
     config.write_text('{"spotter": {"k_low": -1}}')
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"spotter": ')
+    train_config = tmp_path / "train.json"
+    train_config.write_text('{"lr": 2}')
     args, named = {
         "face model": (["stream", video, "--face-model", tmp_path / "none.tflite"], "none.tflite"),
         "fps nan": (["stream", video, "--fps", "nan"], "--fps"),
@@ -44,7 +49,10 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
         "k_low over k_high": (["stream", video, "--no-model", "--k-low", "5"], "k_low < k_high"),
         "config field": (["spot", tmp_path, "--no-model", "--out", tmp_path / "s.csv", "--config", config],
                          "bad.json: spotter.k_low"),
-        "config not json": (["calibrate", video, "--config", profile], "profile.json"),
+        "config not an object": (["calibrate", video, "--config", profile], "profile.json"),
+        "config not json": (["stream", video, "--no-model", "--config", broken], "broken.json: not a readable JSON"),
+        "train config field": (["train", tmp_path, "--out", tmp_path / "m.pt", "--config", train_config],
+                               "train.json: lr"),
         "threshold 1.5": (["calibrate", video, "--threshold", "1.5"], "decision_threshold"),
         "epochs 0": (["train", tmp_path, "--out", tmp_path / "m.pt", "--epochs", "0"], "epochs"),
     }[case]

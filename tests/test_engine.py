@@ -1,6 +1,6 @@
 """The live engine on generated recordings: same apex as the offline pipeline, spotting, bad input,
 crash-safe log. Real components throughout (MediaPipe, Farneback, the spotter); only sinks that
-collect records and a camera that stops are stand-ins for collaborators."""
+collect events and a camera that stops are stand-ins for collaborators."""
 from __future__ import annotations
 
 import json
@@ -31,17 +31,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 class ListSink:
     def __init__(self):
-        self.records = []
+        self.events = []
 
-    def write(self, record):
-        self.records.append(record)
+    def write(self, event):
+        self.events.append(event)
 
     def close(self):
         pass
 
 
 class BrokenSink:
-    def write(self, record):
+    def write(self, event):
         raise OSError("disk full")
 
     def close(self):
@@ -53,7 +53,7 @@ def run_engine(source, config=EngineConfig(), **kwargs):
     engine = Engine(source, config, detector_factory=MediaPipeFaceDetector, sinks=[sink, *kwargs.pop("sinks", [])],
                     **kwargs)
     summary = engine.run()
-    return summary, sink.records
+    return summary, sink.events
 
 
 @pytest.fixture(scope="module")
@@ -268,10 +268,10 @@ def test_jsonl_sink_appends_whole_lines(tmp_path):
     from stream.events import Event
 
     path = tmp_path / "e.jsonl"
-    record = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
+    event = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
     with JsonlSink(path) as sink:
-        sink.write(record)
-        sink.write(record)
+        sink.write(event)
+        sink.write(event)
     lines = path.read_text().splitlines()
     assert [json.loads(line)["apex_frame"] for line in lines] == [3, 3]
 
@@ -339,10 +339,10 @@ def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
-    record = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
+    event = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
     with JsonlSink(path) as sink:
         for n in range(1, 4):
-            sink.write(record)
+            sink.write(event)
             assert len(synced) == n and synced[-1] == len(path.read_bytes())
 
 

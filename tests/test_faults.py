@@ -58,12 +58,12 @@ def idle(recording, tmp_path_factory) -> dict:
 
 
 class FailsAfter:
-    """A sink that takes `good` records, then fails on every one (a network share that goes away)."""
+    """A sink that takes `good` events, then fails on every one (a network share that goes away)."""
 
     def __init__(self, good: int):
         self.good, self.taken = good, 0
 
-    def write(self, record):
+    def write(self, event):
         if self.taken >= self.good:
             raise OSError("the share went away")
         self.taken += 1

@@ -37,19 +37,19 @@ def test_micro_spots_on_a_macro_expression_are_counted():
     assert macro_confusions([Interval("s", "v", 150, 170), Interval("s", "v", 10, 20)], macros) == 1
 
 
-def _record(kind="micro", event_id=1):
+def _event(kind="micro", event_id=1):
     return Event(onset_frame=10, offset_frame=20, apex_frame_by_view={0: 14, 1: 15}, kind=kind,
-                 peak_z_by_view={0: 6.0, 1: 5.0}, peak_intensity_by_view={0: 42.0, 1: 40.0},
-                 event_id=event_id, source="s01/s01_long", onset_s=0.1, apex_s=0.2, offset_s=0.3,
-                 labels=("Positive",), probs={"Positive": 0.9}, attention={"alpha_u": 0.3}, threshold=0.2,
-                 model="m.pt", latency_ms=12.5)
+                 band=1, peak_z_by_view={0: 6.0, 1: 5.0}, peak_intensity_by_view={0: 42.0, 1: 40.0},
+                 event_id=event_id, run_id="r1", source="s01/s01_long", onset_s=0.1, apex_s=0.2, offset_s=0.3,
+                 band_rows=(0.45, 0.7), labels=("Positive",), probs={"Positive": 0.9}, attention={"alpha_u": 0.3},
+                 threshold=0.2, model="m.pt", latency_ms=12.5)
 
 
 def test_megc_sink_writes_micro_rows_that_read_spots_reads_back(tmp_path):
     path = tmp_path / "spots.csv"
     with MegcSink(path) as sink:
-        sink.write(_record("micro", 1))
-        sink.write(_record("macro", 2))
+        sink.write(_event("micro", 1))
+        sink.write(_event("macro", 2))
     rows = list(csv.DictReader(open(path)))
     assert [r["subject"] for r in rows] == ["s01"] and rows[0]["video"] == "s01_long"
     assert read_spots(path) == [Interval("s01", "s01_long", 10, 20, 14)]
@@ -65,15 +65,29 @@ def test_a_spots_file_that_is_not_utf8_is_named(tmp_path):
 def test_csv_sink_flattens_views_and_dicts(tmp_path):
     path = tmp_path / "events.csv"
     with CsvSink(path) as sink:
-        sink.write(_record())
+        sink.write(_event())
     (row,) = list(csv.DictReader(open(path)))
     assert row["apex_left"] == "14" and row["apex_right"] == "15" and row["labels"] == "Positive"
-    assert row["duration_s"] == "0.2"
+    assert (row["duration_s"], row["band"], row["band_rows"], row["run_id"]) == ("0.2", "1", "0.45-0.7", "r1")
+
+
+def test_a_csv_sink_appends_only_under_its_own_columns(tmp_path):
+    path = tmp_path / "events.csv"
+    with CsvSink(path) as sink:
+        sink.write(_event(event_id=1))
+    with CsvSink(path) as sink:                      # same columns: appended
+        sink.write(_event(event_id=2))
+    assert [r["event_id"] for r in csv.DictReader(open(path))] == ["1", "2"]
+    old = tmp_path / "old.csv"                       # an older version's columns (face_band, no run_id)
+    old.write_text("event_id,source,kind,face_band\n1,s/v,micro,0-0.45\n")
+    with pytest.raises(ValueError, match="cannot append to .*old.csv: its columns"):
+        CsvSink(old)
+    assert old.read_text().count("\n") == 2         # left as it was
 
 
 def test_sink_set_counts_a_failing_sink_and_keeps_the_others(tmp_path):
     class Broken:
-        def write(self, record):
+        def write(self, event):
             raise OSError("disk full")
 
         def close(self):
@@ -81,8 +95,8 @@ def test_sink_set_counts_a_failing_sink_and_keeps_the_others(tmp_path):
 
     good = CsvSink(tmp_path / "e.csv")
     sinks = SinkSet([Broken(), good])
-    sinks.write(_record())
-    sinks.write(_record())
+    sinks.write(_event())
+    sinks.write(_event())
     sinks.close()
     assert sinks.failures == {"Broken": 2}
     assert len(list(csv.DictReader(open(tmp_path / "e.csv")))) == 2

@@ -130,7 +130,7 @@ def test_options_override_the_config_file_and_leave_the_rest_as_it_says(tmp_path
         _engine_config("--config", path, "--k-high", 1.5)
 
 
-def test_train_options_are_the_train_config_fields():
+def test_train_options_are_the_train_config_fields(tmp_path):
     from cli.offline import _train_config
     from cli.parser import build_parser
 
@@ -142,6 +142,9 @@ def test_train_options_are_the_train_config_fields():
                                                               batch_size=8, seed=5, augment=False)
     with pytest.raises(ConfigError, match="^the command line: epochs: Input should be greater than or equal to 1"):
         read("--epochs", "0")
+    path = tmp_path / "train.json"                      # a file, and options over it
+    path.write_text(json.dumps({"lr": 1e-4, "schedule": "cosine", "epochs": 7}))
+    assert read("--config", str(path), "--epochs", "3") == TrainConfig(lr=1e-4, schedule="cosine", epochs=3)
 
 
 @pytest.mark.parametrize("which, cls", [("engine", EngineConfig), ("train", TrainConfig)])

@@ -186,7 +186,7 @@ def test_the_score_averages_views_per_band_then_takes_the_strongest_band():
 
 
 def test_the_displayed_view_z_average_to_the_score():
-    baselines = {(v, r): Baseline(100.0, 1.0) for v in (0, 1) for r in (0, 1)}
+    baselines = {(v, b): Baseline(100.0, 1.0) for v in (0, 1) for b in (0, 1)}
     spotter = Spotter(SpotterOptions(fps=FPS, smooth_frames=1), baselines=baselines)
     spotter.update(1, {0: np.array([101.0, 103.0]), 1: np.array([102.0, 100.0])})    # band scores 1.5, 1.5 → 0
     spotter.update(2, {0: np.array([101.0, 105.0]), 1: np.array([102.0, 102.0])})    # 1.5, 3.5 → band 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import record, timeline
+from conftest import make_event, timeline
 
 from corpora.labels import CLASSES
 from stream.store import Marker
@@ -34,7 +34,7 @@ def test_fit_width_never_upscales():
 
 def test_timeline_draws_thresholds_spans_and_markers_where_expected():
     points = timeline()
-    events = [record(1, 2.0, 2.3, "micro"), record(2, 5.0, 6.0, "macro"), record(3, 7.0, 7.5, "micro", source="other")]
+    events = [make_event(1, 2.0, 2.3, "micro"), make_event(2, 5.0, 6.0, "macro"), make_event(3, 7.0, 7.5, "micro", source="other")]
     markers = [Marker(t_s=8.0, frame=480, note="question 3")]
     image = drawing.timeline_image(points, events, markers, (4.5, 2.0), width=800, height=240, window_s=None,
                                    source="s01/s01_01")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ListSource, record, timeline, wait_for
+from conftest import ListSource, make_event, timeline, wait_for
 
 from corpora.labels import CLASSES
 from stream.frames import Frame
@@ -25,10 +25,10 @@ from ui.sources import FeedSource, StampedSource, WebcamFeed, check_upload
 def fill(session: Session) -> None:
     probs = dict(zip(CLASSES, (0.7, 0.1, 0.25, 0.05, 0.01)))
     crop = np.zeros((224, 224), np.uint8)
-    session.store.write(replace(record(1, 2.0, 2.3, "micro", probs, ("Negative", "Repression")),
+    session.store.write(replace(make_event(1, 2.0, 2.3, "micro", probs, ("Negative", "Repression")),
                                 crops={0: (crop, crop, crop)}, se_gate_mean=0.5,
                                 flow_maps={"left/onset_apex": np.zeros((3, 224, 224), np.float16)}))
-    session.store.write(record(2, 5.0, 6.0, "macro"))
+    session.store.write(make_event(2, 5.0, 6.0, "macro"))
     for i, t, z in timeline(7.0):
         session.store.add_point(i, t, z)
     session.add_marker("question 3")
@@ -141,7 +141,7 @@ def test_event_card_with_and_without_pictures(session):
     pictured = session.store.event(1)
     assert pictured.has_pictures and pictured == classified and session.store.event(99) is None
     assert "Event #1" in card_markdown(pictured) and "SE gate" in card_markdown(pictured)
-    assert "no longer kept in memory" in card_markdown(classified)
+    assert "newest events" in card_markdown(classified) and "newest events" not in card_markdown(pictured)
     apex, flows, probs, attention = card_images(pictured)
     assert apex.shape[2] == flows.shape[2] == probs.shape[2] == attention.shape[2] == 3
     assert "macro-expression" in card_markdown(macro)
@@ -307,7 +307,7 @@ def test_a_stream_that_breaks_says_so_on_the_page(tmp_path):
 def test_event_to_page_counts_only_events_the_open_page_saw(tmp_path):
     """A page opened after the events used to report its own arrival as the pipeline's delay."""
     session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.0))
-    event = record(source="rec", onset_s=4, offset_s=8, fps=1.0)
+    event = make_event(source="rec", onset_s=4, offset_s=8, fps=1.0)
     try:
         session.start_source(ListSource(20, 100.0), views=1, realtime=False)
         assert finished(session)

@@ -226,11 +226,11 @@ def card_markdown(event: Event) -> str:
         lines.append("attention: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(event.attention.items()))
                      + (f" · SE gate mean {event.se_gate_mean:.3f}" if event.se_gate_mean is not None else ""))
     if not event.has_pictures:
-        why = "a macro-expression (not classified)" if event.kind == "macro" else (
-            "unclassified (no model loaded)" if not event.probs else "no longer kept in memory")
-        lines.append(f"_No crops or flow maps: {why}. The engine keeps them only for classified events._")
-    if event.model and not event.probs:
-        lines.append(f"_{event.model}_")
+        lines.append("_No crops or flow maps kept for this event (the page keeps them for its newest events)._")
+    if event.kind == "macro":
+        lines.append("_A macro-expression: logged, not classified._")
+    elif not event.probs:
+        lines.append(f"_{event.model or 'not classified: no model loaded'}_")
     return "\n\n".join(lines)
 
 

@@ -1,5 +1,5 @@
 """Pure drawing functions for the dashboard's live panels (the frame with its crop windows, the
-motion timeline): no state, no gradio. Inputs are plain data (arrays, records from the store);
+motion timeline): no state, no gradio. Inputs are plain data (arrays, events from the store);
 outputs are (H, W, 3) uint8 RGB images. The event card and the session summary: ui/cards.py.
 
 The live panels (frame, timeline) are drawn with OpenCV: a redraw costs about a millisecond, so the
