@@ -245,13 +245,12 @@ class Engine:
     def _classify(self, event: Event) -> Event:
         """The event with its labels, probabilities, attention and flow maps (a micro-expression with
         crops, when a classifier is loaded), numbered."""
-        if event.kind != "micro" or self.classifier is None:
-            if event.kind == "micro":
-                self.stats.unclassified += 1
+        if event.kind != "micro":
             return self._numbered(event)
-        if not event.crops:
+        if self.classifier is None or not event.crops:
             self.stats.unclassified += 1
-            return self._numbered(event, model="not classified: its frames had left the crop ring")
+            return self._numbered(event, model=None if self.classifier is None
+                                  else "not classified: its frames had left the crop ring")
         config = self.config    # one read: the dashboard may swap the config meanwhile
         t0 = time.perf_counter()
         phases = {v: phase_features(*crops, config.features) for v, crops in event.crops.items()}
