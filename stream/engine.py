@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from stream.events import Event, view_name
+from stream.events import Event, FaceStateSpan, Record, view_name
 from stream.face import FaceDetector
 from stream.features import PHASES, phase_features
 from stream.frames import Frame
@@ -219,28 +219,36 @@ class Engine:
         pipeline.shutdown()
         self._pipeline = None   # it points back at the engine: without the cycle a finished run is freed at once
 
-    def _submit(self, finished: list[Event], jobs: queue.Queue) -> None:
-        for event in finished:
-            self.stats.count("events", event.kind)
-            jobs.put(event)   # blocks only if the worker is `events_queue` events behind
+    def _submit(self, finished: list[Record], jobs: queue.Queue) -> None:
+        for record in finished:
+            if isinstance(record, Event):
+                self.stats.count("events", record.kind)
+            jobs.put(record)   # blocks only if the worker is `events_queue` records behind
 
     def _classify_loop(self, jobs: queue.Queue) -> None:
         while True:
             event = jobs.get()
             if event is _END:
                 break
+            if isinstance(event, FaceStateSpan):   # logged as it is, between the events
+                self._write(replace(event, run_id=self.run_id))
+                continue
             try:
                 event = self._classify(event)
             except Exception as exc:  # the event is still written, without labels
                 self.stats.unclassified += 1
                 event = self._numbered(event, model=f"classification failed: {exc}")
-            for name in self.sinks.write(event):
+            self._write(event)
+
+    def _write(self, record: Record) -> None:
+        for name in self.sinks.write(record):
+            if isinstance(record, Event):   # the summary counts events lost; a lost state line is a gap in the log
                 self.stats.count("not_written", name)
-            if self.store is not None:
-                try:
-                    self.store.write(event)
-                except Exception:  # the page misses the event; the sinks have it
-                    self.stats.report_errors += 1
+        if self.store is not None:
+            try:
+                self.store.write(record)
+            except Exception:  # the page misses the record; the sinks have it
+                self.stats.report_errors += 1
 
     def _classify(self, event: Event) -> Event:
         """The event with its labels, probabilities, attention and flow maps (a micro-expression with
@@ -285,6 +293,7 @@ class Engine:
         try:
             self.store.set_status({
                 "state": self.stats.state, "fps": round(self.stats.fps, 1), "source_fps": self.stats.source_fps,
+                "face_state": self.stats.face_state, "suppressed": summary["suppressed"],
                 "frames": self.stats.frames,
                 "dropped": sum(summary["dropped"].values()), "drop_reasons": summary["dropped"],
                 "no_face_frames": self.stats.no_face_frames,

@@ -3,11 +3,14 @@
 Each stage fills its own fields and hands on a copy (`dataclasses.replace`), so an event a reader
 holds never changes under it:
 
-    spotter   where and when, in the source's frame numbers (onset, apex per view, offset, band, kind)
-    pipeline  the recording, recorded times, the face band's rows, the 224² crops of each view
+    spotter   where and when, in the source's frame numbers (onset, apex per view, offset, region, kind)
+    pipeline  the recording, recorded times, the apex per view (the displacement's peak), the face
+              band's rows and side, the 224² crops of each view
     worker    id and run, labels, probabilities, attention, latency, the flow maps of each phase
 
 `to_dict()` is one line of the live log (schema in shared/DESIGN.md): the log's fields, never pixels.
+Between the events the log holds the face's states (`FaceStateSpan`: still, moving, blink, talking,
+no face), one line per stretch, so a reader sees why something or nothing was reported.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ VIEW_NAMES = ("left", "right")
 # the live log's fields, in the order they are written
 LOG_FIELDS = ("event_id", "source", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
               "apex_frame_by_view", "peak_intensity", "kind", "labels", "probs", "attention", "threshold", "model",
-              "latency_ms", "band", "band_rows", "run_id")
+              "latency_ms", "band", "band_rows", "side", "run_id")
+FACE_STATES = ("still", "moving", "blink", "talking", "no face")
 
 
 def view_name(view: int) -> str:
@@ -35,6 +39,7 @@ class Event:
     apex_frame_by_view: dict[int, int]                  # view → frame of its peak intensity (eq. 3 in the band)
     kind: str                                           # "micro" | "macro"
     band: int = 0                                       # the face band that moved most (index, top band 0)
+    region: int = 0                                     # the face region that moved most (band · columns + column)
     peak_z_by_view: dict[int, float] = field(default_factory=dict)
     peak_intensity_by_view: dict[int, float] = field(default_factory=dict)
     reference_frame: int | None = None                  # the neutral frame the intensities were measured against
@@ -43,7 +48,8 @@ class Event:
     onset_s: float = 0.0                                # recorded times of onset, apex, offset
     apex_s: float = 0.0
     offset_s: float = 0.0
-    band_rows: tuple[float, float] | None = None        # the band's top and bottom row, fractions of the face's height
+    band_rows: tuple[float, float] | None = None        # the band's top and bottom row, fractions of the measured height
+    side: str | None = None                             # the region's half of the picture: left, right (None: whole width)
     crops: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False,
                                                                           compare=False)   # view → onset, apex, offset 224²
     confirmed_at: float = 0.0                           # perf_counter() when the spotter confirmed the offset
@@ -94,10 +100,36 @@ class Event:
         """The event's line in the live log."""
         values = {
             "apex_frame": self.apex_frame,
-            "peak_intensity": round(self.peak_intensity, 3),
+            "peak_intensity": round(self.peak_intensity, 4),
             "apex_frame_by_view": {view_name(v): f for v, f in self.apex_frame_by_view.items()},
             "onset_s": round(self.onset_s, 4), "apex_s": round(self.apex_s, 4), "offset_s": round(self.offset_s, 4),
             "labels": list(self.labels), "probs": dict(self.probs), "attention": dict(self.attention),
             "band_rows": list(self.band_rows) if self.band_rows is not None else None,
         }
         return {name: values[name] if name in values else getattr(self, name) for name in LOG_FIELDS}
+
+
+@dataclass(frozen=True)
+class FaceStateSpan:
+    """A stretch of one face state in one recording: frames first…last, recorded times start…end."""
+
+    state: str                  # one of FACE_STATES
+    source: str
+    first_frame: int
+    last_frame: int
+    start_s: float
+    end_s: float
+    run_id: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict:
+        """Its line in the live log, told from events by `kind`."""
+        return {"kind": "face_state", "state": self.state, "source": self.source, "first_frame": self.first_frame,
+                "last_frame": self.last_frame, "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4),
+                "run_id": self.run_id}
+
+
+Record = Event | FaceStateSpan    # what the pipeline hands on: events and the face's states between them

@@ -37,9 +37,10 @@ class PreprocessConfig:
     flow_clip_px: float = Field(4.0, gt=0, description="the fixed scale, and the sample scale's cap (px; assumption)")
     flow: FarnebackParams = Field(default_factory=FarnebackParams, description="phase flows: the paper's Farneback")
     apex_intensity: Literal["detrended", "face", "paper"] = Field(
-        "detrended", description="paper: eq. 3 over the whole crop against the onset; face: stream.intensity (the "
-                                 "live spotter's) against the onset; detrended: the face intensity less steady head "
-                                 "motion, taken from both ends of the clip (FaceIntensity.detrended_curve)")
+        "detrended", description="paper: eq. 3 over the whole crop against the onset; face: the displacement from the "
+                                 "onset in the face region that moved most (stream.intensity, the live spotter's "
+                                 "measure); detrended: the same less steady head motion taken from both ends of the "
+                                 "clip, weighted by the apex prior (FaceIntensity.apex_curve; the live apex too)")
     release_flow: Literal["offset_to_apex", "apex_to_offset"] = Field(
         "offset_to_apex", description="the second phase's flow direction; the paper's is apex_to_offset")
     cropped: Switch = Field(False, description="frames are pre-cropped faces: each whole frame is the "
@@ -114,7 +115,10 @@ def apex_curve(gray_crops: list[np.ndarray], window: Window, config: PreprocessC
     if config.apex_intensity == "paper":
         return intensity_curve(gray_crops, config.flow)
     measure = FaceIntensity(config.intensity, window.crop, window.face, config.size, window.margin)
-    return measure.curve(gray_crops) if config.apex_intensity == "face" else measure.detrended_curve(gray_crops)
+    faces = [measure.face(crop) for crop in gray_crops]
+    if config.apex_intensity == "face":
+        return measure.displacement(faces, detrend=False).max(axis=1)
+    return measure.apex_curve(faces)
 
 
 def view_features(gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig,

@@ -53,6 +53,18 @@ def farneback(reference: np.ndarray, target: np.ndarray, params: FarnebackParams
     )
 
 
+# Mean absolute gray-level change (0–255) below which a frame repeats the one before it. Webcam and
+# web videos often hold a frame for two or three frame times (a 10-fps capture in a 30-fps file;
+# H.264 "skip" frames): measured on the shared real videos, repeats lie below 0.1 and new frames
+# above 0.15, sensor noise alone giving ≥ 0.3 on most cameras.
+REPEAT_LEVEL = 0.1
+
+
+def repeats(previous: np.ndarray, current: np.ndarray, level: float = REPEAT_LEVEL) -> bool:
+    """Whether `current` (uint8 gray) shows the same picture as `previous`: no new motion to measure."""
+    return previous.shape == current.shape and float(cv2.absdiff(previous, current).mean()) < level
+
+
 def magnitude(flow: np.ndarray) -> np.ndarray:
     """m = sqrt(u² + v²) per pixel (eq. 2)."""
     return np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
@@ -89,10 +101,11 @@ def affine_fit(flow: np.ndarray, mask: np.ndarray | None = None, stride: int = 4
     return np.linalg.lstsq(rows[best], targets[best], rcond=None)[0]
 
 
-def remove_affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """`flow` less its best affine fit: head translation, roll, scale (moving closer) and, to first
-    order, small nods and turns, all of which move the whole face as one plane."""
-    return flow - _pixel_grid(flow.shape[0], flow.shape[1]) @ affine_fit(flow, mask)
+def affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """The best affine fit to `flow`, per pixel: head translation, roll, scale (moving closer) and,
+    to first order, small nods and turns, all of which move the whole face as one plane."""
+    return _pixel_grid(flow.shape[0], flow.shape[1]) @ affine_fit(flow, mask)
+
 
 
 def intensity_curve(frames: list[np.ndarray], params: FarnebackParams = DEFAULT_FARNEBACK) -> np.ndarray:

@@ -1,21 +1,25 @@
-"""The running motion intensity of a face, shared by the live spotter and the offline apex.
+"""The motion of a face between two pictures, shared by the live spotter and the offline apex.
 
-The paper's eq. 3 sums the flow magnitude over the whole crop. Measured on synthetic recordings,
-these changes raise an expression's z-score 2–3× over that and keep blinks and lighting out:
-  * the face box alone (the crop's margin holds only background and hair, i.e. noise);
-  * the head motion subtracted: an affine fit to the flow (translation, roll, zoom; the median flow,
-    translation only, left a 0.5° roll above the strongest expression);
-  * the eyes masked (blinks move the lids by several pixels, far more than a micro-expression);
-  * the target's brightness scaled to the reference's (Farneback reads a 1 % gain change as motion,
-    so lighting flicker against a frozen reference kept events "on" for up to 0.7 s after they ended);
-  * the sum taken per band of the face (brows and eyes, nose and cheeks, mouth and chin), each scored
-    against its own baseline by the spotter: an action unit is local, and the whole face's sum buried
-    the faintest (≤ 0.6 px) in the noise of the rest. The bands add up to eq. 3 over the face, which
-    the offline apex keeps using. A band next to the eyes saw blinks through the edge of the old
-    eye mask (0.22 × 0.13), hence its larger default.
+Two faces (gray, cut from one fixed crop window) give a Farneback flow (eq. 1); from it:
+  * the head's motion, an affine fit to the flow (translation, roll, zoom, and small nods and
+    turns to first order), taken out of the flow and kept as one number (`FaceMotion.head`);
+  * what is left, per region of the face: the length of the region's mean flow vector. An action
+    unit moves a patch of skin one way, so its vectors add up while the flow's noise (which points
+    anywhere) cancels: on real calm faces with injected expressions this separated events from
+    idle frames better than the sum of magnitudes (eq. 2–3 per region), which adds the noise up too;
+  * the eyes' own motion (`FaceMotion.eyes`), which the regions leave out: a blink moves the lids by
+    several pixels, far more than a micro-expression, and is read as a face state instead.
+
+What is measured is the face box with a strip of forehead above it: MediaPipe's box ends at the
+brows, and brow raises and frowns happen there. The regions are bands of that area (brows and
+eyes, nose and cheeks, mouth and chin) split into left and right halves (a one-sided unit, a lip
+corner). Before the flow the target's brightness is scaled to the reference's (Farneback reads a
+1 % gain change as motion).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Literal
 
 import cv2
@@ -23,7 +27,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from stream.face import Box, eye_mask
-from stream.flow import FarnebackParams, farneback, magnitude, remove_affine_motion
+from stream.flow import FarnebackParams, affine_motion, farneback, magnitude
 from stream.settings import Switch, config_class
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -31,22 +35,31 @@ Fraction = Annotated[float, Field(gt=0, le=1)]
 
 @config_class
 class IntensityConfig:
-    size: int = Field(160, ge=16, description="the face box is resized to size × size (px)")
+    size: int = Field(160, ge=16, description="the measured area is resized to size × size (px)")
     flow: FarnebackParams = Field(default_factory=lambda: FarnebackParams(levels=2, winsize=11, iterations=2),
                                   description="the running flow's Farneback settings (lighter than the phases')")
+    lag_s: float = Field(0.1, gt=0, description="the live reference is the newest new picture at least this far back "
+                                                "(s): about an expression's rise, short enough that head drift and "
+                                                "light changes add little")
+    forehead: float = Field(0.2, ge=0, le=0.5, description="share of the face box's height measured above it (the "
+                                                           "detector's box ends at the brows); at most the crop's "
+                                                           "margin")
     motion_compensation: Literal["affine", "none"] = Field(
-        "affine", description="head motion taken out of the flow before the magnitude: affine (translation, roll, "
-                              "scale, and small nods and turns to first order; it replaced the median flow, "
-                              "translation only) or none")
-    eye_mask: Switch = Field(True, description="ignore the eyes (blinks)")
+        "affine", description="head motion taken out of the flow: affine (translation, roll, scale, and small nods "
+                              "and turns to first order) or none")
+    eye_mask: Switch = Field(True, description="leave the eyes out of the regions (blinks) and measure them apart")
     eye_mask_size: tuple[Fraction, Fraction] = Field(
-        (0.26, 0.17), description="the eye ellipses' half-axes, fractions of the face width")
-    gain_compensation: Switch = Field(True, description="match the target's mean brightness to the "
-                                                        "reference's")
+        (0.15, 0.07), description="the eye ellipses' half-axes, fractions of the face width: the eye opening and lids, "
+                                  "not the brows (assumption, checked on the shared real videos)")
+    gain_compensation: Switch = Field(True, description="match the target's mean brightness to the reference's")
     band_edges: tuple[float, ...] = Field(
-        (0.0, 0.45, 0.7, 1.0), description="row bounds of the face bands summed apart, fractions of the face box's "
-                                           "height from the top: brows + eyes | nose + cheeks | mouth + chin; "
-                                           "(0.0, 1.0) sums the whole face as one band")
+        (0.0, 0.45, 0.7, 1.0), description="row bounds of the face bands, fractions of the measured area's height "
+                                           "from the top: forehead, brows + eyes | nose + cheeks | mouth + chin")
+    columns: Literal[1, 2] = Field(2, description="each band split into this many columns (2: the face's two halves)")
+    apex_prior: tuple[Fraction, Fraction] | None = Field(
+        (0.35, 0.2), description="where in onset…offset an apex falls, as (centre, width) fractions of the clip: the "
+                                 "displacement is weighted by a Gaussian there before the argmax (a micro-expression "
+                                 "rises faster than it fades; assumption, not fitted to our data); null: none")
 
     @model_validator(mode="after")
     def _bands(self) -> IntensityConfig:
@@ -58,8 +71,33 @@ class IntensityConfig:
         return self
 
     def band_starts(self) -> list[int]:
-        """First row of each band in the size × size face."""
+        """First row of each band in the size × size area."""
         return [int(round(b * self.size)) for b in self.band_edges[:-1]]
+
+    @property
+    def regions(self) -> int:
+        return (len(self.band_edges) - 1) * self.columns
+
+    def region_band(self, region: int) -> int:
+        return region // self.columns
+
+    def region_side(self, region: int) -> str | None:
+        """'left' or 'right' half of the picture (not of the person), None with one column."""
+        return None if self.columns == 1 else ("left", "right")[region % self.columns]
+
+
+@dataclass(frozen=True)
+class FaceMotion:
+    """What moved between two pictures of a face (px at the measured size)."""
+
+    vectors: np.ndarray     # (bands · columns, 2) each region's mean flow (u, v), head motion removed
+    head: float             # RMS of the fitted head motion over the face
+    eyes: float = 0.0       # mean flow magnitude inside the eye ellipses, head motion removed (0 without them)
+
+    @cached_property
+    def regions(self) -> np.ndarray:
+        """(bands · columns,) the length of each region's mean flow."""
+        return np.hypot(self.vectors[:, 0], self.vectors[:, 1])
 
 
 def face_slice(crop_size: int, margin: float) -> tuple[int, int]:
@@ -78,62 +116,105 @@ def match_brightness(reference: np.ndarray, target: np.ndarray, mask: np.ndarray
 
 
 class FaceIntensity:
-    """Measures one crop window's face: `face(crop)` cuts the face out of a gray crop, `measure`
-    gives the intensity per face band between two such faces. Holds only what the window fixes
-    (the eye mask)."""
+    """Measures one crop window's face: `face(crop)` cuts the measured area out of a gray crop,
+    `motion(reference, target)` gives the FaceMotion between two such areas. Holds only what the
+    window fixes (the area, the eye mask, the regions)."""
 
     def __init__(self, config: IntensityConfig, crop: Box, face: Box, crop_size: int, margin: float):
         self.config = config
-        self.offset, self.side = face_slice(crop_size, margin)
+        offset, side = face_slice(crop_size, margin)
+        above = min(int(round(config.forehead * side)), offset)
+        self.rows = (offset - above, offset + side)
+        self.cols = (offset, offset + side)
         scale_x, scale_y = crop.w / crop_size, crop.h / crop_size    # a whole-frame crop need not be square
-        face_box = Box(int(round(crop.x + self.offset * scale_x)), int(round(crop.y + self.offset * scale_y)),
-                     int(round(self.side * scale_x)), int(round(self.side * scale_y)))
-        self.mask = eye_mask(face, face_box, config.size, *config.eye_mask_size) if config.eye_mask else None
-        self._weights = None if self.mask is None else self.mask.astype(np.float32)
-        self._band_starts = config.band_starts()
+        area = Box(int(round(crop.x + offset * scale_x)), int(round(crop.y + self.rows[0] * scale_y)),
+                   int(round(side * scale_x)), int(round((side + above) * scale_y)))
+        self.mask = eye_mask(face, area, config.size, *config.eye_mask_size) if config.eye_mask else None
+        weights = np.ones((config.size, config.size), np.float32) if self.mask is None else self.mask.astype(np.float32)
+        self._weights = weights
+        self._row_starts = config.band_starts()
+        self._col_starts = [int(round(c * config.size / config.columns)) for c in range(config.columns)]
+        self._counts = np.maximum(self._per_region(weights), 1.0)
+        self._eyes = None if self.mask is None or self.mask.all() else ~self.mask
 
     def face(self, gray_crop: np.ndarray) -> np.ndarray:
-        face = gray_crop[self.offset:self.offset + self.side, self.offset:self.offset + self.side]
+        area = gray_crop[self.rows[0]:self.rows[1], self.cols[0]:self.cols[1]]
         size = self.config.size
-        return face if self.side == size else cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
+        return area if area.shape == (size, size) else cv2.resize(area, (size, size), interpolation=cv2.INTER_AREA)
 
-    def flow(self, reference: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Farneback flow (eq. 1) from `reference` to `target` faces, brightness-matched, head motion removed."""
+    def _per_region(self, values: np.ndarray) -> np.ndarray:
+        """Sums of `values` (H, W[, …]) over each band × column, flattened band by band."""
+        sums = np.add.reduceat(np.add.reduceat(values, self._row_starts, axis=0), self._col_starts, axis=1)
+        return sums.reshape(self.config.regions, *values.shape[2:])
+
+    def residual_flow(self, reference: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(flow less the head's motion, the head's motion) from `reference` to `target` (eq. 1)."""
         if self.config.gain_compensation:
             target = match_brightness(reference, target, self.mask)
         flow = farneback(reference, target, self.config.flow)
-        return remove_affine_motion(flow, self.mask) if self.config.motion_compensation == "affine" else flow
+        if self.config.motion_compensation == "none":
+            return flow, np.zeros_like(flow)
+        head = affine_motion(flow, self.mask)
+        return flow - head, head
 
-    def band_sums(self, flow: np.ndarray) -> np.ndarray:
-        """Σ m over the unmasked pixels of each face band (eq. 2–3 per band; their sum is eq. 3)."""
-        m = magnitude(flow)
-        if self._weights is not None:
-            m *= self._weights
-        return np.add.reduceat(m.sum(axis=1), self._band_starts).astype(np.float64)
+    def motion_of(self, residual: np.ndarray, head: np.ndarray) -> FaceMotion:
+        mean_vectors = self._per_region(residual * self._weights[..., None]) / self._counts[:, None]
+        on_face = head[self.mask] if self.mask is not None else head.reshape(-1, 2)
+        head_rms = float(np.sqrt(np.mean(np.sum(on_face ** 2, axis=-1))))
+        eyes = float(magnitude(residual)[self._eyes].mean()) if self._eyes is not None else 0.0
+        return FaceMotion(mean_vectors.astype(np.float64), head_rms, eyes)
 
-    def measure(self, reference: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """The intensity per face band between two faces."""
-        return self.band_sums(self.flow(reference, target))
+    def motion(self, reference: np.ndarray, target: np.ndarray) -> FaceMotion:
+        """What moved from `reference` to `target` (faces from `face`)."""
+        return self.motion_of(*self.residual_flow(reference, target))
 
-    def curve(self, gray_crops: list[np.ndarray]) -> np.ndarray:
-        """Whole-face intensity of every crop against the first one (0 for the first)."""
-        faces = [self.face(c) for c in gray_crops]
-        return np.array([0.0] + [float(self.measure(faces[0], f).sum()) for f in faces[1:]])
+    def displacement(self, faces: list[np.ndarray], detrend: bool) -> np.ndarray:
+        """(T, regions): each face's displacement from the first, per region (0 for the first).
 
-    def detrended_curve(self, gray_crops: list[np.ndarray]) -> np.ndarray:
-        """Whole-face intensity of the expression alone, for crops from onset to offset.
+        With `detrend` the faces run from onset to offset, both a resting face, so the first→last
+        flow is head motion only; the share of it a steady drift has covered by face t,
+        (t / T)·flow(0→T), is subtracted before the region means (0 at both ends)."""
+        return self._displacement(self._residuals(faces), detrend)
 
-        The flow from the onset frame holds the expression and whatever the head did meanwhile.
-        Both ends of a labelled clip show a resting face, so the onset→offset flow is head motion
-        only; the share of it that a steady head motion has covered by frame t, (t / T)·flow(0→T),
-        is subtracted before the magnitude. What a drifting head adds grows through the clip and
-        put the argmax near the offset; what is left peaks with the expression (0 at both ends)."""
-        faces = [self.face(c) for c in gray_crops]
-        last = len(faces) - 1
-        if last < 2:
-            return np.zeros(len(faces))
-        head = self.flow(faces[0], faces[last])
-        curve = [0.0]
-        for t in range(1, last):
-            curve.append(float(self.band_sums(self.flow(faces[0], faces[t]) - (t / last) * head).sum()))
-        return np.array(curve + [0.0])
+    def _residuals(self, faces: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(residual flow, head motion) from the first face to each (zeros for the first)."""
+        still = np.zeros((*faces[0].shape, 2), np.float32)
+        return [(still, still)] + [self.residual_flow(faces[0], face) for face in faces[1:]]
+
+    def _displacement(self, residuals: list[tuple[np.ndarray, np.ndarray]], detrend: bool) -> np.ndarray:
+        out = np.zeros((len(residuals), self.config.regions))
+        last = len(residuals) - 1
+        drift = residuals[last][0] if detrend and last >= 2 else None
+        for t in range(1, last + (drift is None)):
+            residual, head = residuals[t]
+            out[t] = self.motion_of(residual - (t / last) * drift if drift is not None else residual, head).regions
+        return out
+
+    def apex_curve(self, faces: list[np.ndarray], detrend: bool = True, region: int | None = None) -> np.ndarray:
+        """(T,): each face's displacement from the first in `region` (None: the region that moved most),
+        weighted by the apex prior; the apex is its argmax. `detrend` as in `displacement`."""
+        displacement = self.displacement(faces, detrend)
+        if region is None:
+            region = int(np.argmax(displacement.max(axis=0)))
+        return displacement[:, region] * apex_prior(len(faces), self.config.apex_prior)
+
+    def apex_and_return(self, faces: list[np.ndarray], end: int, region: int) -> tuple[int, float]:
+        """A spotted event's apex and how far its face came back: `faces` run from the event's reference
+        to a picture after it, `end` is the index of its offset. Returns (the apex's index, by
+        `apex_curve` over faces[:end + 1]; the share of the apex's displacement, in `region`, that is
+        still there at the last face). A micro-expression returns (≈ 0); the onset of a held smile or
+        a head that moved and stayed does not (≈ 1)."""
+        residuals = self._residuals(faces)
+        curve = self._displacement(residuals[:end + 1], detrend=True)[:, region] * apex_prior(end + 1, self.config.apex_prior)
+        apex = int(np.argmax(curve))
+        at_apex, at_last = (self.motion_of(*residuals[i]).regions[region] for i in (apex, len(faces) - 1))
+        return apex, float(at_last / at_apex) if at_apex > 0 else 0.0
+
+
+def apex_prior(n: int, prior: tuple[float, float] | None) -> np.ndarray:
+    """(n,) weights over the frames of onset…offset: a Gaussian at `prior` = (centre, width) of the clip."""
+    if prior is None or n < 3:
+        return np.ones(n)
+    centre, width = prior
+    position = np.arange(n) / (n - 1)
+    return np.exp(-0.5 * ((position - centre) / width) ** 2)

@@ -1,10 +1,16 @@
 """The per-frame pipeline, single-threaded: split the views, keep each view's crop window, fill the
-crop ring, measure the running intensity per face band and run the spotter; a finished event leaves
-with its recording, times and crops filled in (stream.events). The Engine (stream/engine.py) runs
-it between its threads; calibration and the tests run it alone."""
+crop ring, measure each view's face motion against its lag reference and run the spotter; a
+finished event leaves with its recording, times, apex and crops filled in, and each stretch of one
+face state as a FaceStateSpan (stream.events). The Engine (stream/engine.py) runs it between its
+threads; calibration and the tests run it alone.
+
+A picture that repeats the one before it (webcams and web videos often hold a frame for two or
+three frame times) is stored but not measured: there is no new motion in it, and measuring it
+would give the spotter a flow of zero that looks like a perfectly still face."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable, Literal
@@ -12,11 +18,12 @@ from typing import Callable, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from stream.events import Event, view_name
+from stream.events import Event, FaceStateSpan, Record, view_name
 from stream.face import FaceDetector, gray_crop
 from stream.features import PreprocessConfig
+from stream.flow import repeats
 from stream.frames import Frame
-from stream.intensity import FaceIntensity
+from stream.intensity import FaceIntensity, FaceMotion
 from stream.ring import CropRing
 from stream.settings import Switch, config_class
 from stream.spotter import Baseline, Channel, Spotter, SpotterOptions
@@ -28,7 +35,6 @@ from stream.views import split_views
 Layout = Callable[[np.ndarray], tuple[int, int | None]]   # frame → (views, split_x)
 
 
-
 @config_class
 class EngineConfig:
     views: Literal[1, 2] | None = Field(2, description="views side by side in a frame (1: a mono webcam; "
@@ -36,7 +42,7 @@ class EngineConfig:
     split_x: int | None = Field(None, ge=1, description="the seam between views (px); null = the middle")
     realtime: Switch = Field(False, description="deliver recorded frames at their own pace (else: as "
                                                 "fast as the pipeline takes them)")
-    ring_s: float = Field(6.0, gt=0, description="seconds of crops kept; must exceed max_event_s + reference_lag_s")
+    ring_s: float = Field(6.0, gt=0, description="seconds of crops kept; must exceed max_event_s + the lag")
     queue_frames: int = Field(32, ge=1, description="reader → processing queue bound (frames)")
     events_queue: int = Field(64, ge=1, description="processing → classifier queue bound (events)")
     decision_threshold: float = Field(0.2, gt=0, lt=1, description="a class is reported above this probability "
@@ -51,10 +57,10 @@ class EngineConfig:
 
     @model_validator(mode="after")
     def _ring_holds_an_event(self) -> EngineConfig:
-        if self.ring_s <= self.spotter.max_event_s + self.spotter.reference_lag_s:
-            raise ValueError(f"ring_s ({self.ring_s}) must exceed spotter.max_event_s + spotter.reference_lag_s "
-                             f"({self.spotter.max_event_s} + {self.spotter.reference_lag_s}); a longer event needs "
-                             "a longer ring (ring_s in a --config file)")
+        needed = self.spotter.max_event_s + self.features.intensity.lag_s
+        if self.ring_s <= needed:
+            raise ValueError(f"ring_s ({self.ring_s}) must exceed spotter.max_event_s + features.intensity.lag_s "
+                             f"({needed}); a longer event needs a longer ring (ring_s in a --config file)")
         return self
 
 
@@ -85,15 +91,22 @@ class FramePipeline:
         if config.views is not None:
             self._setup_views(config.views, config.split_x)
         self.baselines = baselines
-        self.spotter = Spotter(config.spotter, baselines)
+        self.spotter = self._new_spotter(config.spotter)
         self.measures: dict[int, tuple[int, FaceIntensity]] = {}    # view → (window serial, its measure)
+        self._new: dict[int, deque] = {}                             # view → its recent new pictures (frame, t_s, window)
+        self._span: list | None = None                               # the face state so far: [state, first, last, t0, t1]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mer-view")
         self.source: str | None = None
         self.shape: tuple[int, ...] | None = None
-        self.last_frame = 0
+        self.last_frame, self.last_t = 0, 0.0
+        self.measured = False          # whether the last frame was measured (not a repeat, a reference found)
         self._fps_clock = (time.perf_counter(), 0)
         if store is not None:
             store.set_thresholds(config.spotter.k_high, config.spotter.k_low)
+
+    def _new_spotter(self, options: SpotterOptions) -> Spotter:
+        intensity = self.config.features.intensity
+        return Spotter(options, self.baselines, intensity.columns, len(intensity.band_edges) - 1, self.stats.suppressed)
 
     def set_thresholds(self, options: SpotterOptions) -> None:
         """Spotter options with new thresholds; the spotter keeps its baselines and state."""
@@ -113,8 +126,9 @@ class FramePipeline:
         features = self.config.features
         self.ring = CropRing(capacity, views, features.size, features.intensity.size)
 
-    def process(self, frame: Frame) -> list[Event]:
-        """Take one frame; returns the events that ended with it, ready for the classifier."""
+    def process(self, frame: Frame) -> list[Record]:
+        """Take one frame; returns the events and face-state stretches that ended with it (events
+        ready for the classifier)."""
         if self.ring is None:
             self._setup_views(*self.layout(frame.image))
         finished = []
@@ -124,33 +138,58 @@ class FramePipeline:
             self.stats.recordings += 1
             self.stats.frame_times.clear()
             self.ring.clear()
+            self._new.clear()
             for tracker in self.trackers:
                 tracker.reset()
             # neutral levels differ between recordings (crop size, light): only a calibrated baseline carries over
             options = self.config.spotter
             if self.recording_fps is not None:
                 options = replace(options, fps=self.recording_fps(frame.source))
-            self.spotter = Spotter(options, self.baselines)
+            self.spotter = self._new_spotter(options)
         if self.shape is not None and frame.image.shape != self.shape:
             self.stats.size_changes += 1
         self.shape = frame.image.shape
-        self.last_frame = frame.index
-        intensities = self._intensities(frame)
-        event = self.spotter.update(frame.index, intensities, frame.t_s)
+        self.last_frame, self.last_t = frame.index, frame.t_s
+        motions, reference, faces = self._motions(frame)
+        self.measured = bool(motions)
+        event = self.spotter.update(frame.index, motions, frame.t_s, *reference) if motions else None
         if event is not None:
             finished.append(self.located(event))
+        state = "no face" if not faces else (self.spotter.state.face_state if motions else None)
+        finished += self._follow_state(state, frame)
         self.stats.processed += 1
         self.stats.frame_times.append(frame.t_s)
         try:
-            self._report(frame)
+            self._report(frame, state)
         except Exception:  # the dashboard's view of a frame must never cost an event spotted in it
             self.stats.report_errors += 1
         return finished
 
-    def close(self) -> list[Event]:
-        """End of a recording: the open event, if any, ends at its last frame."""
-        event = self.spotter.close(self.last_frame) if self.source is not None else None
-        return [self.located(event)] if event is not None else []
+    def close(self) -> list[Record]:
+        """End of a recording: the open event, if any, ends at its last frame; so does the face state."""
+        if self.source is None:
+            return []
+        event = self.spotter.close(self.last_frame, self.last_t)
+        return ([self.located(event)] if event is not None else []) + self._end_span()
+
+    def _follow_state(self, state: str | None, frame: Frame) -> list[FaceStateSpan]:
+        """The stretch of the previous state when `state` differs from it (None: unknown, the picture
+        repeats the last one: the stretch goes on)."""
+        span = self._span
+        if state is None or (span is not None and span[0] == state):
+            if span is not None:
+                span[2], span[4] = frame.index, frame.t_s
+            return []
+        ended = self._end_span()
+        self._span = [state, frame.index, frame.index, frame.t_s, frame.t_s]
+        return ended
+
+    def _end_span(self) -> list[FaceStateSpan]:
+        span, self._span = self._span, None
+        if span is None:
+            return []
+        self.stats.state_seconds[span[0]] += span[4] - span[3]
+        return [FaceStateSpan(span[0], self.source or "", span[1], span[2], span[3], span[4])]
 
     def shutdown(self) -> None:
         """Stop the view thread and close the face detectors (MediaPipe holds threads and memory)."""
@@ -160,42 +199,64 @@ class FramePipeline:
             if close is not None:
                 close()
 
-    def _intensities(self, frame: Frame) -> dict[int, np.ndarray]:
-        """Running intensity of each view, per face band; the second view is measured on the second core meanwhile."""
+    def _motions(self, frame: Frame) -> tuple[dict[int, FaceMotion], tuple[int | None, float | None], bool]:
+        """Each view's face motion against its lag reference (views whose picture repeats, or that have
+        no reference yet, are left out), the reference (frame, t_s) and whether any view shows a face.
+        The second view is measured on the second core meanwhile."""
         t0 = time.perf_counter()
         views = split_views(frame.image, self.config.views, self.config.split_x)
-        reference = self.spotter.reference_frame(frame.index)
-        others = [self._pool.submit(self._measure_view, v, view, reference) for v, view in enumerate(views) if v]
-        results = [self._measure_view(0, views[0], reference)] + [job.result() for job in others]
-        intensities = {}
-        for v, (window, feature, spot, value) in enumerate(results):
+        others = [self._pool.submit(self._measure_view, v, view, frame) for v, view in enumerate(views) if v]
+        results = [self._measure_view(0, views[0], frame)] + [job.result() for job in others]
+        motions, references, faces = {}, [], False
+        for v, (window, feature, face, new, measured) in enumerate(results):
             self.stats.face_found[view_name(v)] = window is not None
             if window is None:
                 self.stats.no_face_frames += 1
                 continue
-            self.ring.push(frame.index, frame.t_s, v, feature, spot, window.serial)
-            if value is not None:
-                intensities[v] = value
+            faces = True
+            self.ring.push(frame.index, frame.t_s, v, feature, face, window.serial, new)
+            if measured is not None:
+                motions[v], reference = measured
+                references.append(reference)
+            elif not new:
+                self.stats.repeated_pictures += 1
         self.stats.timers.add("frame", time.perf_counter() - t0)
-        return intensities
+        return motions, (min(references) if references else (None, None)), faces
 
-    def _measure_view(self, v: int, view: np.ndarray, reference: int):
-        """(window, 224² crop, spot crop, intensity against the reference) of one view; reads the ring only."""
+    def _measure_view(self, v: int, view: np.ndarray, frame: Frame):
+        """(window, 224² crop, measured face area, new picture?, (motion, (reference, its t_s)) or None) of
+        one view; reads the ring only."""
         window = self.trackers[v].update(view)
         if window is None:
-            return None, None, None, None
+            self._new.pop(v, None)
+            return None, None, None, False, None
         t1 = time.perf_counter()
         measure = self._measure_of(v, window)
         feature = gray_crop(view, window.crop, self.config.features.size)
         face = measure.face(feature)
         self.stats.timers.add("crop", time.perf_counter() - t1)
-        ref = self.ring.at_or_before(reference, v, window.serial)
-        if ref is None:
-            return window, feature, face, None
+        recent = self._new.setdefault(v, deque())
+        if recent and recent[-1][2] != window.serial:    # a new crop window: its pictures start afresh
+            recent.clear()
+        last = self.ring.spot_crop(recent[-1][0], v) if recent else None
+        if last is not None and repeats(last, face):
+            return window, feature, face, False, None
+        reference = self._reference(recent, frame.t_s)
+        recent.append((frame.index, frame.t_s, window.serial))
+        while recent[0][1] < frame.t_s - self.config.features.intensity.lag_s - 1.0:
+            recent.popleft()
+        reference_face = self.ring.spot_crop(reference[0], v) if reference is not None else None
+        if reference_face is None:
+            return window, feature, face, True, None
         t1 = time.perf_counter()
-        value = measure.measure(self.ring.spot_crop(ref, v), face)
+        motion = measure.motion(reference_face, face)
         self.stats.timers.add("flow", time.perf_counter() - t1)
-        return window, feature, face, value
+        return window, feature, face, True, (motion, reference[:2])
+
+    def _reference(self, recent: deque, t_s: float) -> tuple[int, float, int] | None:
+        """The picture a view's new picture at `t_s` is measured against: the newest at least the lag back."""
+        latest = t_s - self.config.features.intensity.lag_s + 0.5 / self.spotter.options.fps
+        return next((entry for entry in reversed(recent) if entry[1] <= latest), None)
 
     def _measure_of(self, view: int, window: Window) -> FaceIntensity:
         serial, measure = self.measures.get(view, (None, None))
@@ -206,10 +267,16 @@ class FramePipeline:
         return measure
 
     def located(self, event: Event) -> Event:
-        """The event with its recording, recorded times, band rows and crops: what the worker needs is
-        copied out of the ring now, before newer frames overwrite it."""
+        """The event with its recording, recorded times, apex per view, band rows, side and crops: what
+        the worker needs is copied out of the ring now, before newer frames overwrite it. A micro
+        event whose face did not come back becomes macro (see `_apex`)."""
+        found = {v: self._apex(event, v) for v in event.apex_frame_by_view}
+        apexes = {v: apex if apex is not None else event.apex_frame_by_view[v] for v, (apex, _) in found.items()}
+        stayed = [share for _, share in found.values() if share is not None]
+        if event.kind == "micro" and stayed and min(stayed) > self.config.spotter.return_share:
+            event = replace(event, kind="macro")
         crops = {}
-        for v, apex in event.apex_frame_by_view.items():
+        for v, apex in apexes.items():
             apex_slot = self.ring.slot(apex, v)
             if apex_slot is None:
                 continue
@@ -217,22 +284,46 @@ class FramePipeline:
             frames = [self.ring.nearest(f, v, window) for f in (event.onset_frame, apex, event.offset_frame)]
             if None not in frames and len(set(frames)) == 3:
                 crops[v] = tuple(self.ring.feature_crop(f, v) for f in frames)
+        event = replace(event, apex_frame_by_view=apexes)
         marks = (event.onset_frame, event.apex_frame, event.offset_frame)
         onset_s, apex_s, offset_s = (t if t is not None else f / self.spotter.options.fps
                                      for t, f in zip(map(self.ring.time_of, marks), marks))
-        edges = self.config.features.intensity.band_edges
+        intensity = self.config.features.intensity
         return replace(event, source=self.source, onset_s=onset_s, apex_s=apex_s, offset_s=offset_s,
-                       band_rows=tuple(edges[event.band:event.band + 2]), crops=crops,
-                       confirmed_at=time.perf_counter())
+                       band_rows=tuple(intensity.band_edges[event.band:event.band + 2]),
+                       side=intensity.region_side(event.region), crops=crops, confirmed_at=time.perf_counter())
 
-    def _report(self, frame: Frame) -> None:
+    MAX_APEX_FRAMES = 24     # the apex search measures at most this many pictures of an event (a flow each)
+
+    def _apex(self, event: Event, view: int) -> tuple[int | None, float | None]:
+        """(the view's apex, the share of its displacement left at the newest picture): the peak of the
+        displacement from the event's reference in its region, less steady drift and weighted by the
+        apex prior (FaceIntensity.apex_and_return, apex_curve offline). (None, None) where the
+        pictures are gone or the crop window has changed."""
+        serial, measure = self.measures.get(view, (None, None))
+        first = event.reference_frame if event.reference_frame is not None else event.onset_frame
+        frames = self.ring.new_frames(first, self.last_frame, view, serial) if serial is not None else []
+        inside = [f for f in frames if f <= event.offset_frame]
+        if len(inside) < 3 or frames[0] != first or len(frames) == len(inside):
+            return None, None
+        stride = -(-len(inside) // self.MAX_APEX_FRAMES)
+        inside = inside[::stride] if inside[-1] in inside[::stride] else inside[::stride] + [inside[-1]]
+        t0 = time.perf_counter()
+        apex, share = measure.apex_and_return([self.ring.spot_crop(f, view) for f in inside + frames[-1:]],
+                                              len(inside) - 1, event.region)
+        self.stats.timers.add("apex", time.perf_counter() - t0)
+        return inside[apex], share
+
+    def _report(self, frame: Frame, face_state: str | None) -> None:
         stats = self.stats
         now = time.perf_counter()
         clock, count = self._fps_clock
         stats.state = self.spotter.state.mode
+        if face_state is not None:
+            stats.face_state = face_state
         store = self.store
         if store is not None:
-            store.add_point(frame.index, frame.t_s, self.spotter.state.last_z)
+            store.add_point(frame.index, frame.t_s, self.spotter.state.last_z, stats.face_state)
             if stats.processed % self.config.preview_every == 0:
                 store.set_preview(frame.image, self.boxes())
         if now - clock >= 0.25:

@@ -19,6 +19,7 @@ class CropRing:
         self.spots = np.zeros((capacity, n_views, spot_size, spot_size), np.uint8)
         self.valid = np.zeros((capacity, n_views), bool)
         self.windows = np.zeros((capacity, n_views), np.int64)   # crop-window serial of each stored crop
+        self.new = np.zeros((capacity, n_views), bool)          # a new picture, not a repeat of the one before
         self.frames = np.full(capacity, -1, np.int64)
         self.times = np.zeros(capacity, np.float64)
         self._slot_of: dict[int, int] = {}
@@ -28,8 +29,9 @@ class CropRing:
         return len(self._slot_of)
 
     def push(self, frame: int, t_s: float, view: int, feature_crop: np.ndarray, spot_crop: np.ndarray,
-             window: int = 0) -> None:
-        """Store one view's crops of `frame`; the first view of a new frame claims the next slot."""
+             window: int = 0, new: bool = True) -> None:
+        """Store one view's crops of `frame`; the first view of a new frame claims the next slot.
+        `new`: the picture is not a repeat of the one before it."""
         slot = self._slot_of.get(frame)
         if slot is None:
             slot = self._next
@@ -42,6 +44,7 @@ class CropRing:
         self.features[slot, view] = feature_crop
         self.spots[slot, view] = spot_crop
         self.windows[slot, view] = window
+        self.new[slot, view] = new
         self.valid[slot, view] = True
 
     def slot(self, frame: int, view: int) -> int | None:
@@ -70,6 +73,11 @@ class CropRing:
     def time_of(self, frame: int) -> float | None:
         slot = self._slot_of.get(frame)
         return None if slot is None else float(self.times[slot])
+
+    def new_frames(self, first: int, last: int, view: int, window: int) -> list[int]:
+        """The stored new pictures of `view` in `window` with frame numbers first…last, in order."""
+        return sorted(f for f, s in self._slot_of.items()
+                      if first <= f <= last and self.valid[s, view] and self.new[s, view] and self.windows[s, view] == window)
 
     def nearest(self, frame: int, view: int, window: int) -> int | None:
         """The stored frame closest to `frame` holding `view` cropped by `window`."""

@@ -1,7 +1,8 @@
 """Where events go: the crash-safe JSONL log, CSV and the MEGC spotting CSV (memory: stream.store).
 
-Sinks are context managers with one verb, `write(event)`. `SinkSet` fans an event out and keeps
-going when one sink fails, counting the failure: a full disk must not stop the stream.
+Sinks are context managers with one verb, `write(record)`: an Event, or a FaceStateSpan (the face's
+state over a stretch), which only the JSONL log keeps. `SinkSet` fans a record out and keeps going
+when one sink fails, counting the failure: a full disk must not stop the stream.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-from stream.events import Event
+from stream.events import Event, Record
 from stream.frames import split_source
 
 CSV_COLUMNS = ("event_id", "source", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
@@ -22,7 +23,7 @@ MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion", "apex")   # ME
 
 
 class Sink(Protocol):
-    def write(self, event: Event) -> None: ...
+    def write(self, record: Record) -> None: ...
 
     def close(self) -> None: ...
 
@@ -58,8 +59,8 @@ class JsonlSink(_FileSink):
             handle.seek(-1, os.SEEK_END)
             return handle.read(1) != b"\n"
 
-    def write(self, event: Event) -> None:
-        self._file.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+    def write(self, record: Record) -> None:
+        self._file.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
         if self.durable:
             self._file.flush()
             os.fsync(self._file.fileno())
@@ -110,8 +111,8 @@ class _CsvSink(_FileSink):
     def row(self, event: Event) -> dict | None:
         raise NotImplementedError
 
-    def write(self, event: Event) -> None:
-        row = self.row(event)
+    def write(self, record: Record) -> None:
+        row = self.row(record) if isinstance(record, Event) else None
         if row is not None:
             self._writer.writerow(row)
             self._file.flush()
@@ -151,16 +152,16 @@ class SinkSet:
         self.sinks = list(sinks)
         self.failures: dict[str, int] = {}
 
-    def write(self, event: Event) -> list[str]:
-        """Names of the sinks that could not take the event (it is lost to them)."""
+    def write(self, record: Record) -> list[str]:
+        """Names of the sinks that could not take the record (it is lost to them)."""
         failed = []
         for sink in self.sinks:
             try:
-                sink.write(event)
+                sink.write(record)
             except Exception as exc:  # a sink's failure must not stop the stream
                 name = sink_name(sink)
                 if name not in self.failures:
-                    print(f"warning: {name} failed and is skipped for this event: {exc}", file=sys.stderr)
+                    print(f"warning: {name} failed and is skipped for this record: {exc}", file=sys.stderr)
                 self.failures[name] = self.failures.get(name, 0) + 1
                 failed.append(name)
         return failed

@@ -1,66 +1,88 @@
-"""The spotter: a hysteresis state machine over running motion intensity (no image work here).
+"""The spotter: events and face states from the running face motion (no image work here).
 
-Per frame t and view v the engine measures I_v(t) = Σ|flow(ref, t)| against a reference frame the
-spotter chooses: the last *neutral* frame at least `reference_lag` back, frozen from onset to offset
-— the running form of the paper's eq. 1–3 (flow from the onset frame). A frame is neutral when,
-outside an event, its score stayed below k_low; so after an event the reference stays before it
-until the face is back at rest, and an event's tail is never taken for a resting face. Frames
-within `reference_lag` before an onset are struck from the neutral ones: an expression's slow start
-hides there, and a reference taken from it would keep the next event from ever ending.
+Per new picture t and view v the pipeline measures FaceMotion(ref, t) (stream.intensity) against
+the newest new picture at least `IntensityConfig.lag_s` back: per face region the length of its
+mean flow (head motion removed), the head's own motion and the eyes'. A short lag keeps drift,
+light and slow head motion out of the comparison (a reference frozen for seconds, as before,
+turned every slow head turn into a macro event); a picture that repeats the last one (a 10-fps
+capture in a 30-fps file) is not measured at all.
 
-A view's intensity comes per face band (one number per band of the face, or one for the whole
-face). Each channel — a (view, band) pair — is scored against its own rolling neutral baseline,
-z = (Ī − μ) / σ with μ = median and σ = 1.4826·MAD of idle per-frame intensities and Ī their
-trailing mean over `smooth_frames`. The frame's score is, per band, the mean of the views' z (both
-cameras see the same face: the expression adds up, their independent noise partly cancels), then
-the largest over the bands (an action unit is local: a 0.5-px brow raise lifts its band several σ
-while the whole face's sum, with the noise of three times the area, barely moves). The event starts
-on the higher threshold (score > k_high) and ends on the lower one (below k_low, or below
-`release_fraction` of the event's peak, for `release_frames` frames). The onset is traced back to
-where the firing band's score first rose above `edge_z`; the apex per view is the argmax of that
-view's raw intensity in the event's strongest band (eq. 3 over the band where the expression is;
-the whole face's sum adds the other bands' noise and put 10 % of the apexes 3 frames off).
+Each channel — a (view, region) pair — is scored against its own history, and only against the
+frames whose head moved about as much: z = (x − μ) / σ with μ = median and σ = 1.4826·MAD of the
+`neighbours` values nearest in head motion. On real faces the flow's error grows with the head's
+motion (a 1-px head turn leaves ~10× the residual of a still face), so one μ and σ for all frames
+either fires on every turn or sleeps through a still face. The frame's score is, per region, the
+mean of the views' z, then the largest over the regions (an action unit is local).
+
+Events: an onset on score > k_high, traced back to where the firing region's score left `edge_z`;
+the event lasts while its own region stays above the release level (k_low, or a share of a
+strong event's peak), bridging dips shorter than `gap_s` (the lag signal dips between an
+expression's rise and its fall). Frame t sees the change between its reference and itself, so the
+onset lies between the first active frame and its reference. An event longer than `max_micro_s`,
+or larger than `macro_px` (beyond any micro-expression's size: speech, a grimace), is macro.
+
+Face states, per frame: `moving` (the head's motion above `moving_px`), `blink` (the eyes moved
+`blink_z` above their own usual level, by `blink_px` at least and `blink_ratio` times more than
+the brows), `talking` (the mouth band moved more than `talk_px` in `talk_share` of the last
+`talk_s`), else `still`. A candidate with the head moving at its peak or for most of it, in the
+brow band at a blink, or in the mouth band while talking is not reported: it is counted in
+`suppressed` under that state, and the state timeline says why nothing was reported.
 """
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from stream.events import Event
+from stream.intensity import FaceMotion
 from stream.settings import config_class
 
-Channel = tuple[int, int]   # (view, face band)
+Channel = tuple[int, int]   # (view, face region)
+EYE_RENEWAL = 16            # the eyes' idle μ and σ are taken anew after this many idle frames
 
 
 @config_class
 class SpotterOptions:
-    fps: float = Field(60.0, gt=0, description="frame rate the time constants are counted in (a running stream "
-                                               "replaces it with the source's own rate)")
-    k_high: float = Field(4.0, gt=0, description="onset threshold, in baseline σ above μ (set on synthetic recordings)")
-    k_low: float = Field(1.5, gt=0, description="offset threshold (hysteresis: lower than k_high)")
-    reference_lag_s: float = Field(0.2, ge=0, description="the idle reference is at least this far back (s); must "
-                                                           "exceed an expression's rise to threshold")
-    max_reference_age_s: float = Field(3.0, ge=0, description="with no neutral frame this recent (s), the face's new "
-                                                               "state becomes neutral")
-    baseline_s: float = Field(4.0, ge=0, description="rolling window of idle frames for μ and σ (s)")
-    warmup_s: float = Field(1.0, ge=0, description="idle time needed before the first onset can fire (s; ≤ baseline_s)")
-    min_sigma_fraction: float = Field(0.03, ge=0, description="σ ≥ this × μ, so a noiseless source is not "
+    fps: float = Field(60.0, gt=0, description="frame rate the time constants are counted in where frames carry no "
+                                               "time (a running stream replaces it with the source's own rate)")
+    k_high: float = Field(5.0, gt=0, description="onset threshold, in baseline σ above μ (set on the design videos)")
+    k_low: float = Field(2.5, gt=0, description="offset threshold (hysteresis: lower than k_high)")
+    edge_z: float = Field(1.2, ge=0, description="the onset is traced back to where z first rose above this (≤ k_low)")
+    baseline_s: float = Field(30.0, gt=0, description="idle history kept per channel (s)")
+    neighbours: int = Field(100, ge=3, description="a frame is scored against this many idle frames whose head "
+                                                  "motion was nearest its own")
+    warmup_s: float = Field(1.0, ge=0, description="idle time needed before the first onset can fire (s)")
+    min_sigma_fraction: float = Field(0.02, ge=0, description="σ ≥ this × μ, so a noiseless source is not "
                                                                "hair-triggered")
-    min_event_s: float = Field(0.05, gt=0, description="shorter events are noise (s)")
-    max_micro_s: float = Field(0.5, gt=0, description="longer events are macro-expressions, logged, not classified (s)")
-    max_event_s: float = Field(4.0, gt=0, description="an event is closed (as macro) after this long (s)")
-    refractory_s: float = Field(0.2, ge=0, description="quiet time after an offset before the next onset (s)")
-    release_frames: int = Field(2, ge=1, description="frames below the release level that confirm the offset")
+    gap_s: float = Field(0.15, ge=0, description="an event goes on through dips below its release level shorter than "
+                                                "this (s): the lag signal dips between an expression's rise and fall")
     release_fraction: float = Field(0.2, ge=0, lt=1, description="release level: max(k_low, this × the event's peak "
-                                                                   "z) (assumption)")
-    edge_z: float = Field(0.5, ge=0, description="the onset is traced back to where z first rose above this (≤ k_low)")
-    smooth_frames: int = Field(3, ge=1, description="z scores the trailing mean of this many intensities")
-    settle_s: float = Field(0.3, ge=0, description="an event past max_micro_s whose score stays within settle_z for "
-                                                    "this long (s) has settled: the face moved and stayed")
-    settle_z: float = Field(3.0, ge=0, description="see settle_s (see _update_active); 0 = never settles")
+                                                                   "score), at most k_high (assumption)")
+    min_event_s: float = Field(0.12, ge=0, description="shorter events are noise (s)")
+    max_micro_s: float = Field(0.5, gt=0, description="longer events are macro-expressions, logged, not classified (s)")
+    macro_px: float = Field(0.3, gt=0, description="larger motions are macro too: a region's mean displacement over "
+                                                   "the lag (px at the measured size) beyond a micro-expression's "
+                                                   "(a 2.5-px brow lowerer on a still real face: 0.17–0.20)")
+    return_share: float = Field(0.8, gt=0, description="a micro event whose region still holds more than this share of "
+                                                        "its apex's displacement after its offset is macro: the face "
+                                                        "moved and stayed (a held smile's onset, a head that turned)")
+    max_event_s: float = Field(4.0, gt=0, description="an event is closed (as macro) after this long (s)")
+    refractory_s: float = Field(0.1, ge=0, description="quiet time after an event before the next onset (s)")
+    moving_px: float = Field(0.75, gt=0, description="head motion between a picture and its reference (RMS px at the "
+                                                    "measured size) above which the face is 'moving'")
+    blink_z: float = Field(8.0, gt=0, description="the eyes' motion, in σ of their idle motion, that is a blink")
+    blink_px: float = Field(0.5, ge=0, description="… and by at least this much (mean px at the measured size; the lids "
+                                                   "of a blink move ~1–2, those of an action unit ~0.2)")
+    blink_ratio: float = Field(3.0, gt=0, description="… and at least this many times the brows' (a brow raise or frown "
+                                                      "moves the lids about twice as much as the brows; a blink 10×)")
+    talk_s: float = Field(3.0, gt=0, description="window in which mouth activity is counted for 'talking' (s)")
+    talk_px: float = Field(0.18, gt=0, description="a mouth band moving more than this over the lag (px at the measured "
+                                                  "size) is speaking, or chewing (speech on the design videos: 0.3–1)")
+    talk_share: float = Field(0.15, gt=0, le=1, description="share of that window with the mouth band moving more than "
+                                                            "talk_px that is talking")
 
     @model_validator(mode="after")
     def _ordered(self) -> SpotterOptions:
@@ -71,8 +93,6 @@ class SpotterOptions:
         if not self.min_event_s <= self.max_micro_s <= self.max_event_s:
             raise ValueError("durations need min_event_s ≤ max_micro_s ≤ max_event_s, got "
                              f"{self.min_event_s}, {self.max_micro_s}, {self.max_event_s}")
-        if self.warmup_s > self.baseline_s:
-            raise ValueError(f"warmup_s ({self.warmup_s}) cannot exceed baseline_s ({self.baseline_s})")
         return self
 
     def frames(self, seconds: float) -> int:
@@ -81,22 +101,59 @@ class SpotterOptions:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Neutral statistics of one channel's intensity."""
+    """Neutral statistics of one channel, from a calibration: the starting μ and a floor for σ."""
 
     mu: float
     sigma: float
 
 
+class IdleHistory:
+    """One view's idle frames: head motion and the value of every region, newest `capacity` kept."""
+
+    def __init__(self, capacity: int, regions: int):
+        self.heads = np.zeros(capacity)
+        self.values = np.zeros((capacity, regions))
+        self.count = 0
+
+    def __len__(self) -> int:
+        return min(self.count, len(self.heads))
+
+    def add(self, head: float, values: np.ndarray) -> None:
+        slot = self.count % len(self.heads)
+        self.heads[slot], self.values[slot] = head, values
+        self.count += 1
+
+    def nearest(self, head: float, k: int) -> np.ndarray:
+        """(k, regions): the values of the k idle frames whose head motion was nearest `head`."""
+        n = len(self)
+        k = min(k, n)
+        return self.values[np.argpartition(np.abs(self.heads[:n] - head), k - 1)[:k]]
+
+
+def median_and_spread(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of `values` (n, …): the median and 1.4826 × the median absolute deviation (σ of
+    normal noise, robust to the odd motion among idle frames). Sorting beats np.median's overhead
+    on these small arrays, which the spotter takes every frame."""
+    n = len(values)
+    ordered = np.sort(values, axis=0)
+    mu = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+    deviations = np.sort(np.abs(values - mu), axis=0)
+    return mu, 1.4826 * (deviations[(n - 1) // 2] + deviations[n // 2]) / 2
+
+
 @dataclass
 class _Active:
     onset: int
+    onset_s: float
     reference: int
-    below: int = 0
-    last_above: int = 0
-    peak_score: float = 0.0
-    peak_band: int = 0           # the band whose score was the event's highest
-    peak: dict[Channel, tuple[float, int, float]] = field(default_factory=dict)  # channel → (I, frame, z)
-    scores: deque | None = None    # the last settle_s of scores
+    reference_s: float
+    last_above: int
+    last_above_s: float
+    peak_score: float
+    peak_region: int
+    peak_state: str               # the face's state when the score peaked
+    peak: dict[Channel, tuple[float, int, float]] = field(default_factory=dict)  # channel → (value, frame, z)
+    states: Counter = field(default_factory=Counter)                             # face states seen meanwhile
 
 
 @dataclass
@@ -104,232 +161,246 @@ class SpotterState:
     """Everything the spotter remembers; separate from the options so it can be inspected or reset."""
 
     mode: str = "warmup"           # warmup | idle | active | refractory
-    idle_frames: int = 0
-    quiet_until: int = -1
-    neutral: deque = field(default_factory=deque)                     # recent neutral frame numbers
-    history: dict[Channel, deque] = field(default_factory=dict)      # channel → idle intensities
-    recent: deque = field(default_factory=deque)                      # (frame, {channel: z}, {channel: I}) while idle
+    first_s: float | None = None
+    quiet_until_s: float = -1.0
+    history: dict[int, IdleHistory] = field(default_factory=dict)    # view → its idle frames
+    eyes: IdleHistory | None = None                                  # the eyes' idle motion (mean over views)
+    eyes_baseline: tuple[float, float] | None = None                 # its μ, σ (renewed every EYE_RENEWAL frames)
+    mouth: deque = field(default_factory=deque)                      # (t_s, mouth band active) of recent frames
+    mouth_active: int = 0                                            # how many of those are active
+    recent: deque = field(default_factory=deque)                     # (frame, t_s, reference, reference_s, scores)
     active: _Active | None = None
-    last_z: dict[int, float] = field(default_factory=dict)           # view → its z in the scoring band (their mean is the score)
-    last_score: float | None = None                                   # what the thresholds were compared with
-    smoothing: dict[Channel, deque] = field(default_factory=dict)    # channel → last smooth_frames intensities
-    times: dict[int, float] = field(default_factory=dict)            # frame → recorded time (s), recent frames
+    face_state: str = "still"
+    last_z: dict[int, float] = field(default_factory=dict)           # view → its z in the scoring region
+    last_score: float | None = None                                  # what the thresholds were compared with
 
 
 class Spotter:
-    """Feed `update(frame, {view: I})` once per frame, I one intensity per face band (or a single
-    number for the whole face); it returns the Event (stream.events: its spotted fields) when one ends."""
+    """Feed `update(frame, {view: FaceMotion}, t_s, reference)` once per measured picture; it returns
+    the Event (stream.events: its spotted fields) when one ends. `suppressed` counts the candidates
+    the face state explained (moving, blink, talking)."""
 
-    def __init__(self, options: SpotterOptions = SpotterOptions(), baselines: dict[Channel, Baseline] | None = None):
+    def __init__(self, options: SpotterOptions = SpotterOptions(), baselines: dict[Channel, Baseline] | None = None,
+                 columns: int = 2, bands: int = 3, suppressed: Counter | None = None):
+        """`columns` and `bands`: how the face's regions are laid out (IntensityConfig), region r
+        lying in band r // columns; the top band holds the brows, the bottom one the mouth.
+        `suppressed`: where to count the candidates a face state explained (a run's statistics)."""
         self.options = options
         self.state = SpotterState()
-        self.state.recent = deque(maxlen=options.frames(options.reference_lag_s) + 1)
-        self.state.neutral = deque(maxlen=options.frames(options.max_reference_age_s))
+        self.state.recent = deque(maxlen=options.frames(options.max_micro_s) + 1)
+        self.state.eyes = IdleHistory(options.frames(options.baseline_s), 1)
         self._fixed = dict(baselines or {})
+        self.columns = columns
+        self.mouth_band, self.brow_band = bands - 1, 0
+        self._mouth = slice(self.mouth_band * columns, (self.mouth_band + 1) * columns)   # the band's regions
+        self._brows = slice(self.brow_band * columns, (self.brow_band + 1) * columns)
+        self.suppressed = Counter() if suppressed is None else suppressed
         if self._fixed:
             self.state.mode = "idle"
 
-    def reference_frame(self, frame: int) -> int:
-        """The frame whose crop frame `frame` is to be compared with."""
-        active = self.state.active
-        if active is not None:
-            return active.reference
-        return self._neutral_at_or_before(frame - self.options.frames(self.options.reference_lag_s))
-
-    def _neutral_at_or_before(self, frame: int) -> int:
-        """The latest neutral frame ≤ `frame`; `frame` itself when none is recent enough."""
-        oldest = frame - self.options.frames(self.options.max_reference_age_s)
-        for candidate in reversed(self.state.neutral):
-            if candidate <= frame:
-                return candidate if candidate >= oldest else frame
-        return frame
-
-    def baseline(self, channel: Channel) -> Baseline | None:
-        history = self.state.history.get(channel)
-        if history is None or len(history) < max(3, self.options.frames(self.options.warmup_s) // 2):
-            return self._fixed.get(channel)
-        values = np.fromiter(history, float)
-        mu = float(np.median(values))
-        sigma = 1.4826 * float(np.median(np.abs(values - mu)))
-        if channel in self._fixed:   # a calibrated σ is a floor: live noise may only raise it
-            sigma = max(sigma, self._fixed[channel].sigma)
-        return Baseline(mu, max(sigma, self.options.min_sigma_fraction * mu, 1e-6))
+    # ---------------------------------------------------------------- baselines
+    def _z(self, view: int, motion: FaceMotion) -> dict[Channel, float]:
+        """z of each region's value against the view's frames nearest in head motion (or the calibrated
+        baseline while there are too few)."""
+        values = motion.regions
+        regions = range(len(values))
+        fixed = [self._fixed.get((view, r)) for r in regions]
+        history = self.state.history.get(view)
+        if history is None or len(history) < 3:
+            return {(view, r): (float(values[r]) - b.mu) / max(b.sigma, 1e-9)
+                    for r, b in zip(regions, fixed) if b is not None}
+        mu, sigma = median_and_spread(history.nearest(motion.head, self.options.neighbours))
+        floor = [b.sigma if b is not None else 0.0 for b in fixed]     # a calibrated σ: live noise may only raise it
+        sigma = np.maximum.reduce([sigma, floor, np.maximum(self.options.min_sigma_fraction * mu, 1e-9)])
+        z = (values - mu) / sigma
+        return {(view, r): float(z[r]) for r in regions}
 
     def kept_baselines(self) -> dict[Channel, Baseline]:
-        """Current baselines, to start the next recording of the same setup without a warm-up."""
-        kept = {c: self.baseline(c) for c in set(self.state.history) | set(self._fixed)}
-        return {c: b for c, b in kept.items() if b is not None}
+        """μ and σ of each channel's stillest idle frames (head motion in its lowest third), to start
+        the next recording of the same setup without a warm-up."""
+        kept = {}
+        for view, history in self.state.history.items():
+            n = len(history)
+            if n < 3:
+                continue
+            heads, values = history.heads[:n], history.values[:n]
+            mu, sigma = median_and_spread(values[heads <= np.quantile(heads, 1 / 3)])
+            sigma = np.maximum(sigma, 1e-9)
+            kept.update({(view, r): Baseline(float(mu[r]), float(sigma[r])) for r in range(values.shape[1])})
+        return kept or dict(self._fixed)
 
-    @staticmethod
-    def band_scores(z: dict[Channel, float]) -> dict[int, float]:
-        """Per face band, the mean of the views' z."""
-        by_band: dict[int, list[float]] = {}
-        for (_, band), value in z.items():
-            by_band.setdefault(band, []).append(value)
-        return {band: sum(values) / len(values) for band, values in by_band.items()}
+    def _learn(self, motions: dict[int, FaceMotion], eyes: float | None) -> None:
+        size = self.options.frames(self.options.baseline_s)
+        for view, motion in motions.items():
+            history = self.state.history.get(view)
+            if history is None:
+                history = self.state.history[view] = IdleHistory(size, len(motion.regions))
+            history.add(motion.head, motion.regions)
+        if eyes is not None:
+            history = self.state.eyes
+            history.add(0.0, np.array([eyes]))
+            if len(history) >= 3 and (self.state.eyes_baseline is None or history.count % EYE_RENEWAL == 0):
+                mu, sigma = median_and_spread(history.values[:len(history), 0])
+                self.state.eyes_baseline = float(mu), max(float(sigma), self.options.min_sigma_fraction * float(mu), 1e-9)
 
-    @classmethod
-    def strongest_band(cls, z: dict[Channel, float]) -> tuple[int | None, float | None]:
-        """(band, score): the band whose mean z over views is highest, and that mean — the
-        frame's score; (None, None) without any z."""
-        scores = cls.band_scores(z)
-        if not scores:
-            return None, None
-        band = max(scores, key=scores.get)
-        return band, scores[band]
+    # ---------------------------------------------------------------- scores and states
+    def region_scores(self, z: dict[Channel, float]) -> dict[int, float]:
+        """Per face region, the mean of the views' z."""
+        by_region: dict[int, list[float]] = {}
+        for (_, region), value in z.items():
+            by_region.setdefault(region, []).append(value)
+        return {region: sum(values) / len(values) for region, values in by_region.items()}
 
-    @classmethod
-    def combined(cls, z: dict[Channel, float]) -> float | None:
-        """The frame's score."""
-        return cls.strongest_band(z)[1]
-
-    def _smoothed(self, channels: dict[Channel, float]) -> dict[Channel, float]:
-        """Trailing mean per channel of the last `smooth_frames` intensities."""
-        smoothed = {}
-        for channel, value in channels.items():
-            recent = self.state.smoothing.setdefault(channel, deque(maxlen=self.options.smooth_frames))
-            recent.append(value)
-            smoothed[channel] = sum(recent) / len(recent)
-        return smoothed
-
-    @staticmethod
-    def _z(channels: dict[Channel, float], baselines: dict[Channel, Baseline | None]) -> dict[Channel, float]:
-        return {channel: (value - baselines[channel].mu) / baselines[channel].sigma
-                for channel, value in channels.items() if baselines[channel] is not None}
-
-    def update(self, frame: int, intensities: dict[int, np.ndarray | float], t_s: float | None = None) -> Event | None:
-        """z scores the trailing mean intensity against the baseline of raw per-frame values: sensor and
-        JPEG noise change every frame while an expression lasts ≥ 6 frames, so the mean lowers the
-        noise far more than the event. The apex is the argmax of the raw values."""
+    def _face_state(self, motions: dict[int, FaceMotion], scores: dict[int, float], eyes: float | None,
+                    t_s: float) -> str:
         options, state = self.options, self.state
-        if t_s is not None:   # durations come from recorded time: a camera's real rate is not its nominal one
-            state.times[frame] = t_s
-            if len(state.times) > 2 * options.frames(options.max_event_s + options.reference_lag_s) + 8:
-                for old in sorted(state.times)[:len(state.times) // 2]:
-                    del state.times[old]
-        channels = {(view, band): float(value) for view, values in intensities.items()
-                    for band, value in enumerate(np.atleast_1d(values))}
-        baselines = {channel: self.baseline(channel) for channel in channels}
-        z = self._z(self._smoothed(channels), baselines)
-        band, score = self.strongest_band(z)
-        state.last_score = score
-        state.last_z = {view: value for (view, b), value in z.items() if b == band}   # their mean is the score
-        if state.mode == "active":
-            return self._update_active(frame, channels, z, band, score)
-        if state.mode != "warmup" and frame >= state.quiet_until and score is not None and score > options.k_high:
-            self._start(frame, channels, z, band, score)
+        active = max(float(m.regions[self._mouth].max()) for m in motions.values()) > options.talk_px
+        state.mouth.append((t_s, active))
+        state.mouth_active += active
+        while state.mouth and state.mouth[0][0] < t_s - options.talk_s:
+            state.mouth_active -= state.mouth.popleft()[1]
+        if np.mean([m.head for m in motions.values()]) > options.moving_px:
+            return "moving"
+        if eyes is not None and state.eyes_baseline is not None:
+            mu, sigma = state.eyes_baseline
+            brows = max(float(m.regions[self._brows].max()) for m in motions.values())
+            if eyes > options.blink_px and (eyes - mu) / sigma > options.blink_z and eyes > options.blink_ratio * brows:
+                return "blink"
+        if len(state.mouth) >= 3 and state.mouth_active >= options.talk_share * len(state.mouth):
+            return "talking"
+        return "still"
+
+    def seconds(self, frame: int, t_s: float | None) -> float:
+        return t_s if t_s is not None else frame / self.options.fps
+
+    # ---------------------------------------------------------------- the state machine
+    def update(self, frame: int, motions: dict[int, FaceMotion], t_s: float | None = None,
+               reference: int | None = None, reference_s: float | None = None) -> Event | None:
+        """One measured picture: `motions` per view against `reference` (the frame compared with,
+        recorded at `reference_s`); by default the frame before."""
+        options, state = self.options, self.state
+        if not motions:
             return None
-        if state.mode != "refractory":
-            self._learn(channels)
-        # a neutral frame may become the reference of an event: one odd frame (a glitch the mean
-        # hides) would lift every comparison with it and keep the event from ending
-        if score is None or (score < options.k_low
-                             and self.combined(self._z(channels, baselines)) < options.k_low):
-            state.neutral.append(frame)
-        state.recent.append((frame, z, channels))
-        state.idle_frames += 1
-        if state.mode == "warmup" and state.idle_frames >= options.frames(options.warmup_s):
+        t = self.seconds(frame, t_s)
+        if reference is None:
+            reference, reference_s = frame - 1, t - 1 / options.fps
+        elif reference_s is None:
+            reference_s = t - (frame - reference) / options.fps
+        eye_values = [m.eyes for m in motions.values() if m.eyes > 0]
+        eyes = float(np.mean(eye_values)) if eye_values else None
+        z = {}
+        for view, motion in motions.items():
+            z.update(self._z(view, motion))
+        scores = self.region_scores(z)
+        region = max(scores, key=scores.get) if scores else None
+        score = scores[region] if scores else None
+        state.last_score = score
+        state.last_z = {view: value for (view, r), value in z.items() if r == region}
+        state.face_state = self._face_state(motions, scores, eyes, t)
+        # every frame joins the history, those of events too: the median and MAD shrug off the few an
+        # event adds, while a history kept free of anything above a threshold never follows a face
+        # whose idle level has risen (every frame above it then, and none ever learned)
+        self._learn(motions, eyes)
+        if state.mode == "active":
+            return self._update_active(frame, t, motions, z, region, score)
+        if state.mode == "idle" and t >= state.quiet_until_s and score is not None and score > options.k_high:
+            self._start(frame, t, reference, reference_s, motions, z, region, score)
+            return None
+        state.recent.append((frame, t, reference, reference_s, scores))
+        state.first_s = t if state.first_s is None else state.first_s
+        if state.mode == "warmup" and t - state.first_s >= options.warmup_s:
             state.mode = "idle"
-        elif state.mode == "refractory" and frame >= state.quiet_until:
+        elif state.mode == "refractory" and t >= state.quiet_until_s:
             state.mode = "idle"
         return None
 
-    def duration_s(self, first: int, last: int) -> float:
-        """Seconds from frame `first` to frame `last`: by their recorded times when both are known
-        (a 30-fps camera delivering 15 fps, a variable-rate phone video), else by the nominal rate."""
-        times = self.state.times
-        if first in times and last in times:
-            return times[last] - times[first]
-        return (last - first) / self.options.fps
-
-    def close(self, last_frame: int) -> Event | None:
-        """End of stream: an event still open ends at the last frame, so none is lost."""
-        return self._finish(last_frame) if self.state.active is not None else None
-
-    def _learn(self, channels: dict[Channel, float]) -> None:
-        size = self.options.frames(self.options.baseline_s)
-        for channel, value in channels.items():
-            self.state.history.setdefault(channel, deque(maxlen=size)).append(value)
-
-    def _start(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float], band: int,
-               score: float) -> None:
-        """Onset: freeze the reference and trace the rise back to where the band that fired first
-        left edge_z (the largest of several bands' noise would often stay above it)."""
+    def _start(self, frame: int, t: float, reference: int, reference_s: float, motions: dict[int, FaceMotion],
+               z: dict[Channel, float], region: int, score: float) -> None:
+        """Onset: trace the rise back to where the firing region's score left edge_z."""
         state = self.state
-        onset = frame
-        rising = [(frame, z, channels)]
-        for past, past_z, past_i in reversed(state.recent):
-            if self.band_scores(past_z).get(band, self.options.edge_z) <= self.options.edge_z:
+        onset, onset_s, onset_ref, onset_ref_s = frame, t, reference, reference_s
+        for past, past_s, past_ref, past_ref_s, past_scores in reversed(state.recent):
+            if past_scores.get(region, self.options.edge_z) <= self.options.edge_z:
                 break
-            onset = past
-            rising.append((past, past_z, past_i))
-        # An expression starts slowly, so the frames just before the traced-back onset may already
-        # hold some of it: neither this event nor a later one takes its reference from them.
-        guard = onset - self.options.frames(self.options.reference_lag_s)
-        while state.neutral and state.neutral[-1] > guard:
-            state.neutral.pop()
-        reference = self._neutral_at_or_before(guard)
-        state.active = _Active(onset=onset, reference=reference, last_above=frame, peak_score=score,
-                               peak_band=band, scores=deque(maxlen=self.options.frames(self.options.settle_s)))
-        for f, f_z, f_i in rising:
-            self._track_peak(f, f_i, f_z)
+            onset, onset_s, onset_ref, onset_ref_s = past, past_s, past_ref, past_ref_s
+        state.active = _Active(onset=onset, onset_s=onset_s, reference=onset_ref, reference_s=onset_ref_s,
+                               last_above=frame, last_above_s=t,
+                               peak_score=score, peak_region=region, peak_state=state.face_state)
+        self._track(frame, motions, z)
         state.mode = "active"
         state.recent.clear()
 
-    def _track_peak(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float]) -> None:
-        peak = self.state.active.peak
-        for channel, value in channels.items():
-            if channel in z and (channel not in peak or value > peak[channel][0]):
-                peak[channel] = (value, frame, z[channel])
+    def _track(self, frame: int, motions: dict[int, FaceMotion], z: dict[Channel, float]) -> None:
+        active = self.state.active
+        active.states[self.state.face_state] += 1
+        for (view, region), value in z.items():
+            channel = (view, region)
+            measured = float(motions[view].regions[region])
+            if channel not in active.peak or value > active.peak[channel][2]:
+                active.peak[channel] = (measured, frame, value)
 
-    def _update_active(self, frame: int, channels: dict[Channel, float], z: dict[Channel, float],
-                       band: int | None, score: float | None) -> Event | None:
+    def _update_active(self, frame: int, t: float, motions: dict[int, FaceMotion], z: dict[Channel, float],
+                       region: int | None, score: float | None) -> Event | None:
         options, active = self.options, self.state.active
-        self._track_peak(frame, channels, z)
+        self._track(frame, motions, z)
         if score is not None and score > active.peak_score:
-            active.peak_score, active.peak_band = score, band
-        # a strong event ends when it has fallen most of the way back: against an ageing reference,
-        # drift and flicker keep z a little above k_low long after the face is neutral again
+            active.peak_score, active.peak_region, active.peak_state = score, region, self.state.face_state
+        # the event lasts while its own region moves (the noise of five others would keep it going), and
+        # a strong one ends when it has fallen most of the way back: its slow tail keeps the score a
+        # little above k_low long after the face has stopped moving
+        own = self.region_scores(z).get(active.peak_region)
         release = min(options.k_high, max(options.k_low, options.release_fraction * active.peak_score))
-        if score is not None and score < release:
-            active.below += 1
-        else:
-            active.below = 0
-            active.last_above = frame
-        too_long = frame - active.onset >= options.frames(options.max_event_s)
-        if active.below >= options.release_frames or too_long:
-            return self._finish(frame if too_long else active.last_above + 1)
-        # A face that moved and stays (a head roll or zoom, which the affine removal leaves a trace
-        # of; a held expression) keeps z high against the frozen reference for as long as it stays, and the
-        # event ran to max_event_s, swallowing whatever came next. Once an event is too long for a
-        # micro-expression and its score has stopped changing (within settle_z, the spread of
-        # noise, for settle_s), it ends, and the next reference is taken from the face as it is.
-        if score is not None and options.settle_z > 0:
-            active.scores.append(score)
-            recent = active.scores
-            settled = len(recent) == recent.maxlen and max(recent) - min(recent) < options.settle_z
-            if settled and frame - active.onset > options.frames(options.max_micro_s):
-                self.state.neutral.clear()
-                return self._finish(frame)
+        if own is not None and own > release:
+            active.last_above, active.last_above_s = frame, t
+        if t - active.last_above_s > options.gap_s or t - active.onset_s >= options.max_event_s:
+            return self._finish(t)
         return None
 
-    def _finish(self, offset: int) -> Event | None:
+    def close(self, last_frame: int, t_s: float | None = None) -> Event | None:
+        """End of stream: an event still open ends at its last active frame, so none is lost."""
+        return self._finish(self.seconds(last_frame, t_s)) if self.state.active is not None else None
+
+    def _finish(self, t: float) -> Event | None:
         options, state, active = self.options, self.state, self.state.active
         state.active = None
         state.mode = "refractory"
-        state.quiet_until = offset + options.frames(options.refractory_s)
-        state.idle_frames = 0
-        duration_s = self.duration_s(active.onset, offset)
-        peak = {view: p for (view, band), p in active.peak.items() if band == active.peak_band}
+        state.quiet_until_s = t + options.refractory_s
+        # the first active frame saw the change over the lag, so the event began between it and its
+        # reference; the later frames were measured against that reference, so the face was back
+        # after the last one above the release level
+        onset = (active.reference + active.onset + 1) // 2
+        offset = max(active.last_above, onset + 1)
+        duration_s = active.last_above_s - (active.reference_s + active.onset_s) / 2
+        peak = {view: p for (view, region), p in active.peak.items() if region == active.peak_region}
         if duration_s < options.min_event_s or not peak:
             return None
+        band = active.peak_region // self.columns
+        explained = self._explained_by(active, band)
+        largest = max((p[0] for p in peak.values()), default=0.0)
+        if explained is not None:
+            self.suppressed[explained] += 1
+            return None
         return Event(
-            onset_frame=active.onset,
+            onset_frame=onset,
             offset_frame=offset,
             apex_frame_by_view={v: p[1] for v, p in peak.items()},
-            kind="micro" if duration_s <= options.max_micro_s else "macro",
-            band=active.peak_band,
+            kind="micro" if duration_s <= options.max_micro_s and largest <= options.macro_px else "macro",
+            band=band,
+            region=active.peak_region,
             peak_z_by_view={v: round(p[2], 3) for v, p in peak.items()},
-            peak_intensity_by_view={v: round(p[0], 3) for v, p in peak.items()},
+            peak_intensity_by_view={v: round(p[0], 4) for v, p in peak.items()},
             reference_frame=active.reference,
         )
+
+    def _explained_by(self, active: _Active, band: int) -> str | None:
+        """The face state that explains a candidate, or None for a real event: the head moving at its
+        peak or for most of it, a blink at its peak in the brow band, talking at its peak in the
+        mouth band."""
+        seen, at_peak = active.states, active.peak_state
+        if at_peak == "moving" or 2 * seen["moving"] > sum(seen.values()):
+            return "moving"
+        if band == self.brow_band and at_peak == "blink":
+            return "blink"
+        if band == self.mouth_band and at_peak == "talking":
+            return "talking"
+        return None

@@ -4,10 +4,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from stream.events import Event
+from stream.events import Event, Record
 
 
 @dataclass(frozen=True)
@@ -18,12 +19,19 @@ class Marker:
     source: str = ""          # the recording the marker was set in
 
 
+class TimelinePoint(NamedTuple):
+    frame: int
+    t_s: float
+    z: dict[int, float]           # view → z in the scoring region; the views' mean is the spotter's score
+    state: str = "still"          # the face's state (stream.events.FACE_STATES)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     status: dict
     preview: np.ndarray | None
     boxes: dict[str, tuple[int, int, int, int]]                # view → crop window (x, y, w, h) in the frame
-    timeline: list[tuple[int, float, dict[int, float]]]    # (frame, t_s, {view: z}); the views' mean is the spotter's score
+    timeline: list[TimelinePoint]
     events: list[Event]                                    # without their pictures
     markers: list[Marker]
     thresholds: tuple[float, float]
@@ -52,16 +60,19 @@ class LiveStore:
             self._preview = image
             self._boxes = dict(boxes)
 
-    def add_point(self, frame: int, t_s: float, z: dict[int, float]) -> None:
+    def add_point(self, frame: int, t_s: float, z: dict[int, float], state: str = "still") -> None:
         with self._lock:
-            self._timeline.append((frame, t_s, dict(z)))
+            self._timeline.append(TimelinePoint(frame, t_s, dict(z), state))
 
     def set_thresholds(self, k_high: float, k_low: float) -> None:
         with self._lock:
             self._thresholds = (k_high, k_low)
 
-    def write(self, event: Event) -> None:
-        """Keep the event; its crops and flow maps only while it is among the last `pictured_events`."""
+    def write(self, event: Record) -> None:
+        """Keep the event; its crops and flow maps only while it is among the last `pictured_events`.
+        (A face state's stretch is on the timeline already, point by point.)"""
+        if not isinstance(event, Event):
+            return
         with self._lock:
             self._events.append(event.without_pictures())
             if event.has_pictures:
@@ -84,8 +95,8 @@ class LiveStore:
     def add_marker(self, note: str, source: str = "") -> Marker:
         """A marker at the newest timeline point."""
         with self._lock:
-            last = self._timeline[-1] if self._timeline else (0, 0.0, {})
-            marker = Marker(t_s=last[1], frame=last[0], note=note, source=source)
+            last = self._timeline[-1] if self._timeline else TimelinePoint(0, 0.0, {})
+            marker = Marker(t_s=last.t_s, frame=last.frame, note=note, source=source)
             self._markers.append(marker)
             return marker
 

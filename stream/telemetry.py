@@ -42,6 +42,10 @@ class EngineStats:
     processed: int = 0
     dropped: Counter = field(default_factory=Counter)     # reason → count (bad frames, camera drops)
     no_face_frames: int = 0
+    repeated_pictures: int = 0                              # view pictures that repeated the one before (not measured)
+    suppressed: Counter = field(default_factory=Counter)  # face state → candidates it explained (not reported)
+    state_seconds: Counter = field(default_factory=Counter)   # face state → seconds of it in ended stretches
+    face_state: str = "still"                               # the face's state now
     size_changes: int = 0
     recordings: int = 0
     events: Counter = field(default_factory=Counter)      # kind → count
@@ -77,9 +81,12 @@ class EngineStats:
         elapsed = time.perf_counter() - self.started
         with self.lock:
             dropped, events, not_written = dict(self.dropped), dict(self.events), dict(self.not_written)
+            suppressed = dict(self.suppressed)
+            states = {k: round(v, 2) for k, v in self.state_seconds.items()}
         return {
             "frames": self.frames, "processed": self.processed, "dropped": dropped,
-            "no_face_frames": self.no_face_frames, "size_changes": self.size_changes,
+            "no_face_frames": self.no_face_frames, "repeated_pictures": self.repeated_pictures,
+            "size_changes": self.size_changes, "suppressed": suppressed, "face_state_seconds": states,
             "recordings": self.recordings, "events": events, "unclassified": self.unclassified,
             "events_not_written": not_written, "report_errors": self.report_errors,
             "seconds": round(elapsed, 2), "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from corpora.fourdme import DatasetInfo
 from corpora.labels import CLASSES
+from stream.flow import repeats
 from stream.settings import config_class
 from synth.actions import draw_aus, draw_labels, expression_field, moves_landmarks
 from synth.plan import REFERENCE_FACE_WIDTH, ExpressionEvent, draw_timing
@@ -110,6 +111,15 @@ def read_video(path: Path) -> tuple[float, Iterator[np.ndarray]]:
 
 def face_width(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(landmarks[454] - landmarks[234]))
+
+
+def face_pixels(landmarks: np.ndarray | None, *images: np.ndarray) -> list[np.ndarray]:
+    """The pixels of the landmarks' bounding box in each image (whole images without landmarks)."""
+    if landmarks is None:
+        return list(images)
+    (x0, y0), (x1, y1) = np.floor(landmarks.min(axis=0)).astype(int), np.ceil(landmarks.max(axis=0)).astype(int)
+    height, width = images[0].shape[:2]
+    return [image[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)] for image in images]
 
 
 def plan_injection(rng: np.random.Generator, has_face: np.ndarray, fps: float, config: InjectConfig,
@@ -195,10 +205,16 @@ def inject_video(job: InjectJob) -> dict:
     job.folder.mkdir(parents=True, exist_ok=True)
     quality = [cv2.IMWRITE_JPEG_QUALITY, job.config.jpeg_quality]
     _, frames = read_video(job.video)
+    gray, shown = None, 0
     for number, (rgb, marks) in enumerate(zip(frames, landmarks), start=1):
+        # a frame that repeats the last one (a 10-fps capture in a 30-fps file) shows the expression
+        # as that frame did: a real face is not seen moving between two copies of one picture
+        previous, gray = gray, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if previous is None or not repeats(*face_pixels(marks, previous, gray)):
+            shown = number
         for event in events:
-            if event.onset < number < event.offset:
-                rgb = inject_frame(rgb, marks, event, number)
+            if event.onset < shown < event.offset:
+                rgb = inject_frame(rgb, marks, event, shown)
         cv2.imwrite(str(job.folder / f"img_{number}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), quality)
     return {"fps": fps, "frames": len(landmarks), "face_frames": int(has_face.sum()), "events": events}
 

@@ -14,6 +14,7 @@ from corpora.labels import CLASSES
 from stream.events import Event
 from stream.frames import Frame
 from stream.sources import Source
+from stream.store import TimelinePoint
 
 
 def write_frames(folder: Path, numbers, shape=(40, 80, 3), name="img_{:04d}.jpg") -> list[Path]:
@@ -105,7 +106,7 @@ def timeline(seconds=10.0, fps=60.0, bump=(2.0, 2.3)):
     for i in range(int(seconds * fps)):
         t = i / fps
         z = 8.0 if bump[0] <= t <= bump[1] else 0.3 * np.sin(i)
-        points.append((i, t, {0: z, 1: z * 0.8}))
+        points.append(TimelinePoint(i, t, {0: z, 1: z * 0.8}, "talking" if 5.0 <= t <= 6.0 else "still"))
     return points
 
 

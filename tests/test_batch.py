@@ -46,7 +46,8 @@ def test_spot_on_ray_writes_the_same_spots_and_events_as_the_plain_run(two_recor
     varying = ("run_id", "latency_ms")                                   # told apart per run and per machine load
     assert [{k: v for k, v in e.items() if k not in varying} for e in ray_events] == \
            [{k: v for k, v in e.items() if k not in varying} for e in plain_events]
-    assert [e["event_id"] for e in ray_events] == list(range(1, len(plain_events) + 1))
+    numbered = [e["event_id"] for e in ray_events if e["kind"] != "face_state"]
+    assert numbered == list(range(1, len(numbered) + 1)) and len(numbered) < len(ray_events)   # states in between
     assert len({e["run_id"] for e in ray_events}) == 1
     for key in ("processed", "recordings", "events", "dropped", "score"):
         assert on_ray[key] == plain[key]

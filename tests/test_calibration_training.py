@@ -20,8 +20,8 @@ from synth.source import SyntheticSource
 def test_calibration_profile_round_trip(tmp_path):
     with SyntheticSource(seed=1, seconds=12) as source:
         profile = calibrate(iter(source), 1.5, EngineConfig(), MediaPipeFaceDetector, source.name)
-    bands = len(EngineConfig().features.intensity.band_edges) - 1
-    assert set(profile.baselines) == {(view, band) for view in (0, 1) for band in range(bands)}
+    regions = EngineConfig().features.intensity.regions
+    assert set(profile.baselines) == {(view, region) for view in (0, 1) for region in range(regions)}
     assert all(b.sigma > 0 and b.mu > 0 for b in profile.baselines.values())
     assert profile.k_high >= EngineConfig().spotter.k_high and 0 < profile.k_low < profile.k_high
     loaded = load_profile(profile.save(tmp_path / "p.json"))
@@ -29,18 +29,17 @@ def test_calibration_profile_round_trip(tmp_path):
     loaded.check_intensity(EngineConfig().features.intensity)
     with pytest.raises(ProfileError, match="other intensity settings"):    # one band instead of three
         loaded.check_intensity(IntensityConfig(band_edges=(0.0, 1.0)), tmp_path / "p.json")
-    # a version-2 profile named the band edges `regions`; it loads as the same profile
-    old = profile.to_json() | {"version": 2}
-    old["intensity"] = {("regions" if k == "band_edges" else k): v for k, v in old["intensity"].items()}
-    (tmp_path / "v2.json").write_text(json.dumps(old))
-    assert load_profile(tmp_path / "v2.json") == profile
+    # a version-3 profile held one baseline per face band: measured otherwise, it is refused
+    (tmp_path / "v3.json").write_text(json.dumps(profile.to_json() | {"version": 3}))
+    with pytest.raises(ProfileError, match="version 3, expected 4"):
+        load_profile(tmp_path / "v3.json")
 
 
 @pytest.mark.parametrize("content, message", [
     ("not json", "not valid JSON"),
     (json.dumps({"version": 99}), "version"),
     (json.dumps({"version": 1, "baselines": {"0": {"mu": 1.0, "sigma": 0.1}}}), "calibrate` again"),
-    (json.dumps({"version": 3, "baselines": {}}), "views: Field required"),
+    (json.dumps({"version": 4, "baselines": {}}), "views: Field required"),
 ])
 def test_bad_profiles_are_refused_with_the_file_named(tmp_path, content, message):
     path = tmp_path / "p.json"

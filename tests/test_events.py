@@ -6,21 +6,30 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
-from stream.events import LOG_FIELDS, Event
+from stream.events import LOG_FIELDS, Event, FaceStateSpan
+from stream.intensity import FaceMotion
 from stream.spotter import Baseline, Spotter, SpotterOptions
 from stream.store import LiveStore
 
 
+def motion(values) -> FaceMotion:
+    return FaceMotion(np.stack([np.asarray(values, float), np.zeros(len(values))], axis=1), 0.0)
+
+
 def spotted() -> Event:
-    """A real spot: two views, three bands, the middle band raised on frames 40–49, most at 45."""
+    """A real spot: two views, six regions, region 3 (nose band, right half) moving on frames 40–45,
+    most at 43."""
     options = SpotterOptions(fps=60.0, warmup_s=0.1, min_event_s=0.05)
-    spotter = Spotter(options, {(v, b): Baseline(10.0, 1.0) for v in (0, 1) for b in range(3)})
+    rng = np.random.default_rng(0)
+    spotter = Spotter(options, {(v, r): Baseline(0.05, 0.01) for v in (0, 1) for r in range(6)})
     events = []
     for frame in range(1, 90):
-        bump = 8.0 * (40 <= frame < 50) + 2.0 * (frame == 45)
-        found = spotter.update(frame, {0: np.array([10.0, 10.0 + bump, 10.0]),
-                                       1: np.array([10.0, 10.0 + 0.8 * bump, 10.0])})
+        rise = 0.03 * max(0, 4 - abs(frame - 43)) * (40 <= frame < 47)
+        noise = 0.05 + 0.005 * rng.standard_normal((2, 6))
+        values = [noise[v] + np.eye(6)[3] * rise * (1.0 if v == 0 else 0.8) for v in (0, 1)]
+        found = spotter.update(frame, {0: motion(values[0]), 1: motion(values[1])})
         events += [found] if found is not None else []
     (event,) = events
     return event
@@ -28,17 +37,26 @@ def spotted() -> Event:
 
 def test_the_spotter_fills_where_and_when_and_nothing_later():
     event = spotted()
-    assert event.band == 1 and event.kind == "micro" and event.apex_frame_by_view == {0: 45, 1: 45}
-    assert 38 <= event.onset_frame <= 40 and 50 <= event.offset_frame <= 53 and event.apex_frame == 45
+    assert (event.band, event.region, event.kind) == (1, 3, "micro") and event.apex_frame_by_view == {0: 43, 1: 43}
+    assert 39 <= event.onset_frame <= 41 and 45 <= event.offset_frame <= 48 and event.apex_frame == 43
     assert event.peak_z_by_view[0] > event.peak_z_by_view[1]       # view 0 moved more
-    assert (event.source, event.event_id, event.labels, event.crops, event.band_rows) == ("", 0, (), {}, None)
+    assert (event.source, event.event_id, event.labels, event.crops, event.band_rows, event.side) == \
+        ("", 0, (), {}, None, None)
+
+
+def test_a_face_state_stretch_has_its_own_log_line():
+    span = FaceStateSpan("talking", "s01/rec", 100, 160, 4.0, 6.4, run_id="r")
+    assert span.duration_s == pytest.approx(2.4)
+    assert json.loads(json.dumps(span.to_dict())) == {"kind": "face_state", "state": "talking", "source": "s01/rec",
+                                                      "first_frame": 100, "last_frame": 160, "start_s": 4.0,
+                                                      "end_s": 6.4, "run_id": "r"}
 
 
 def test_each_stage_fills_a_copy_and_the_log_line_has_the_logs_fields_only():
     event = spotted()
     crop = np.full((224, 224), 7, np.uint8)
     located = replace(event, source="s01/rec", onset_s=0.65, apex_s=0.73, offset_s=0.82,
-                      band_rows=(0.45, 0.7), crops={0: (crop, crop, crop), 1: (crop, crop, crop)})
+                      band_rows=(0.45, 0.7), side="right", crops={0: (crop, crop, crop), 1: (crop, crop, crop)})
     classified = replace(located, event_id=3, run_id="r", labels=("Surprise",), probs={"Surprise": 0.9},
                          attention={"alpha_u": 0.2, "alpha_v": 0.3, "alpha_m": 0.5}, threshold=0.2, model="m.pt",
                          flow_maps={"left/onset_apex": np.zeros((3, 224, 224), np.float16)}, latency_ms=4.0)
@@ -46,7 +64,7 @@ def test_each_stage_fills_a_copy_and_the_log_line_has_the_logs_fields_only():
     line = json.loads(json.dumps(classified.to_dict()))
     assert tuple(line) == LOG_FIELDS
     assert line["apex_frame_by_view"] == {"left": event.apex_frame_by_view[0], "right": event.apex_frame_by_view[1]}
-    assert (line["band"], line["band_rows"], line["labels"]) == (1, [0.45, 0.7], ["Surprise"])
+    assert (line["band"], line["band_rows"], line["side"], line["labels"]) == (1, [0.45, 0.7], "right", ["Surprise"])
     assert line["peak_intensity"] == max(event.peak_intensity_by_view.values())
     assert classified.apex_crops == {"left": crop, "right": crop}
     assert classified.without_pictures() == classified and not classified.without_pictures().has_pictures

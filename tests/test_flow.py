@@ -1,12 +1,14 @@
 """Flow, intensity and apex (paper eq. 1–3) and the view split, on synthetic images."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
-from stream.flow import (affine_fit, apex_index, farneback, intensity, intensity_curve, magnitude,
-                         remove_affine_motion)
+from stream.flow import (affine_fit, affine_motion, apex_index, farneback, intensity, intensity_curve, magnitude,
+                         repeats)
 from stream.views import split_views
 
 
@@ -78,10 +80,20 @@ def test_gain_compensation_keeps_a_lighting_change_from_reading_as_motion():
     window = Box(0, 0, 160, 160)
 
     def measured(compensate: bool) -> float:
-        face = FaceIntensity(IntensityConfig(gain_compensation=compensate, eye_mask=False), window, window, 160, 0.0)
-        return float(face.measure(image, brighter).sum())
+        config = IntensityConfig(gain_compensation=compensate, eye_mask=False, motion_compensation="none", forehead=0)
+        residual, _ = FaceIntensity(config, window, window, 160, 0.0).residual_flow(image, brighter)
+        return float(magnitude(residual).sum())
 
     assert measured(True) < 0.2 * measured(False)
+
+
+def test_a_repeated_picture_is_told_from_a_new_one():
+    """Two decodes of one frame repeat each other; sensor noise or a 0.3-px shift make a new picture."""
+    image = textured(size=160)
+    noisy = np.clip(image + np.random.default_rng(0).normal(0, 2.0, image.shape), 0, 255).astype(np.uint8)
+    assert repeats(image, image.copy())
+    assert not repeats(image, noisy) and not repeats(image, shifted(image, 0.3))
+    assert not repeats(image, image[:, :-1])
 
 
 @pytest.mark.parametrize("release_flow, sign", [("offset_to_apex", 1), ("apex_to_offset", -1)])
@@ -97,23 +109,40 @@ def test_release_phase_direction(release_flow, sign):
     assert rise_u > 0.5 and release_u == pytest.approx(sign * rise_u, abs=0.1)
 
 
-def test_face_bands_add_up_to_eq3_and_a_local_motion_lifts_its_own_band():
-    """A 1-px shift of the mouth area only: the bottom band holds most of the motion, the band sums
-    equal eq. 3 over the face, and the whole-face sum dilutes it with the still bands."""
+def test_a_local_motion_lifts_its_own_region_and_head_motion_none():
+    """A 1-px shift of the lower right quarter only: its region (mouth band, right column) holds the
+    displacement, the others none; a whole-face shift of 2 px is head motion, and leaves the regions
+    near zero once the affine fit takes it out."""
     from stream.face import Box
     from stream.intensity import FaceIntensity, IntensityConfig
 
-    config = IntensityConfig(eye_mask=False, motion_compensation="none", gain_compensation=False)
+    config = IntensityConfig(eye_mask=False, gain_compensation=False, forehead=0)
     image = textured(size=160)
     moved = image.copy()
-    moved[120:, :] = shifted(image, 1.0)[120:, :]
+    moved[120:, 80:] = shifted(image, 1.0)[120:, 80:]
     window = Box(0, 0, 160, 160)
     face = FaceIntensity(config, window, window, 160, 0.0)
-    bands = face.measure(image, moved)
-    assert bands.shape == (len(config.band_edges) - 1,)
-    assert bands.sum() == pytest.approx(intensity(farneback(image, moved, config.flow)), rel=1e-4)
-    assert bands[-1] > 0.8 * bands.sum()
-    assert face.curve([image, moved])[1] == pytest.approx(bands.sum(), rel=1e-6)
+    local = FaceIntensity(replace(config, motion_compensation="none"), window, window, 160, 0.0).motion(image, moved)
+    assert local.regions.shape == (6,) and int(np.argmax(local.regions)) == 5
+    assert local.vectors[5, 0] > 0.4 and local.regions[:4].max() < 0.05
+    head = face.motion(image, shifted(image, 2.0))
+    assert head.head == pytest.approx(2.0, abs=0.3) and head.regions.max() < 0.1
+
+
+def test_the_measured_area_reaches_above_the_face_box_for_the_brows():
+    """The face box ends at the brows: the area measured starts `forehead` of its height above it,
+    within the crop's margin."""
+    from stream.face import Box
+    from stream.intensity import FaceIntensity, IntensityConfig, face_slice
+
+    crop = Box(0, 0, 224, 224)
+    offset, side = face_slice(224, 0.2)
+    measure = FaceIntensity(IntensityConfig(eye_mask=False), crop, crop, 224, 0.2)
+    assert measure.rows == (offset - round(0.2 * side), offset + side) and measure.cols == (offset, offset + side)
+    gray = np.arange(224 * 224, dtype=np.uint32).reshape(224, 224) % 251
+    assert measure.face(gray.astype(np.uint8)).shape == (160, 160)
+    wide = FaceIntensity(IntensityConfig(eye_mask=False, forehead=0.5), crop, crop, 224, 0.2)
+    assert wide.rows[0] == 0       # no more than the margin holds
 
 
 @pytest.mark.parametrize("band_edges", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0),
@@ -153,7 +182,7 @@ def test_affine_fit_recovers_head_motion_and_leaves_a_local_motion():
     flow[..., 1] += 2.0 * bump
     assert affine_fit(flow)[:2] == pytest.approx(coefficients[:2], abs=1e-3)
     assert affine_fit(flow)[2] == pytest.approx(coefficients[2], abs=1e-2)
-    residual = magnitude(remove_affine_motion(flow))
+    residual = magnitude(flow - affine_motion(flow))
     assert residual[40, 20] == pytest.approx(2.0, abs=0.1)
     assert residual[5, 60] < 0.05
 
@@ -161,7 +190,7 @@ def test_affine_fit_recovers_head_motion_and_leaves_a_local_motion():
 def test_detrended_apex_survives_a_steady_head_drift():
     """A local 1.5-px rise and fall (apex at frame 4 of 12) while the whole face drifts 0.4 px a
     frame: against the onset the drift grows past the expression and the argmax lands on the last
-    frame; with the onset→offset motion taken out pro rata, the argmax is the apex."""
+    frame; with the onset→offset motion taken out pro rata (and the apex prior), the argmax is the apex."""
     from stream.face import Box
     from stream.intensity import FaceIntensity, IntensityConfig
 
@@ -174,10 +203,18 @@ def test_detrended_apex_survives_a_steady_head_drift():
         return rendered(face_photo(), remap)
 
     frames = [frame(t, p) for t, p in enumerate(profile)]
-    config = IntensityConfig(eye_mask=False, motion_compensation="none")
+    config = IntensityConfig(eye_mask=False, motion_compensation="none", forehead=0)
     window = Box(0, 0, 160, 160)
     measure = FaceIntensity(config, window, window, 160, 0.0)
-    assert apex_index(measure.curve(frames)) == len(frames) - 1
-    detrended = measure.detrended_curve(frames)
+    assert apex_index(measure.displacement(frames, detrend=False).max(axis=1)) == len(frames) - 1
+    detrended = measure.apex_curve(frames)
     assert detrended[0] == detrended[-1] == 0
     assert apex_index(detrended) == 4
+
+
+def test_the_apex_prior_weights_the_clip_where_apexes_fall():
+    from stream.intensity import apex_prior
+
+    weights = apex_prior(21, (0.35, 0.2))
+    assert int(np.argmax(weights)) == 7 and weights[20] < weights[0] < weights[7]      # the rise is the shorter side
+    assert np.array_equal(apex_prior(21, None), np.ones(21))

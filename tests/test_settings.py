@@ -28,7 +28,7 @@ from synth.plan import SynthConfig
 REPO = Path(__file__).resolve().parents[1]
 
 CONFIGS = [  # every config class, and a value of it other than the defaults
-    SpotterOptions(k_high=5.0, release_frames=4),
+    SpotterOptions(k_high=6.0, neighbours=50, moving_px=0.8),
     TrackingOptions(drift_bound=0.3),
     FarnebackParams(levels=4, poly_n=7, poly_sigma=1.5),
     IntensityConfig(band_edges=(0.0, 1.0), motion_compensation="none", eye_mask=False),
@@ -64,8 +64,8 @@ def test_a_profile_goes_to_its_file_format_and_back():
     (SpotterOptions, {"fps": 0}, "fps: Input should be greater than 0 (got 0)"),
     (SpotterOptions, {"k_high": 2, "k_low": 3}, "k_low < k_high"),
     (SpotterOptions, {"min_event_s": 0.6}, "min_event_s ≤ max_micro_s"),
-    (SpotterOptions, {"edge_z": 2.0}, "edge_z"),
-    (SpotterOptions, {"release_frames": 1.5}, "release_frames: Input should be a valid integer"),
+    (SpotterOptions, {"edge_z": 3.0}, "edge_z"),
+    (SpotterOptions, {"neighbours": 1.5}, "neighbours: Input should be a valid integer"),
     (SpotterOptions, {"k_hihg": 5}, "k_hihg: Unexpected keyword argument"),
     (TrackingOptions, {"drift_bound": 1.0}, "drift_bound"),
     (FarnebackParams, {"pyr_scale": 1.5}, "pyr_scale"),
@@ -76,7 +76,7 @@ def test_a_profile_goes_to_its_file_format_and_back():
     (PreprocessConfig, {"intensity": {"size": 8}}, "intensity.size"),
     (EngineConfig, {"spotter": {"k_low": -1}}, "spotter.k_low: Input should be greater than 0"),
     (EngineConfig, {"features": {"flow": {"levels": 0}}}, "features.flow.levels"),
-    (EngineConfig, {"ring_s": 3.0}, "ring_s (3.0) must exceed spotter.max_event_s + spotter.reference_lag_s"),
+    (EngineConfig, {"ring_s": 3.0}, "ring_s (3.0) must exceed spotter.max_event_s + features.intensity.lag_s"),
     (EngineConfig, {"decision_threshold": 1.5}, "decision_threshold"),
     (EngineConfig, {"views": "two"}, "views"),
     (TrainConfig, {"schedule": "step"}, "schedule: Input should be 'none', 'cosine' or 'plateau'"),
@@ -117,11 +117,11 @@ def _engine_config(*argv):
 def test_options_override_the_config_file_and_leave_the_rest_as_it_says(tmp_path):
     path = tmp_path / "engine.json"
     path.write_text(json.dumps({"views": 1, "realtime": True, "ring_s": 9.0,
-                                "spotter": {"k_high": 6.0, "k_low": 2.0, "smooth_frames": 5}}))
+                                "spotter": {"k_high": 6.0, "k_low": 2.0, "neighbours": 50}}))
     assert _engine_config() == EngineConfig()
     from_file = _engine_config("--config", path)
     assert (from_file.views, from_file.realtime, from_file.ring_s) == (1, True, 9.0)
-    assert (from_file.spotter.k_high, from_file.spotter.k_low, from_file.spotter.smooth_frames) == (6.0, 2.0, 5)
+    assert (from_file.spotter.k_high, from_file.spotter.k_low, from_file.spotter.neighbours) == (6.0, 2.0, 50)
     both = _engine_config("--config", path, "--k-high", 7, "--views", 2, "--max-speed", "--threshold", 0.3, "--cropped")
     assert both == replace(from_file, views=2, realtime=False, decision_threshold=0.3,
                            spotter=replace(from_file.spotter, k_high=7.0),

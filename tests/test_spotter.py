@@ -1,16 +1,19 @@
-"""The spotter state machine on synthetic intensity series (no images): exact onsets, apexes, offsets."""
+"""The spotter on synthetic motion series (no images): events, their frames and the face states."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from stream.intensity import FaceMotion
 from stream.spotter import Baseline, Spotter, SpotterOptions
 
-FPS = 60
+FPS = 30
+REGIONS = 6          # 3 bands × 2 columns: 0–1 brows and eyes, 2–3 nose and cheeks, 4–5 mouth and chin
 
 
-def noise(n: int, seed: int = 0, mu: float = 100.0, sigma: float = 2.0) -> np.ndarray:
-    return mu + sigma * np.random.default_rng(seed).standard_normal(n)
+def noise(n: int, seed: int = 0, level: float = 0.05, spread: float = 0.01) -> np.ndarray:
+    """(n, REGIONS) region values of a still face: small, positive, varying every frame."""
+    return np.abs(level + spread * np.random.default_rng(seed).standard_normal((n, REGIONS)))
 
 
 def bump(n: int, start: int, rise: int, fall: int, height: float) -> np.ndarray:
@@ -21,203 +24,170 @@ def bump(n: int, start: int, rise: int, fall: int, height: float) -> np.ndarray:
     return out
 
 
-def run(series_by_view: dict[int, np.ndarray], options=SpotterOptions(fps=FPS), first_frame: int = 1, **kwargs):
+def motion(values, head: float = 0.0, eyes: float = 0.0) -> FaceMotion:
+    """A FaceMotion whose regions have these lengths (each region's mean flow pointing right)."""
+    values = np.asarray(values, float)
+    return FaceMotion(np.stack([values, np.zeros_like(values)], axis=1), head, eyes)
+
+
+def run(series: np.ndarray, options=SpotterOptions(fps=FPS), heads=None, eyes=None, times=None,
+        second_view: np.ndarray | None = None, **kwargs):
+    """Feed one row per frame (frame numbers from 1, reference = the frame before); the events found,
+    the spotter, and the face state after each frame."""
     spotter = Spotter(options, **kwargs)
-    n = len(next(iter(series_by_view.values())))
-    spots = []
-    for i in range(n):
-        spot = spotter.update(first_frame + i, {v: float(s[i]) for v, s in series_by_view.items()})
-        if spot:
-            spots.append(spot)
-    closing = spotter.close(first_frame + n - 1)
-    return spots + ([closing] if closing else []), spotter
+    events, states = [], []
+    for i, row in enumerate(series):
+        head = 0.0 if heads is None else heads[i]
+        eye = 0.0 if eyes is None else eyes[i]
+        motions = {0: motion(row, head, eye)}
+        if second_view is not None:
+            motions[1] = motion(second_view[i], head, eye)
+        event = spotter.update(i + 1, motions, None if times is None else times[i])
+        states.append(spotter.state.face_state)
+        if event:
+            events.append(event)
+    closing = spotter.close(len(series))
+    return events + ([closing] if closing else []), spotter, states
 
 
-def test_one_micro_expression_gives_one_spot_with_its_apex():
+def test_one_micro_expression_gives_one_event_in_its_region():
     n = 300
-    signal = noise(n) + bump(n, start=150, rise=8, fall=10, height=200)
-    spots, _ = run({0: signal})
-    assert len(spots) == 1
-    (spot,) = spots
-    assert spot.kind == "micro"
-    assert spot.apex_frame_by_view[0] == 1 + 158          # frame numbers start at 1
-    assert 150 <= spot.onset_frame <= 153
-    assert 166 <= spot.offset_frame <= 170
+    series = noise(n)
+    series[:, 3] += bump(n, start=150, rise=4, fall=5, height=0.1)
+    (event,), _, _ = run(series)
+    assert event.kind == "micro" and event.region == 3 and event.band == 1
+    assert 148 <= event.onset_frame <= 152 and 156 <= event.offset_frame <= 160
+    assert abs(event.apex_frame_by_view[0] - 155) <= 1 and event.peak_intensity_by_view[0] == pytest.approx(0.15, abs=0.03)
 
 
-def test_two_views_give_apex_per_view_and_combined_apex_from_the_stronger():
+def test_a_motion_larger_than_any_micro_expression_is_macro_however_short():
     n = 300
-    left = noise(n, 1) + bump(n, 150, 8, 10, 120)
-    right = noise(n, 2) + bump(n, 151, 9, 10, 300)
-    (spot,), _ = run({0: left, 1: right})
-    assert spot.apex_frame_by_view == {0: 159, 1: 161}
-    assert spot.apex_frame == 161
-
-
-def test_long_event_is_macro():
-    n = 400
-    signal = noise(n) + bump(n, 120, 30, 40, 400)     # 70 frames ≈ 1.2 s
-    (spot,), _ = run({0: signal})
-    assert spot.kind == "macro"
+    series = noise(n)
+    series[:, 5] += bump(n, start=150, rise=4, fall=5, height=0.6)      # a mouth opening, not a micro-expression
+    (event,), _, _ = run(series)
+    assert event.kind == "macro" and event.offset_frame - event.onset_frame < 15
 
 
 def test_noise_alone_never_fires():
-    spots, spotter = run({0: noise(3000, 5)})
-    assert spots == []
-    assert spotter.state.mode == "idle"
+    events, spotter, states = run(noise(3000, 5))
+    assert events == [] and spotter.state.mode == "idle" and set(states) == {"still"}
 
 
-def test_nothing_fires_during_warmup():
-    options = SpotterOptions(fps=FPS, warmup_s=1.0)
-    signal = noise(100) + bump(100, 20, 5, 5, 500)
-    spots, _ = run({0: signal}, options)
-    assert spots == []
+def test_nothing_fires_during_warmup_and_a_calibrated_baseline_skips_it():
+    series = noise(100)
+    series[:, 0] += bump(100, 10, 4, 4, 0.12)
+    assert run(series, SpotterOptions(fps=FPS, warmup_s=1.0))[0] == []
+    baselines = {(0, r): Baseline(0.05, 0.01) for r in range(REGIONS)}
+    (event,), _, _ = run(series, baselines=baselines)
+    assert event.region == 0 and 9 <= event.onset_frame <= 12
 
 
-def test_a_calibrated_baseline_skips_warmup():
-    signal = noise(100) + bump(100, 20, 5, 5, 500)
-    spots, _ = run({0: signal}, baselines={(0, 0): Baseline(100.0, 2.0)})
-    assert len(spots) == 1 and spots[0].apex_frame_by_view[0] == 26
+def test_a_long_event_is_macro():
+    n = 400
+    series = noise(n)
+    series[:, 4] += bump(n, 150, 20, 25, 0.15)         # 45 frames = 1.5 s, each frame's change small
+    (event,), _, _ = run(series)
+    assert event.kind == "macro" and event.offset_frame - event.onset_frame > 30
 
 
-def test_hysteresis_holds_between_thresholds():
-    """Above k_low but below k_high the event neither starts nor ends (settling off: a score that
-    stops changing is what it ends, see the test below)."""
-    options = SpotterOptions(fps=FPS, k_high=8, k_low=3, smooth_frames=1, settle_z=0)
-    spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
-    for frame in range(1, 11):
-        assert spotter.update(frame, {0: 105.0}) is None       # z = 5: no onset
-    assert spotter.state.mode == "idle"
-    spotter.update(11, {0: 120.0})                               # z = 20: onset
-    assert spotter.state.mode == "active"
-    for frame in range(12, 42):
-        assert spotter.update(frame, {0: 105.0}) is None       # z = 5: still active
-    assert spotter.state.mode == "active"
-    assert spotter.update(42, {0: 100.0}) is None              # one frame below k_low …
-    spot = spotter.update(43, {0: 100.0})                       # … the second confirms the offset
-    assert spot is not None and spot.offset_frame == 42
-    assert spot.onset_frame == 1      # every earlier frame was above k_low: the rise is traced back to them
+def test_the_baseline_follows_the_head_a_turn_is_not_an_event_but_a_still_face_one_is():
+    """While the head turns (head motion 0.5 px) the flow's error in every region is three times a
+    still face's. Scored against frames with as much head motion, the turns stay quiet; an
+    expression on the still face between them stands out."""
+    n = 1200
+    rng = np.random.default_rng(3)
+    heads = np.where((np.arange(n) // 60) % 3 == 0, 0.45 + 0.1 * rng.random(n), 0.02 * rng.random(n))
+    series = noise(n, 4) * (1 + 4 * heads[:, None])
+    series[:, 1] += bump(n, 1000, 4, 4, 0.1)
+    options = SpotterOptions(fps=FPS, moving_px=5.0)    # no 'moving' state here: the baseline alone
+    events, _, _ = run(series, options, heads=heads)
+    assert [(e.region, e.kind) for e in events] == [(1, "micro")] and 998 <= events[0].onset_frame <= 1002
+    unconditioned = SpotterOptions(fps=FPS, moving_px=5.0, neighbours=10_000)   # every idle frame alike
+    assert len(run(series, unconditioned, heads=heads)[0]) > 3
 
 
-def test_a_one_frame_glitch_is_smoothed_away_but_a_short_expression_is_not():
-    """z scores the 3-frame mean: a single odd frame at z = 9 averages to 3 < k_high, while an
-    expression of the same height held for 6 frames fires."""
-    glitch = noise(300, sigma=0.0)
-    glitch[150] += 9 * 2.0
-    expression = noise(300, sigma=0.0) + bump(300, start=150, rise=3, fall=3, height=9 * 2.0)
-    baselines = {(0, 0): Baseline(100.0, 2.0)}
-    assert run({0: glitch}, baselines=baselines)[0] == []
-    assert len(run({0: expression}, baselines=baselines)[0]) == 1
+def test_a_motion_while_the_head_moves_is_suppressed_as_moving():
+    n = 400
+    heads = np.zeros(n)
+    heads[200:215] = 2.0
+    series = noise(n)
+    series[:, 2] += bump(n, 200, 5, 6, 0.5)
+    events, spotter, states = run(series, heads=heads)
+    assert events == [] and spotter.suppressed == {"moving": 1} and "moving" in states[200:215]
 
 
-def test_frames_just_before_an_onset_never_become_a_reference():
-    """A slow start too faint to trace back (z = 0.4 < edge_z) is still part of the expression: after
-    the event the reference lies reference_lag before its onset, not on the slow start."""
-    options = SpotterOptions(fps=FPS, reference_lag_s=0.1, refractory_s=0.05)   # lag: 6 frames
-    spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
-    values = [100.0] * 40 + [100.4] * 3 + [150.0] * 8 + [100.0] * 30
-    spot = next(s for f, v in enumerate(values, 1) if (s := spotter.update(f, {0: v})))
-    assert spot.onset_frame == 44
-    assert spotter.reference_frame(spot.offset_frame + 2) == spot.onset_frame - 6
+def test_a_blink_is_suppressed_but_a_frown_that_moves_the_lids_is_not():
+    """Eyes moving 1.5 px while the brows barely move: a blink, and the brow band's candidate is its
+    trace. A frown moving the brows 0.3 px and the lids twice as much is an expression."""
+    n = 600
+    eyes = np.full(n, 0.05) + 0.005 * np.random.default_rng(1).standard_normal(n)
+    series = noise(n)
+    eyes[200:206] += 1.5
+    series[200:206, 0] += 0.2                            # the blink leaks into the brow band a little
+    eyes[400:408] += 0.6 * bump(n, 400, 4, 4, 1.0)[400:408]
+    series[:, 1] += bump(n, 400, 4, 4, 0.3)
+    events, spotter, states = run(series, eyes=eyes)
+    assert [e.region for e in events] == [1] and 398 <= events[0].onset_frame <= 402
+    assert spotter.suppressed == {"blink": 1} and "blink" in states[200:206]
 
 
-def test_refractory_gap_blocks_an_immediate_second_onset():
-    options = SpotterOptions(fps=FPS, refractory_s=0.5)
-    spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
-    values = [100] * 5 + [150] * 5 + [100] * 3 + [150] * 5 + [100] * 40
-    spots = [s for f, v in enumerate(values, 1) if (s := spotter.update(f, {0: float(v)}))]
-    assert len(spots) == 1
+def test_talking_suppresses_the_mouth_band_and_not_the_brows():
+    """Mouth movements beyond any micro-expression's size in a sixth of three seconds: talking; a small
+    mouth candidate then is not a micro-expression, a brow raise is (and the short bursts themselves,
+    each under min_event_s, are no event at all)."""
+    n = 900
+    series = noise(n)
+    for start in range(300, 620, 15):
+        series[:, 5] += bump(n, start, 2, 2, 0.4)
+    series[:, 4] += bump(n, 527, 4, 4, 0.1)          # between the bursts, while talking
+    series[:, 0] += bump(n, 660, 4, 4, 0.1)          # after them
+    events, spotter, states = run(series)
+    assert [(e.region, e.kind) for e in events] == [(0, "micro")] and spotter.suppressed == {"talking": 1}
+    assert states[560] == "talking" and states[250] == "still"
 
 
-def test_event_open_at_end_of_stream_is_not_lost():
-    spotter = Spotter(SpotterOptions(fps=FPS), baselines={(0, 0): Baseline(100.0, 1.0)})
-    spotter.update(1, {0: 100.0})
-    spotter.update(2, {0: 200.0})
-    spotter.update(3, {0: 250.0})
-    spot = spotter.close(5)
-    assert spot is not None and spot.apex_frame_by_view[0] == 3 and spot.offset_frame == 5
+def test_the_score_averages_the_views_per_region_then_takes_the_strongest():
+    baselines = {(v, r): Baseline(1.0, 0.1) for v in (0, 1) for r in range(2)}
+    spotter = Spotter(SpotterOptions(fps=FPS), baselines, columns=2, bands=1)
+    spotter.update(1, {0: motion([1.1, 1.3]), 1: motion([1.2, 1.0])})      # region scores 1.5, 1.5
+    spotter.update(2, {0: motion([1.1, 1.5]), 1: motion([1.2, 1.2])})      # 1.5, 3.5 → region 1
+    assert spotter.state.last_z == pytest.approx({0: 5.0, 1: 2.0}) and spotter.state.last_score == pytest.approx(3.5)
+    assert spotter.region_scores({(0, 0): 1.0, (1, 0): 3.0, (0, 1): 5.0, (1, 1): 0.0}) == {0: 2.0, 1: 2.5}
 
 
-def test_reference_is_lagged_while_idle_and_frozen_while_active():
-    options = SpotterOptions(fps=FPS, reference_lag_s=0.1)   # 6 frames
-    spotter = Spotter(options, baselines={(0, 0): Baseline(100.0, 1.0)})
-    assert spotter.reference_frame(50) == 44
-    spotter.update(50, {0: 200.0})
-    assert spotter.reference_frame(60) == 44
+def test_the_refractory_time_blocks_an_immediate_second_onset():
+    series = noise(300)
+    series[:, 0] += bump(300, 100, 4, 4, 0.12) + bump(300, 118, 4, 4, 0.12)
+    assert len(run(series)[0]) == 2
+    assert len(run(series, SpotterOptions(fps=FPS, refractory_s=1.0))[0]) == 1
+
+
+def test_an_event_open_at_the_end_of_the_stream_is_not_lost():
+    series = noise(100)
+    series[95:, 2] += 0.1
+    (event,), _, _ = run(series)
+    assert event.onset_frame >= 94 and event.offset_frame == 100
+
+
+@pytest.mark.parametrize("stamped, kind", [(True, "macro"), (False, "micro")])
+def test_micro_or_macro_is_decided_by_recorded_time(stamped, kind):
+    """A camera set to 30 fps that delivers 15: an event of 12 frames lasts 0.8 s (macro), not the
+    0.4 s (micro) its frame count says at the nominal rate."""
+    n = 300
+    series = noise(n)
+    series[:, 4] += bump(n, 200, 5, 7, 0.1)
+    times = np.arange(1, n + 1) / 15 if stamped else None
+    (event,), _, _ = run(series, SpotterOptions(fps=30), times=times)
+    assert event.kind == kind
 
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(k_high=2, k_low=3), "k_low < k_high"),
     (dict(min_event_s=0.6), "durations"),
     (dict(fps=0), "fps"),
-    (dict(release_frames=0), "release_frames"),
-    (dict(warmup_s=5, baseline_s=4), "warmup_s"),
+    (dict(neighbours=2), "neighbours"),
+    (dict(edge_z=3.0), "edge_z"),
 ])
 def test_options_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SpotterOptions(**kwargs)
-
-
-def test_a_local_event_fires_on_its_face_band_where_the_whole_face_sum_stays_under_threshold():
-    """Nine bands of equal noise, a bump in one: the band's own z passes k_high (~6), while the same
-    values summed (one whole-face channel) bury it under three times the noise (~2)."""
-    n, bands = 300, 9
-    series = np.stack([noise(n, seed=10 + b, mu=20.0) for b in range(bands)], axis=1)
-    series[:, 2] += bump(n, start=150, rise=8, fall=10, height=14)
-
-    def spots_of(values_per_frame):
-        spotter, found = Spotter(SpotterOptions(fps=FPS)), []
-        for i, values in enumerate(values_per_frame):
-            found.append(spotter.update(1 + i, {0: values}))
-        return [s for s in found if s], spotter
-
-    per_band, spotter = spots_of(series)
-    whole_face, _ = spots_of(series.sum(axis=1))
-    assert len(per_band) == 1 and 150 <= per_band[0].onset_frame <= 156
-    assert abs(per_band[0].apex_frame_by_view[0] - 159) <= 2      # the band's raw argmax: its own noise counts
-    assert whole_face == []
-    assert set(spotter.state.history) == {(0, b) for b in range(bands)}
-
-
-def test_the_score_averages_views_per_band_then_takes_the_strongest_band():
-    z = {(0, 0): 1.0, (1, 0): 3.0, (0, 1): 5.0, (1, 1): 0.0}
-    assert Spotter.strongest_band(z) == (1, 2.5) and Spotter.combined(z) == 2.5
-    assert Spotter.strongest_band({}) == (None, None)
-
-
-def test_the_displayed_view_z_average_to_the_score():
-    baselines = {(v, b): Baseline(100.0, 1.0) for v in (0, 1) for b in (0, 1)}
-    spotter = Spotter(SpotterOptions(fps=FPS, smooth_frames=1), baselines=baselines)
-    spotter.update(1, {0: np.array([101.0, 103.0]), 1: np.array([102.0, 100.0])})    # band scores 1.5, 1.5 → 0
-    spotter.update(2, {0: np.array([101.0, 105.0]), 1: np.array([102.0, 102.0])})    # 1.5, 3.5 → band 1
-    assert spotter.state.last_z == {0: 5.0, 1: 2.0} and spotter.state.last_score == 3.5
-
-
-@pytest.mark.parametrize("settle_z, longest", [(3.0, 60), (0.0, 240)])
-def test_a_face_that_moves_and_stays_ends_its_event_and_moves_the_reference(settle_z, longest):
-    """A step (the face rolled and stayed, against a frozen reference): with settling, the event ends
-    once it is too long for a micro-expression and its score has stopped changing, as macro, and
-    the next reference comes after it; without, it runs to max_event_s (4 s = 240 frames)."""
-    options = SpotterOptions(fps=FPS, settle_z=settle_z)
-    spotter = Spotter(options)
-    signal = noise(600)
-    signal[150:] += 60.0
-    spot = next(s for s in (spotter.update(i + 1, {0: float(v)}) for i, v in enumerate(signal)) if s)
-    assert spot.kind == "macro" and 150 <= spot.onset_frame <= 153
-    assert spot.offset_frame - spot.onset_frame <= longest
-    if settle_z:
-        after = spot.offset_frame + 30
-        assert spotter.reference_frame(after) > spot.offset_frame
-
-
-@pytest.mark.parametrize("stamped, kind", [(True, "macro"), (False, "micro")])
-def test_micro_or_macro_is_decided_by_recorded_time(stamped, kind):
-    """A camera set to 30 fps that delivers 15: an event of some 15 frames lasts about a second
-    (macro), not the half second (micro) its frame count says at the nominal rate."""
-    options = SpotterOptions(fps=30)
-    spotter = Spotter(options)
-    signal = noise(200) + bump(200, 120, 5, 7, 200)
-    spots = [spotter.update(i + 1, {0: float(v)}, (i + 1) / 15 if stamped else None) for i, v in enumerate(signal)]
-    (spot,) = [s for s in spots if s]
-    assert 12 <= spot.offset_frame - spot.onset_frame <= 15      # ≤ 0.5 s at the nominal 30 fps, 0.8–1 s at the real 15
-    assert spot.kind == kind

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import free_port, wait_for, write_video
 
+from stream.events import FACE_STATES
 from ui.session import Session
 
 
@@ -80,7 +81,9 @@ def test_api_endpoints_drive_a_live_session(served):
     assert client.predict(api_name="/stop").startswith("stopped")
     assert not client.predict(api_name="/status")["running"]
     live_log = session.folder / "live-001.jsonl"
-    assert json.loads(live_log.read_text().splitlines()[0])["event_id"] == 1
+    logged = [json.loads(line) for line in live_log.read_text().splitlines()]
+    assert [r["event_id"] for r in logged if r["kind"] != "face_state"][0] == 1
+    assert {r["state"] for r in logged if r["kind"] == "face_state"} <= set(FACE_STATES)
 
     message = client.predict(2, api_name="/calibrate")
     assert "profile applied" in message and (session.folder / "profile.json").exists()

@@ -8,7 +8,7 @@ import pytest
 from conftest import make_event, timeline
 
 from corpora.labels import CLASSES
-from stream.store import Marker
+from stream.store import Marker, TimelinePoint
 from ui import cards, drawing
 
 
@@ -62,6 +62,10 @@ def test_timeline_draws_thresholds_spans_and_markers_where_expected():
     y = axis.y(7.2)
     patch = image[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).astype(int)
     assert np.abs(patch - np.array(drawing.SCORE_COLOUR)).sum(axis=1).min() < 60
+    # the face's state: a talking strip along the top from 5 to 6 s, none where the face is still
+    strip = axis.top + drawing.STATE_STRIP // 2
+    assert tuple(image[strip, axis.x(5.5)]) == drawing.STATE_COLOURS["talking"]
+    assert tuple(image[strip, axis.x(3.0)]) != drawing.STATE_COLOURS["talking"]
     # no marker, or one set in another recording → no magenta column
     plain = drawing.timeline_image(points, events, [], (4.5, 2.0), width=800, height=240, window_s=None)
     foreign = drawing.timeline_image(points, events, [Marker(8.0, 480, "question 3", source="other")], (4.5, 2.0),
@@ -73,8 +77,8 @@ def test_timeline_draws_thresholds_spans_and_markers_where_expected():
 def test_timeline_window_and_new_recording():
     points = timeline(30.0)
     axis = drawing.timeline_axis(points, (4.5, 2.0), 800, 240, 10.0)
-    assert axis.t1 == pytest.approx(points[-1][1]) and axis.t0 == pytest.approx(axis.t1 - 10.0)
-    restarted = points + [(1, 0.0, {0: 0.0}), (2, 0.5, {0: 0.0})]
+    assert axis.t1 == pytest.approx(points[-1].t_s) and axis.t0 == pytest.approx(axis.t1 - 10.0)
+    restarted = points + [TimelinePoint(1, 0.0, {0: 0.0}), TimelinePoint(2, 0.5, {0: 0.0})]
     assert drawing.current_segment(restarted) == restarted[-2:]
     empty = drawing.timeline_image([], [], [], (0.0, 0.0), width=300, height=120)
     assert empty.shape == (120, 300, 3)

@@ -29,8 +29,8 @@ def fill(session: Session) -> None:
                                 crops={0: (crop, crop, crop)}, se_gate_mean=0.5,
                                 flow_maps={"left/onset_apex": np.zeros((3, 224, 224), np.float16)}))
     session.store.write(make_event(2, 5.0, 6.0, "macro"))
-    for i, t, z in timeline(7.0):
-        session.store.add_point(i, t, z)
+    for point in timeline(7.0):
+        session.store.add_point(*point)
     session.add_marker("question 3")
 
 

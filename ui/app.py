@@ -101,8 +101,13 @@ def status_html(status: dict) -> str:
         parts.append(span(describe_devices([device]), "bad" if device["lost"] else ""))
     for view, found in sorted((status.get("face_found") or {}).items()):
         parts.append(span(f"face {view} {'✓' if found else '✗'}", "good" if found else "bad"))
+    if status.get("running") and status.get("face_state"):   # why something, or nothing, is reported now
+        parts.append(span(f"face {status['face_state']}", "" if status["face_state"] == "still" else "bad"))
     events = status.get("events") or {}
-    parts.append(span(f"events micro {events.get('micro', 0)} · macro {events.get('macro', 0)}"))
+    suppressed = status.get("suppressed") or {}
+    parts.append(span(f"events micro {events.get('micro', 0)} · macro {events.get('macro', 0)}"
+                      + (" · not reported: " + ", ".join(f"{n} {state}" for state, n in sorted(suppressed.items()))
+                         if suppressed else "")))
     latency = status.get("latency_ms")
     if latency:
         parts.append(span(f"classify p50 {latency['p50']} ms"))

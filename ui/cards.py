@@ -10,6 +10,7 @@ import numpy as np
 
 from corpora.labels import CLASSES
 from stream.events import Event, view_name
+from stream.store import TimelinePoint
 from ui.drawing import (AXIS_COLOUR, KIND_COLOURS, SCORE_COLOUR, VIEW_COLOURS, current_segment, placeholder, put_text,
                         score_of)
 
@@ -133,7 +134,7 @@ def attention_bars(attention: Mapping[str, float], se_gate_mean: float | None = 
 
 
 # ---------------------------------------------------------------- session summary
-def summary_figure(events: Sequence, timeline: Sequence[tuple[int, float, dict]], markers: Sequence,
+def summary_figure(events: Sequence, timeline: Sequence[TimelinePoint], markers: Sequence,
                    thresholds: tuple[float, float], classes: Sequence[str], title: str = "MER Live session"):
     """A one-page session summary (matplotlib Figure): counts by class and by kind, the whole
     intensity timeline of the last recording with thresholds, event spans and markers, and a few lines
@@ -166,13 +167,13 @@ def summary_figure(events: Sequence, timeline: Sequence[tuple[int, float, dict]]
 
     ax = fig.add_subplot(grid[1, :])
     points = current_segment(timeline)
-    views = sorted({v for _, _, zz in points for v in zz})
+    views = sorted({v for point in points for v in point.z})
     for v in views:
-        ts = [t for _, t, zz in points if v in zz]
-        zs = [zz[v] for _, t, zz in points if v in zz]
+        ts = [point.t_s for point in points if v in point.z]
+        zs = [point.z[v] for point in points if v in point.z]
         ax.plot(ts, zs, lw=0.8, color="#%02x%02x%02x" % VIEW_COLOURS[v % len(VIEW_COLOURS)],
                 label=view_name(v))
-    scored = [(t, score_of(zz)) for _, t, zz in points if zz]
+    scored = [(point.t_s, score_of(point.z)) for point in points if point.z]
     if scored:
         ax.plot(*zip(*scored), lw=1.4, color="#%02x%02x%02x" % SCORE_COLOUR, label="score")
     if thresholds[0]:

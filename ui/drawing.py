@@ -17,6 +17,7 @@ import numpy as np
 
 from stream.events import view_name
 from stream.spotter import SpotterOptions
+from stream.store import TimelinePoint
 
 # RGB colours
 VIEW_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189))   # left, right, ...
@@ -25,6 +26,8 @@ K_HIGH_COLOUR = (214, 39, 40)
 K_LOW_COLOUR = (127, 127, 127)
 SCORE_COLOUR = (20, 20, 20)
 MARKER_COLOUR = (230, 0, 180)
+STATE_COLOURS = {"moving": (255, 160, 60), "blink": (90, 160, 255), "talking": (240, 200, 40), "no face": (120, 120, 120)}
+STATE_STRIP = 8   # px: the face-state strip's height
 BACKGROUND = (255, 255, 255)
 AXIS_COLOUR = (60, 60, 60)
 GRID_COLOUR = (230, 230, 230)
@@ -121,44 +124,45 @@ def score_of(z_by_view: dict[int, float]) -> float | None:
     return sum(z_by_view.values()) / len(z_by_view) if z_by_view else None
 
 
-def current_segment(timeline: Sequence[tuple[int, float, dict]]) -> list[tuple[int, float, dict]]:
+def current_segment(timeline: Sequence[TimelinePoint]) -> list[TimelinePoint]:
     """The points after the last backwards jump in time (a new recording of a dataset restarts t_s)."""
     start = 0
     for i in range(1, len(timeline)):
-        if timeline[i][1] < timeline[i - 1][1]:
+        if timeline[i].t_s < timeline[i - 1].t_s:
             start = i
     return list(timeline[start:])
 
 
-def timeline_axis(timeline: Sequence[tuple[int, float, dict]], thresholds: tuple[float, float], width: int,
+def timeline_axis(timeline: Sequence[TimelinePoint], thresholds: tuple[float, float], width: int,
                   height: int, window_s: float | None) -> TimeAxis:
     """The axis a timeline image uses: the last `window_s` seconds of the current recording (all of it
     when None) and a z range that shows both thresholds."""
     points = current_segment(timeline)
-    t_last = points[-1][1] if points else 0.0
-    t_first = points[0][1] if points else 0.0
+    t_last = points[-1].t_s if points else 0.0
+    t_first = points[0].t_s if points else 0.0
     if window_s is None:
         t0, t1 = t_first, max(t_last, t_first + 1.0)
     else:
         t1 = max(t_last, t_first + window_s)
         t0 = t1 - window_s
-    zs = [z for _, t, zz in points if t >= t0 for z in zz.values() if np.isfinite(z)]
+    zs = [z for point in points if point.t_s >= t0 for z in point.z.values() if np.isfinite(z)]
     k_high = thresholds[0] if thresholds and thresholds[0] > 0 else SpotterOptions.k_high
     z_top = max(1.6 * k_high, min(max(zs, default=0.0) * 1.1, 6 * k_high))
     z_bottom = min(-1.0, max(min(zs, default=0.0), -0.5 * k_high))
     return TimeAxis(t0, t1, z_bottom, z_top, width, height)
 
 
-def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable = (), markers: Iterable = (),
+def timeline_image(timeline: Sequence[TimelinePoint], events: Iterable = (), markers: Iterable = (),
                    thresholds: tuple[float, float] = (0.0, 0.0), *, width: int = 960, height: int = 240,
                    window_s: float | None = 20.0, source: str | None = None,
 ) -> np.ndarray:
     """The motion-intensity timeline against stream time: the spotter's score (bold; the views' mean
-    z in the face band that scores highest, the number compared with the thresholds) and each view's
-    z in that band, the k_high / k_low lines, event spans shaded by kind (micro green, macro purple),
-    markers as vertical lines with their note.
+    z in the face region that scores highest, the number compared with the thresholds) and each
+    view's z in that region, the k_high / k_low lines, event spans shaded by kind (micro green, macro
+    purple), the face's state as a strip along the top (moving, blink, talking, no face; still is
+    left blank) with a legend, markers as vertical lines with their note.
 
-    `timeline`: the store's (frame, t_s, {view: z}); only the current recording (after the last
+    `timeline`: the store's TimelinePoints; only the current recording (after the last
     backwards jump in t_s) is drawn, its last `window_s` seconds. `events`: Events (those of
     another recording than `source` are left out when `source` is given). `markers`: store Markers
     (likewise, those set in another recording are left out)."""
@@ -208,8 +212,21 @@ def timeline_image(timeline: Sequence[tuple[int, float, dict]], events: Iterable
                 cv2.line(image, (x, y), (min(x + 5, plot_x1), y), colour, 1)
             put_text(image, f"{name} {k:g}", (plot_x1 - 80, y - 3), colour, 0.35)
 
+    # the face's state: a strip along the top of the plot
+    visible_points = [point for point in points if axis.t0 <= point.t_s <= axis.t1]
+    for point, following in zip(visible_points, visible_points[1:] + visible_points[-1:]):
+        colour = STATE_COLOURS.get(point.state)
+        if colour is not None:
+            x0, x1 = axis.x(point.t_s), max(axis.x(following.t_s), axis.x(point.t_s) + 1)
+            cv2.rectangle(image, (x0, plot_y0 + 1), (x1, plot_y0 + STATE_STRIP), colour, -1)
+    shown = sorted({point.state for point in visible_points} & set(STATE_COLOURS), key=list(STATE_COLOURS).index)
+    for i, state in enumerate(shown):
+        x = plot_x1 - 80 * (len(shown) - i)
+        cv2.rectangle(image, (x, height - 14), (x + 10, height - 6), STATE_COLOURS[state], -1)
+        put_text(image, state, (x + 14, height - 6), AXIS_COLOUR, 0.35)
+
     # intensity curves
-    visible = [(t, zz) for _, t, zz in points if axis.t0 <= t <= axis.t1]
+    visible = [(point.t_s, point.z) for point in visible_points]
     views = sorted({v for _, zz in visible for v in zz})
     curves = [(VIEW_COLOURS[v % len(VIEW_COLOURS)], 1, view_name(v), [(t, zz.get(v)) for t, zz in visible])
               for v in views]

@@ -360,6 +360,7 @@ class Session:
             "running": self.running, "paused": self.paused, "message": self.message,
             "source": run.source.name if run is not None else None, "spec": run.spec if run is not None else None,
             "state": status.get("state", "idle" if run is None else "starting"),
+            "face_state": status.get("face_state"), "suppressed": status.get("suppressed", {}),
             "fps": status.get("fps", 0.0), "source_fps": status.get("source_fps", 0.0),
             "frames": status.get("frames", 0), "dropped": status.get("dropped", 0),
             "no_face_frames": status.get("no_face_frames", 0), "face_found": status.get("face_found", {}),
