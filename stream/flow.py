@@ -77,7 +77,7 @@ def intensity(flow: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 
 @lru_cache(maxsize=8)
-def _pixel_grid(height: int, width: int) -> np.ndarray:
+def pixel_grid(height: int, width: int) -> np.ndarray:
     """(H, W, 3) float32 grid of [x, y, 1] per pixel; cached per shape (one face size per window)."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     return np.dstack([xs, ys, np.ones_like(xs)])
@@ -85,27 +85,30 @@ def _pixel_grid(height: int, width: int) -> np.ndarray:
 
 def affine_fit(flow: np.ndarray, mask: np.ndarray | None = None, stride: int = 4,
                keep_fraction: float = 0.75) -> np.ndarray:
-    """(3, 2) coefficients of the affine flow u, v = [x, y, 1] · A that best explains `flow`.
+    """(3, 2) coefficients of the affine flow u, v = [x, y, 1] · A that best explains `flow`: head
+    translation, roll, scale (moving closer) and, to first order, small nods and turns, all of which
+    move the whole face as one plane.
 
     Least squares on every `stride`-th pixel (inside `mask` when given), then once more on the
     `keep_fraction` of them it explained best: a local expression is left out of the second fit,
     so it is not taken for head motion."""
-    rows = _pixel_grid(flow.shape[0], flow.shape[1])[::stride, ::stride].reshape(-1, 3)
+    rows = pixel_grid(flow.shape[0], flow.shape[1])[::stride, ::stride].reshape(-1, 3)
     targets = flow[::stride, ::stride].reshape(-1, 2)
     if mask is not None:
         keep = mask[::stride, ::stride].ravel()
         rows, targets = rows[keep], targets[keep]
-    coefficients = np.linalg.lstsq(rows, targets, rcond=None)[0]
+    rows, targets = rows.astype(np.float64), targets.astype(np.float64)
+    coefficients = _least_squares(rows, targets)
     residual = ((rows @ coefficients - targets) ** 2).sum(axis=1)
-    best = residual <= np.quantile(residual, keep_fraction)
-    return np.linalg.lstsq(rows[best], targets[best], rcond=None)[0]
+    kept = int(keep_fraction * (len(residual) - 1))
+    best = residual <= np.partition(residual, kept)[kept]
+    return _least_squares(rows[best], targets[best])
 
 
-def affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """The best affine fit to `flow`, per pixel: head translation, roll, scale (moving closer) and,
-    to first order, small nods and turns, all of which move the whole face as one plane."""
-    return _pixel_grid(flow.shape[0], flow.shape[1]) @ affine_fit(flow, mask)
-
+def _least_squares(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The normal equations solved (3 × 3): the same fit as lstsq without its SVD, which cost more
+    than the rest of the fit per frame."""
+    return np.linalg.solve(rows.T @ rows, rows.T @ targets)
 
 
 def intensity_curve(frames: list[np.ndarray], params: FarnebackParams = DEFAULT_FARNEBACK) -> np.ndarray:

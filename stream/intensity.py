@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from stream.face import Box, eye_mask
-from stream.flow import FarnebackParams, affine_motion, farneback, magnitude
+from stream.flow import FarnebackParams, affine_fit, farneback, pixel_grid
 from stream.settings import Switch, config_class
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -136,6 +136,10 @@ class FaceIntensity:
         self._col_starts = [int(round(c * config.size / config.columns)) for c in range(config.columns)]
         self._counts = np.maximum(self._per_region(weights), 1.0)
         self._eyes = None if self.mask is None or self.mask.all() else ~self.mask
+        # the mean of [x, y, 1]ᵀ[x, y, 1] over the face: the head motion's mean square from its
+        # affine coefficients alone, mean |[x, y, 1]·A|² = trace(Aᵀ M A), without the field
+        grid = pixel_grid(config.size, config.size).reshape(-1, 3)
+        self._moments = (grid * weights.reshape(-1, 1)).T @ grid / weights.sum()
 
     def face(self, gray_crop: np.ndarray) -> np.ndarray:
         area = gray_crop[self.rows[0]:self.rows[1], self.cols[0]:self.cols[1]]
@@ -148,20 +152,21 @@ class FaceIntensity:
         return sums.reshape(self.config.regions, *values.shape[2:])
 
     def residual_flow(self, reference: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(flow less the head's motion, the head's motion) from `reference` to `target` (eq. 1)."""
+        """(the flow less the head's motion, the head motion's affine coefficients (3, 2)) from
+        `reference` to `target` (eq. 1)."""
         if self.config.gain_compensation:
             target = match_brightness(reference, target, self.mask)
         flow = farneback(reference, target, self.config.flow)
         if self.config.motion_compensation == "none":
-            return flow, np.zeros_like(flow)
-        head = affine_motion(flow, self.mask)
-        return flow - head, head
+            return flow, np.zeros((3, 2))
+        coefficients = affine_fit(flow, self.mask)
+        return flow - pixel_grid(*flow.shape[:2]) @ coefficients.astype(np.float32), coefficients
 
     def motion_of(self, residual: np.ndarray, head: np.ndarray) -> FaceMotion:
+        """The FaceMotion of a residual flow and the head motion's affine coefficients."""
         mean_vectors = self._per_region(residual * self._weights[..., None]) / self._counts[:, None]
-        on_face = head[self.mask] if self.mask is not None else head.reshape(-1, 2)
-        head_rms = float(np.sqrt(np.mean(np.sum(on_face ** 2, axis=-1))))
-        eyes = float(magnitude(residual)[self._eyes].mean()) if self._eyes is not None else 0.0
+        head_rms = float(np.sqrt(max(np.trace(head.T @ self._moments @ head), 0.0)))
+        eyes = float(np.hypot(*residual[self._eyes].T).mean()) if self._eyes is not None else 0.0
         return FaceMotion(mean_vectors.astype(np.float64), head_rms, eyes)
 
     def motion(self, reference: np.ndarray, target: np.ndarray) -> FaceMotion:
@@ -174,21 +179,25 @@ class FaceIntensity:
         With `detrend` the faces run from onset to offset, both a resting face, so the first→last
         flow is head motion only; the share of it a steady drift has covered by face t,
         (t / T)·flow(0→T), is subtracted before the region means (0 at both ends)."""
-        return self._displacement(self._residuals(faces), detrend)
+        return self.displacement_of(self.motions_from_first(faces), detrend)
 
-    def _residuals(self, faces: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(residual flow, head motion) from the first face to each (zeros for the first)."""
-        still = np.zeros((*faces[0].shape, 2), np.float32)
-        return [(still, still)] + [self.residual_flow(faces[0], face) for face in faces[1:]]
+    def motions_from_first(self, faces: list[np.ndarray]) -> list[FaceMotion]:
+        """The FaceMotion from the first face to each (`still` for the first)."""
+        return [self.still()] + [self.motion(faces[0], face) for face in faces[1:]]
 
-    def _displacement(self, residuals: list[tuple[np.ndarray, np.ndarray]], detrend: bool) -> np.ndarray:
-        out = np.zeros((len(residuals), self.config.regions))
-        last = len(residuals) - 1
-        drift = residuals[last][0] if detrend and last >= 2 else None
-        for t in range(1, last + (drift is None)):
-            residual, head = residuals[t]
-            out[t] = self.motion_of(residual - (t / last) * drift if drift is not None else residual, head).regions
-        return out
+    def still(self) -> FaceMotion:
+        """A face's motion from itself."""
+        return FaceMotion(np.zeros((self.config.regions, 2)), 0.0)
+
+    @staticmethod
+    def displacement_of(motions: list[FaceMotion], detrend: bool) -> np.ndarray:
+        """`displacement` from the motions of the faces from the first. A region's mean flow is linear
+        in the flow, so the drift comes off the region means as it would off the flow."""
+        vectors = np.stack([m.vectors for m in motions])
+        last = len(motions) - 1
+        if detrend and last >= 2:
+            vectors = vectors - (np.arange(last + 1) / last)[:, None, None] * vectors[last]
+        return np.hypot(vectors[..., 0], vectors[..., 1])
 
     def apex_curve(self, faces: list[np.ndarray], detrend: bool = True, region: int | None = None) -> np.ndarray:
         """(T,): each face's displacement from the first in `region` (None: the region that moved most),
@@ -198,16 +207,15 @@ class FaceIntensity:
             region = int(np.argmax(displacement.max(axis=0)))
         return displacement[:, region] * apex_prior(len(faces), self.config.apex_prior)
 
-    def apex_and_return(self, faces: list[np.ndarray], end: int, region: int) -> tuple[int, float]:
-        """A spotted event's apex and how far its face came back: `faces` run from the event's reference
-        to a picture after it, `end` is the index of its offset. Returns (the apex's index, by
-        `apex_curve` over faces[:end + 1]; the share of the apex's displacement, in `region`, that is
-        still there at the last face). A micro-expression returns (≈ 0); the onset of a held smile or
-        a head that moved and stayed does not (≈ 1)."""
-        residuals = self._residuals(faces)
-        curve = self._displacement(residuals[:end + 1], detrend=True)[:, region] * apex_prior(end + 1, self.config.apex_prior)
+    def apex_and_return(self, motions: list[FaceMotion], end: int, region: int) -> tuple[int, float]:
+        """A spotted event's apex and how far its face came back: `motions` of the faces from the
+        event's reference (`motions_from_first`) to a picture after it, `end` the index of its
+        offset. Returns (the apex's index, by `apex_curve` over motions[:end + 1]; the share of the
+        apex's displacement, in `region`, that is still there at the last face). A micro-expression
+        returns (≈ 0); the onset of a held smile or a head that moved and stayed does not (≈ 1)."""
+        curve = self.displacement_of(motions[:end + 1], detrend=True)[:, region] * apex_prior(end + 1, self.config.apex_prior)
         apex = int(np.argmax(curve))
-        at_apex, at_last = (self.motion_of(*residuals[i]).regions[region] for i in (apex, len(faces) - 1))
+        at_apex, at_last = motions[apex].regions[region], motions[-1].regions[region]
         return apex, float(at_last / at_apex) if at_apex > 0 else 0.0
 
 

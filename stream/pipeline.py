@@ -94,6 +94,7 @@ class FramePipeline:
         self.spotter = self._new_spotter(config.spotter)
         self.measures: dict[int, tuple[int, FaceIntensity]] = {}    # view → (window serial, its measure)
         self._new: dict[int, deque] = {}                             # view → its recent new pictures (frame, t_s, window)
+        self._tracks: dict[int, tuple] = {}                          # view → (reference, window, {frame: FaceMotion}) of the open event
         self._span: list | None = None                               # the face state so far: [state, first, last, t0, t1]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mer-view")
         self.source: str | None = None
@@ -155,6 +156,7 @@ class FramePipeline:
         event = self.spotter.update(frame.index, motions, frame.t_s, *reference) if motions else None
         if event is not None:
             finished.append(self.located(event))
+        self._follow_event()
         state = "no face" if not faces else (self.spotter.state.face_state if motions else None)
         finished += self._follow_state(state, frame)
         self.stats.processed += 1
@@ -269,7 +271,8 @@ class FramePipeline:
     def located(self, event: Event) -> Event:
         """The event with its recording, recorded times, apex per view, band rows, side and crops: what
         the worker needs is copied out of the ring now, before newer frames overwrite it. A micro
-        event whose face did not come back becomes macro (see `_apex`)."""
+        event whose face did not come back becomes macro (see `_apex`). Its latency counts from here."""
+        confirmed_at = time.perf_counter()
         found = {v: self._apex(event, v) for v in event.apex_frame_by_view}
         apexes = {v: apex if apex is not None else event.apex_frame_by_view[v] for v, (apex, _) in found.items()}
         stayed = [share for _, share in found.values() if share is not None]
@@ -291,9 +294,7 @@ class FramePipeline:
         intensity = self.config.features.intensity
         return replace(event, source=self.source, onset_s=onset_s, apex_s=apex_s, offset_s=offset_s,
                        band_rows=tuple(intensity.band_edges[event.band:event.band + 2]),
-                       side=intensity.region_side(event.region), crops=crops, confirmed_at=time.perf_counter())
-
-    MAX_APEX_FRAMES = 24     # the apex search measures at most this many pictures of an event (a flow each)
+                       side=intensity.region_side(event.region), crops=crops, confirmed_at=confirmed_at)
 
     def _apex(self, event: Event, view: int) -> tuple[int | None, float | None]:
         """(the view's apex, the share of its displacement left at the newest picture): the peak of the
@@ -306,13 +307,46 @@ class FramePipeline:
         inside = [f for f in frames if f <= event.offset_frame]
         if len(inside) < 3 or frames[0] != first or len(frames) == len(inside):
             return None, None
-        stride = -(-len(inside) // self.MAX_APEX_FRAMES)
-        inside = inside[::stride] if inside[-1] in inside[::stride] else inside[::stride] + [inside[-1]]
         t0 = time.perf_counter()
-        apex, share = measure.apex_and_return([self.ring.spot_crop(f, view) for f in inside + frames[-1:]],
-                                              len(inside) - 1, event.region)
+        motions = [measure.still()] + self._motions_from(view, first, inside[1:] + frames[-1:])
+        apex, share = measure.apex_and_return(motions, len(inside) - 1, event.region)
         self.stats.timers.add("apex", time.perf_counter() - t0)
         return inside[apex], share
+
+    def _follow_event(self) -> None:
+        """While the spotter holds an event open, each view's new pictures are measured against the
+        event's reference as they come (the views side by side), so that once its offset is
+        confirmed the apex needs only the newest picture measured: the search is not in the latency."""
+        active = self.spotter.state.active
+        if active is None:
+            self._tracks.clear()
+            return
+        others = [self._pool.submit(self._follow_view, v, active.reference) for v in self.measures if v]
+        if 0 in self.measures:
+            self._follow_view(0, active.reference)
+        for job in others:
+            job.result()
+
+    def _follow_view(self, view: int, reference: int) -> None:
+        frames = self.ring.new_frames(reference, self.last_frame, view, self.measures[view][0])
+        if frames and frames[0] == reference:
+            t0 = time.perf_counter()
+            self._motions_from(view, reference, frames[1:])
+            self.stats.timers.add("event flow", time.perf_counter() - t0)
+
+    def _motions_from(self, view: int, reference: int, frames: list[int]) -> list[FaceMotion]:
+        """The view's FaceMotion from `reference` to each of `frames` (new pictures in the current
+        crop window), each measured once per event and kept while the event is open."""
+        serial, measure = self.measures[view]
+        track = self._tracks.get(view)
+        if track is None or track[:2] != (reference, serial):
+            track = self._tracks[view] = (reference, serial, {})
+        measured = track[2]
+        reference_face = self.ring.spot_crop(reference, view)
+        for f in frames:
+            if f not in measured:
+                measured[f] = measure.motion(reference_face, self.ring.spot_crop(f, view))
+        return [measured[f] for f in frames]
 
     def _report(self, frame: Frame, face_state: str | None) -> None:
         stats = self.stats
