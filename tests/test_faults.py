@@ -1,8 +1,10 @@
 """The live path under injected faults. Each row of the matrix runs the real engine (MediaPipe,
 Farneback, the spotter) over a generated recording with one fault, and ends with the same three
 checks: the stream survives or stops with a clear reason; every event spotted is in the JSONL log
-on disk or counted as lost to it; the process's threads and resident memory are back at their idle
-level. Only the faulty collaborator is a stand-in (a sink, a detector or a classifier that raises,
+on disk or counted as lost to it; the process's threads are back at their idle level, and a second
+run of the same row leaves resident memory where the first left it (a leak grows it run after run;
+measured against the clean runs instead, the heap's fragments after a fault made it flaky: +5 to
++11 % in a process that had loaded torch before, with no Python object left over). Only the faulty collaborator is a stand-in (a sink, a detector or a classifier that raises,
 a capture device that stalls); /dev/full is a real full disk."""
 from __future__ import annotations
 
@@ -177,25 +179,28 @@ MATRIX = ["sink fails mid-run", "disk full", "detector raises", "classifier rais
 
 @pytest.mark.parametrize("fault", MATRIX)
 def test_fault_matrix(fault, recording, idle, tmp_path):
-    log = tmp_path / "events.jsonl"
-    engine, pause_until_read, expect = case(fault, recording, log)
-    summary = run(engine, pause_until_read)
-    summary.setdefault("failure", None)
-    # 1. survives (every frame read was processed or counted) or stops with a clear reason
-    assert summary["processed"] + sum(summary["dropped"].values()) >= summary["frames"] > 0
-    assert expect(summary), summary
-    # 2. every spotted event is on disk or counted as lost to the log
-    spotted = sum(summary["events"].values())
-    assert spotted >= 1, "the recording's events were spotted despite the fault"
-    logged = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    on_disk = [r for r in logged if r["kind"] != "face_state"]       # the face's states lie between the events
-    lost = sum(summary["events_not_written"].get(name, 0) for name in summary["events_not_written"]
-               if "JsonlSink" in name)
-    assert len(on_disk) + lost == spotted
-    assert sorted(r["event_id"] for r in on_disk) == sorted(set(r["event_id"] for r in on_disk))
-    # 3. threads and memory back at idle
-    del engine
-    hand_back_memory()
-    assert {t.name for t in threading.enumerate()} <= idle["python_threads"]
-    assert native_threads() <= idle["threads"]
-    assert rss_mb() <= idle["rss_mb"] * 1.10, (rss_mb(), idle)
+    resident_mb = []
+    for attempt in range(2):     # a leak grows memory run after run; a heap's fragments settle after one
+        log = tmp_path / f"events-{attempt}.jsonl"
+        engine, pause_until_read, expect = case(fault, recording, log)
+        summary = run(engine, pause_until_read)
+        summary.setdefault("failure", None)
+        # 1. survives (every frame read was processed or counted) or stops with a clear reason
+        assert summary["processed"] + sum(summary["dropped"].values()) >= summary["frames"] > 0
+        assert expect(summary), summary
+        # 2. every spotted event is on disk or counted as lost to the log
+        spotted = sum(summary["events"].values())
+        assert spotted >= 1, "the recording's events were spotted despite the fault"
+        logged = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        on_disk = [r for r in logged if r["kind"] != "face_state"]       # the face's states lie between the events
+        lost = sum(summary["events_not_written"].get(name, 0) for name in summary["events_not_written"]
+                   if "JsonlSink" in name)
+        assert len(on_disk) + lost == spotted
+        assert sorted(r["event_id"] for r in on_disk) == sorted(set(r["event_id"] for r in on_disk))
+        # 3. threads back at idle, and memory no higher after the second run than after the first
+        del engine
+        hand_back_memory()
+        assert {t.name for t in threading.enumerate()} <= idle["python_threads"]
+        assert native_threads() <= idle["threads"]
+        resident_mb.append(rss_mb())
+    assert resident_mb[1] <= resident_mb[0] * 1.03, (resident_mb, idle)
