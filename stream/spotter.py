@@ -342,6 +342,12 @@ class Spotter:
     def _update_active(self, frame: int, t: float, motions: dict[int, FaceMotion], z: dict[Channel, float],
                        region: int | None, score: float | None) -> Event | None:
         options, active = self.options, self.state.active
+        if self.state.face_state == "blink" and not active.states["blink"] and t - active.onset_s > options.gap_s:
+            # a blink ends the event it falls in: its lids would carry the event on (a short event with
+            # a blink after it became one long macro event) or, scoring higher, take it over and have it
+            # suppressed as the blink; the blink, if it scores, is a candidate of its own. (Within gap_s
+            # of the onset the candidate is the blink's own start, seen a frame or two before its state.)
+            return self._finish(t)
         self._track(frame, motions, z)
         if score is not None and score > active.peak_score:
             active.peak_score, active.peak_region, active.peak_state = score, region, self.state.face_state

@@ -131,6 +131,22 @@ def test_a_blink_is_suppressed_but_a_frown_that_moves_the_lids_is_not():
     assert spotter.suppressed == {"blink": 1} and "blink" in states[200:206]
 
 
+def test_a_blink_right_after_an_event_ends_it_and_is_suppressed_on_its_own():
+    """A micro-expression in the cheeks, a blink 0.1 s after it: the blink's trace in the brow band
+    scores higher than the event, and used to take the event over (suppressed as the blink) or carry
+    it on as one long event. The blink ends the event and is a candidate of its own."""
+    n = 400
+    eyes = np.full(n, 0.05) + 0.005 * np.random.default_rng(1).standard_normal(n)
+    series = noise(n)
+    series[:, 3] += bump(n, start=150, rise=4, fall=5, height=0.1)
+    eyes[161:167] += 1.5
+    series[161:167, 0] += 0.2
+    events, spotter, _ = run(series, eyes=eyes)
+    assert [(e.kind, e.region) for e in events] == [("micro", 3)]
+    assert 148 <= events[0].onset_frame <= 152 and events[0].offset_frame <= 161
+    assert spotter.suppressed == {"blink": 1}
+
+
 def test_talking_suppresses_the_mouth_band_and_not_the_brows():
     """Mouth movements beyond any micro-expression's size in a sixth of three seconds: talking; a small
     mouth candidate then is not a micro-expression, a brow raise is (and the short bursts themselves,
