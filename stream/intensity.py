@@ -162,16 +162,13 @@ class FaceIntensity:
         coefficients = affine_fit(flow, self.mask)
         return flow - pixel_grid(*flow.shape[:2]) @ coefficients.astype(np.float32), coefficients
 
-    def motion_of(self, residual: np.ndarray, head: np.ndarray) -> FaceMotion:
-        """The FaceMotion of a residual flow and the head motion's affine coefficients."""
+    def motion(self, reference: np.ndarray, target: np.ndarray) -> FaceMotion:
+        """What moved from `reference` to `target` (faces from `face`)."""
+        residual, head = self.residual_flow(reference, target)
         mean_vectors = self._per_region(residual * self._weights[..., None]) / self._counts[:, None]
         head_rms = float(np.sqrt(max(np.trace(head.T @ self._moments @ head), 0.0)))
         eyes = float(np.hypot(*residual[self._eyes].T).mean()) if self._eyes is not None else 0.0
         return FaceMotion(mean_vectors.astype(np.float64), head_rms, eyes)
-
-    def motion(self, reference: np.ndarray, target: np.ndarray) -> FaceMotion:
-        """What moved from `reference` to `target` (faces from `face`)."""
-        return self.motion_of(*self.residual_flow(reference, target))
 
     def displacement(self, faces: list[np.ndarray], detrend: bool) -> np.ndarray:
         """(T, regions): each face's displacement from the first, per region (0 for the first).

@@ -41,7 +41,7 @@ from stream.intensity import FaceMotion
 from stream.settings import config_class
 
 Channel = tuple[int, int]   # (view, face region)
-EYE_RENEWAL = 16            # the eyes' idle μ and σ are taken anew after this many idle frames
+EYE_RENEWAL = 16            # the eyes' usual μ and σ are taken anew after this many frames
 
 
 @config_class
@@ -51,8 +51,8 @@ class SpotterOptions:
     k_high: float = Field(5.0, gt=0, description="onset threshold, in baseline σ above μ (set on the design videos)")
     k_low: float = Field(2.5, gt=0, description="offset threshold (hysteresis: lower than k_high)")
     edge_z: float = Field(1.2, ge=0, description="the onset is traced back to where z first rose above this (≤ k_low)")
-    baseline_s: float = Field(30.0, gt=0, description="idle history kept per channel (s)")
-    neighbours: int = Field(100, ge=3, description="a frame is scored against this many idle frames whose head "
+    baseline_s: float = Field(30.0, gt=0, description="history kept per view, every measured frame (s)")
+    neighbours: int = Field(100, ge=3, description="a frame is scored against this many recent frames whose head "
                                                   "motion was nearest its own")
     warmup_s: float = Field(1.0, ge=0, description="idle time needed before the first onset can fire (s)")
     min_sigma_fraction: float = Field(0.02, ge=0, description="σ ≥ this × μ, so a noiseless source is not "
@@ -107,8 +107,9 @@ class Baseline:
     sigma: float
 
 
-class IdleHistory:
-    """One view's idle frames: head motion and the value of every region, newest `capacity` kept."""
+class MotionHistory:
+    """One view's recent frames (every measured one, events included): head motion and the value of
+    every region, newest `capacity` kept. The eyes' motion is kept in one too, its head motion 0."""
 
     def __init__(self, capacity: int, regions: int):
         self.heads = np.zeros(capacity)
@@ -124,7 +125,7 @@ class IdleHistory:
         self.count += 1
 
     def nearest(self, head: float, k: int) -> np.ndarray:
-        """(k, regions): the values of the k idle frames whose head motion was nearest `head`."""
+        """(k, regions): the values of the k frames whose head motion was nearest `head`."""
         n = len(self)
         k = min(k, n)
         return self.values[np.argpartition(np.abs(self.heads[:n] - head), k - 1)[:k]]
@@ -132,7 +133,7 @@ class IdleHistory:
 
 def median_and_spread(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per column of `values` (n, …): the median and 1.4826 × the median absolute deviation (σ of
-    normal noise, robust to the odd motion among idle frames). Sorting beats np.median's overhead
+    normal noise, robust to the odd event among the frames). Sorting beats np.median's overhead
     on these small arrays, which the spotter takes every frame."""
     n = len(values)
     ordered = np.sort(values, axis=0)
@@ -163,8 +164,8 @@ class SpotterState:
     mode: str = "warmup"           # warmup | idle | active | refractory
     first_s: float | None = None
     quiet_until_s: float = -1.0
-    history: dict[int, IdleHistory] = field(default_factory=dict)    # view → its idle frames
-    eyes: IdleHistory | None = None                                  # the eyes' idle motion (mean over views)
+    history: dict[int, MotionHistory] = field(default_factory=dict)  # view → its recent frames
+    eyes: MotionHistory | None = None                                # the eyes' recent motion (mean over views)
     eyes_baseline: tuple[float, float] | None = None                 # its μ, σ (renewed every EYE_RENEWAL frames)
     mouth: deque = field(default_factory=deque)                      # (t_s, mouth band active) of recent frames
     mouth_active: int = 0                                            # how many of those are active
@@ -188,7 +189,7 @@ class Spotter:
         self.options = options
         self.state = SpotterState()
         self.state.recent = deque(maxlen=options.frames(options.max_micro_s) + 1)
-        self.state.eyes = IdleHistory(options.frames(options.baseline_s), 1)
+        self.state.eyes = MotionHistory(options.frames(options.baseline_s), 1)
         self._fixed = dict(baselines or {})
         self.columns = columns
         self.mouth_band, self.brow_band = bands - 1, 0
@@ -216,7 +217,7 @@ class Spotter:
         return {(view, r): float(z[r]) for r in regions}
 
     def kept_baselines(self) -> dict[Channel, Baseline]:
-        """μ and σ of each channel's stillest idle frames (head motion in its lowest third), to start
+        """μ and σ of each channel's stillest recent frames (head motion in its lowest third), to start
         the next recording of the same setup without a warm-up."""
         kept = {}
         for view, history in self.state.history.items():
@@ -234,7 +235,7 @@ class Spotter:
         for view, motion in motions.items():
             history = self.state.history.get(view)
             if history is None:
-                history = self.state.history[view] = IdleHistory(size, len(motion.regions))
+                history = self.state.history[view] = MotionHistory(size, len(motion.regions))
             history.add(motion.head, motion.regions)
         if eyes is not None:
             history = self.state.eyes
@@ -251,8 +252,7 @@ class Spotter:
             by_region.setdefault(region, []).append(value)
         return {region: sum(values) / len(values) for region, values in by_region.items()}
 
-    def _face_state(self, motions: dict[int, FaceMotion], scores: dict[int, float], eyes: float | None,
-                    t_s: float) -> str:
+    def _face_state(self, motions: dict[int, FaceMotion], eyes: float | None, t_s: float) -> str:
         options, state = self.options, self.state
         active = max(float(m.regions[self._mouth].max()) for m in motions.values()) > options.talk_px
         state.mouth.append((t_s, active))
@@ -296,7 +296,7 @@ class Spotter:
         score = scores[region] if scores else None
         state.last_score = score
         state.last_z = {view: value for (view, r), value in z.items() if r == region}
-        state.face_state = self._face_state(motions, scores, eyes, t)
+        state.face_state = self._face_state(motions, eyes, t)
         # every frame joins the history, those of events too: the median and MAD shrug off the few an
         # event adds, while a history kept free of anything above a threshold never follows a face
         # whose idle level has risen (every frame above it then, and none ever learned)
