@@ -204,16 +204,15 @@ class FaceIntensity:
             region = int(np.argmax(displacement.max(axis=0)))
         return displacement[:, region] * apex_prior(len(faces), self.config.apex_prior)
 
-    def apex_and_return(self, motions: list[FaceMotion], end: int, region: int) -> tuple[int, float]:
+    def apex_and_return(self, motions: list[FaceMotion], end: int, region: int) -> tuple[int, float, float]:
         """A spotted event's apex and how far its face came back: `motions` of the faces from the
         event's reference (`motions_from_first`) to a picture after it, `end` the index of its
-        offset. Returns (the apex's index, by `apex_curve` over motions[:end + 1]; the share of the
-        apex's displacement, in `region`, that is still there at the last face). A micro-expression
-        returns (≈ 0); the onset of a held smile or a head that moved and stayed does not (≈ 1)."""
+        offset. Returns the apex's index (by `apex_curve` over motions[:end + 1]) and the displacement
+        in `region` at the apex and at the last face: a micro-expression comes back (≈ 0 left); the
+        onset of a held smile or a head that moved and stayed does not."""
         curve = self.displacement_of(motions[:end + 1], detrend=True)[:, region] * apex_prior(end + 1, self.config.apex_prior)
         apex = int(np.argmax(curve))
-        at_apex, at_last = motions[apex].regions[region], motions[-1].regions[region]
-        return apex, float(at_last / at_apex) if at_apex > 0 else 0.0
+        return apex, float(motions[apex].regions[region]), float(motions[-1].regions[region])
 
 
 def apex_prior(n: int, prior: tuple[float, float] | None) -> np.ndarray:

@@ -275,8 +275,8 @@ class FramePipeline:
         confirmed_at = time.perf_counter()
         found = {v: self._apex(event, v) for v in event.apex_frame_by_view}
         apexes = {v: apex if apex is not None else event.apex_frame_by_view[v] for v, (apex, _) in found.items()}
-        stayed = [share for _, share in found.values() if share is not None]
-        if event.kind == "micro" and stayed and min(stayed) > self.config.spotter.return_share:
+        moved = [displacements for _, displacements in found.values() if displacements is not None]
+        if event.kind == "micro" and moved and all(self.config.spotter.face_stayed(*d) for d in moved):
             event = replace(event, kind="macro")
         crops = {}
         for v, apex in apexes.items():
@@ -296,8 +296,8 @@ class FramePipeline:
                        band_rows=tuple(intensity.band_edges[event.band:event.band + 2]),
                        side=intensity.region_side(event.region), crops=crops, confirmed_at=confirmed_at)
 
-    def _apex(self, event: Event, view: int) -> tuple[int | None, float | None]:
-        """(the view's apex, the share of its displacement left at the newest picture): the peak of the
+    def _apex(self, event: Event, view: int) -> tuple[int | None, tuple[float, float] | None]:
+        """(the view's apex, its displacement there and at the newest picture, px): the peak of the
         displacement from the event's reference in its region, less steady drift and weighted by the
         apex prior (FaceIntensity.apex_and_return, apex_curve offline). (None, None) where the
         pictures are gone or the crop window has changed."""
@@ -309,9 +309,9 @@ class FramePipeline:
             return None, None
         t0 = time.perf_counter()
         motions = [measure.still()] + self._motions_from(view, first, inside[1:] + frames[-1:])
-        apex, share = measure.apex_and_return(motions, len(inside) - 1, event.region)
+        apex, at_apex, left = measure.apex_and_return(motions, len(inside) - 1, event.region)
         self.stats.timers.add("apex", time.perf_counter() - t0)
-        return inside[apex], share
+        return inside[apex], (at_apex, left)
 
     def _follow_event(self) -> None:
         """While the spotter holds an event open, each view's new pictures are measured against the

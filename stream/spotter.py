@@ -59,6 +59,9 @@ class SpotterOptions:
                                                                "hair-triggered")
     gap_s: float = Field(0.15, ge=0, description="an event goes on through dips below its release level shorter than "
                                                 "this (s): the lag signal dips between an expression's rise and fall")
+    gap_pictures: int = Field(3, ge=1, description="… or seen on fewer measured pictures than this: in a web video that "
+                                                  "holds its pictures (evm_face2: a new one every 2–3 frames) an "
+                                                  "expression's rise and fall lie 0.2 s apart, two pictures between")
     release_fraction: float = Field(0.2, ge=0, lt=1, description="release level: max(k_low, this × the event's peak "
                                                                    "score), at most k_high (assumption)")
     min_event_s: float = Field(0.12, ge=0, description="shorter events are noise (s)")
@@ -69,6 +72,10 @@ class SpotterOptions:
     return_share: float = Field(0.8, gt=0, description="a micro event whose region still holds more than this share of "
                                                         "its apex's displacement after its offset is macro: the face "
                                                         "moved and stayed (a held smile's onset, a head that turned)")
+    return_floor_px: float = Field(0.2, ge=0, description="… and more than this (px at the measured size): below it what "
+                                                          "is left is the flow's drift over the event (0.05–0.18 after "
+                                                          "injected events on a still real face), and a share of two "
+                                                          "noise-sized numbers says nothing")
     max_event_s: float = Field(4.0, gt=0, description="an event is closed (as macro) after this long (s)")
     refractory_s: float = Field(0.1, ge=0, description="quiet time after an event before the next onset (s)")
     moving_px: float = Field(0.75, gt=0, description="head motion between a picture and its reference (RMS px at the "
@@ -97,6 +104,11 @@ class SpotterOptions:
 
     def frames(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.fps)))
+
+    def face_stayed(self, at_apex_px: float, left_px: float) -> bool:
+        """Whether a face that moved by `at_apex_px` at an event's apex and is still `left_px` away after
+        its offset moved and stayed (macro) rather than came back."""
+        return left_px > max(self.return_floor_px, self.return_share * at_apex_px)
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,7 @@ class _Active:
     peak_score: float
     peak_region: int
     peak_state: str               # the face's state when the score peaked
+    pictures_below: int = 0       # measured pictures since the last one above the release level
     peak: dict[Channel, tuple[float, int, float]] = field(default_factory=dict)  # channel → (value, frame, z)
     states: Counter = field(default_factory=Counter)                             # face states seen meanwhile
 
@@ -357,8 +370,11 @@ class Spotter:
         own = self.region_scores(z).get(active.peak_region)
         release = min(options.k_high, max(options.k_low, options.release_fraction * active.peak_score))
         if own is not None and own > release:
-            active.last_above, active.last_above_s = frame, t
-        if t - active.last_above_s > options.gap_s or t - active.onset_s >= options.max_event_s:
+            active.last_above, active.last_above_s, active.pictures_below = frame, t, 0
+        else:
+            active.pictures_below += 1
+        dip_over = t - active.last_above_s > options.gap_s and active.pictures_below >= options.gap_pictures
+        if dip_over or t - active.onset_s >= options.max_event_s:
             return self._finish(t)
         return None
 

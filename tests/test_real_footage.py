@@ -247,8 +247,9 @@ def calm_injected(tmp_path_factory):
 
 @needs_real
 def test_a_calm_face_with_injected_micro_expressions_keeps_its_score(calm_injected):
-    """Measured when the spotter was set (2026-12-07): 4 of 9 found (F1 0.57), one false spot. A change
-    that loses more of them, or reports more false ones, fails here."""
+    """Measured when the spotter was set (2026-12-07): 4 of 9 found (F1 0.57), one false spot; 5 of 9
+    (F1 0.67) since a dip must span three pictures to end an event and drift under 0.2 px no longer
+    makes one macro. A change that loses more of them, or reports more false ones, fails here."""
     from bench.real import spot_all
     from corpora.fourdme import read_events
     from corpora.scoring import spotting_report, true_intervals
@@ -258,7 +259,7 @@ def test_a_calm_face_with_injected_micro_expressions_keeps_its_score(calm_inject
     found = [Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
              for e in run.events if e.kind == "micro"]
     score = spotting_report(found, true_intervals(read_events(calm_injected)))
-    assert score["true"] == 9 and score["tp"] >= 4 and score["fp"] <= 1
+    assert score["true"] == 9 and score["tp"] >= 5 and score["fp"] <= 1
 
 
 @needs_real

@@ -185,6 +185,36 @@ def test_an_event_open_at_the_end_of_the_stream_is_not_lost():
     assert event.onset_frame >= 94 and event.offset_frame == 100
 
 
+def test_a_held_picture_video_keeps_an_expression_s_rise_and_fall_together():
+    """A web video that holds each picture for three frames (10 new pictures a second): the lag
+    signal sees the rise and the fall of one expression 0.3 s apart, two quiet pictures between —
+    longer than gap_s. Ended on time alone the rise is one event too short to keep and the fall
+    comes in the refractory time: nothing. Counted in pictures as well, it is one event."""
+    n = 120
+    series = noise(n)
+    series[50, 1] += 0.12     # the rise, seen against the picture before
+    series[53, 1] += 0.12     # the fall
+
+    def spot(options):
+        spotter, events = Spotter(options), []
+        for i, row in enumerate(series, start=1):
+            event = spotter.update(3 * i, {0: motion(row)}, i / 10, reference=3 * (i - 1), reference_s=(i - 1) / 10)
+            events += [event] if event else []
+        return events
+
+    assert spot(SpotterOptions(fps=FPS, gap_pictures=1)) == []
+    (event,) = spot(SpotterOptions(fps=FPS))
+    assert event.kind == "micro" and event.region == 1 and event.offset_frame == 3 * 54
+
+
+@pytest.mark.parametrize("at_apex, left, stayed", [(0.05, 0.15, False),   # drift over the event on a still real face
+                                                   (0.10, 0.56, True),    # talking: the face moved on and stayed
+                                                   (0.40, 0.30, False),   # a large motion that came back most of the way
+                                                   (0.40, 0.36, True)])
+def test_a_face_stayed_when_what_is_left_beats_both_the_share_and_the_drift(at_apex, left, stayed):
+    assert SpotterOptions().face_stayed(at_apex, left) is stayed
+
+
 @pytest.mark.parametrize("stamped, kind", [(True, "macro"), (False, "micro")])
 def test_micro_or_macro_is_decided_by_recorded_time(stamped, kind):
     """A camera set to 30 fps that delivers 15: an event of 12 frames lasts 0.8 s (macro), not the
