@@ -16,10 +16,11 @@ mean of the views' z, then the largest over the regions (an action unit is local
 
 Events: an onset on score > k_high, traced back to where the firing region's score left `edge_z`;
 the event lasts while its own region stays above the release level (k_low, or a share of a
-strong event's peak), bridging dips shorter than `gap_s` (the lag signal dips between an
-expression's rise and its fall). Frame t sees the change between its reference and itself, so the
-onset lies between the first active frame and its reference. An event longer than `max_micro_s`,
-or larger than `macro_px` (beyond any micro-expression's size: speech, a grimace), is macro.
+strong event's peak), bridging dips shorter than `gap_s` or seen on fewer than `gap_pictures`
+pictures (the lag signal dips between an expression's rise and its fall). Frame t sees the change
+between its reference and itself, so the onset lies between the first active frame and its
+reference. An event longer than `max_micro_s`, or larger than `macro_px` (beyond any
+micro-expression's size: speech, a grimace), is macro.
 
 Face states, per frame: `moving` (the head's motion above `moving_px`), `blink` (the eyes moved
 `blink_z` above their own usual level, by `blink_px` at least and `blink_ratio` times more than
