@@ -10,10 +10,10 @@ INSTALLED := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: demo demo-headless test install clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(INSTALLED)

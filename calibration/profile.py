@@ -77,7 +77,10 @@ class Profile:
     def save(self, path: Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2))
+        try:
+            path.write_text(json.dumps(self.to_json(), indent=2))
+        except OSError as exc:   # a write's own error (a full disk) does not name the file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         return path
 
 

@@ -11,6 +11,8 @@ from cli.parser import build_parser
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# the OSErrors that say the path given was wrong (a usage error); any other is a failure of the system
+PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError)
 
 
 def _one_line(error: Exception) -> str:
@@ -36,9 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, OSError) as exc:   # DatasetError, CheckpointError, config checks; files we cannot read or write
+    except (ValueError, *PATH_ERRORS) as exc:   # DatasetError, CheckpointError, config checks; a path given wrong
         print(f"mer: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:   # the system failed a right request: a full disk, an I/O error, a share gone
+        print(f"mer: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except StreamFailed as exc:
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -72,6 +72,16 @@ def test_missing_path_exits_2_with_a_message(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.skipif(not (REPO.parent / "shared" / "realvideo").is_dir(), reason="no real videos (CI has ../shared)")
+def test_a_full_disk_is_a_failure_not_a_usage_error(capsys):
+    """Exit 2 is for what the user got wrong; a disk that fills (/dev/full) is exit 1, the file named."""
+    from cli.main import EXIT_FAILED, main
+
+    video = REPO.parent / "shared" / "realvideo" / "evm_face2.mp4"
+    assert main(["calibrate", str(video), "--views", "1", "--seconds", "2", "--out", "/dev/full"]) == EXIT_FAILED
+    assert capsys.readouterr().err.strip() == "mer: error: [Errno 28] No space left on device: '/dev/full'"
+
+
 def test_kill_9_loses_no_reported_event(tmp_path):
     """Events already in the JSONL log survive a kill -9: each line is flushed and fsynced."""
     log = tmp_path / "events.jsonl"
