@@ -13,7 +13,8 @@ class UserError(Exception):
 
 
 class StreamFailed(Exception):
-    """The stream broke before its end (a file cut short, a camera lost); printed as one line, exit code 1."""
+    """The run failed on the way (a stream that broke before its end, events spotted but not written, batch
+    tasks that failed on Ray): printed as one line, exit code 1 (2 is for what was asked wrong)."""
 
 
 def positive(text: str) -> float:
@@ -69,7 +70,7 @@ def stated_views(source) -> int | None:
 
 
 def refuse_failed(failed: dict | None, what: str) -> None:
-    """After the report is printed: parts of a Ray batch that failed make the run exit 2."""
+    """After the report is printed: parts of a Ray batch that failed make the run fail (exit 1)."""
     if failed:
-        raise UserError(f"{len(failed)} {what}(s) failed on Ray after a retry: "
+        raise StreamFailed(f"{len(failed)} {what}(s) failed on Ray after a retry: "
                         + "; ".join(f"{name} ({reason})" for name, reason in failed.items()))

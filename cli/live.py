@@ -150,7 +150,7 @@ def _check_run(summary: dict) -> None:
     """After the summary is printed: a run that lost events, broke or was interrupted does not exit 0."""
     lost = summary.get("events_not_written") or {}
     if lost:
-        raise UserError("events spotted but not written: " + ", ".join(f"{n} to {name}" for name, n in lost.items()))
+        raise StreamFailed("events spotted but not written: " + ", ".join(f"{n} to {name}" for name, n in lost.items()))
     if summary.get("failure"):
         raise StreamFailed(f"the stream ended early: {summary['failure']}")
     if summary.get("ended") == INTERRUPTED:

@@ -82,6 +82,18 @@ def test_a_full_disk_is_a_failure_not_a_usage_error(capsys):
     assert capsys.readouterr().err.strip() == "mer: error: [Errno 28] No space left on device: '/dev/full'"
 
 
+@pytest.mark.parametrize("summary, says", [({"events_not_written": {"JsonlSink(/dev/full)": 3}}, "not written: 3 to"),
+                                           ({"failure": "no frame from camera 0 for 5 s"}, "ended early")])
+def test_a_run_that_lost_events_or_broke_is_a_failure_not_a_usage_error(summary, says):
+    """main() turns StreamFailed into exit 1 (the cut video below); lost events are one too, not exit 2."""
+    from cli.common import StreamFailed, UserError
+    from cli.live import _check_run
+
+    with pytest.raises(StreamFailed, match=says) as raised:
+        _check_run(summary)
+    assert not isinstance(raised.value, UserError)
+
+
 def test_kill_9_loses_no_reported_event(tmp_path):
     """Events already in the JSONL log survive a kill -9: each line is flushed and fsynced."""
     log = tmp_path / "events.jsonl"
