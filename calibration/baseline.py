@@ -11,10 +11,10 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from calibration.profile import Profile
-from stream.face import FaceDetector
-from stream.frames import Frame
-from stream.pipeline import EngineConfig, FramePipeline
+from mer_live.calibration.profile import Profile
+from mer_live.stream.face import FaceDetector
+from mer_live.stream.frames import Frame
+from mer_live.stream.pipeline import EngineConfig, FramePipeline
 
 SAFETY = 1.5          # k_high ≥ SAFETY × the largest neutral z (assumption)
 

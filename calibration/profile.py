@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stream.intensity import IntensityConfig
-from stream.settings import ConfigError, config_class, config_from_json, config_to_json
-from stream.spotter import Baseline, Channel
+from mer_live.stream.intensity import IntensityConfig
+from mer_live.stream.settings import ConfigError, config_class, config_from_json, config_to_json
+from mer_live.stream.spotter import Baseline, Channel
 
 PROFILE_VERSION = 4     # 4: baselines per view and face region (band × side); 3 and before: per face band
 

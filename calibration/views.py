@@ -6,9 +6,9 @@ from typing import Callable
 
 import numpy as np
 
-from stream.face import FaceDetector
-from stream.flow import to_gray
-from stream.views import split_views
+from mer_live.stream.face import FaceDetector
+from mer_live.stream.flow import to_gray
+from mer_live.stream.views import split_views
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def writable(*paths: Path | None) -> None:
 
 def stated_views(source) -> int | None:
     """Views per frame as a dataset folder's dataset.json states them (e.g. `mer inject` output)."""
-    from corpora.fourdme import DatasetInfo
+    from mer_live.corpora.fourdme import DatasetInfo
 
     path = Path(str(source)).expanduser()
     return DatasetInfo.read(path).views if path.is_dir() else None

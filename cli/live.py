@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from cli.common import StreamFailed, UserError, refuse_failed, stated_views, writable
-from cli.options import given_options
+from mer_live.cli.common import StreamFailed, UserError, refuse_failed, stated_views, writable
+from mer_live.cli.options import given_options
 
 
 # ---------------------------------------------------------------- the engine run
@@ -21,7 +21,7 @@ def _checkpoint(args: argparse.Namespace) -> Path | None:
     """The checkpoint to classify with: --model, else the shipped demo weights; None with --no-model."""
     if getattr(args, "no_model", False):
         return None
-    from model import SHIPPED_WEIGHTS
+    from mer_live.model import SHIPPED_WEIGHTS
 
     path = args.model or (SHIPPED_WEIGHTS if SHIPPED_WEIGHTS.exists() else None)
     if path is None:
@@ -35,7 +35,7 @@ def _classifier(args: argparse.Namespace):
     path = _checkpoint(args)
     if path is None:
         return None
-    from model.predictor import Predictor
+    from mer_live.model.predictor import Predictor
 
     return Predictor.from_checkpoint(path)
 
@@ -43,9 +43,9 @@ def _classifier(args: argparse.Namespace):
 def _engine_config(args: argparse.Namespace, profile=None):
     """The engine's settings: the defaults < --config < the options given (views: --views, else as the
     source's dataset.json states) < the profile's views and thresholds < --threshold."""
-    from stream.pipeline import EngineConfig
-    from stream.settings import config_from_json, config_to_json, load_config
-    from stream.spotter import SpotterOptions
+    from mer_live.stream.pipeline import EngineConfig
+    from mer_live.stream.settings import config_from_json, config_to_json, load_config
+    from mer_live.stream.spotter import SpotterOptions
 
     data = config_to_json(load_config(EngineConfig, args.config) if args.config else EngineConfig())
     views = args.views or stated_views(args.source)
@@ -68,7 +68,7 @@ def _engine_config(args: argparse.Namespace, profile=None):
 
 
 def _open(args: argparse.Namespace):
-    from corpora.replay import open_source
+    from mer_live.corpora.replay import open_source
 
     return open_source(str(args.source), fps=args.fps, decode_scale=args.decode_scale,
                        allow_single_view=getattr(args, "allow_single_view", False))
@@ -80,7 +80,7 @@ def _say_layout(found) -> None:
 
 def _profile_and_config(args: argparse.Namespace):
     """The calibration profile --profile names (or None) and the engine config with it applied."""
-    from calibration.profile import load_profile
+    from mer_live.calibration.profile import load_profile
 
     profile = load_profile(args.profile) if getattr(args, "profile", None) else None
     config = _engine_config(args, profile)
@@ -91,10 +91,10 @@ def _profile_and_config(args: argparse.Namespace):
 
 def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
     """The live engine over `source` (default: the one --source names) into `sinks`; its summary."""
-    from calibration.views import layout_hook
-    from stream.engine import Engine
-    from stream.face import MediaPipeFaceDetector
-    from stream.stereo import describe_devices
+    from mer_live.calibration.views import layout_hook
+    from mer_live.stream.engine import Engine
+    from mer_live.stream.face import MediaPipeFaceDetector
+    from mer_live.stream.stereo import describe_devices
 
     profile, config = _profile_and_config(args)
     source = source or _open(args)
@@ -132,7 +132,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
 
 # ---------------------------------------------------------------- commands
 def cmd_stream(args: argparse.Namespace) -> None:
-    from stream.sinks import CsvSink, JsonlSink, MegcSink
+    from mer_live.stream.sinks import CsvSink, JsonlSink, MegcSink
 
     writable(args.events, args.csv, args.megc)
     sinks = [JsonlSink(args.events)]
@@ -159,8 +159,8 @@ def _check_run(summary: dict) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """The main job on the built-in demo: replay the demo recording through the live pipeline."""
-    from corpora.fourdme import load_dataset, read_events
-    from synth import ensure_demo_dataset
+    from mer_live.corpora.fourdme import load_dataset, read_events
+    from mer_live.synth import ensure_demo_dataset
 
     short = ensure_demo_dataset()
     long = short.parent / "long"
@@ -187,9 +187,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def _spotting_truth(args: argparse.Namespace):
     """(the long-video set at DATA or None, the true events or None). A SAMM-LV or CAS(ME)² root is
     read through its coding sheet; a 4DME-layout root through its events.csv."""
-    from corpora import SPOTTING_SETS, UnknownDataset, detect, load_spotting_set
-    from corpora.fourdme import read_events
-    from stream.folders import DatasetError
+    from mer_live.corpora import SPOTTING_SETS, UnknownDataset, detect, load_spotting_set
+    from mer_live.corpora.fourdme import read_events
+    from mer_live.stream.folders import DatasetError
 
     try:
         name = args.dataset or detect(args.data)
@@ -209,15 +209,15 @@ def _spotting_truth(args: argparse.Namespace):
 
 
 def cmd_spot(args: argparse.Namespace) -> None:
-    from corpora.scoring import read_spots, spotting_report, true_intervals
-    from stream.sinks import JsonlSink, MegcSink
+    from mer_live.corpora.scoring import read_spots, spotting_report, true_intervals
+    from mer_live.stream.sinks import JsonlSink, MegcSink
 
     args.source = args.data
     writable(args.out, args.events)
     spotting_set, truth = _spotting_truth(args)
     source = None
     if spotting_set is not None:
-        from corpora.replay import DatasetSource
+        from mer_live.corpora.replay import DatasetSource
 
         source = DatasetSource(args.data, args.fps or spotting_set.fps, args.decode_scale, spotting_set.folders)
         args.views = args.views or str(spotting_set.views)
@@ -239,7 +239,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
 
 def _spot_on_ray(args: argparse.Namespace, sinks: list, source) -> dict:
     """`mer spot` with one Ray task per recording: the same rows as the run on this machine."""
-    from model.batch import SpotJob, spot_on_ray
+    from mer_live.model.batch import SpotJob, spot_on_ray
 
     if not hasattr(source, "per_recording"):
         raise UserError(f"--ray runs one task per recording of a dataset root; {args.data} is one recording")
@@ -253,7 +253,7 @@ def _spot_on_ray(args: argparse.Namespace, sinks: list, source) -> dict:
 
 
 def cmd_score_spots(args: argparse.Namespace) -> None:
-    from corpora.scoring import macro_confusions, read_spots, spotting_report, true_intervals
+    from mer_live.corpora.scoring import macro_confusions, read_spots, spotting_report, true_intervals
 
     spots, (_, events) = read_spots(args.spots), _spotting_truth(args)
     if events is None:
@@ -266,10 +266,10 @@ def cmd_score_spots(args: argparse.Namespace) -> None:
 def cmd_calibrate(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from calibration.baseline import calibrate
-    from calibration.views import layout_hook
-    from stream.face import MediaPipeFaceDetector
-    from stream.sources import paced
+    from mer_live.calibration.baseline import calibrate
+    from mer_live.calibration.views import layout_hook
+    from mer_live.stream.face import MediaPipeFaceDetector
+    from mer_live.stream.sources import paced
 
     writable(args.out)
     config = _engine_config(args)
@@ -292,25 +292,25 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 def cmd_config(args: argparse.Namespace) -> None:
     """The default settings as JSON: a file for --config to start from."""
-    from stream.settings import config_to_json
+    from mer_live.stream.settings import config_to_json
 
     if args.which == "train":
-        from model.config import TrainConfig as Config
+        from mer_live.model.config import TrainConfig as Config
     else:
-        from stream.pipeline import EngineConfig as Config
+        from mer_live.stream.pipeline import EngineConfig as Config
     print(json.dumps(config_to_json(Config()), indent=2))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     cache = args.cache or Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live"))
     if args.real is not None:
-        from bench.real import run_real_bench, summary_table
+        from mer_live.bench.real import run_real_bench, summary_table
 
         report = run_real_bench(args.real, cache, tuple(args.splits.split(",")), tuple(args.kinds.split(",")))
         print(summary_table(report), file=sys.stderr)
         print(json.dumps(report, indent=2))
         return
-    from bench.live import run_bench
+    from mer_live.bench.live import run_bench
 
     report = run_bench(_classifier(args), cache, seconds=args.seconds, soak_s=args.soak_s,
                        kinds=tuple(args.sizes.split(",")))
@@ -319,7 +319,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- dashboard
 def cmd_ui(args: argparse.Namespace) -> None:
-    from ui.app import run_ui
+    from mer_live.ui.app import run_ui
 
     run_ui(args.source, args.model, args.profile, args.host, args.port, args.auth, args.autostart or bool(args.source),
            args.session_dir, None if args.views == "auto" else int(args.views), data_roots=args.data_root)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from cli.common import StreamFailed, UserError
-from cli.parser import build_parser
+from mer_live.cli.common import StreamFailed, UserError
+from mer_live.cli.parser import build_parser
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -19,14 +19,14 @@ def _one_line(error: Exception) -> str:
     """A config's ValidationError (several lines) as one line naming the field; any other error as it reads."""
     from pydantic import ValidationError
 
-    from stream.settings import describe
+    from mer_live.stream.settings import describe
 
     return describe(error) if isinstance(error, ValidationError) else str(error)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`mer ARGV…` (default: sys.argv[1:]); its exit code."""
-    from stream.memory import limit_malloc_arenas
+    from mer_live.stream.memory import limit_malloc_arenas
 
     limit_malloc_arenas()   # before any thread: runs that start and stop threads keep their memory flat
     args = build_parser().parse_args(argv)

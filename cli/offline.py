@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import UserError, refuse_failed, stated_views
-from cli.options import config_from_args
+from mer_live.cli.common import UserError, refuse_failed, stated_views
+from mer_live.cli.options import config_from_args
 
 
 # ---------------------------------------------------------------- data
 def cmd_synth(args: argparse.Namespace) -> None:
-    from synth import SynthConfig, ensure_demo_dataset, generate_dataset
+    from mer_live.synth import SynthConfig, ensure_demo_dataset, generate_dataset
 
     if args.demo:
         print(ensure_demo_dataset())
@@ -30,8 +30,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
         return
     import tempfile
 
-    from corpora.fourdme import DatasetInfo, load_dataset
-    from corpora.write import write_layout
+    from mer_live.corpora.fourdme import DatasetInfo, load_dataset
+    from mer_live.corpora.write import write_layout
 
     if args.long:
         raise UserError(f"--layout {args.layout} writes labelled clips; --long is for the 4DME layout")
@@ -43,7 +43,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_inject(args: argparse.Namespace) -> None:
-    from synth import InjectConfig, inject_videos
+    from mer_live.synth import InjectConfig, inject_videos
 
     config = InjectConfig(micro_amp_px=tuple(args.amp), macro_p=args.macro_share)
     summary = inject_videos(args.videos, args.out, seed=args.seed, repeats=args.repeats, config=config,
@@ -57,7 +57,7 @@ def _preprocess_config(args: argparse.Namespace, root: Path, dataset: str = "4DM
     datasets that film one face."""
     from dataclasses import replace
 
-    from stream.features import PreprocessConfig
+    from mer_live.stream.features import PreprocessConfig
 
     views = args.views or stated_views(root) or (2 if dataset == "4DME" else 1)
     config = PreprocessConfig(n_views=views, cropped=args.cropped)
@@ -67,8 +67,8 @@ def _preprocess_config(args: argparse.Namespace, root: Path, dataset: str = "4DM
 def _extract(args: argparse.Namespace, root: Path | None = None, release_flow: str | None = None):
     """Sequences of a dataset root (default: DATA) in its own layout and their features;
     `release_flow` as a checkpoint was trained with (default: the config's)."""
-    from corpora import load_corpus
-    from model.extract import extract_dataset
+    from mer_live.corpora import load_corpus
+    from mer_live.model.extract import extract_dataset
 
     several = isinstance(args.data, list) and len(args.data) > 1
     root = root or _single_root(args)
@@ -123,14 +123,14 @@ def _usable(sequences, extraction):
 
 def _train_config(args: argparse.Namespace):
     """The training settings: the defaults < --config < the options given."""
-    from model.config import TrainConfig
-    from stream.settings import load_config
+    from mer_live.model.config import TrainConfig
+    from mer_live.stream.settings import load_config
 
     return config_from_args(TrainConfig, args, load_config(TrainConfig, args.config) if args.config else None)
 
 
 def _device(args: argparse.Namespace):
-    from model.train import choose_device
+    from mer_live.model.train import choose_device
 
     return choose_device(args.device)
 
@@ -138,12 +138,12 @@ def _device(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from corpora.labels import CLASSES
-    from model.checkpoint import save_checkpoint
-    from model.evaluate import evaluate_probs, make_split
-    from model.microattnet import MicroAttNetConfig
-    from model.train import predict_sequences, train_model
-    from stream.settings import config_to_json
+    from mer_live.corpora.labels import CLASSES
+    from mer_live.model.checkpoint import save_checkpoint
+    from mer_live.model.evaluate import evaluate_probs, make_split
+    from mer_live.model.microattnet import MicroAttNetConfig
+    from mer_live.model.train import predict_sequences, train_model
+    from mer_live.stream.settings import config_to_json
 
     device, train_config = _device(args), _train_config(args)   # refused before any extraction
     sequences, extraction = _extract(args)
@@ -163,9 +163,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from model.checkpoint import load_checkpoint
-    from model.evaluate import evaluate_probs, plot_sweep, sweep_table
-    from model.train import predict_sequences
+    from mer_live.model.checkpoint import load_checkpoint
+    from mer_live.model.evaluate import evaluate_probs, plot_sweep, sweep_table
+    from mer_live.model.train import predict_sequences
 
     if args.protocol != "holdout":
         _evaluate_loso(args)
@@ -199,8 +199,8 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
     import time
     from dataclasses import replace
 
-    from corpora.labels import CLASSES
-    from model.protocols import fold_table, loso, subject_per_dataset
+    from mer_live.corpora.labels import CLASSES
+    from mer_live.model.protocols import fold_table, loso, subject_per_dataset
 
     if args.model is not None:
         raise UserError(f"--protocol {args.protocol} trains a model per fold; --model is for --protocol holdout")
@@ -211,7 +211,7 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
         sequences, features, classes, threshold = _usable(sequences, extraction), extraction.features, CLASSES, \
             args.threshold
     else:
-        from corpora.labels import COMPOSITE_CLASSES, composite_class
+        from mer_live.corpora.labels import COMPOSITE_CLASSES, composite_class
 
         sequences, features, names = [], {}, set()
         for root in args.data:
@@ -237,7 +237,7 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    from model.evaluate import ablate, ablation_table, make_split
+    from mer_live.model.evaluate import ablate, ablation_table, make_split
 
     device, train_config = _device(args), _train_config(args)   # refused before any extraction
     sequences, extraction = _extract(args)

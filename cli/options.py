@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any, Literal, TypeVar
 
-from stream.settings import config_from_json, config_to_json
+from mer_live.stream.settings import config_from_json, config_to_json
 
 T = TypeVar("T")
 SCALARS = (bool, int, float, str)

@@ -5,9 +5,9 @@ import argparse
 import os
 from pathlib import Path
 
-from cli import live, offline
-from cli.common import existing_path, positive, user_password
-from cli.options import add_config_options
+from mer_live.cli import live, offline
+from mer_live.cli.common import existing_path, positive, user_password
+from mer_live.cli.options import add_config_options
 
 DESCRIPTION = "`mer`: the MER Live command line. Each subcommand builds a config and calls library code."
 
@@ -45,7 +45,7 @@ def _add_live_args(p: argparse.ArgumentParser) -> None:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     """--config and the spotter's options (its frame rate is the source's, --fps)."""
-    from stream.spotter import SpotterOptions
+    from mer_live.stream.spotter import SpotterOptions
 
     p.add_argument("--config", type=existing_path, default=None, metavar="FILE.json",
                    help="engine settings as JSON (`mer config` prints the defaults to start from); the options "
@@ -56,7 +56,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
     """Training options; `per_fold`: those of `mer evaluate --protocol loso|composite` (no test split,
     no threshold of its own)."""
-    from model.config import DEVICES, TrainConfig
+    from mer_live.model.config import DEVICES, TrainConfig
 
     group = p.add_argument_group("training per fold (--protocol loso or composite)" if per_fold else "training")
     group.add_argument("--config", type=existing_path, default=None, metavar="FILE.json",
@@ -74,7 +74,7 @@ def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
 
 
 def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
-    from corpora import CLIP_SETS
+    from mer_live.corpora import CLIP_SETS
 
     p.add_argument("data", type=existing_path, nargs="+" if several else None,
                    help="dataset root(s): 4DME, CASME II, SAMM, CAS(ME)3, SMIC or MMEW in its own layout")
@@ -98,7 +98,7 @@ def _add_ray_arg(p: argparse.ArgumentParser, task: str) -> None:
 
 
 def _add_spotting_set_arg(p: argparse.ArgumentParser) -> None:
-    from corpora import SPOTTING_SETS
+    from mer_live.corpora import SPOTTING_SETS
 
     p.add_argument("--dataset", default=None, choices=tuple(SPOTTING_SETS),
                    help="a long-video set's layout (default: detected from its coding sheet)")

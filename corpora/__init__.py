@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corpora.clips import SHEET_LAYOUTS, Corpus, find_file, read_sheet_corpus, read_smic, smic_modality
-from corpora.fourdme import XLSX_NAME, load_dataset
-from corpora.long_videos import CASME2_LV_SHEETS, SAMM_LV_SHEETS, SpottingSet, read_casme2_lv, read_samm_lv
-from stream.folders import DatasetError
+from mer_live.corpora.clips import SHEET_LAYOUTS, Corpus, find_file, read_sheet_corpus, read_smic, smic_modality
+from mer_live.corpora.fourdme import XLSX_NAME, load_dataset
+from mer_live.corpora.long_videos import CASME2_LV_SHEETS, SAMM_LV_SHEETS, SpottingSet, read_casme2_lv, read_samm_lv
+from mer_live.stream.folders import DatasetError
 
 FOURDME_FPS = 60.0
 CLIP_SETS = ("4dme", *SHEET_LAYOUTS, "smic")

@@ -28,10 +28,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpora.fourdme import Sequence
-from corpora.labels import five_class
-from corpora.tables import column_names, frame_at, normalise, read_table
-from stream.folders import list_frames, DatasetError
+from mer_live.corpora.fourdme import Sequence
+from mer_live.corpora.labels import five_class
+from mer_live.corpora.tables import column_names, frame_at, normalise, read_table
+from mer_live.stream.folders import list_frames, DatasetError
 
 FIELDS = ("subject", "clip", "onset", "apex", "offset", "emotion")
 # Other spellings releases use (compared without case, spaces or underscores: "Onset Frame" == "OnsetFrame")

@@ -20,10 +20,10 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from corpora.labels import CLASSES
-from corpora.tables import column_names, frame_at, normalise, read_table
-from stream.folders import DatasetError, list_frames, read_image
-from stream.settings import ConfigError, config_class, config_to_json, load_config
+from mer_live.corpora.labels import CLASSES
+from mer_live.corpora.tables import column_names, frame_at, normalise, read_table
+from mer_live.stream.folders import DatasetError, list_frames, read_image
+from mer_live.stream.settings import ConfigError, config_class, config_to_json, load_config
 
 LABEL_COLUMNS = ("sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs") + CLASSES
 EVENT_COLUMNS = ("sub_ID", "fold_name", "onset", "apex", "offset", "labels")

@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpora.clips import find_file, frames_root, resolve
-from corpora.fourdme import TrueEvent
-from corpora.tables import frame_at, read_rows
-from stream.folders import DatasetError
+from mer_live.corpora.clips import find_file, frames_root, resolve
+from mer_live.corpora.fourdme import TrueEvent
+from mer_live.corpora.tables import frame_at, read_rows
+from mer_live.stream.folders import DatasetError
 
 SAMM_LV_SHEETS = ("SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv")
 CASME2_LV_SHEETS = ("CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "code_final*.xlsx")

@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from corpora.fourdme import DatasetInfo, recordings
-from stream.folders import DatasetError, has_frames
-from stream.sources import (URL_PATTERN, VIDEO_SUFFIXES, CameraSource, ImageFolderSource, Item, Source, SourceError,
+from mer_live.corpora.fourdme import DatasetInfo, recordings
+from mer_live.stream.folders import DatasetError, has_frames
+from mer_live.stream.sources import (URL_PATTERN, VIDEO_SUFFIXES, CameraSource, ImageFolderSource, Item, Source, SourceError,
                             VideoFileSource)
-from stream.stereo import open_stereo
+from mer_live.stream.stereo import open_stereo
 
 
 class DatasetSource(Source):
@@ -77,7 +77,7 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
     if text.isdigit() or URL_PATTERN.match(text):
         return CameraSource(int(text) if text.isdigit() else text, fps_hint=fps or 30.0)
     if text == "synthetic" or text.startswith("synthetic:"):
-        from synth.source import open_synthetic  # the data tooling sits above corpora/: imported when asked for
+        from mer_live.synth.source import open_synthetic  # the data tooling sits above corpora/: imported when asked for
 
         return open_synthetic(text, fps)
     path = Path(text).expanduser()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.fourdme import TrueEvent
-from stream.folders import DatasetError
+from mer_live.corpora.fourdme import TrueEvent
+from mer_live.stream.folders import DatasetError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import csv
 import re
 from pathlib import Path
 
-from stream.folders import DatasetError
+from mer_live.stream.folders import DatasetError
 
 
 def normalise(name: object) -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from corpora.fourdme import Sequence
-from stream.views import split_views
+from mer_live.corpora.fourdme import Sequence
+from mer_live.stream.views import split_views
 
 LAYOUTS = ("casme2", "samm", "smic")
 

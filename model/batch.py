@@ -19,13 +19,13 @@ from typing import Callable, Iterator
 
 from tqdm import tqdm
 
-from corpora.replay import DatasetSource
-from stream.engine import Engine, new_run_id
-from stream.events import Event, Record
-from stream.face import FaceDetector, MediaPipeFaceDetector
-from stream.pipeline import EngineConfig
-from stream.sinks import SinkSet
-from stream.telemetry import latency_summary
+from mer_live.corpora.replay import DatasetSource
+from mer_live.stream.engine import Engine, new_run_id
+from mer_live.stream.events import Event, Record
+from mer_live.stream.face import FaceDetector, MediaPipeFaceDetector
+from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.sinks import SinkSet
+from mer_live.stream.telemetry import latency_summary
 
 RAY_MISSING = "--ray needs Ray: pip install 'mer-live[ray]'"
 LOCAL = "local"    # `--ray` without an address
@@ -166,7 +166,7 @@ def kept_classifier(checkpoint: str | None):
         return None
     key = ("classifier", checkpoint)
     if key not in _worker_kept:
-        from model.predictor import Predictor
+        from mer_live.model.predictor import Predictor
 
         _worker_kept[key] = Predictor.from_checkpoint(checkpoint)
     return _worker_kept[key]

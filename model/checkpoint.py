@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from corpora.labels import CLASSES
-from model.microattnet import MicroAttNet, MicroAttNetConfig
-from stream.settings import ConfigError, config_from_json, config_to_json
+from mer_live.corpora.labels import CLASSES
+from mer_live.model.microattnet import MicroAttNet, MicroAttNetConfig
+from mer_live.stream.settings import ConfigError, config_from_json, config_to_json
 
 CHECKPOINT_VERSION = 1
 _REQUIRED_KEYS = ("state_dict", "config", "labels", "version")

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from stream.settings import Switch, config_class
+from mer_live.stream.settings import Switch, config_class
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.fourdme import Sequence
-from corpora.labels import CLASSES
-from model.config import TrainConfig
-from model.metrics import recognition_report, threshold_sweep
-from model.microattnet import MicroAttNetConfig
-from model.train import predict_sequences, split_subjects, train_model
+from mer_live.corpora.fourdme import Sequence
+from mer_live.corpora.labels import CLASSES
+from mer_live.model.config import TrainConfig
+from mer_live.model.metrics import recognition_report, threshold_sweep
+from mer_live.model.microattnet import MicroAttNetConfig
+from mer_live.model.train import predict_sequences, split_subjects, train_model
 
 ABLATIONS = {   # paper Table 2
     "baseline (no FA, no SE)": dict(fusion_attention=False, se_block=False),

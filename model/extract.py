@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from corpora.fourdme import Sequence
-from stream.face import MediaPipeFaceDetector, NoFaceError
-from stream.features import FeatureCache, PreprocessConfig, event_features, stack_samples
-from stream.folders import DatasetError
+from mer_live.corpora.fourdme import Sequence
+from mer_live.stream.face import MediaPipeFaceDetector, NoFaceError
+from mer_live.stream.features import FeatureCache, PreprocessConfig, event_features, stack_samples
+from mer_live.stream.folders import DatasetError
 
 
 @dataclass
@@ -95,7 +95,7 @@ def extract_dataset(sequences: list[Sequence], cache_dir: Path, config: Preproce
             todo.append(seq)
     jobs = [(seq, config, face_model) for seq in todo]
     if ray is not None and jobs:
-        from model.batch import ray_session, run_on_ray
+        from mer_live.model.batch import ray_session, run_on_ray
 
         with ray_session(ray):
             batch = run_on_ray(_extract_or_reason, jobs, [seq.key for seq in todo], "extract", unit="seq")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from corpora.labels import CLASSES
+from mer_live.corpora.labels import CLASSES
 
 THRESHOLD_SWEEP = tuple(round(0.10 + 0.02 * i, 2) for i in range(11))   # 0.10 … 0.30 (paper Fig. 5)
 

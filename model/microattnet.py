@@ -6,7 +6,7 @@ a squeeze-and-excitation block recalibrates the magnitude stream's channels afte
 block-2 fusion attention, so the stream weights see the recalibrated map: an assumption), and an
 MLP head classifies the concatenated flattened streams into 5 multi-label logits.
 
-Run ``python -m model.microattnet`` to print the parameter count, the float32 state_dict size and the
+Run ``python -m mer_live.model.microattnet`` to print the parameter count, the float32 state_dict size and the
 CPU latency of a batch of 4 (2 views x 2 phases) for the default config.
 """
 
@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from stream.settings import Switch, config_class, config_to_json
+from mer_live.stream.settings import Switch, config_class, config_to_json
 
 # Stream order = input channel order: horizontal flow u, vertical flow v, magnitude m.
 STREAMS: tuple[str, ...] = ("u", "v", "m")

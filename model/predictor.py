@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from corpora.labels import CLASSES
-from model.checkpoint import load_checkpoint
-from model.metrics import decide
-from model.microattnet import STREAMS, MicroAttNet, fused_for_inference
+from mer_live.corpora.labels import CLASSES
+from mer_live.model.checkpoint import load_checkpoint
+from mer_live.model.metrics import decide
+from mer_live.model.microattnet import STREAMS, MicroAttNet, fused_for_inference
 
 # The usual event: 2 views x 2 phases.
 WARMUP_SAMPLES = 4

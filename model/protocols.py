@@ -17,13 +17,13 @@ from dataclasses import replace
 import numpy as np
 from tqdm import tqdm
 
-from corpora.fourdme import Sequence
-from corpora.labels import CLASSES
-from model.config import TrainConfig
-from model.evaluate import evaluate_probs
-from model.metrics import recognition_report
-from model.microattnet import MicroAttNetConfig
-from model.train import predict_sequences, split_subjects, train_model
+from mer_live.corpora.fourdme import Sequence
+from mer_live.corpora.labels import CLASSES
+from mer_live.model.config import TrainConfig
+from mer_live.model.evaluate import evaluate_probs
+from mer_live.model.metrics import recognition_report
+from mer_live.model.microattnet import MicroAttNetConfig
+from mer_live.model.train import predict_sequences, split_subjects, train_model
 
 
 def loso(sequences: list[Sequence], features: dict, train_config: TrainConfig = TrainConfig(),

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from corpora.fourdme import Sequence
-from corpora.labels import CLASSES
-from model.config import DEVICES, TrainConfig
-from model.loss import FocalLoss
-from model.microattnet import MicroAttNet, MicroAttNetConfig
+from mer_live.corpora.fourdme import Sequence
+from mer_live.corpora.labels import CLASSES
+from mer_live.model.config import DEVICES, TrainConfig
+from mer_live.model.loss import FocalLoss
+from mer_live.model.microattnet import MicroAttNet, MicroAttNetConfig
 
 
 def choose_device(name: str = "auto") -> torch.device:

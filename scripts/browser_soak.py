@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-from bench.live import LoopingFolderSource, bench_frames
-from ui.app import build_app, launch
-from ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
-from ui.session import Session
+from mer_live.bench.live import LoopingFolderSource, bench_frames
+from mer_live.ui.app import build_app, launch
+from mer_live.ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
+from mer_live.ui.session import Session
 
 MINUTES = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
 folder = bench_frames("4dme", 20.0, Path(os.environ.get("MER_CACHE", Path.home() / ".cache" / "mer-live")))

@@ -37,7 +37,7 @@ class Server:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = open(out / "server.log", "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "mer_cli", "ui", "--port", str(self.port),
+        self.process = subprocess.Popen([sys.executable, "-m", "mer_live", "ui", "--port", str(self.port),
                                          "--session-dir", str(out / "session")], cwd=REPO,
                                         stdout=self.log, stderr=subprocess.STDOUT)
         from gradio_client import Client

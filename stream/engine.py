@@ -18,16 +18,16 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from stream.events import Event, FaceStateSpan, Record, view_name
-from stream.face import FaceDetector
-from stream.features import PHASES, phase_features
-from stream.frames import Frame
-from stream.pipeline import EngineConfig, FramePipeline, Layout
-from stream.sinks import SinkSet
-from stream.sources import paced
-from stream.spotter import Baseline, Channel
-from stream.store import LiveStore
-from stream.telemetry import EngineStats
+from mer_live.stream.events import Event, FaceStateSpan, Record, view_name
+from mer_live.stream.face import FaceDetector
+from mer_live.stream.features import PHASES, phase_features
+from mer_live.stream.frames import Frame
+from mer_live.stream.pipeline import EngineConfig, FramePipeline, Layout
+from mer_live.stream.sinks import SinkSet
+from mer_live.stream.sources import paced
+from mer_live.stream.spotter import Baseline, Channel
+from mer_live.stream.store import LiveStore
+from mer_live.stream.telemetry import EngineStats
 
 
 class Classifier(Protocol):

@@ -14,7 +14,7 @@ from typing import Iterable, Protocol
 import cv2
 import numpy as np
 
-from stream.flow import to_gray
+from mer_live.stream.flow import to_gray
 
 
 @dataclass(frozen=True)

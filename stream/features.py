@@ -16,12 +16,12 @@ from typing import Iterable, Literal
 import numpy as np
 from pydantic import Field
 
-from stream.face import FaceDetector, NoFaceError, gray_crop, largest_box
-from stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude
-from stream.intensity import FaceIntensity, IntensityConfig
-from stream.settings import Switch, config_class, config_to_json
-from stream.tracking import Window
-from stream.views import split_views
+from mer_live.stream.face import FaceDetector, NoFaceError, gray_crop, largest_box
+from mer_live.stream.flow import FarnebackParams, apex_index, farneback, intensity_curve, magnitude
+from mer_live.stream.intensity import FaceIntensity, IntensityConfig
+from mer_live.stream.settings import Switch, config_class, config_to_json
+from mer_live.stream.tracking import Window
+from mer_live.stream.views import split_views
 
 PHASES = ("onset_apex", "apex_offset")
 

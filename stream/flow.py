@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from stream.settings import config_class
+from mer_live.stream.settings import config_class
 
 
 @config_class

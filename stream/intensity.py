@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 from pydantic import Field, model_validator
 
-from stream.face import Box, eye_mask
-from stream.flow import FarnebackParams, affine_fit, farneback, pixel_grid
-from stream.settings import Switch, config_class
+from mer_live.stream.face import Box, eye_mask
+from mer_live.stream.flow import FarnebackParams, affine_fit, farneback, pixel_grid
+from mer_live.stream.settings import Switch, config_class
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
 

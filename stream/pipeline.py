@@ -18,19 +18,19 @@ from typing import Callable, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from stream.events import Event, FaceStateSpan, Record, view_name
-from stream.face import FaceDetector, gray_crop
-from stream.features import PreprocessConfig
-from stream.flow import repeats
-from stream.frames import Frame
-from stream.intensity import FaceIntensity, FaceMotion
-from stream.ring import CropRing
-from stream.settings import Switch, config_class
-from stream.spotter import Baseline, Channel, Spotter, SpotterOptions
-from stream.store import LiveStore
-from stream.telemetry import EngineStats
-from stream.tracking import CropTracker, TrackingOptions, Window
-from stream.views import split_views
+from mer_live.stream.events import Event, FaceStateSpan, Record, view_name
+from mer_live.stream.face import FaceDetector, gray_crop
+from mer_live.stream.features import PreprocessConfig
+from mer_live.stream.flow import repeats
+from mer_live.stream.frames import Frame
+from mer_live.stream.intensity import FaceIntensity, FaceMotion
+from mer_live.stream.ring import CropRing
+from mer_live.stream.settings import Switch, config_class
+from mer_live.stream.spotter import Baseline, Channel, Spotter, SpotterOptions
+from mer_live.stream.store import LiveStore
+from mer_live.stream.telemetry import EngineStats
+from mer_live.stream.tracking import CropTracker, TrackingOptions, Window
+from mer_live.stream.views import split_views
 
 Layout = Callable[[np.ndarray], tuple[int, int | None]]   # frame → (views, split_x)
 

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-from stream.events import Event, Record
-from stream.frames import split_source
+from mer_live.stream.events import Event, Record
+from mer_live.stream.frames import split_source
 
 CSV_COLUMNS = ("event_id", "source", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
                "offset_s", "duration_s", "apex_left", "apex_right", "peak_intensity", "labels", "probs",

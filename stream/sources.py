@@ -28,8 +28,8 @@ from typing import Callable, Iterable, Iterator, Union
 import cv2
 import numpy as np
 
-from stream.folders import DatasetError, check_scale, decode_frame, list_frames, to_rgb
-from stream.frames import Frame
+from mer_live.stream.folders import DatasetError, check_scale, decode_frame, list_frames, to_rgb
+from mer_live.stream.frames import Frame
 
 log = logging.getLogger(__name__)
 

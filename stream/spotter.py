@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field, model_validator
 
-from stream.events import Event
-from stream.intensity import FaceMotion
-from stream.settings import config_class
+from mer_live.stream.events import Event
+from mer_live.stream.intensity import FaceMotion
+from mer_live.stream.settings import config_class
 
 Channel = tuple[int, int]   # (view, face region)
 EYE_RENEWAL = 16            # the eyes' usual μ and σ are taken anew after this many frames

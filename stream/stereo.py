@@ -20,8 +20,8 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from stream.frames import Frame
-from stream.sources import CameraSource, DroppedFrame, Item, Source, SourceError
+from mer_live.stream.frames import Frame
+from mer_live.stream.sources import CameraSource, DroppedFrame, Item, Source, SourceError
 
 STEREO_SPEC = re.compile(r"^(?:camera:)?(\d+)\+(\d+)$")
 FPS_WINDOW = 60   # capture stamps per device the measured rate is taken over

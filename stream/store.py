@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from stream.events import Event, Record
+from mer_live.stream.events import Event, Record
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
-from stream.face import Box, FaceDetector, crop_window, largest_box, whole_frame
-from stream.settings import config_class
+from mer_live.stream.face import Box, FaceDetector, crop_window, largest_box, whole_frame
+from mer_live.stream.settings import config_class
 
 
 @config_class

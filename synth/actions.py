@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corpora.labels import CLASSES
-from synth.faces import face_axes
+from mer_live.corpora.labels import CLASSES
+from mer_live.synth.faces import face_axes
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class Subject:
 
 def face_mesh_landmarks(rgb: np.ndarray) -> np.ndarray | None:
     """(468, 2) float32 pixel landmarks of the most prominent face, or None."""
-    from stream.face import quiet_native_stderr
+    from mer_live.stream.face import quiet_native_stderr
 
     os.environ.setdefault("GLOG_minloglevel", "2")
     with quiet_native_stderr():

@@ -27,13 +27,13 @@ import numpy as np
 from pydantic import Field, model_validator
 from tqdm import tqdm
 
-from corpora.fourdme import DatasetInfo
-from corpora.labels import CLASSES
-from stream.flow import repeats
-from stream.settings import config_class
-from synth.actions import draw_aus, draw_labels, expression_field, moves_landmarks
-from synth.plan import REFERENCE_FACE_WIDTH, ExpressionEvent, draw_timing
-from synth.write import EVENT_COLUMNS, LABEL_COLUMNS, write_csv
+from mer_live.corpora.fourdme import DatasetInfo
+from mer_live.corpora.labels import CLASSES
+from mer_live.stream.flow import repeats
+from mer_live.stream.settings import config_class
+from mer_live.synth.actions import draw_aus, draw_labels, expression_field, moves_landmarks
+from mer_live.synth.plan import REFERENCE_FACE_WIDTH, ExpressionEvent, draw_timing
+from mer_live.synth.write import EVENT_COLUMNS, LABEL_COLUMNS, write_csv
 
 Range = tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]   # (low, high)
 
@@ -66,7 +66,7 @@ class LandmarkTracker:
     """FaceMesh in video mode: (468, 2) pixel landmarks per frame, or None where no face is found."""
 
     def __init__(self) -> None:
-        from stream.face import quiet_native_stderr
+        from mer_live.stream.face import quiet_native_stderr
 
         os.environ.setdefault("GLOG_minloglevel", "2")
         with quiet_native_stderr():

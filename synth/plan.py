@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
-from corpora.labels import CLASSES
-from stream.settings import Switch, config_class
-from synth.actions import draw_aus, draw_labels
-from synth.faces import Subject, build_subject, load_face_photos
+from mer_live.corpora.labels import CLASSES
+from mer_live.stream.settings import Switch, config_class
+from mer_live.synth.actions import draw_aus, draw_labels
+from mer_live.synth.faces import Subject, build_subject, load_face_photos
 
 REFERENCE_FACE_WIDTH = 224.0  # amplitudes are given for a face this wide and scaled to the view's face
 

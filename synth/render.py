@@ -14,9 +14,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from synth.actions import BLINK, EYE_CENTRES, LocalField, displacement_field, expression_field
-from synth.faces import Subject
-from synth.plan import ExpressionEvent, SequenceSpec, SynthConfig, plan_dataset
+from mer_live.synth.actions import BLINK, EYE_CENTRES, LocalField, displacement_field, expression_field
+from mer_live.synth.faces import Subject
+from mer_live.synth.plan import ExpressionEvent, SequenceSpec, SynthConfig, plan_dataset
 
 NOISE_PAD = 64
 BLINK_DARKENING = 0.35

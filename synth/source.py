@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from stream.frames import Frame
-from stream.sources import Item, Source, SourceError
-from synth.plan import SynthConfig
-from synth.render import iter_long_stream
+from mer_live.stream.frames import Frame
+from mer_live.stream.sources import Item, Source, SourceError
+from mer_live.synth.plan import SynthConfig
+from mer_live.synth.render import iter_long_stream
 
 
 class SyntheticSource(Source):

@@ -23,11 +23,11 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from corpora import fourdme as dataset_format
-from corpora.labels import CLASSES
-from synth.faces import Subject
-from synth.plan import ExpressionEvent, SequenceSpec, SynthConfig, plan_dataset
-from synth.render import encode_frame, render_frames
+from mer_live.corpora import fourdme as dataset_format
+from mer_live.corpora.labels import CLASSES
+from mer_live.synth.faces import Subject
+from mer_live.synth.plan import ExpressionEvent, SequenceSpec, SynthConfig, plan_dataset
+from mer_live.synth.render import encode_frame, render_frames
 
 LABEL_COLUMNS = dataset_format.LABEL_COLUMNS
 EVENT_COLUMNS = dataset_format.EVENT_COLUMNS + ("kind",)  # the reader's columns plus its optional one

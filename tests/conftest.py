@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from corpora.fourdme import LABEL_COLUMNS
-from corpora.labels import CLASSES
-from stream.events import Event
-from stream.frames import Frame
-from stream.sources import Source
-from stream.store import TimelinePoint
+from mer_live.corpora.fourdme import LABEL_COLUMNS
+from mer_live.corpora.labels import CLASSES
+from mer_live.stream.events import Event
+from mer_live.stream.frames import Frame
+from mer_live.stream.sources import Source
+from mer_live.stream.store import TimelinePoint
 
 
 def write_frames(folder: Path, numbers, shape=(40, 80, 3), name="img_{:04d}.jpg") -> list[Path]:
@@ -72,7 +72,7 @@ def tiny_dataset(tmp_path: Path) -> Path:
 
 def long_recordings(root: Path, per_subject: int, seconds: float) -> Path:
     """Generated long recordings (events.csv) of one subject in the 4DME layout at `root`."""
-    from synth import generate_dataset
+    from mer_live.synth import generate_dataset
 
     generate_dataset(root, subjects=1, per_subject=per_subject, seed=4, long=True, long_seconds=(seconds, seconds),
                      workers=1, progress=False)
@@ -82,7 +82,7 @@ def long_recordings(root: Path, per_subject: int, seconds: float) -> Path:
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory) -> Path:
     """A small generated 4DME-layout set (3 subjects × 4 clips), shared by the tests that need real faces."""
-    from synth import generate_dataset
+    from mer_live.synth import generate_dataset
 
     root = tmp_path_factory.mktemp("synth")
     generate_dataset(root, subjects=3, per_subject=4, seed=11, workers=2, progress=False)
@@ -132,7 +132,7 @@ def wait_for(predicate, timeout_s: float, every_s: float = 0.5):
 
 @pytest.fixture
 def session(tmp_path):
-    from ui.session import Session
+    from mer_live.ui.session import Session
 
     s = Session(tmp_path / "session", checkpoint=tmp_path / "missing.pt", detector_factory=lambda: None)
     yield s

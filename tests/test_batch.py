@@ -14,9 +14,9 @@ from conftest import long_recordings
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'mer-live[ray]'; CI installs it)")
 
-from cli.main import main  # noqa: E402
-from model import SHIPPED_WEIGHTS  # noqa: E402
-from model.batch import BatchError, check_reachable, kept_classifier, kept_detectors, run_on_ray  # noqa: E402
+from mer_live.cli.main import main  # noqa: E402
+from mer_live.model import SHIPPED_WEIGHTS  # noqa: E402
+from mer_live.model.batch import BatchError, check_reachable, kept_classifier, kept_detectors, run_on_ray  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,7 +55,7 @@ def test_spot_on_ray_writes_the_same_spots_and_events_as_the_plain_run(two_recor
 
 
 def test_extract_on_ray_caches_the_same_features_and_reports_the_same_numbers(tmp_path, capsys):
-    from synth import generate_dataset
+    from mer_live.synth import generate_dataset
 
     root = tmp_path / "clips"
     generate_dataset(root, subjects=1, per_subject=3, seed=12, workers=1, progress=False)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.real import KINDS, Run, detectability, raw_report, summary_table
-from corpora.scoring import Interval
-from stream.events import Event
+from mer_live.bench.real import KINDS, Run, detectability, raw_report, summary_table
+from mer_live.corpora.scoring import Interval
+from mer_live.stream.events import Event
 
 
 def run_with(scores: dict[int, float], recording: str = "v/v_r1") -> Run:

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from calibration.baseline import calibrate
-from calibration.profile import ProfileError, load_profile
-from calibration.views import detect_layout, find_seam
-from corpora.fourdme import load_dataset
-from stream.face import MediaPipeFaceDetector
-from stream.intensity import IntensityConfig
-from stream.pipeline import EngineConfig
-from synth.source import SyntheticSource
+from mer_live.calibration.baseline import calibrate
+from mer_live.calibration.profile import ProfileError, load_profile
+from mer_live.calibration.views import detect_layout, find_seam
+from mer_live.corpora.fourdme import load_dataset
+from mer_live.stream.face import MediaPipeFaceDetector
+from mer_live.stream.intensity import IntensityConfig
+from mer_live.stream.pipeline import EngineConfig
+from mer_live.synth.source import SyntheticSource
 
 
 def test_calibration_profile_round_trip(tmp_path):
@@ -65,10 +65,10 @@ def test_seam_is_found_where_two_images_meet():
 
 
 def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(synth_root, tmp_path):
-    from model.checkpoint import load_checkpoint, save_checkpoint
-    from model.evaluate import make_split
-    from model.extract import extract_dataset
-    from model.train import TrainConfig, predict_sequences, train_model
+    from mer_live.model.checkpoint import load_checkpoint, save_checkpoint
+    from mer_live.model.evaluate import make_split
+    from mer_live.model.extract import extract_dataset
+    from mer_live.model.train import TrainConfig, predict_sequences, train_model
 
     sequences = load_dataset(synth_root)
     features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
@@ -83,7 +83,7 @@ def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(sy
 
 
 def test_device_auto_takes_what_torch_sees_and_cuda_without_a_gpu_is_refused():
-    from model.train import choose_device
+    from mer_live.model.train import choose_device
 
     assert choose_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
@@ -93,10 +93,10 @@ def test_device_auto_takes_what_torch_sees_and_cuda_without_a_gpu_is_refused():
 
 
 def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_root, tmp_path):
-    from model.config import TrainConfig
-    from model.evaluate import make_split
-    from model.extract import extract_dataset
-    from model.train import train_model
+    from mer_live.model.config import TrainConfig
+    from mer_live.model.evaluate import make_split
+    from mer_live.model.extract import extract_dataset
+    from mer_live.model.train import train_model
 
     sequences = load_dataset(synth_root)
     features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
@@ -110,10 +110,10 @@ def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_root, tmp_
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (mixed-precision path)")
 def test_training_on_a_gpu_in_mixed_precision_lowers_the_loss(synth_root, tmp_path):
-    from model.config import TrainConfig
-    from model.evaluate import make_split
-    from model.extract import extract_dataset
-    from model.train import train_model
+    from mer_live.model.config import TrainConfig
+    from mer_live.model.evaluate import make_split
+    from mer_live.model.extract import extract_dataset
+    from mer_live.model.train import train_model
 
     sequences = load_dataset(synth_root)
     features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features

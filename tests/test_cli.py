@@ -10,7 +10,7 @@ UI_OPTIONS = ("--source", "--model", "--profile", "--host", "--port", "--auth", 
 
 
 def _mer(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "mer_cli", *args], capture_output=True, text=True, cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "mer_live", *args], capture_output=True, text=True, cwd=REPO,
                           timeout=120, env=env)
 
 
@@ -38,8 +38,8 @@ def test_a_malformed_auth_exits_2_without_echoing_it():
 
 
 def test_pacing_is_one_setting_that_realtime_and_max_speed_write():
-    from cli.live import _engine_config
-    from cli.parser import build_parser
+    from mer_live.cli.live import _engine_config
+    from mer_live.cli.parser import build_parser
 
     parser = build_parser()
     read = lambda *flags: _engine_config(parser.parse_args(["stream", "clip.mp4", *flags])).realtime  # noqa: E731

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _mer(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "mer_cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mer_live", *map(str, args)], capture_output=True, text=True,
                           cwd=REPO, timeout=timeout)
 
 
@@ -65,7 +65,7 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
 
 def test_missing_path_exits_2_with_a_message(tmp_path):
     missing = tmp_path / "nowhere"
-    result = subprocess.run([sys.executable, "-m", "mer_cli", "stream", str(missing), "--no-model"],
+    result = subprocess.run([sys.executable, "-m", "mer_live", "stream", str(missing), "--no-model"],
                             capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2
     assert "does not exist" in result.stderr and str(missing) in result.stderr
@@ -75,7 +75,7 @@ def test_missing_path_exits_2_with_a_message(tmp_path):
 @pytest.mark.skipif(not (REPO.parent / "shared" / "realvideo").is_dir(), reason="no real videos (CI has ../shared)")
 def test_a_full_disk_is_a_failure_not_a_usage_error(capsys):
     """Exit 2 is for what the user got wrong; a disk that fills (/dev/full) is exit 1, the file named."""
-    from cli.main import EXIT_FAILED, main
+    from mer_live.cli.main import EXIT_FAILED, main
 
     video = REPO.parent / "shared" / "realvideo" / "evm_face2.mp4"
     assert main(["calibrate", str(video), "--views", "1", "--seconds", "2", "--out", "/dev/full"]) == EXIT_FAILED
@@ -86,8 +86,8 @@ def test_a_full_disk_is_a_failure_not_a_usage_error(capsys):
                                            ({"failure": "no frame from camera 0 for 5 s"}, "ended early")])
 def test_a_run_that_lost_events_or_broke_is_a_failure_not_a_usage_error(summary, says):
     """main() turns StreamFailed into exit 1 (the cut video below); lost events are one too, not exit 2."""
-    from cli.common import StreamFailed, UserError
-    from cli.live import _check_run
+    from mer_live.cli.common import StreamFailed, UserError
+    from mer_live.cli.live import _check_run
 
     with pytest.raises(StreamFailed, match=says) as raised:
         _check_run(summary)
@@ -97,7 +97,7 @@ def test_a_run_that_lost_events_or_broke_is_a_failure_not_a_usage_error(summary,
 def test_kill_9_loses_no_reported_event(tmp_path):
     """Events already in the JSONL log survive a kill -9: each line is flushed and fsynced."""
     log = tmp_path / "events.jsonl"
-    process = subprocess.Popen([sys.executable, "-m", "mer_cli", "stream", "synthetic:4", "--no-model", "--quiet",
+    process = subprocess.Popen([sys.executable, "-m", "mer_live", "stream", "synthetic:4", "--no-model", "--quiet",
                                 "--events", str(log)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
@@ -119,7 +119,7 @@ def test_ctrl_c_ends_with_the_summary_and_exit_130(tmp_path):
     (`terminate called without an active exception`, exit 134) after printing a summary and exit 0."""
     # a shell's background job (a CI runner's, say) starts with SIGINT ignored, and Python then never
     # turns it into KeyboardInterrupt: the child gets the default disposition back, as a terminal's has
-    process = subprocess.Popen([sys.executable, "-m", "mer_cli", "stream", "synthetic:4", "--no-model", "--quiet",
+    process = subprocess.Popen([sys.executable, "-m", "mer_live", "stream", "synthetic:4", "--no-model", "--quiet",
                                 "--events", str(tmp_path / "e.jsonl")], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from corpora import detect, load_corpus, load_spotting_set
-from corpora.labels import COMPOSITE, FIVE_CLASS, composite_class, five_class, table_markdown
-from stream.folders import DatasetError
+from mer_live.corpora import detect, load_corpus, load_spotting_set
+from mer_live.corpora.labels import COMPOSITE, FIVE_CLASS, composite_class, five_class, table_markdown
+from mer_live.stream.folders import DatasetError
 from tests.conftest import write_frames
 
 CASME2_HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
@@ -200,11 +200,11 @@ def test_mer_spot_replays_and_scores_a_samm_long_video_root(tmp_path, capsys):
     told, and scores against the sheet, as on the 4DME layout."""
     import cv2
 
-    from mer_cli import main
-    from corpora.fourdme import read_events
-    from stream.folders import list_frames, read_image
-    from stream.views import split_views
-    from synth import generate_dataset
+    from mer_live.cli.main import main
+    from mer_live.corpora.fourdme import read_events
+    from mer_live.stream.folders import list_frames, read_image
+    from mer_live.stream.views import split_views
+    from mer_live.synth import generate_dataset
 
     source = tmp_path / "generated"
     generate_dataset(source, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(10.0, 10.0), workers=1,

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpora.fourdme import LABEL_COLUMNS, XLSX_NAME, load_dataset, read_labels
-from corpora.labels import CLASSES
-from stream.folders import frame_number, list_frames, DatasetError
+from mer_live.corpora.fourdme import LABEL_COLUMNS, XLSX_NAME, load_dataset, read_labels
+from mer_live.corpora.labels import CLASSES
+from mer_live.stream.folders import frame_number, list_frames, DatasetError
 from tests.conftest import label_row, write_frames, write_labels_csv
 
 

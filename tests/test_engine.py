@@ -15,17 +15,17 @@ import pytest
 
 from conftest import long_recordings
 
-from corpora.fourdme import load_dataset, read_events
-from corpora.replay import DatasetSource
-from model.extract import extract_sequence
-from stream.engine import Engine
-from stream.events import Event
-from stream.face import MediaPipeFaceDetector
-from stream.features import PreprocessConfig
-from stream.frames import Frame
-from stream.pipeline import EngineConfig
-from stream.sinks import JsonlSink
-from stream.sources import CameraSource, ImageFolderSource, Source
+from mer_live.corpora.fourdme import load_dataset, read_events
+from mer_live.corpora.replay import DatasetSource
+from mer_live.model.extract import extract_sequence
+from mer_live.stream.engine import Engine
+from mer_live.stream.events import Event
+from mer_live.stream.face import MediaPipeFaceDetector
+from mer_live.stream.features import PreprocessConfig
+from mer_live.stream.frames import Frame
+from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.sinks import JsonlSink
+from mer_live.stream.sources import CameraSource, ImageFolderSource, Source
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ def test_a_failing_sink_does_not_stop_the_stream(long_root):
 
 def test_pipeline_shutdown_closes_its_face_detectors():
     """MediaPipe detectors hold threads and memory: 400 start/stop calls left 60 of them behind."""
-    from stream.pipeline import FramePipeline
+    from mer_live.stream.pipeline import FramePipeline
 
     class CountingDetector:
         closed = 0
@@ -168,7 +168,7 @@ def _clip(synth_root: Path, tmp_path: Path) -> Path:
 
 
 def _frames(folder: Path) -> list[Path]:
-    from stream.folders import list_frames
+    from mer_live.stream.folders import list_frames
 
     return list(list_frames(folder)[1])
 
@@ -273,7 +273,7 @@ def test_the_engine_measures_the_rate_a_source_delivers():
 
 
 def test_jsonl_sink_appends_whole_lines(tmp_path):
-    from stream.events import Event
+    from mer_live.stream.events import Event
 
     path = tmp_path / "e.jsonl"
     event = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
@@ -338,7 +338,7 @@ def test_a_failing_dashboard_store_costs_no_spotted_event(long_root):
 def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
     """What the kill -9 test cannot see (the page cache survives a killed process): each record is
     flushed and fsynced inside write(), so the event is durable by the time it is reported."""
-    from stream.events import Event
+    from mer_live.stream.events import Event
 
     path = tmp_path / "e.jsonl"
     synced: list[int] = []
@@ -361,7 +361,7 @@ def test_stats_can_be_read_while_four_threads_count_new_reasons():
     worker add reasons and kinds: a new key landing mid-copy used to raise in summary()."""
     import threading
 
-    from stream.telemetry import EngineStats
+    from mer_live.stream.telemetry import EngineStats
 
     stats = EngineStats()
     stop = threading.Event()

@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from stream.events import LOG_FIELDS, Event, FaceStateSpan
-from stream.intensity import FaceMotion
-from stream.spotter import Baseline, Spotter, SpotterOptions
-from stream.store import LiveStore
+from mer_live.stream.events import LOG_FIELDS, Event, FaceStateSpan
+from mer_live.stream.intensity import FaceMotion
+from mer_live.stream.spotter import Baseline, Spotter, SpotterOptions
+from mer_live.stream.store import LiveStore
 
 
 def motion(values) -> FaceMotion:

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from corpora.replay import DatasetSource
-from stream.engine import Engine
-from stream.events import Event
-from stream.face import MediaPipeFaceDetector
-from stream.memory import hand_back_memory, limit_malloc_arenas
-from stream.pipeline import EngineConfig
-from stream.sinks import JsonlSink, sink_name
-from stream.sources import CameraSource
+from mer_live.corpora.replay import DatasetSource
+from mer_live.stream.engine import Engine
+from mer_live.stream.events import Event
+from mer_live.stream.face import MediaPipeFaceDetector
+from mer_live.stream.memory import hand_back_memory, limit_malloc_arenas
+from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.sinks import JsonlSink, sink_name
+from mer_live.stream.sources import CameraSource
 
 
 def native_threads() -> int:
@@ -36,7 +36,7 @@ def native_threads() -> int:
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory) -> Path:
     """8 s at 60 fps with two micro- and one macro-expression (seed 4)."""
-    from synth import generate_dataset
+    from mer_live.synth import generate_dataset
 
     root = tmp_path_factory.mktemp("faults")
     generate_dataset(root, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(8.0, 8.0), workers=1,

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.flow import (affine_fit, apex_index, farneback, intensity, intensity_curve, magnitude, pixel_grid,
+from mer_live.stream.flow import (affine_fit, apex_index, farneback, intensity, intensity_curve, magnitude, pixel_grid,
                          repeats)
-from stream.views import split_views
+from mer_live.stream.views import split_views
 
 
 def textured(size=112, seed=0) -> np.ndarray:
@@ -72,8 +72,8 @@ def test_split_views_refuses_bad_arguments(n_views, split_x, message):
 
 def test_gain_compensation_keeps_a_lighting_change_from_reading_as_motion():
     """A 5 % brighter frame of a still face: Farneback sees motion, the compensated measure far less."""
-    from stream.face import Box
-    from stream.intensity import FaceIntensity, IntensityConfig
+    from mer_live.stream.face import Box
+    from mer_live.stream.intensity import FaceIntensity, IntensityConfig
 
     image = textured(size=160)
     brighter = cv2.convertScaleAbs(image, alpha=1.05)
@@ -100,7 +100,7 @@ def test_a_repeated_picture_is_told_from_a_new_one():
 def test_release_phase_direction(release_flow, sign):
     """An expression that returns to the onset face: read offset→apex the release shows the rise's
     motion with the same sign; the paper's apex→offset shows it reversed."""
-    from stream.features import PreprocessConfig, phase_features
+    from mer_live.stream.features import PreprocessConfig, phase_features
 
     onset = textured(size=64)
     apex = shifted(onset, 1.5)
@@ -113,8 +113,8 @@ def test_a_local_motion_lifts_its_own_region_and_head_motion_none():
     """A 1-px shift of the lower right quarter only: its region (mouth band, right column) holds the
     displacement, the others none; a whole-face shift of 2 px is head motion, and leaves the regions
     near zero once the affine fit takes it out."""
-    from stream.face import Box
-    from stream.intensity import FaceIntensity, IntensityConfig
+    from mer_live.stream.face import Box
+    from mer_live.stream.intensity import FaceIntensity, IntensityConfig
 
     config = IntensityConfig(eye_mask=False, gain_compensation=False, forehead=0)
     image = textured(size=160)
@@ -132,8 +132,8 @@ def test_a_local_motion_lifts_its_own_region_and_head_motion_none():
 def test_the_measured_area_reaches_above_the_face_box_for_the_brows():
     """The face box ends at the brows: the area measured starts `forehead` of its height above it,
     within the crop's margin."""
-    from stream.face import Box
-    from stream.intensity import FaceIntensity, IntensityConfig, face_slice
+    from mer_live.stream.face import Box
+    from mer_live.stream.intensity import FaceIntensity, IntensityConfig, face_slice
 
     crop = Box(0, 0, 224, 224)
     offset, side = face_slice(224, 0.2)
@@ -148,7 +148,7 @@ def test_the_measured_area_reaches_above_the_face_box_for_the_brows():
 @pytest.mark.parametrize("band_edges", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0),
                                      (0.0, 0.999, 1.0)])
 def test_bad_face_bands_are_refused(band_edges):
-    from stream.intensity import IntensityConfig
+    from mer_live.stream.intensity import IntensityConfig
 
     with pytest.raises(ValueError, match="band_edges"):
         IntensityConfig(band_edges=band_edges)
@@ -191,8 +191,8 @@ def test_detrended_apex_survives_a_steady_head_drift():
     """A local 1.5-px rise and fall (apex at frame 4 of 12) while the whole face drifts 0.4 px a
     frame: against the onset the drift grows past the expression and the argmax lands on the last
     frame; with the onset→offset motion taken out pro rata (and the apex prior), the argmax is the apex."""
-    from stream.face import Box
-    from stream.intensity import FaceIntensity, IntensityConfig
+    from mer_live.stream.face import Box
+    from mer_live.stream.intensity import FaceIntensity, IntensityConfig
 
     profile = [0, 0.3, 0.6, 0.85, 1.0, 0.8, 0.6, 0.45, 0.3, 0.15, 0.05, 0, 0]
 
@@ -213,7 +213,7 @@ def test_detrended_apex_survives_a_steady_head_drift():
 
 
 def test_the_apex_prior_weights_the_clip_where_apexes_fall():
-    from stream.intensity import apex_prior
+    from mer_live.stream.intensity import apex_prior
 
     weights = apex_prior(21, (0.35, 0.2))
     assert int(np.argmax(weights)) == 7 and weights[20] < weights[0] < weights[7]      # the rise is the shorter side

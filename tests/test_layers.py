@@ -1,8 +1,11 @@
-"""The layers only point down, and the README's import graph is the code's.
+"""The layers only point down, everything imports through the one namespace, and the README's
+import graph is the code's.
 
 Every `import` in the shipped packages is read (module level and inside functions alike) and
 mapped to the layer of the package it names. A package may import its own modules and the layers
-below it, never above. `python tests/test_layers.py` prints the graph for the README.
+below it, never above. What installs is `mer_live.<folder>` (pyproject.toml's package-dir): an
+import of a bare folder name (`import stream`) works only from the repository's root and breaks an
+installed copy, so none may be left. `python tests/test_layers.py` prints the graph for the README.
 """
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # lowest first; a package imports only from layers before its own
-LAYERS = (("stream",), ("corpora",), ("synth",), ("model", "calibration"), ("bench", "ui"), ("cli",), ("mer_cli",))
+LAYERS = (("stream",), ("corpora",), ("synth",), ("model", "calibration"), ("bench", "ui"), ("cli",), ("mer_live",))
+NAMESPACE = "mer_live"
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
 # imports that point up on purpose, each with its reason
 ALLOWED_UP = {
@@ -20,24 +24,38 @@ ALLOWED_UP = {
 
 
 def modules() -> dict[str, Path]:
-    found = {"mer_cli": REPO / "mer_cli.py"} if (REPO / "mer_cli.py").exists() else {}
+    """Our modules by name within the namespace (`stream.spotter`; `mer_live` for its own files)."""
+    found = {}
     for package in RANK:
         folder = REPO / package
         if folder.is_dir():
             for path in sorted(folder.glob("*.py")):
-                found[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+                found[package if path.stem in ("__init__", "__main__") and package == NAMESPACE
+                      else package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
     return found
 
 
-def imports_of(path: Path) -> set[str]:
-    """The names of our packages' modules that `path` imports (absolute imports only: we use no others)."""
+def imported_names(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-    return {name for name in names if name.split(".")[0] in RANK}
+    return names
+
+
+def imports_of(path: Path) -> set[str]:
+    """Our modules that `path` imports, named within the namespace (absolute imports only: we use no others)."""
+    inside = {name.removeprefix(f"{NAMESPACE}.") for name in imported_names(path) if name.startswith(f"{NAMESPACE}.")}
+    return {name for name in inside if name.split(".")[0] in RANK}
+
+
+def test_everything_imports_through_the_namespace():
+    sources = [*modules().values(), *sorted((REPO / "tests").glob("*.py")), *sorted((REPO / "scripts").glob("*.py"))]
+    bare = [f"{path.relative_to(REPO)} imports {name}" for path in sources for name in sorted(imported_names(path))
+            if name.split(".")[0] in RANK and name.split(".")[0] != NAMESPACE]
+    assert not bare, f"imports that bypass {NAMESPACE}:\n" + "\n".join(bare)
 
 
 def package_edges() -> dict[tuple[str, str], list[str]]:
@@ -57,7 +75,7 @@ def graph_lines() -> list[str]:
     for packages in reversed(LAYERS):
         for package in packages:
             below = sorted({b for (a, b) in edges if a == package}, key=lambda b: (-RANK[b], b))
-            if (REPO / package).exists() or (REPO / f"{package}.py").exists():
+            if (REPO / package).exists():
                 lines.append(f"{package:<12} → {', '.join(below) if below else '(nothing of ours)'}")
     lines += [f"{module} ⇢ {package} (inside a function: {why})" for (module, package), why in ALLOWED_UP.items()]
     return lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.metrics import decide, recognition_report
+from mer_live.model.metrics import decide, recognition_report
 
 
 def test_uf1_matches_hand_computation():

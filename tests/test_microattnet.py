@@ -4,12 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from corpora.labels import CLASSES
-from model.checkpoint import CHECKPOINT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
-from model.loss import FocalLoss
-from model.microattnet import FusionAttention, MicroAttNet, MicroAttNetConfig, SqueezeExcitation, fused_for_inference
-from model.predictor import Prediction, Predictor
-from stream.settings import config_from_json, config_to_json
+from mer_live.corpora.labels import CLASSES
+from mer_live.model.checkpoint import CHECKPOINT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from mer_live.model.loss import FocalLoss
+from mer_live.model.microattnet import FusionAttention, MicroAttNet, MicroAttNetConfig, SqueezeExcitation, fused_for_inference
+from mer_live.model.predictor import Prediction, Predictor
+from mer_live.stream.settings import config_from_json, config_to_json
 
 SIZE = MicroAttNetConfig().input_size
 

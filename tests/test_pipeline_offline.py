@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpora.fourdme import load_dataset
-from model.extract import extract_dataset, extract_sequence
-from stream.features import PreprocessConfig
+from mer_live.corpora.fourdme import load_dataset
+from mer_live.model.extract import extract_dataset, extract_sequence
+from mer_live.stream.features import PreprocessConfig
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,8 @@ def precropped_root(synth_root, tmp_path_factory):
     "Cropped" releases of CASME II and SAMM ship them: the face fills the frame."""
     import cv2
 
-    from stream.face import MediaPipeFaceDetector
-    from stream.views import split_views
+    from mer_live.stream.face import MediaPipeFaceDetector
+    from mer_live.stream.views import split_views
     from tests.conftest import label_row, write_labels_csv
 
     root = tmp_path_factory.mktemp("precropped")
@@ -122,8 +122,8 @@ def test_a_precropped_face_is_cropped_as_the_whole_frame_and_its_apex_found(prec
 
 
 def test_the_crop_keeps_its_margin_unless_the_face_fills_the_frame():
-    from stream.face import Box, crop_window
-    from stream.tracking import Window
+    from mer_live.stream.face import Box, crop_window
+    from mer_live.stream.tracking import Window
 
     assert crop_window(Box(250, 150, 100, 120), (480, 640, 3)) == Box(216, 126, 168, 168)   # 120 · 1.4, centred
     assert crop_window(Box(120, 40, 400, 400), (480, 640, 3)) == Box(80, 0, 480, 480)       # a close-up: square
@@ -133,8 +133,8 @@ def test_the_crop_keeps_its_margin_unless_the_face_fills_the_frame():
 
 
 def test_a_tracker_told_the_faces_are_cropped_takes_each_frame_whole_without_detecting():
-    from stream.face import Box
-    from stream.tracking import CropTracker
+    from mer_live.stream.face import Box
+    from mer_live.stream.tracking import CropTracker
 
     class NoDetection:
         def detect(self, image):

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-import model.protocols as protocols
-from corpora.write import write_layout
-from mer_cli import main
-from corpora.fourdme import load_dataset
-from model.config import TrainConfig
-from model.extract import extract_dataset
-from model.metrics import recognition_report
+import mer_live.model.protocols as protocols
+from mer_live.corpora.write import write_layout
+from mer_live.cli.main import main
+from mer_live.corpora.fourdme import load_dataset
+from mer_live.model.config import TrainConfig
+from mer_live.model.extract import extract_dataset
+from mer_live.model.metrics import recognition_report
 
 
 def test_loso_trains_without_the_left_out_subject_and_pools_the_predictions(synth_root, tmp_path, monkeypatch):

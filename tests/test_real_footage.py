@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import pytest
 
-from corpora.replay import open_source
-from corpora.scoring import Interval, iou
-from stream.events import Event
-from stream.face import MediaPipeFaceDetector
-from stream.frames import Frame
-from stream.pipeline import EngineConfig, FramePipeline
-from synth.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
-from synth.plan import ExpressionEvent
+from mer_live.corpora.replay import open_source
+from mer_live.corpora.scoring import Interval, iou
+from mer_live.stream.events import Event
+from mer_live.stream.face import MediaPipeFaceDetector
+from mer_live.stream.frames import Frame
+from mer_live.stream.pipeline import EngineConfig, FramePipeline
+from mer_live.synth.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
+from mer_live.synth.plan import ExpressionEvent
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realvideo"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"no real videos at {REAL} (CI has ../shared)")
@@ -143,7 +143,7 @@ def test_inject_writes_the_4dme_layout_with_its_truth_and_frame_rate(injected):
 def test_spot_and_calibrate_take_frame_rate_and_views_from_the_data(injected, tmp_path, capsys):
     """`mer spot ROOT` on the injected set needs neither --fps nor --views (dataset.json), and
     `mer calibrate` measures a 30-fps video with 30-fps time constants."""
-    from mer_cli import main
+    from mer_live.cli.main import main
 
     root, _ = injected
     assert main(["spot", str(root), "--no-model", "--quiet", "--out", str(tmp_path / "spots.csv")]) == 0
@@ -250,10 +250,10 @@ def test_a_calm_face_with_injected_micro_expressions_keeps_its_score(calm_inject
     """Measured when the spotter was set (2026-12-07): 4 of 9 found (F1 0.57), one false spot; 5 of 9
     (F1 0.67) since a dip must span three pictures to end an event and drift under 0.2 px no longer
     makes one macro. A change that loses more of them, or reports more false ones, fails here."""
-    from bench.real import spot_all
-    from corpora.fourdme import read_events
-    from corpora.scoring import spotting_report, true_intervals
-    from stream.frames import split_source
+    from mer_live.bench.real import spot_all
+    from mer_live.corpora.fourdme import read_events
+    from mer_live.corpora.scoring import spotting_report, true_intervals
+    from mer_live.stream.frames import split_source
 
     run = spot_all(calm_injected, EngineConfig(views=1))
     found = [Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
@@ -268,7 +268,7 @@ def test_a_calm_face_with_injected_micro_expressions_keeps_its_score(calm_inject
 def test_a_face_as_it_is_keeps_its_false_alarm_count(video, most):
     """No micro-expression is labelled in these videos: every one reported is false. Measured when the
     spotter was set: none (the calm man of cap13 talks for 20 of its 30 s: the state says so)."""
-    from bench.real import spot_all
+    from mer_live.bench.real import spot_all
 
     run = spot_all(REAL / video, EngineConfig(views=1))
     assert sum(e.kind == "micro" for e in run.events) <= most

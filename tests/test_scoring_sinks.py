@@ -6,11 +6,11 @@ import csv
 import numpy as np
 import pytest
 
-from corpora.scoring import Interval, iou, macro_confusions, match, read_spots, spotting_report
-from stream.events import Event
-from stream.folders import DatasetError
-from stream.ring import CropRing
-from stream.sinks import CsvSink, MegcSink, SinkSet
+from mer_live.corpora.scoring import Interval, iou, macro_confusions, match, read_spots, spotting_report
+from mer_live.stream.events import Event
+from mer_live.stream.folders import DatasetError
+from mer_live.stream.ring import CropRing
+from mer_live.stream.sinks import CsvSink, MegcSink, SinkSet
 
 
 def test_iou_of_inclusive_frame_intervals():

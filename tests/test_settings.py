@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from calibration.profile import Profile, ProfileError
-from corpora.fourdme import DatasetInfo
-from model.config import TrainConfig
-from model.microattnet import MicroAttNetConfig
-from stream.features import PreprocessConfig
-from stream.flow import FarnebackParams
-from stream.intensity import IntensityConfig
-from stream.pipeline import EngineConfig
-from stream.settings import ConfigError, config_from_json, config_to_json, describe, load_config
-from stream.spotter import Baseline, SpotterOptions
-from stream.tracking import TrackingOptions
-from synth.inject import InjectConfig
-from synth.plan import SynthConfig
+from mer_live.calibration.profile import Profile, ProfileError
+from mer_live.corpora.fourdme import DatasetInfo
+from mer_live.model.config import TrainConfig
+from mer_live.model.microattnet import MicroAttNetConfig
+from mer_live.stream.features import PreprocessConfig
+from mer_live.stream.flow import FarnebackParams
+from mer_live.stream.intensity import IntensityConfig
+from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.settings import ConfigError, config_from_json, config_to_json, describe, load_config
+from mer_live.stream.spotter import Baseline, SpotterOptions
+from mer_live.stream.tracking import TrackingOptions
+from mer_live.synth.inject import InjectConfig
+from mer_live.synth.plan import SynthConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,8 +108,8 @@ def test_a_config_file_names_itself_and_the_field(tmp_path):
 
 
 def _engine_config(*argv):
-    from cli.live import _engine_config
-    from cli.parser import build_parser
+    from mer_live.cli.live import _engine_config
+    from mer_live.cli.parser import build_parser
 
     return _engine_config(build_parser().parse_args(["stream", "clip.mp4", *map(str, argv)]))
 
@@ -131,8 +131,8 @@ def test_options_override_the_config_file_and_leave_the_rest_as_it_says(tmp_path
 
 
 def test_train_options_are_the_train_config_fields(tmp_path):
-    from cli.offline import _train_config
-    from cli.parser import build_parser
+    from mer_live.cli.offline import _train_config
+    from mer_live.cli.parser import build_parser
 
     parser = build_parser()
     read = lambda *flags: _train_config(parser.parse_args(["train", str(REPO), "--out", "m.pt", *flags]))  # noqa: E731
@@ -149,7 +149,7 @@ def test_train_options_are_the_train_config_fields(tmp_path):
 
 @pytest.mark.parametrize("which, cls", [("engine", EngineConfig), ("train", TrainConfig)])
 def test_mer_config_prints_the_defaults_as_a_file_that_loads_back(tmp_path, which, cls):
-    result = subprocess.run([sys.executable, "-m", "mer_cli", "config", which], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "mer_live", "config", which], capture_output=True, text=True,
                             cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     path = tmp_path / "config.json"

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from corpora.replay import DatasetSource, open_source
-from stream.frames import Frame
-from stream.sources import CameraSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError, VideoFileSource, paced
-from synth.source import SyntheticSource
+from mer_live.corpora.replay import DatasetSource, open_source
+from mer_live.stream.frames import Frame
+from mer_live.stream.sources import CameraSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError, VideoFileSource, paced
+from mer_live.synth.source import SyntheticSource
 from tests.conftest import write_frames
 
 
@@ -257,7 +257,7 @@ def test_a_camera_driver_error_ends_the_stream_with_its_message():
 
 # ---------------------------------------------------------------- synthetic stream
 def test_synthetic_source_streams_its_recording_with_true_events():
-    from synth import SynthConfig
+    from mer_live.synth import SynthConfig
 
     config = SynthConfig(fps=10, view_width=256, view_height=320, macro=False)
     source = SyntheticSource(seed=0, seconds=6, config=config)

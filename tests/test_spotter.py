@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream.intensity import FaceMotion
-from stream.spotter import Baseline, Spotter, SpotterOptions
+from mer_live.stream.intensity import FaceMotion
+from mer_live.stream.spotter import Baseline, Spotter, SpotterOptions
 
 FPS = 30
 REGIONS = 6          # 3 bands × 2 columns: 0–1 brows and eyes, 2–3 nose and cheeks, 4–5 mouth and chin

@@ -8,14 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from corpora.replay import open_source
-from stream.engine import Engine
-from stream.face import MediaPipeFaceDetector
-from stream.frames import Frame
-from stream.pipeline import EngineConfig
-from stream.sources import DroppedFrame, SourceError
-from stream.stereo import StereoCameraSource, StereoPairer, describe_devices, side_by_side
-from stream.store import LiveStore
+from mer_live.corpora.replay import open_source
+from mer_live.stream.engine import Engine
+from mer_live.stream.face import MediaPipeFaceDetector
+from mer_live.stream.frames import Frame
+from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.sources import DroppedFrame, SourceError
+from mer_live.stream.stereo import StereoCameraSource, StereoPairer, describe_devices, side_by_side
+from mer_live.stream.store import LiveStore
 
 
 def capture_times(fps: float, seconds: float, jitter_s: float, seed: int, start_s: float = 0.0) -> np.ndarray:
@@ -167,8 +167,8 @@ def test_with_single_view_allowed_the_rig_goes_on_and_every_captured_frame_is_ac
 
 
 def test_the_engine_counts_drops_per_camera_and_the_dashboard_status_shows_each_device():
-    from ui.app import status_html
-    from ui.sources import StampedSource
+    from mer_live.ui.app import status_html
+    from mer_live.ui.sources import StampedSource
 
     source, cameras = rig(frames=(60, 60))
     store = LiveStore()

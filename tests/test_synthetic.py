@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from corpora.labels import CLASSES
-from synth.actions import RECIPES
-from synth.plan import SynthConfig, plan_dataset, plan_long_recording, plan_short_sequence
-from synth.render import encode_frame, iter_long_stream, render_frames
-from synth.write import DEMO_VERSION, LABEL_COLUMNS, ensure_demo_dataset, generate_dataset
+from mer_live.corpora.labels import CLASSES
+from mer_live.synth.actions import RECIPES
+from mer_live.synth.plan import SynthConfig, plan_dataset, plan_long_recording, plan_short_sequence
+from mer_live.synth.render import encode_frame, iter_long_stream, render_frames
+from mer_live.synth.write import DEMO_VERSION, LABEL_COLUMNS, ensure_demo_dataset, generate_dataset
 
 SHORT = dict(subjects=2, per_subject=5, seed=3)
 SMALL_VIEW = SynthConfig(fps=30, view_width=320, view_height=400)
@@ -120,7 +120,7 @@ def test_every_class_recipe_is_producible(label):
 def test_every_subject_is_written_with_every_class(short_set):
     """As the trainer reads the written set: each subject holds each of the five classes, so any
     split by subject (hold-out, LOSO) trains and tests on all of them."""
-    from corpora.fourdme import load_dataset
+    from mer_live.corpora.fourdme import load_dataset
 
     out, _ = short_set
     by_subject: dict[str, set] = {}
@@ -209,8 +209,8 @@ def test_demo_dataset_is_reused_once_complete(tmp_path):
 def test_a_one_sided_unit_has_nothing_to_move_on_a_face_turned_away():
     """All landmarks but the face edges moved to the side of landmark 234 (a head turned far to one
     side): R1+R2, which keeps the 454 side, has no landmark left to move; L1+L2 and AU1+2 still have."""
-    from synth.actions import moves_landmarks
-    from synth.faces import load_face_photos
+    from mer_live.synth.actions import moves_landmarks
+    from mer_live.synth.faces import load_face_photos
 
     landmarks = load_face_photos(None)[0].landmarks.copy()
     centre_x = (landmarks[454, 0] + landmarks[234, 0]) / 2

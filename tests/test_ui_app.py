@@ -8,14 +8,14 @@ import pytest
 
 from conftest import free_port, wait_for, write_video
 
-from stream.events import FACE_STATES
-from ui.session import Session
+from mer_live.stream.events import FACE_STATES
+from mer_live.ui.session import Session
 
 
 # ---------------------------------------------------------------- the running app via gradio_client
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from ui.app import build_app, launch
+    from mer_live.ui.app import build_app, launch
 
     session = Session(tmp_path_factory.mktemp("ui-session"), checkpoint=None)
     app = build_app(session)
@@ -27,7 +27,7 @@ def served(tmp_path_factory):
 
 
 def test_launch_refuses_share_links():
-    from ui.app import launch
+    from mer_live.ui.app import launch
 
     with pytest.raises(ValueError, match="share"):
         launch(object(), share=True)
@@ -93,7 +93,7 @@ def test_api_endpoints_drive_a_live_session(served):
 def test_run_ui_serves_with_a_password(tmp_path, capsys):
     from gradio_client import Client
 
-    from ui.app import run_ui
+    from mer_live.ui.app import run_ui
 
     app, url = run_ui(host="127.0.0.1", port=free_port(), auth=("mer", "secret"), session_dir=str(tmp_path / "s"),
                       block=False)
@@ -109,7 +109,7 @@ def test_run_ui_serves_with_a_password(tmp_path, capsys):
 
 
 def test_logins_are_locked_out_after_five_wrong_tries():
-    from ui.auth import LoginGuard
+    from mer_live.ui.auth import LoginGuard
 
     now = [0.0]
     guard = LoginGuard("mer", "secret", max_failures=5, lockout_s=30.0, clock=lambda: now[0])
@@ -151,7 +151,7 @@ def test_the_server_keeps_what_it_writes_to_its_user(session):
     """Exports and uploads went world-readable into /tmp/gradio; the session folder was 0755."""
     import os
 
-    import ui.app  # noqa: F401  (sets Gradio's temp folder before Gradio is imported)
+    import mer_live.ui.app  # noqa: F401  (sets Gradio's temp folder before Gradio is imported)
 
     gradio_temp = Path(os.environ["GRADIO_TEMP_DIR"])
     assert gradio_temp.stat().st_mode & 0o077 == 0
@@ -163,7 +163,7 @@ def test_the_page_sends_no_analytics_and_checks_no_version(session):
     ask PyPI for its latest version when the page is built."""
     import os
 
-    from ui.app import build_app
+    from mer_live.ui.app import build_app
 
     assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
     assert build_app(session).analytics_enabled is False
@@ -174,14 +174,14 @@ def test_the_page_sends_no_analytics_and_checks_no_version(session):
     ("synthetic:5", None, ("synthetic", "synthetic:5", "auto")), ("webcam", 1, ("browser webcam", "", "1")),
 ])
 def test_controls_describe_the_running_source(spec, views, expected):
-    from ui.app import controls_for
+    from mer_live.ui.app import controls_for
 
     assert controls_for(spec, views) == expected
 
 
 def test_a_page_opened_on_a_session_started_elsewhere_shows_what_runs(session, tmp_path):
     """`mer ui --source VIDEO --views 1 --autostart` used to show "demo" and "2 (side by side)"."""
-    from ui.app import build_app
+    from mer_live.ui.app import build_app
 
     video = write_video(tmp_path / "clip.avi", frames=3)
     session.start(str(video), 1)

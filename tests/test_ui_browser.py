@@ -19,7 +19,7 @@ import pytest
 
 from conftest import free_port
 
-from ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
+from mer_live.ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
 
 REFRESH_S = 0.4
 
@@ -30,8 +30,8 @@ pytestmark = [
 
 @pytest.fixture
 def served(tmp_path):
-    from ui.app import build_app, launch
-    from ui.session import Session
+    from mer_live.ui.app import build_app, launch
+    from mer_live.ui.session import Session
 
     session = Session(tmp_path / "session", checkpoint=None)
     app = build_app(session, refresh_s=REFRESH_S)

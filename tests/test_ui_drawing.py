@@ -7,9 +7,9 @@ import pytest
 
 from conftest import make_event, timeline
 
-from corpora.labels import CLASSES
-from stream.store import Marker, TimelinePoint
-from ui import cards, drawing
+from mer_live.corpora.labels import CLASSES
+from mer_live.stream.store import Marker, TimelinePoint
+from mer_live.ui import cards, drawing
 
 
 # ---------------------------------------------------------------- drawing

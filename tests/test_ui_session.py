@@ -13,12 +13,12 @@ import pytest
 
 from conftest import ListSource, make_event, timeline, wait_for
 
-from corpora.labels import CLASSES
-from stream.frames import Frame
-from stream.sources import Source
-from ui import drawing
-from ui.session import Session
-from ui.sources import FeedSource, StampedSource, WebcamFeed, check_upload
+from mer_live.corpora.labels import CLASSES
+from mer_live.stream.frames import Frame
+from mer_live.stream.sources import Source
+from mer_live.ui import drawing
+from mer_live.ui.session import Session
+from mer_live.ui.sources import FeedSource, StampedSource, WebcamFeed, check_upload
 
 
 # ---------------------------------------------------------------- session
@@ -129,8 +129,8 @@ def test_thresholds(session):
 
 
 def test_event_card_with_and_without_pictures(session):
-    from ui.app import event_rows
-    from ui.cards import card_images, card_markdown
+    from mer_live.ui.app import event_rows
+    from mer_live.ui.cards import card_images, card_markdown
 
     fill(session)
     events = session.store.snapshot().events
@@ -182,7 +182,7 @@ class CentreFace:
         self.seconds_per_call = seconds_per_call
 
     def detect(self, image):
-        from stream.face import Box
+        from mer_live.stream.face import Box
 
         time.sleep(self.seconds_per_call)
         height, width = image.shape[:2]
@@ -285,7 +285,7 @@ def test_an_engine_that_outlives_its_stop_writes_nothing_into_the_next_run(tmp_p
 
 
 def test_a_stream_that_breaks_says_so_on_the_page(tmp_path):
-    from ui.app import status_html
+    from mer_live.ui.app import status_html
 
     video = noise_video(tmp_path / "cut.avi", 60)
     with open(video, "r+b") as handle:

@@ -18,9 +18,9 @@ import ipaddress
 import os
 import sys
 
-from ui.auth import LoginGuard
-from ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session
-from ui.sources import default_session_root, private_folder
+from mer_live.ui.auth import LoginGuard
+from mer_live.ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session
+from mer_live.ui.sources import default_session_root, private_folder
 
 # Nothing leaves the machine: no usage analytics, no version check (Gradio sends both unless told).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -30,9 +30,9 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(private_folder(default_session_root
 
 import gradio as gr  # noqa: E402  (after the setting above)
 
-from stream.stereo import describe_devices
-from ui import drawing
-from ui.cards import card_images, card_markdown
+from mer_live.stream.stereo import describe_devices
+from mer_live.ui import drawing
+from mer_live.ui.cards import card_images, card_markdown
 
 SOURCE_KINDS = ["demo", "camera", "video file", "folder", "synthetic", "browser webcam"]
 VIEW_CHOICES = ["2 (side by side)", "1", "auto"]

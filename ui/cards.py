@@ -8,10 +8,10 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from corpora.labels import CLASSES
-from stream.events import Event, view_name
-from stream.store import TimelinePoint
-from ui.drawing import (AXIS_COLOUR, KIND_COLOURS, SCORE_COLOUR, VIEW_COLOURS, current_segment, placeholder, put_text,
+from mer_live.corpora.labels import CLASSES
+from mer_live.stream.events import Event, view_name
+from mer_live.stream.store import TimelinePoint
+from mer_live.ui.drawing import (AXIS_COLOUR, KIND_COLOURS, SCORE_COLOUR, VIEW_COLOURS, current_segment, placeholder, put_text,
                         score_of)
 
 

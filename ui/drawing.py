@@ -15,9 +15,9 @@ from typing import Iterable, Mapping, Sequence
 import cv2
 import numpy as np
 
-from stream.events import view_name
-from stream.spotter import SpotterOptions
-from stream.store import TimelinePoint
+from mer_live.stream.events import view_name
+from mer_live.stream.spotter import SpotterOptions
+from mer_live.stream.store import TimelinePoint
 
 # RGB colours
 VIEW_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189))   # left, right, ...

@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from stream.sinks import CSV_COLUMNS, CsvSink, JsonlSink, MegcSink
+from mer_live.stream.sinks import CSV_COLUMNS, CsvSink, JsonlSink, MegcSink
 
 EXPORT_KINDS = {"jsonl": ("events", ".jsonl"), "csv": ("events", ".csv"), "megc": ("megc", ".csv"),
                 "summary": ("summary", ".png")}
@@ -49,8 +49,8 @@ def write_summary(path: Path, snap, events: list, title: str) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from corpora.labels import CLASSES
-    from ui.cards import summary_figure
+    from mer_live.corpora.labels import CLASSES
+    from mer_live.ui.cards import summary_figure
 
     fig = summary_figure(events, snap.timeline, snap.markers, snap.thresholds, CLASSES, title)
     fig.savefig(path, format="png")

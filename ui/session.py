@@ -13,19 +13,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from calibration.views import layout_hook
-from corpora.replay import open_source
-from model import SHIPPED_WEIGHTS
-from stream.engine import Engine
-from stream.frames import Frame
-from stream.memory import hand_back_memory
-from stream.pipeline import EngineConfig
-from stream.sinks import JsonlSink
-from stream.sources import Source, SourceError
-from stream.store import LiveStore
-from ui.exports import EXPORT_KINDS, write_export
-from ui.page import PageTiming
-from ui.sources import (DEMO, WEBCAM, PagePaths, StampedSource, WebcamFeed, default_session_root, demo_source_path,
+from mer_live.calibration.views import layout_hook
+from mer_live.corpora.replay import open_source
+from mer_live.model import SHIPPED_WEIGHTS
+from mer_live.stream.engine import Engine
+from mer_live.stream.frames import Frame
+from mer_live.stream.memory import hand_back_memory
+from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.sinks import JsonlSink
+from mer_live.stream.sources import Source, SourceError
+from mer_live.stream.store import LiveStore
+from mer_live.ui.exports import EXPORT_KINDS, write_export
+from mer_live.ui.page import PageTiming
+from mer_live.ui.sources import (DEMO, WEBCAM, PagePaths, StampedSource, WebcamFeed, default_session_root, demo_source_path,
                         private_folder)
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Session:
             folder = default_session_root() / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         self.folder = private_folder(Path(folder).expanduser().resolve())
         if detector_factory is None:
-            from stream.face import MediaPipeFaceDetector
+            from mer_live.stream.face import MediaPipeFaceDetector
 
             detector_factory = MediaPipeFaceDetector
         self.detector_factory = detector_factory
@@ -107,7 +107,7 @@ class Session:
             self.classifier_note = f"no model ({path.name} not found): events are spotted but not classified"
             return self.classifier_note
         try:
-            from model.predictor import Predictor
+            from mer_live.model.predictor import Predictor
 
             self._classifier = Predictor.from_checkpoint(path, device="cpu")
             self._classifier_path = path
@@ -120,7 +120,7 @@ class Session:
     def apply_profile(self, profile) -> str:
         """A calibration Profile (or the path of one): its baselines and thresholds apply from the next start."""
         if not hasattr(profile, "baselines"):
-            from calibration.profile import load_profile
+            from mer_live.calibration.profile import load_profile
 
             profile = load_profile(Path(profile))
         profile.check_intensity(self.base_config.features.intensity)
@@ -300,7 +300,7 @@ class Session:
 
     def _record_baseline(self, source: StampedSource, views: int | None, seconds: float):
         """A calibration Profile from `source` (a fresh opening of the run's source)."""
-        from calibration.baseline import calibrate
+        from mer_live.calibration.baseline import calibrate
 
         with source:
             items = iter(source)

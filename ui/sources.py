@@ -16,9 +16,9 @@ from typing import Iterator
 
 import numpy as np
 
-from stream.frames import Frame
-from stream.sources import VIDEO_SUFFIXES, PaceGate, Source, paced
-from stream.stereo import STEREO_SPEC
+from mer_live.stream.frames import Frame
+from mer_live.stream.sources import VIDEO_SUFFIXES, PaceGate, Source, paced
+from mer_live.stream.stereo import STEREO_SPEC
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class PagePaths:
 
 def demo_source_path() -> Path:
     """The demo's 30 s long recording (4DME layout, with micro and macro events), made on first use."""
-    from synth import ensure_demo_dataset
+    from mer_live.synth import ensure_demo_dataset
 
     return ensure_demo_dataset().parent / "long"
 
