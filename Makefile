@@ -8,7 +8,7 @@ comma := ,
 # one stamp per set of extras: asking for Ray on a venv made without it installs it
 INSTALLED := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: demo demo-headless test install clean
+.PHONY: demo demo-headless test lint install clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo-headless: $(INSTALLED) ## the same replay without a browser: prints the eve
 
 test: $(INSTALLED)
 	$(PY) -m pytest
+
+lint: $(INSTALLED)          ## what CI checks before the tests: ruff's lint rules and its formatting (pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache

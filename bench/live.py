@@ -11,31 +11,31 @@ is rendered to JPEG files once (cached), then measured in one run:
   rss_mb        resident memory of a long looping replay: at its start, after its first minute (the
                 crop ring full, the allocator settled) and at its end; growth is counted from the minute
 """
+
 from __future__ import annotations
 
 import os
 import resource
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from mer_live.stream.engine import Engine
 from mer_live.stream.face import MediaPipeFaceDetector, crop_window, gray_crop
 from mer_live.stream.flow import farneback, intensity
-from mer_live.stream.folders import list_frames
-from mer_live.stream.folders import decode_frame
+from mer_live.stream.folders import decode_frame, list_frames
 from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.sources import ImageFolderSource, Source
 from mer_live.stream.telemetry import latency_summary
 from mer_live.stream.views import split_views
 
-SIZES = {"4dme": (1200, 1600), "camera": (640, 480)}     # one view: width, height
-SOAK_WARMUP_S = 60.0    # video seconds before the soak's warm RSS sample: the crop ring (6 s) fills first
+SIZES = {"4dme": (1200, 1600), "camera": (640, 480)}  # one view: width, height
+SOAK_WARMUP_S = 60.0  # video seconds before the soak's warm RSS sample: the crop ring (6 s) fills first
 DECODE_SCALE = {"4dme": 2, "camera": 1}
 
 
@@ -53,8 +53,16 @@ def bench_frames(kind: str, seconds: float, cache: Path) -> Path:
     root = cache / f"bench-{kind}-{int(seconds)}s"
     folder = root / "s01" / "s01_01"
     if not (root / "labels.csv").exists():
-        generate_dataset(root, subjects=1, per_subject=1, seed=7, long=True, long_seconds=(seconds, seconds),
-                         config=SynthConfig(view_width=width, view_height=height), progress=True)
+        generate_dataset(
+            root,
+            subjects=1,
+            per_subject=1,
+            seed=7,
+            long=True,
+            long_seconds=(seconds, seconds),
+            config=SynthConfig(view_width=width, view_height=height),
+            progress=True,
+        )
     return folder
 
 
@@ -107,12 +115,13 @@ class PipelineRun:
     latencies_ms: list[float]
     events: dict
     rss_start_mb: float
-    rss_warm_mb: float | None      # once `warm_frames` were processed: the ring is full, the allocator settled
+    rss_warm_mb: float | None  # once `warm_frames` were processed: the ring is full, the allocator settled
     rss_end_mb: float
 
 
-def pipeline_run(source: Source, classifier, config: EngineConfig = EngineConfig(),
-                 warm_frames: int | None = None) -> PipelineRun:
+def pipeline_run(
+    source: Source, classifier, config: EngineConfig = EngineConfig(), warm_frames: int | None = None
+) -> PipelineRun:
     rss_start = rss_mb()
     engine = Engine(source, config, detector_factory=MediaPipeFaceDetector, classifier=classifier)
     warm: list[float] = []
@@ -131,8 +140,14 @@ def pipeline_run(source: Source, classifier, config: EngineConfig = EngineConfig
     done.set()
     if warm_frames is not None:
         sampler.join()
-    return PipelineRun(summary["fps"], list(engine.stats.latencies_ms), summary["events"], round(rss_start, 1),
-                       round(warm[0], 1) if warm else None, round(rss_mb(), 1))
+    return PipelineRun(
+        summary["fps"],
+        list(engine.stats.latencies_ms),
+        summary["events"],
+        round(rss_start, 1),
+        round(warm[0], 1) if warm else None,
+        round(rss_mb(), 1),
+    )
 
 
 def model_inference_ms(classifier, repeats: int = 200) -> dict:
@@ -143,12 +158,16 @@ def model_inference_ms(classifier, repeats: int = 200) -> dict:
         started = time.perf_counter()
         classifier.predict(samples)
         times.append((time.perf_counter() - started) * 1000)
-    return {"median": round(float(np.median(times)), 2), "p95": round(float(np.percentile(times, 95)), 2),
-            "repeats": repeats}
+    return {
+        "median": round(float(np.median(times)), 2),
+        "p95": round(float(np.percentile(times, 95)), 2),
+        "repeats": repeats,
+    }
 
 
-def run_bench(classifier, cache: Path, seconds: float = 20.0, soak_s: float = 120.0,
-              kinds: tuple[str, ...] = ("4dme", "camera")) -> dict:
+def run_bench(
+    classifier, cache: Path, seconds: float = 20.0, soak_s: float = 120.0, kinds: tuple[str, ...] = ("4dme", "camera")
+) -> dict:
     report = {"cpu_count": os.cpu_count()}
     if classifier is not None:
         report["model_inference_ms"] = model_inference_ms(classifier)
@@ -169,11 +188,17 @@ def run_bench(classifier, cache: Path, seconds: float = 20.0, soak_s: float = 12
             "paper_style_fps": round(paper_style_fps(folder), 1),
             "latency_ms": latency_summary(run.latencies_ms + soak.latencies_ms),
             "events": run.events,
-            "soak": {"seconds_of_video": soak_s, "fps": soak.fps, "rss_start_mb": soak.rss_start_mb,
-                     "rss_warm_mb": soak.rss_warm_mb, "rss_end_mb": soak.rss_end_mb,
-                     "rss_growth_mb": round(soak.rss_end_mb - soak.rss_start_mb, 1),
-                     "rss_growth_after_warmup_mb": None if soak.rss_warm_mb is None
-                     else round(soak.rss_end_mb - soak.rss_warm_mb, 1)},
+            "soak": {
+                "seconds_of_video": soak_s,
+                "fps": soak.fps,
+                "rss_start_mb": soak.rss_start_mb,
+                "rss_warm_mb": soak.rss_warm_mb,
+                "rss_end_mb": soak.rss_end_mb,
+                "rss_growth_mb": round(soak.rss_end_mb - soak.rss_start_mb, 1),
+                "rss_growth_after_warmup_mb": None
+                if soak.rss_warm_mb is None
+                else round(soak.rss_end_mb - soak.rss_warm_mb, 1),
+            },
         }
     report["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return report

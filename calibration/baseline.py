@@ -4,10 +4,11 @@ The person sits still (neutral face, normal blinking) for N seconds. The running
 view and face band gives μ and σ; the largest score seen while neutral tells how far the noise
 reaches, and the onset threshold is set with a safety factor above it (never below the default).
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -16,11 +17,16 @@ from mer_live.stream.face import FaceDetector
 from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
 
-SAFETY = 1.5          # k_high ≥ SAFETY × the largest neutral z (assumption)
+SAFETY = 1.5  # k_high ≥ SAFETY × the largest neutral z (assumption)
 
 
-def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_factory: Callable[[], FaceDetector],
-              source_name: str = "") -> Profile:
+def calibrate(
+    frames: Iterable,
+    seconds: float,
+    config: EngineConfig,
+    detector_factory: Callable[[], FaceDetector],
+    source_name: str = "",
+) -> Profile:
     """Run the live pipeline for `seconds` of recorded (or wall-clock, for cameras) time and build a profile."""
     pipeline = FramePipeline(config, detector_factory)
     zs: list[float] = []
@@ -40,15 +46,26 @@ def calibrate(frames: Iterable, seconds: float, config: EngineConfig, detector_f
         pipeline.shutdown()
     baselines = pipeline.spotter.kept_baselines()
     if not baselines:
-        raise ValueError(f"no face was tracked long enough in {source_name or 'the source'} to calibrate "
-                         f"({pipeline.stats.processed} frames, {pipeline.stats.no_face_frames} without a face)")
+        raise ValueError(
+            f"no face was tracked long enough in {source_name or 'the source'} to calibrate "
+            f"({pipeline.stats.processed} frames, {pipeline.stats.no_face_frames} without a face)"
+        )
     neutral_max = float(np.max(zs)) if zs else 0.0
     k_high = max(config.spotter.k_high, SAFETY * neutral_max)
     notes = [] if zs else ["no z-scores recorded: thresholds are the defaults"]
     if k_high > config.spotter.k_high:
         notes.append(f"noisy neutral period: onset threshold raised to {k_high:.1f} σ")
-    return Profile(views=config.views, split_x=config.split_x, fps=config.spotter.fps, baselines=baselines,
-                   k_high=round(k_high, 3), k_low=round(k_high * config.spotter.k_low / config.spotter.k_high, 3),
-                   decision_threshold=config.decision_threshold, neutral_max_z=round(neutral_max, 3),
-                   source=source_name, seconds=seconds, notes=notes,
-                   intensity=config.features.intensity)
+    return Profile(
+        views=config.views,
+        split_x=config.split_x,
+        fps=config.spotter.fps,
+        baselines=baselines,
+        k_high=round(k_high, 3),
+        k_low=round(k_high * config.spotter.k_low / config.spotter.k_high, 3),
+        decision_threshold=config.decision_threshold,
+        neutral_max_z=round(neutral_max, 3),
+        source=source_name,
+        seconds=seconds,
+        notes=notes,
+        intensity=config.features.intensity,
+    )

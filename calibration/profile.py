@@ -1,4 +1,5 @@
 """A calibration profile: what `mer calibrate` measured, loaded by `mer stream` and the dashboard."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from mer_live.stream.intensity import IntensityConfig
 from mer_live.stream.settings import ConfigError, config_class, config_from_json, config_to_json
 from mer_live.stream.spotter import Baseline, Channel
 
-PROFILE_VERSION = 4     # 4: baselines per view and face region (band × side); 3 and before: per face band
+PROFILE_VERSION = 4  # 4: baselines per view and face region (band × side); 3 and before: per face band
 
 
 class ProfileError(ValueError):
@@ -32,8 +33,7 @@ class Profile:
     source: str = ""
     seconds: float = 0.0
     notes: list[str] = Field(default_factory=list)
-    intensity: IntensityConfig = Field(default_factory=IntensityConfig,
-                                       description="how the baselines were measured")
+    intensity: IntensityConfig = Field(default_factory=IntensityConfig, description="how the baselines were measured")
 
     @model_validator(mode="after")
     def _ordered(self) -> Profile:
@@ -45,15 +45,18 @@ class Profile:
         """ProfileError unless the baselines were measured the way `config` measures (regions, eye mask,
         size, flow, lag): otherwise each region would be scored against another region's μ and σ."""
         if self.intensity != config:
-            raise ProfileError(f"profile {path or self.source} was calibrated with other intensity settings "
-                               f"({config_to_json(self.intensity)}); run `mer calibrate` again")
+            raise ProfileError(
+                f"profile {path or self.source} was calibrated with other intensity settings "
+                f"({config_to_json(self.intensity)}); run `mer calibrate` again"
+            )
 
     def to_json(self) -> dict:
         """The file's content: baselines as a list per view, one {mu, sigma} per face region."""
         data = config_to_json(replace(self, baselines={}))
         views = sorted({view for view, _ in self.baselines})
-        data["baselines"] = {str(v): [config_to_json(b) for (view, _), b in sorted(self.baselines.items()) if view == v]
-                             for v in views}
+        data["baselines"] = {
+            str(v): [config_to_json(b) for (view, _), b in sorted(self.baselines.items()) if view == v] for v in views
+        }
         data["version"] = PROFILE_VERSION
         return data
 
@@ -64,11 +67,14 @@ class Profile:
         data = dict(data)
         version = data.pop("version", None)
         if version != PROFILE_VERSION:
-            raise ProfileError(f"{where} has version {version!r}, expected {PROFILE_VERSION}: run `mer calibrate` again")
+            raise ProfileError(
+                f"{where} has version {version!r}, expected {PROFILE_VERSION}: run `mer calibrate` again"
+            )
         per_view = data.get("baselines")
         if isinstance(per_view, dict) and all(isinstance(regions, list) for regions in per_view.values()):
-            data["baselines"] = {(view, region): b for view, regions in per_view.items()
-                                 for region, b in enumerate(regions)}
+            data["baselines"] = {
+                (view, region): b for view, regions in per_view.items() for region, b in enumerate(regions)
+            }
         try:
             return config_from_json(cls, data, where)
         except ConfigError as exc:
@@ -79,7 +85,7 @@ class Profile:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             path.write_text(json.dumps(self.to_json(), indent=2))
-        except OSError as exc:   # a write's own error (a full disk) does not name the file
+        except OSError as exc:  # a write's own error (a full disk) does not name the file
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         return path
 

@@ -1,8 +1,9 @@
 """View-split detection for an unknown camera: one face or two side by side, and where the seam is."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -18,11 +19,13 @@ class ViewLayout:
     reason: str
 
 
-def layout_hook(detector_factory: Callable[[], FaceDetector],
-                report: Callable[[ViewLayout], None] | None = None) -> Callable[[np.ndarray], tuple[int, int | None]]:
+def layout_hook(
+    detector_factory: Callable[[], FaceDetector], report: Callable[[ViewLayout], None] | None = None
+) -> Callable[[np.ndarray], tuple[int, int | None]]:
     """The engine's `layout` (frame → views, split_x) when the views are to be detected: the first
     frame's layout, found with a detector made for it and closed at once (a MediaPipe detector holds
     threads and memory); `report` hears what was found."""
+
     def layout(image: np.ndarray) -> tuple[int, int | None]:
         detector = detector_factory()
         try:
@@ -42,7 +45,7 @@ def find_seam(image: np.ndarray, search: float = 0.1, contrast: float = 4.0) -> 
     stronger than the frame's typical column; None when there is no such edge."""
     gray = to_gray(image).astype(np.float32)
     width = gray.shape[1]
-    gradient = np.abs(np.diff(gray, axis=1)).mean(axis=0)          # (W-1,) mean |∂x| between columns
+    gradient = np.abs(np.diff(gray, axis=1)).mean(axis=0)  # (W-1,) mean |∂x| between columns
     lo, hi = int(width * (0.5 - search)), int(width * (0.5 + search))
     best = lo + int(np.argmax(gradient[lo:hi]))
     return best + 1 if gradient[best] > contrast * np.median(gradient) else None

@@ -2,6 +2,7 @@
 subcommand and its options), `offline` (synth, inject, extract, train, evaluate, ablate), `live` (stream,
 demo, spot, score-spots, calibrate, bench, ui) and `common` (errors, argument types, output checks).
 Heavy libraries (torch, MediaPipe, Gradio, Ray) are imported inside the commands, so `mer --help` stays quick."""
+
 import os
 
 # numpy's OpenBLAS threads spin between calls; the per-frame fits are small (1600 × 3) and the engine's

@@ -1,5 +1,6 @@
 """What the command groups share: the two errors `main` maps to exit codes, argument types, and
 checks on the paths and results of a run."""
+
 from __future__ import annotations
 
 import argparse
@@ -72,5 +73,7 @@ def stated_views(source) -> int | None:
 def refuse_failed(failed: dict | None, what: str) -> None:
     """After the report is printed: parts of a Ray batch that failed make the run fail (exit 1)."""
     if failed:
-        raise StreamFailed(f"{len(failed)} {what}(s) failed on Ray after a retry: "
-                        + "; ".join(f"{name} ({reason})" for name, reason in failed.items()))
+        raise StreamFailed(
+            f"{len(failed)} {what}(s) failed on Ray after a retry: "
+            + "; ".join(f"{name} ({reason})" for name, reason in failed.items())
+        )

@@ -1,5 +1,6 @@
 """The commands that run the live pipeline: stream, demo, spot, score-spots, calibrate, bench and the
 dashboard (ui); `run_engine` is the engine run they share."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,11 +12,11 @@ from pathlib import Path
 from mer_live.cli.common import StreamFailed, UserError, refuse_failed, stated_views, writable
 from mer_live.cli.options import given_options
 
-
 # ---------------------------------------------------------------- the engine run
 
 
-INTERRUPTED = "interrupted (Ctrl-C)"   # the summary's `ended` after a Ctrl-C
+INTERRUPTED = "interrupted (Ctrl-C)"  # the summary's `ended` after a Ctrl-C
+
 
 def _checkpoint(args: argparse.Namespace) -> Path | None:
     """The checkpoint to classify with: --model, else the shipped demo weights; None with --no-model."""
@@ -25,8 +26,10 @@ def _checkpoint(args: argparse.Namespace) -> Path | None:
 
     path = args.model or (SHIPPED_WEIGHTS if SHIPPED_WEIGHTS.exists() else None)
     if path is None:
-        print("note: no checkpoint given and no shipped weights found: events are spotted, not classified",
-              file=sys.stderr)
+        print(
+            "note: no checkpoint given and no shipped weights found: events are spotted, not classified",
+            file=sys.stderr,
+        )
     return path
 
 
@@ -70,8 +73,12 @@ def _engine_config(args: argparse.Namespace, profile=None):
 def _open(args: argparse.Namespace):
     from mer_live.corpora.replay import open_source
 
-    return open_source(str(args.source), fps=args.fps, decode_scale=args.decode_scale,
-                       allow_single_view=getattr(args, "allow_single_view", False))
+    return open_source(
+        str(args.source),
+        fps=args.fps,
+        decode_scale=args.decode_scale,
+        allow_single_view=getattr(args, "allow_single_view", False),
+    )
 
 
 def _say_layout(found) -> None:
@@ -99,10 +106,16 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     profile, config = _profile_and_config(args)
     source = source or _open(args)
     detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
-    engine = Engine(source, config, detector_factory=detector_factory, classifier=_classifier(args),
-                    sinks=sinks, baselines=profile.baselines if profile else None,
-                    layout=layout_hook(detector_factory, _say_layout) if config.views is None else None)
-    devices = getattr(source, "device_status", None)   # a stereo rig: rate and drops per camera
+    engine = Engine(
+        source,
+        config,
+        detector_factory=detector_factory,
+        classifier=_classifier(args),
+        sinks=sinks,
+        baselines=profile.baselines if profile else None,
+        layout=layout_hook(detector_factory, _say_layout) if config.views is None else None,
+    )
+    devices = getattr(source, "device_status", None)  # a stereo rig: rate and drops per camera
     engine.start()
     interrupted = False
     try:
@@ -110,11 +123,14 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
             engine.join(0.5)
             if status_line:
                 s = engine.stats.summary()
-                print(f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps (source {s['source_fps']:.1f})  "
-                      f"state {engine.stats.state:<10}  face {engine.stats.face_state:<8} "
-                      f"events {sum(s['events'].values()):4d}  "
-                      f"dropped {sum(s['dropped'].values())}" + (f"  {describe_devices(devices())}" if devices else ""),
-                      end="", file=sys.stderr)
+                print(
+                    f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps (source {s['source_fps']:.1f})  "
+                    f"state {engine.stats.state:<10}  face {engine.stats.face_state:<8} "
+                    f"events {sum(s['events'].values()):4d}  "
+                    f"dropped {sum(s['dropped'].values())}" + (f"  {describe_devices(devices())}" if devices else ""),
+                    end="",
+                    file=sys.stderr,
+                )
     except KeyboardInterrupt:
         interrupted = True
         engine.stop()
@@ -154,7 +170,7 @@ def _check_run(summary: dict) -> None:
     if summary.get("failure"):
         raise StreamFailed(f"the stream ended early: {summary['failure']}")
     if summary.get("ended") == INTERRUPTED:
-        raise KeyboardInterrupt   # main() says "interrupted" and exits 130, as for a Ctrl-C anywhere else
+        raise KeyboardInterrupt  # main() says "interrupted" and exits 130, as for a Ctrl-C anywhere else
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -165,11 +181,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
     short = ensure_demo_dataset()
     long = short.parent / "long"
     sequences = load_dataset(short)
-    print(f"demo clips: {short} ({len(sequences)} sequences, "
-          f"{sum(len(s.frame_numbers) for s in sequences)} frames)")
+    print(f"demo clips: {short} ({len(sequences)} sequences, {sum(len(s.frame_numbers) for s in sequences)} frames)")
     truths = read_events(long)
-    print(f"demo recording: {long} ({sum(t.kind == 'micro' for t in truths)} micro, "
-          f"{sum(t.kind == 'macro' for t in truths)} macro events in events.csv)")
+    print(
+        f"demo recording: {long} ({sum(t.kind == 'micro' for t in truths)} micro, "
+        f"{sum(t.kind == 'macro' for t in truths)} macro events in events.csv)"
+    )
     args.source, args.events = long, args.events or short.parent / "demo-events.jsonl"
     args.events.unlink(missing_ok=True)
     cmd_stream(args)
@@ -177,11 +194,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         record = json.loads(line)
         if record["kind"] == "face_state":
             continue
-        truth = next((t for t in truths if t.onset <= record["offset_frame"] and t.offset >= record["onset_frame"]),
-                     None)
+        truth = next(
+            (t for t in truths if t.onset <= record["offset_frame"] and t.offset >= record["onset_frame"]), None
+        )
         found = f"true {truth.kind} {'+'.join(truth.labels)} {truth.onset}-{truth.offset}" if truth else "no true event"
-        print(f"  {record['kind']:5} frames {record['onset_frame']}-{record['offset_frame']} apex "
-              f"{record['apex_frame']}: {'+'.join(record['labels']) or '-'}   ({found})")
+        print(
+            f"  {record['kind']:5} frames {record['onset_frame']}-{record['offset_frame']} apex "
+            f"{record['apex_frame']}: {'+'.join(record['labels']) or '-'}   ({found})"
+        )
 
 
 def _spotting_truth(args: argparse.Namespace):
@@ -205,7 +225,7 @@ def _spotting_truth(args: argparse.Namespace):
     try:
         return None, read_events(args.data)
     except DatasetError:
-        return None, None   # no ground truth: nothing to score
+        return None, None  # no ground truth: nothing to score
 
 
 def cmd_spot(args: argparse.Namespace) -> None:
@@ -221,7 +241,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
 
         source = DatasetSource(args.data, args.fps or spotting_set.fps, args.decode_scale, spotting_set.folders)
         args.views = args.views or str(spotting_set.views)
-    for path in (args.out, args.events):   # one run's output, not a log to append to
+    for path in (args.out, args.events):  # one run's output, not a log to append to
         if path is not None:
             path.unlink(missing_ok=True)
     sinks = [MegcSink(args.out)] + ([JsonlSink(args.events)] if args.events else [])
@@ -247,8 +267,16 @@ def _spot_on_ray(args: argparse.Namespace, sinks: list, source) -> dict:
     if config.views is None:
         raise UserError("--ray needs the views per frame: give --views 1 or 2 (auto detects them once per run)")
     checkpoint = _checkpoint(args)
-    jobs = [SpotJob(part, config, args.face_model and str(args.face_model), checkpoint and str(checkpoint),
-                    profile.baselines if profile else None) for part in source.per_recording()]
+    jobs = [
+        SpotJob(
+            part,
+            config,
+            args.face_model and str(args.face_model),
+            checkpoint and str(checkpoint),
+            profile.baselines if profile else None,
+        )
+        for part in source.per_recording()
+    ]
     return spot_on_ray(jobs, sinks, args.ray)
 
 
@@ -274,7 +302,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     writable(args.out)
     config = _engine_config(args)
     source = _open(args)
-    config = replace(config, spotter=replace(config.spotter, fps=source.fps))   # time constants at the source's rate
+    config = replace(config, spotter=replace(config.spotter, fps=source.fps))  # time constants at the source's rate
     detector_factory = lambda: MediaPipeFaceDetector(args.face_model)  # noqa: E731
     if config.views is None:
         with source:
@@ -312,8 +340,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
         return
     from mer_live.bench.live import run_bench
 
-    report = run_bench(_classifier(args), cache, seconds=args.seconds, soak_s=args.soak_s,
-                       kinds=tuple(args.sizes.split(",")))
+    report = run_bench(
+        _classifier(args), cache, seconds=args.seconds, soak_s=args.soak_s, kinds=tuple(args.sizes.split(","))
+    )
     print(json.dumps(report, indent=2))
 
 
@@ -321,5 +350,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def cmd_ui(args: argparse.Namespace) -> None:
     from mer_live.ui.app import run_ui
 
-    run_ui(args.source, args.model, args.profile, args.host, args.port, args.auth, args.autostart or bool(args.source),
-           args.session_dir, None if args.views == "auto" else int(args.views), data_roots=args.data_root)
+    run_ui(
+        args.source,
+        args.model,
+        args.profile,
+        args.host,
+        args.port,
+        args.auth,
+        args.autostart or bool(args.source),
+        args.session_dir,
+        None if args.views == "auto" else int(args.views),
+        data_roots=args.data_root,
+    )

@@ -1,5 +1,6 @@
 """The `mer` entry point: parse the command line, run the subcommand, turn what went wrong into one
 line on stderr and an exit code."""
+
 from __future__ import annotations
 
 import os
@@ -28,20 +29,20 @@ def main(argv: list[str] | None = None) -> int:
     """`mer ARGV…` (default: sys.argv[1:]); its exit code."""
     from mer_live.stream.memory import limit_malloc_arenas
 
-    limit_malloc_arenas()   # before any thread: runs that start and stop threads keep their memory flat
+    limit_malloc_arenas()  # before any thread: runs that start and stop threads keep their memory flat
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except BrokenPipeError:   # whoever read our output stopped (`mer ... | head`): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush stays quiet
+    except BrokenPipeError:  # whoever read our output stopped (`mer ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush stays quiet
         return 0
     except UserError as exc:
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, *PATH_ERRORS) as exc:   # DatasetError, CheckpointError, config checks; a path given wrong
+    except (ValueError, *PATH_ERRORS) as exc:  # DatasetError, CheckpointError, config checks; a path given wrong
         print(f"mer: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:   # the system failed a right request: a full disk, an I/O error, a share gone
+    except OSError as exc:  # the system failed a right request: a full disk, an I/O error, a share gone
         print(f"mer: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except StreamFailed as exc:

@@ -1,5 +1,6 @@
 """The offline commands: generated data (synth, inject) and the dataset pipeline (extract, train,
 evaluate, ablate)."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,25 @@ def cmd_synth(args: argparse.Namespace) -> None:
         return
     if args.out is None:
         raise UserError("synth needs an output folder (or --demo)")
-    config = SynthConfig(fps=args.fps, noise=not args.no_noise, drift=not args.no_drift,
-                         blinks=not args.no_blinks, flicker=not args.no_flicker, macro=not args.no_macro)
+    config = SynthConfig(
+        fps=args.fps,
+        noise=not args.no_noise,
+        drift=not args.no_drift,
+        blinks=not args.no_blinks,
+        flicker=not args.no_flicker,
+        macro=not args.no_macro,
+    )
     if args.layout == "4dme":
-        summary = generate_dataset(Path(args.out), subjects=args.subjects, per_subject=args.per_subject,
-                                   seed=args.seed, long=args.long, faces_dir=args.faces, config=config,
-                                   workers=args.workers)
+        summary = generate_dataset(
+            Path(args.out),
+            subjects=args.subjects,
+            per_subject=args.per_subject,
+            seed=args.seed,
+            long=args.long,
+            faces_dir=args.faces,
+            config=config,
+            workers=args.workers,
+        )
         print(json.dumps(summary, indent=2))
         return
     import tempfile
@@ -36,8 +50,15 @@ def cmd_synth(args: argparse.Namespace) -> None:
     if args.long:
         raise UserError(f"--layout {args.layout} writes labelled clips; --long is for the 4DME layout")
     with tempfile.TemporaryDirectory(prefix="mer-synth-") as staging:
-        generate_dataset(Path(staging), subjects=args.subjects, per_subject=args.per_subject, seed=args.seed,
-                         faces_dir=args.faces, config=config, workers=args.workers)
+        generate_dataset(
+            Path(staging),
+            subjects=args.subjects,
+            per_subject=args.per_subject,
+            seed=args.seed,
+            faces_dir=args.faces,
+            config=config,
+            workers=args.workers,
+        )
         views = DatasetInfo.read(staging).views or 2
         print(json.dumps(write_layout(load_dataset(staging), Path(args.out), args.layout, views), indent=2))
 
@@ -46,8 +67,9 @@ def cmd_inject(args: argparse.Namespace) -> None:
     from mer_live.synth import InjectConfig, inject_videos
 
     config = InjectConfig(micro_amp_px=tuple(args.amp), macro_p=args.macro_share)
-    summary = inject_videos(args.videos, args.out, seed=args.seed, repeats=args.repeats, config=config,
-                            workers=args.workers)
+    summary = inject_videos(
+        args.videos, args.out, seed=args.seed, repeats=args.repeats, config=config, workers=args.workers
+    )
     print(json.dumps(summary, indent=2))
 
 
@@ -77,14 +99,23 @@ def _extract(args: argparse.Namespace, root: Path | None = None, release_flow: s
     corpus = load_corpus(root, args.dataset)
     for reason in corpus.skipped:
         print(f"skipped {reason}", file=sys.stderr)
-    print(f"{corpus.name} ({corpus.fps:g} fps): {len(corpus.sequences)} clips"
-          + (f" from {corpus.frames_root}" if corpus.frames_root else "")
-          + (f", {len(corpus.skipped)} rows skipped (above)" if corpus.skipped else ""), file=sys.stderr)
+    print(
+        f"{corpus.name} ({corpus.fps:g} fps): {len(corpus.sequences)} clips"
+        + (f" from {corpus.frames_root}" if corpus.frames_root else "")
+        + (f", {len(corpus.skipped)} rows skipped (above)" if corpus.skipped else ""),
+        file=sys.stderr,
+    )
     cache = root / ".mer-cache"
-    if args.cache:   # several datasets in one given folder: one subfolder each, their clip keys may meet
+    if args.cache:  # several datasets in one given folder: one subfolder each, their clip keys may meet
         cache = args.cache / corpus.name.replace(" ", "_") if several else args.cache
-    extraction = extract_dataset(corpus.sequences, cache, _preprocess_config(args, root, corpus.name, release_flow),
-                                 workers=args.workers, face_model=args.face_model, ray=getattr(args, "ray", None))
+    extraction = extract_dataset(
+        corpus.sequences,
+        cache,
+        _preprocess_config(args, root, corpus.name, release_flow),
+        workers=args.workers,
+        face_model=args.face_model,
+        ray=getattr(args, "ray", None),
+    )
     return corpus.sequences, extraction
 
 
@@ -102,12 +133,17 @@ def cmd_extract(args: argparse.Namespace) -> None:
     errors = extraction.apex_errors(sequences)
     report = {"sequences": len(sequences), "extracted": len(extraction.features), "skipped": len(extraction.skipped)}
     if errors:
-        report["apex_error_frames"] = {"mean": round(float(np.mean(errors)), 2), "median": float(np.median(errors)),
-                                       "within_1": round(float(np.mean(np.array(errors) <= 1)), 3),
-                                       "within_2": round(float(np.mean(np.array(errors) <= 2)), 3)}
+        report["apex_error_frames"] = {
+            "mean": round(float(np.mean(errors)), 2),
+            "median": float(np.median(errors)),
+            "within_1": round(float(np.mean(np.array(errors) <= 1)), 3),
+            "within_2": round(float(np.mean(np.array(errors) <= 2)), 3),
+        }
         middle = extraction.middle_frame_errors(sequences)
-        report["middle_frame_error_frames"] = {"mean": round(float(np.mean(middle)), 2),
-                                               "median": float(np.median(middle))}
+        report["middle_frame_error_frames"] = {
+            "mean": round(float(np.mean(middle)), 2),
+            "median": float(np.median(middle)),
+        }
     if extraction.failed:
         report["failed"] = extraction.failed
     print(json.dumps(report, indent=2))
@@ -145,21 +181,35 @@ def cmd_train(args: argparse.Namespace) -> None:
     from mer_live.model.train import predict_sequences, train_model
     from mer_live.stream.settings import config_to_json
 
-    device, train_config = _device(args), _train_config(args)   # refused before any extraction
+    device, train_config = _device(args), _train_config(args)  # refused before any extraction
     sequences, extraction = _extract(args)
     split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, train_config.seed)
-    model_config = replace(MicroAttNetConfig(), fusion_attention=not args.no_fusion_attention,
-                           se_block=not args.no_se)
-    model, history = train_model(split.train, split.val, extraction.features, model_config, train_config,
-                                 device=device)
+    model_config = replace(MicroAttNetConfig(), fusion_attention=not args.no_fusion_attention, se_block=not args.no_se)
+    model, history = train_model(split.train, split.val, extraction.features, model_config, train_config, device=device)
     report = evaluate_probs(split.test, predict_sequences(model, split.test, extraction.features), args.threshold)
-    extra = {"subjects": split.subjects(), "epochs_run": len(history), "history": history,
-             "test_report": report, "data": str(args.data), "threshold": args.threshold,
-             "release_flow": _preprocess_config(args, args.data).release_flow, "train": config_to_json(train_config)}
+    extra = {
+        "subjects": split.subjects(),
+        "epochs_run": len(history),
+        "history": history,
+        "test_report": report,
+        "data": str(args.data),
+        "threshold": args.threshold,
+        "release_flow": _preprocess_config(args, args.data).release_flow,
+        "train": config_to_json(train_config),
+    }
     save_checkpoint(args.out, model, labels=list(CLASSES), extra=extra)
-    print(json.dumps({"checkpoint": str(args.out), "subjects": split.subjects(), "epochs_run": len(history),
-                      "best_val_loss": min(h["val_loss"] for h in history),
-                      "test": {k: report[k] for k in ("uf1", "uar", "per_class", "threshold", "n")}}, indent=2))
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(args.out),
+                "subjects": split.subjects(),
+                "epochs_run": len(history),
+                "best_val_loss": min(h["val_loss"] for h in history),
+                "test": {k: report[k] for k in ("uf1", "uar", "per_class", "threshold", "n")},
+            },
+            indent=2,
+        )
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -171,8 +221,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         _evaluate_loso(args)
         return
     if args.model is None:
-        raise UserError("--protocol holdout evaluates a checkpoint: give --model (or train per fold with "
-                        "--protocol loso)")
+        raise UserError(
+            "--protocol holdout evaluates a checkpoint: give --model (or train per fold with --protocol loso)"
+        )
     model, checkpoint = load_checkpoint(args.model)
     sequences, extraction = _extract(args, release_flow=checkpoint.release_flow)
     usable = _usable(sequences, extraction)
@@ -180,7 +231,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         wanted = set(args.subjects.split(","))
     elif args.all:
         wanted = {s.subject for s in usable}
-    else:   # the subjects held out when this checkpoint was trained, when they are in this dataset
+    else:  # the subjects held out when this checkpoint was trained, when they are in this dataset
         wanted = set(checkpoint.extra.get("subjects", {}).get("test", [])) or {s.subject for s in usable}
     chosen = [s for s in usable if s.subject in wanted]
     if not chosen:
@@ -204,23 +255,32 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
 
     if args.model is not None:
         raise UserError(f"--protocol {args.protocol} trains a model per fold; --model is for --protocol holdout")
-    device, train_config = _device(args), _train_config(args)   # refused before any extraction
+    device, train_config = _device(args), _train_config(args)  # refused before any extraction
     started = time.perf_counter()
     if args.protocol == "loso":
         sequences, extraction = _extract(args)
-        sequences, features, classes, threshold = _usable(sequences, extraction), extraction.features, CLASSES, \
-            args.threshold
+        sequences, features, classes, threshold = (
+            _usable(sequences, extraction),
+            extraction.features,
+            CLASSES,
+            args.threshold,
+        )
     else:
         from mer_live.corpora.labels import COMPOSITE_CLASSES, composite_class
 
         sequences, features, names = [], {}, set()
         for root in args.data:
             found, extraction = _extract(args, root)
-            mapped = [replace(s, labels=(label,)) for s in _usable(found, extraction)
-                      if (label := composite_class(s.dataset, s.emotion)) is not None]
+            mapped = [
+                replace(s, labels=(label,))
+                for s in _usable(found, extraction)
+                if (label := composite_class(s.dataset, s.emotion)) is not None
+            ]
             if not mapped:
-                raise UserError(f"{root}: no clip has an emotion of the composite classes (the composite "
-                                "protocol is defined for CASME II, SAMM and SMIC)")
+                raise UserError(
+                    f"{root}: no clip has an emotion of the composite classes (the composite "
+                    "protocol is defined for CASME II, SAMM and SMIC)"
+                )
             if mapped[0].dataset in names:
                 raise UserError(f"{root}: {mapped[0].dataset} is given twice")
             names.add(mapped[0].dataset)
@@ -228,8 +288,15 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
             sequences += renamed
             features.update(renamed_features)
         classes, threshold = COMPOSITE_CLASSES, None
-    report = loso(sequences, features, train_config, classes=classes, threshold=threshold,
-                  val_fraction=args.val_fraction, device=device)
+    report = loso(
+        sequences,
+        features,
+        train_config,
+        classes=classes,
+        threshold=threshold,
+        val_fraction=args.val_fraction,
+        device=device,
+    )
     report["protocol"] = args.protocol
     report["wall_s"] = round(time.perf_counter() - started, 1)
     print(fold_table(report), file=sys.stderr)
@@ -239,7 +306,7 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
 def cmd_ablate(args: argparse.Namespace) -> None:
     from mer_live.model.evaluate import ablate, ablation_table, make_split
 
-    device, train_config = _device(args), _train_config(args)   # refused before any extraction
+    device, train_config = _device(args), _train_config(args)  # refused before any extraction
     sequences, extraction = _extract(args)
     split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, train_config.seed)
     rows = ablate(split, extraction.features, train_config, args.threshold, device=device)

@@ -5,6 +5,7 @@ A field `focal_gamma` becomes `--focal-gamma`: its type from the annotation, its
 An option left out reads None, so a config file's value (or the default) stands; nested configs
 and fields of other types are not options.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ def _scalar(annotation: Any) -> tuple[type | None, tuple | None]:
     return (annotation, None) if annotation in SCALARS else (None, None)
 
 
-def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
-                       skip: tuple[str, ...] = ()) -> None:
+def add_config_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, skip: tuple[str, ...] = ()
+) -> None:
     """One option per field of `cls` that holds a number, a string, a choice or a switch, `skip` left out."""
     for name, info in cls.__pydantic_fields__.items():
         kind, choices = _scalar(info.annotation)
@@ -48,17 +50,30 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         default = info.get_default(call_default_factory=True)
         help_text = f"{info.description or name} (default: {default})".replace("%", "%%")
         if kind is bool:
-            parser.add_argument(option_flag(name), dest=_dest(cls, name), action=argparse.BooleanOptionalAction,
-                                default=None, help=help_text)
+            parser.add_argument(
+                option_flag(name),
+                dest=_dest(cls, name),
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
         else:
-            parser.add_argument(option_flag(name), dest=_dest(cls, name), type=kind, choices=choices, default=None,
-                                metavar=None if choices else {int: "N", float: "X"}.get(kind, "TEXT"), help=help_text)
+            parser.add_argument(
+                option_flag(name),
+                dest=_dest(cls, name),
+                type=kind,
+                choices=choices,
+                default=None,
+                metavar=None if choices else {int: "N", float: "X"}.get(kind, "TEXT"),
+                help=help_text,
+            )
 
 
 def given_options(cls: type, args: argparse.Namespace) -> dict[str, Any]:
     """The fields of `cls` the command line set, by field name."""
-    return {name: value for name in cls.__pydantic_fields__
-            if (value := getattr(args, _dest(cls, name), None)) is not None}
+    return {
+        name: value for name in cls.__pydantic_fields__ if (value := getattr(args, _dest(cls, name), None)) is not None
+    }
 
 
 def config_from_args(cls: type[T], args: argparse.Namespace, base: T | None = None) -> T:

@@ -1,4 +1,5 @@
 """What `mer` accepts: every subcommand with its options and help, and the option groups they share."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,24 +16,56 @@ DESCRIPTION = "`mer`: the MER Live command line. Each subcommand builds a config
 # ---------------------------------------------------------------- option groups
 def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     if source:
-        p.add_argument("source", help="camera index or URL, two cameras as a stereo rig (camera:0+1), video file, "
-                                      "image folder, 4DME root, or synthetic[:SEED]")
-        p.add_argument("--allow-single-view", action="store_true",
-                       help="a stereo rig goes on with one camera when the other is lost (default: it ends)")
-    p.add_argument("--views", default=None, choices=("1", "2", "auto"),
-                   help="views side by side per frame (default: as the dataset's dataset.json states, else 2)")
+        p.add_argument(
+            "source",
+            help="camera index or URL, two cameras as a stereo rig (camera:0+1), video file, "
+            "image folder, 4DME root, or synthetic[:SEED]",
+        )
+        p.add_argument(
+            "--allow-single-view",
+            action="store_true",
+            help="a stereo rig goes on with one camera when the other is lost (default: it ends)",
+        )
+    p.add_argument(
+        "--views",
+        default=None,
+        choices=("1", "2", "auto"),
+        help="views side by side per frame (default: as the dataset's dataset.json states, else 2)",
+    )
     p.add_argument("--fps", type=positive, default=None, help="frame rate of a recording (default: 60 for images)")
-    p.add_argument("--decode-scale", type=int, default=1, choices=(1, 2, 4, 8),
-                   help="decode JPEGs at 1/N size (fast for 4DME-size frames)")
-    pace = p.add_mutually_exclusive_group()   # both set `realtime` (None: as --config says, else max speed)
-    pace.add_argument("--realtime", action="store_true", dest="realtime", default=None,
-                      help="deliver recorded frames at their own pace (default: as fast as possible)")
-    pace.add_argument("--max-speed", action="store_false", dest="realtime", default=None,
-                      help="as fast as the pipeline takes them (the default; for scripts that say so)")
-    p.add_argument("--face-model", type=existing_path, default=None,
-                   help="MediaPipe face detector .tflite (default: the bundled one)")
-    p.add_argument("--cropped", action="store_true",
-                   help="frames are pre-cropped faces: each whole frame is the crop, no face detection")
+    p.add_argument(
+        "--decode-scale",
+        type=int,
+        default=1,
+        choices=(1, 2, 4, 8),
+        help="decode JPEGs at 1/N size (fast for 4DME-size frames)",
+    )
+    pace = p.add_mutually_exclusive_group()  # both set `realtime` (None: as --config says, else max speed)
+    pace.add_argument(
+        "--realtime",
+        action="store_true",
+        dest="realtime",
+        default=None,
+        help="deliver recorded frames at their own pace (default: as fast as possible)",
+    )
+    pace.add_argument(
+        "--max-speed",
+        action="store_false",
+        dest="realtime",
+        default=None,
+        help="as fast as the pipeline takes them (the default; for scripts that say so)",
+    )
+    p.add_argument(
+        "--face-model",
+        type=existing_path,
+        default=None,
+        help="MediaPipe face detector .tflite (default: the bundled one)",
+    )
+    p.add_argument(
+        "--cropped",
+        action="store_true",
+        help="frames are pre-cropped faces: each whole frame is the crop, no face detection",
+    )
 
 
 def _add_live_args(p: argparse.ArgumentParser) -> None:
@@ -47,9 +80,14 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     """--config and the spotter's options (its frame rate is the source's, --fps)."""
     from mer_live.stream.spotter import SpotterOptions
 
-    p.add_argument("--config", type=existing_path, default=None, metavar="FILE.json",
-                   help="engine settings as JSON (`mer config` prints the defaults to start from); the options "
-                        "given here override the file, a --profile's thresholds and views override both")
+    p.add_argument(
+        "--config",
+        type=existing_path,
+        default=None,
+        metavar="FILE.json",
+        help="engine settings as JSON (`mer config` prints the defaults to start from); the options "
+        "given here override the file, a --profile's thresholds and views override both",
+    )
     add_config_options(p.add_argument_group("spotter"), SpotterOptions, skip=("fps",))
 
 
@@ -59,16 +97,28 @@ def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
     from mer_live.model.config import DEVICES, TrainConfig
 
     group = p.add_argument_group("training per fold (--protocol loso or composite)" if per_fold else "training")
-    group.add_argument("--config", type=existing_path, default=None, metavar="FILE.json",
-                       help="training settings as JSON (`mer config train` prints the defaults to start from); "
-                            "the options given here override the file")
+    group.add_argument(
+        "--config",
+        type=existing_path,
+        default=None,
+        metavar="FILE.json",
+        help="training settings as JSON (`mer config train` prints the defaults to start from); "
+        "the options given here override the file",
+    )
     add_config_options(group, TrainConfig)
     if not per_fold:
-        group.add_argument("--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing")
-    group.add_argument("--val-fraction", type=float, default=0.2,
-                       help="fraction of the remaining subjects used for early stopping")
-    group.add_argument("--device", default="auto", choices=DEVICES,
-                       help="where to train: auto (a CUDA GPU when torch sees one, mixed precision), cpu or cuda")
+        group.add_argument(
+            "--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing"
+        )
+    group.add_argument(
+        "--val-fraction", type=float, default=0.2, help="fraction of the remaining subjects used for early stopping"
+    )
+    group.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICES,
+        help="where to train: auto (a CUDA GPU when torch sees one, mixed precision), cpu or cuda",
+    )
     if not per_fold:
         group.add_argument("--threshold", type=float, default=0.2, help="decision threshold (paper: 0.2)")
 
@@ -76,32 +126,63 @@ def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
 def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
     from mer_live.corpora import CLIP_SETS
 
-    p.add_argument("data", type=existing_path, nargs="+" if several else None,
-                   help="dataset root(s): 4DME, CASME II, SAMM, CAS(ME)3, SMIC or MMEW in its own layout")
-    p.add_argument("--dataset", default=None, choices=CLIP_SETS,
-                   help="the dataset's layout (default: detected from the files present)")
-    p.add_argument("--cropped", action="store_true",
-                   help="frames are pre-cropped faces: each whole frame is the crop (a face that fills "
-                        "the frame is taken so anyway)")
+    p.add_argument(
+        "data",
+        type=existing_path,
+        nargs="+" if several else None,
+        help="dataset root(s): 4DME, CASME II, SAMM, CAS(ME)3, SMIC or MMEW in its own layout",
+    )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        choices=CLIP_SETS,
+        help="the dataset's layout (default: detected from the files present)",
+    )
+    p.add_argument(
+        "--cropped",
+        action="store_true",
+        help="frames are pre-cropped faces: each whole frame is the crop (a face that fills "
+        "the frame is taken so anyway)",
+    )
     p.add_argument("--cache", type=Path, default=None, help="feature cache folder (default DATA/.mer-cache)")
-    p.add_argument("--views", type=int, default=None, choices=(1, 2),
-                   help="views side by side per frame (default: as DATA/dataset.json states, else 2 for 4DME, 1 for the one-face datasets)")
+    p.add_argument(
+        "--views",
+        type=int,
+        default=None,
+        choices=(1, 2),
+        help="views side by side per frame (default: as DATA/dataset.json states, else 2 for 4DME, 1 for the "
+        "one-face datasets)",
+    )
     p.add_argument("--workers", type=int, default=2, help="extraction processes")
-    p.add_argument("--face-model", type=existing_path, default=None,
-                   help="MediaPipe face detector .tflite (default: the bundled one)")
+    p.add_argument(
+        "--face-model",
+        type=existing_path,
+        default=None,
+        help="MediaPipe face detector .tflite (default: the bundled one)",
+    )
 
 
 def _add_ray_arg(p: argparse.ArgumentParser, task: str) -> None:
-    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help=f"one Ray task per {task} (pip install 'mer-live[ray]'): a local Ray without ADDRESS, "
-                        "else the cluster at ADDRESS (auto, HOST:6379 or ray://HOST:10001); same output as without")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help=f"one Ray task per {task} (pip install 'mer-live[ray]'): a local Ray without ADDRESS, "
+        "else the cluster at ADDRESS (auto, HOST:6379 or ray://HOST:10001); same output as without",
+    )
 
 
 def _add_spotting_set_arg(p: argparse.ArgumentParser) -> None:
     from mer_live.corpora import SPOTTING_SETS
 
-    p.add_argument("--dataset", default=None, choices=tuple(SPOTTING_SETS),
-                   help="a long-video set's layout (default: detected from its coding sheet)")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        choices=tuple(SPOTTING_SETS),
+        help="a long-video set's layout (default: detected from its coding sheet)",
+    )
 
 
 # ---------------------------------------------------------------- the parser
@@ -119,8 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faces", type=existing_path, default=None, help="folder of your own face photos")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--demo", action="store_true", help="create (once) and print the built-in demo set")
-    p.add_argument("--layout", default="4dme", choices=("4dme", "casme2", "samm", "smic"),
-                   help="write the clips in this dataset's layout and coding sheet (first view of each)")
+    p.add_argument(
+        "--layout",
+        default="4dme",
+        choices=("4dme", "casme2", "samm", "smic"),
+        help="write the clips in this dataset's layout and coding sheet (first view of each)",
+    )
     for name in ("noise", "drift", "blinks", "flicker", "macro"):
         p.add_argument(f"--no-{name}", action="store_true", help=f"switch off the {name} confounder")
     p.set_defaults(func=offline.cmd_synth)
@@ -128,8 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inject", help="inject known micro-expressions into real face videos (4DME layout + events.csv)")
     p.add_argument("videos", nargs="+", type=existing_path, help="real face videos (one view each)")
     p.add_argument("--out", type=Path, required=True, help="dataset root to write")
-    p.add_argument("--amp", type=float, nargs=2, default=(0.9, 2.5), metavar=("LO", "HI"),
-                   help="micro-expression amplitude range in px at a 224-px face")
+    p.add_argument(
+        "--amp",
+        type=float,
+        nargs=2,
+        default=(0.9, 2.5),
+        metavar=("LO", "HI"),
+        help="micro-expression amplitude range in px at a 224-px face",
+    )
     p.add_argument("--macro-share", type=float, default=0.15, help="share of injected events that are macro")
     p.add_argument("--repeats", type=int, default=1, help="recordings per video, each with its own events")
     p.add_argument("--seed", type=int, default=0)
@@ -158,14 +249,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-se", action="store_true", help="Table 2 ablation switch")
     p.set_defaults(func=offline.cmd_train)
 
-    p = sub.add_parser("evaluate", help="UF1, UAR, per-class F1 and the threshold sweep of a checkpoint, "
-                                        "or leave-one-subject-out / MEGC composite protocols")
+    p = sub.add_parser(
+        "evaluate",
+        help="UF1, UAR, per-class F1 and the threshold sweep of a checkpoint, "
+        "or leave-one-subject-out / MEGC composite protocols",
+    )
     _add_data_args(p, several=True)
-    p.add_argument("--protocol", default="holdout", choices=("holdout", "loso", "composite"),
-                   help="holdout: test --model on held-out subjects; loso: a model per left-out subject, "
-                        "predictions pooled; composite: loso over CASME II + SAMM + SMIC roots, three classes")
+    p.add_argument(
+        "--protocol",
+        default="holdout",
+        choices=("holdout", "loso", "composite"),
+        help="holdout: test --model on held-out subjects; loso: a model per left-out subject, "
+        "predictions pooled; composite: loso over CASME II + SAMM + SMIC roots, three classes",
+    )
     p.add_argument("--model", type=existing_path, default=None, help="checkpoint (--protocol holdout)")
-    p.add_argument("--subjects", default=None, help="comma-separated subjects (default: the checkpoint's test subjects)")
+    p.add_argument(
+        "--subjects", default=None, help="comma-separated subjects (default: the checkpoint's test subjects)"
+    )
     p.add_argument("--all", action="store_true", help="evaluate on every subject of DATA")
     p.add_argument("--threshold", type=float, default=0.2)
     _add_train_args(p, per_fold=True)
@@ -194,8 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score-spots", help="precision, recall, F1 (IoU ≥ 0.5) and apex error of a spots CSV")
     p.add_argument("spots", type=existing_path)
-    p.add_argument("data", type=existing_path,
-                   help="dataset root holding events.csv, or a SAMM-LV / CAS(ME)² root with its coding sheet")
+    p.add_argument(
+        "data",
+        type=existing_path,
+        help="dataset root holding events.csv, or a SAMM-LV / CAS(ME)² root with its coding sheet",
+    )
     p.add_argument("--iou", type=float, default=0.5)
     _add_spotting_set_arg(p)
     p.set_defaults(func=live.cmd_score_spots)
@@ -209,9 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=live.cmd_calibrate)
 
     p = sub.add_parser("config", help="print the default settings as JSON, a file to start a --config from")
-    p.add_argument("which", nargs="?", default="engine", choices=("engine", "train"),
-                   help="engine: the live pipeline's (--config of stream, spot, demo, calibrate); train: training's "
-                        "(--config of train, evaluate, ablate)")
+    p.add_argument(
+        "which",
+        nargs="?",
+        default="engine",
+        choices=("engine", "train"),
+        help="engine: the live pipeline's (--config of stream, spot, demo, calibrate); train: training's "
+        "(--config of train, evaluate, ablate)",
+    )
     p.set_defaults(func=live.cmd_config)
 
     p = sub.add_parser("bench", help="speed and memory of the live pipeline and the model (JSON)")
@@ -221,27 +329,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soak-s", type=float, default=120.0, help="seconds of video in the looping memory soak")
     p.add_argument("--sizes", default="4dme,camera", help="frame sizes to measure: 4dme, camera")
     p.add_argument("--cache", type=Path, default=None, help="where benchmark frames are kept")
-    p.add_argument("--real", type=existing_path, default=None, metavar="DIR",
-                   help="instead of speed: spotting and apex on the real face videos of DIR (../shared/realvideo)")
+    p.add_argument(
+        "--real",
+        type=existing_path,
+        default=None,
+        metavar="DIR",
+        help="instead of speed: spotting and apex on the real face videos of DIR (../shared/realvideo)",
+    )
     p.add_argument("--splits", default="design,heldout", help="with --real: design, heldout or both")
-    p.add_argument("--kinds", default="calm,talking,expressive,other",
-                   help="with --real: the kinds of video (SOURCES.md): calm, talking, expressive, other")
+    p.add_argument(
+        "--kinds",
+        default="calm,talking,expressive,other",
+        help="with --real: the kinds of video (SOURCES.md): calm, talking, expressive, other",
+    )
     p.set_defaults(func=live.cmd_bench)
 
-    p = sub.add_parser("ui", help="the interviewer dashboard (Gradio, 127.0.0.1:7860); `mer ui --help`",
-                       description="The MER Live dashboard (local web page).")
+    p = sub.add_parser(
+        "ui",
+        help="the interviewer dashboard (Gradio, 127.0.0.1:7860); `mer ui --help`",
+        description="The MER Live dashboard (local web page).",
+    )
     p.add_argument("--source", default=None, help="demo | camera index | video | folder | synthetic:SEED | webcam")
     p.add_argument("--model", default=None, help="checkpoint (default model/weights/microattnet-synth.pt)")
     p.add_argument("--profile", default=None, help="calibration profile JSON")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--auth", type=user_password, default=os.environ.get("MER_AUTH"),
-                   help="user:password (better: the MER_AUTH environment variable, which `ps` does not show)")
+    p.add_argument(
+        "--auth",
+        type=user_password,
+        default=os.environ.get("MER_AUTH"),
+        help="user:password (better: the MER_AUTH environment variable, which `ps` does not show)",
+    )
     p.add_argument("--views", default="2", choices=["1", "2", "auto"])
     p.add_argument("--session-dir", default=None)
-    p.add_argument("--data-root", action="append", default=None, metavar="DIR",
-                   help="a server folder the page may name (checkpoint, frames folder); repeatable "
-                        "(default: your home folder and the current folder)")
+    p.add_argument(
+        "--data-root",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="a server folder the page may name (checkpoint, frames folder); repeatable "
+        "(default: your home folder and the current folder)",
+    )
     p.add_argument("--autostart", action="store_true", help="start --source (default demo) at once")
     p.set_defaults(func=live.cmd_ui)
 

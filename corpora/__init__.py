@@ -8,6 +8,7 @@ A dataset is recognised by the files it holds (its coding sheet, or SMIC's folde
 overrides when a folder holds several. Frame rates come with the reader (CASME II and SAMM 200 fps,
 CAS(ME)3 30, MMEW 90, SMIC HS 100 / VIS and NIR 25; 4DME 60 unless its dataset.json says otherwise).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,10 @@ def detect(root: Path) -> str:
     if not found and smic_modality(root) is not None:
         found.append("smic")
     if not found:
-        raise UnknownDataset(f"{root} holds no dataset MER Live knows (labels.csv, a CASME II, SAMM, CAS(ME)3, "
-                           "MMEW, SAMM-LV or CAS(ME)2 coding sheet, or SMIC's HS|VIS|NIR folders)")
+        raise UnknownDataset(
+            f"{root} holds no dataset MER Live knows (labels.csv, a CASME II, SAMM, CAS(ME)3, "
+            "MMEW, SAMM-LV or CAS(ME)2 coding sheet, or SMIC's HS|VIS|NIR folders)"
+        )
     if len(found) > 1:
         raise DatasetError(f"{root} holds several datasets ({', '.join(found)}): choose one with --dataset")
     return found[0]
@@ -59,8 +62,9 @@ def load_corpus(root: Path, name: str | None = None) -> Corpus:
     if name in SHEET_LAYOUTS:
         return read_sheet_corpus(root, SHEET_LAYOUTS[name])
     if name in SPOTTING_SETS:
-        raise DatasetError(f"{root} is the long-video set {name}: it has no labelled clips to train on; "
-                           "use it with `mer spot`")
+        raise DatasetError(
+            f"{root} is the long-video set {name}: it has no labelled clips to train on; use it with `mer spot`"
+        )
     raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
 
 
@@ -69,4 +73,3 @@ def load_spotting_set(root: Path, name: str | None = None) -> SpottingSet | None
     root keeps its events.csv)."""
     name = name or detect(root)
     return SPOTTING_SETS[name](root) if name in SPOTTING_SETS else None
-

@@ -5,9 +5,11 @@ corpora.labels, the dataset's own emotion word and its frame rate. Layouts, as p
 them (the sheets themselves are licensed and not here):
 
   CASME II   CASME2-coding-*.xlsx: Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Action Units,
-             Estimated Emotion (an apex of "/" is unknown); frames [CASME2_RAW_selected|Cropped]/sub01/EP02_01f/img46.jpg
+             Estimated Emotion (an apex of "/" is unknown);
+             frames [CASME2_RAW_selected|Cropped]/sub01/EP02_01f/img46.jpg
   SAMM       SAMM_Micro_FACS_Codes_v2.xlsx, its header below a block of notes: Subject, Filename,
-             Onset Frame, Apex Frame, Offset Frame, Action Units, Estimated Emotion; frames SAMM/006/006_1_2/006_05562.jpg
+             Onset Frame, Apex Frame, Offset Frame, Action Units, Estimated Emotion;
+             frames SAMM/006/006_1_2/006_05562.jpg
   CAS(ME)3   cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx, sheet "label": Subject, Filename, Onset, Apex,
              Offset, AU, emotion; frames .../part_A/spNO.1/b/color/166.jpg (several clips per folder)
   SMIC       no sheet: HS/s1/micro/negative/s1_ne_01/reg_image000123.bmp; onset and offset are the
@@ -21,6 +23,7 @@ that holds the frames may sit a few levels below the root (CASME II's "Cropped",
 be used (emotion outside the map, onset after offset, clip folder missing) is skipped and named;
 a sheet without a needed column is refused.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -31,13 +34,17 @@ from pathlib import Path
 from mer_live.corpora.fourdme import Sequence
 from mer_live.corpora.labels import five_class
 from mer_live.corpora.tables import column_names, frame_at, normalise, read_table
-from mer_live.stream.folders import list_frames, DatasetError
+from mer_live.stream.folders import DatasetError, list_frames
 
 FIELDS = ("subject", "clip", "onset", "apex", "offset", "emotion")
 # Other spellings releases use (compared without case, spaces or underscores: "Onset Frame" == "OnsetFrame")
-ALIASES = {"onset": ("Onset", "OnsetFrame", "OnsetF"), "apex": ("Apex", "ApexFrame", "ApexF"),
-           "offset": ("Offset", "OffsetFrame", "OffsetF"), "emotion": ("Estimated Emotion", "Emotion"),
-           "aus": ("Action Units", "AU", "AUs")}
+ALIASES = {
+    "onset": ("Onset", "OnsetFrame", "OnsetF"),
+    "apex": ("Apex", "ApexFrame", "ApexF"),
+    "offset": ("Offset", "OffsetFrame", "OffsetF"),
+    "emotion": ("Estimated Emotion", "Emotion"),
+    "aus": ("Action Units", "AU", "AUs"),
+}
 
 
 @dataclass(frozen=True)
@@ -60,12 +67,12 @@ class SheetLayout:
 
     name: str
     sheet_globs: tuple[str, ...]
-    columns: dict[str, str]                       # FIELDS (and "aus", optional) → the sheet's header
+    columns: dict[str, str]  # FIELDS (and "aus", optional) → the sheet's header
     fps: float
-    sheet_page: str | None = None                 # the sheet to read when the workbook has it (else the first)
-    subject_digits: int = 0                       # zero-pad a numeric subject to this many digits
-    subject_prefix: str = ""                      # CASME II folders are "sub01" for subject 1
-    folders: tuple[tuple[str, ...], ...] = (("{subject}", "{clip}"),)   # a row's frame folder, most specific first
+    sheet_page: str | None = None  # the sheet to read when the workbook has it (else the first)
+    subject_digits: int = 0  # zero-pad a numeric subject to this many digits
+    subject_prefix: str = ""  # CASME II folders are "sub01" for subject 1
+    folders: tuple[tuple[str, ...], ...] = (("{subject}", "{clip}"),)  # a row's frame folder, most specific first
 
     def subject_of(self, value: str) -> str:
         """The subject's folder name: a number (1, "006", "1.0") padded and prefixed, a name as it is."""
@@ -77,30 +84,74 @@ class SheetLayout:
 
     def clip_parts(self, subject: str, row: dict[str, str]) -> list[tuple[str, ...]]:
         """Candidate paths of a row's frame folder below the frames root, most specific first."""
-        return [tuple(part.format(subject=subject, clip=row["clip"], emotion=row["emotion"]) for part in template)
-                for template in self.folders]
+        return [
+            tuple(part.format(subject=subject, clip=row["clip"], emotion=row["emotion"]) for part in template)
+            for template in self.folders
+        ]
 
 
 CASME2 = SheetLayout(
-    "CASME II", ("CASME2-coding*.xlsx", "CASME2*coding*.csv"),
-    {"subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
-     "aus": "Action Units", "emotion": "Estimated Emotion"},
-    fps=200.0, subject_digits=2, subject_prefix="sub")
+    "CASME II",
+    ("CASME2-coding*.xlsx", "CASME2*coding*.csv"),
+    {
+        "subject": "Subject",
+        "clip": "Filename",
+        "onset": "OnsetFrame",
+        "apex": "ApexFrame",
+        "offset": "OffsetFrame",
+        "aus": "Action Units",
+        "emotion": "Estimated Emotion",
+    },
+    fps=200.0,
+    subject_digits=2,
+    subject_prefix="sub",
+)
 SAMM = SheetLayout(
-    "SAMM", ("SAMM*Micro_FACS_Codes*.xlsx", "SAMM*Micro_FACS_Codes*.csv"),
-    {"subject": "Subject", "clip": "Filename", "onset": "Onset Frame", "apex": "Apex Frame",
-     "offset": "Offset Frame", "aus": "Action Units", "emotion": "Estimated Emotion"},
-    fps=200.0, subject_digits=3)
+    "SAMM",
+    ("SAMM*Micro_FACS_Codes*.xlsx", "SAMM*Micro_FACS_Codes*.csv"),
+    {
+        "subject": "Subject",
+        "clip": "Filename",
+        "onset": "Onset Frame",
+        "apex": "Apex Frame",
+        "offset": "Offset Frame",
+        "aus": "Action Units",
+        "emotion": "Estimated Emotion",
+    },
+    fps=200.0,
+    subject_digits=3,
+)
 CASME3 = SheetLayout(
-    "CAS(ME)3", ("cas(me)3_part_A_ME_label*.xlsx", "cas(me)3_part_A_ME_label*.csv"),
-    {"subject": "Subject", "clip": "Filename", "onset": "Onset", "apex": "Apex", "offset": "Offset",
-     "aus": "AU", "emotion": "emotion"},
-    fps=30.0, sheet_page="label", folders=(("{subject}", "{clip}", "color"), ("{subject}", "{clip}")))
+    "CAS(ME)3",
+    ("cas(me)3_part_A_ME_label*.xlsx", "cas(me)3_part_A_ME_label*.csv"),
+    {
+        "subject": "Subject",
+        "clip": "Filename",
+        "onset": "Onset",
+        "apex": "Apex",
+        "offset": "Offset",
+        "aus": "AU",
+        "emotion": "emotion",
+    },
+    fps=30.0,
+    sheet_page="label",
+    folders=(("{subject}", "{clip}", "color"), ("{subject}", "{clip}")),
+)
 MMEW = SheetLayout(
-    "MMEW", ("MMEW_Micro_Exp*.xlsx", "MMEW_Micro_Exp*.csv"),
-    {"subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
-     "aus": "Action Units", "emotion": "Estimated Emotion"},
-    fps=90.0, folders=(("Micro_Expression", "{emotion}", "{clip}"), ("{emotion}", "{clip}")))
+    "MMEW",
+    ("MMEW_Micro_Exp*.xlsx", "MMEW_Micro_Exp*.csv"),
+    {
+        "subject": "Subject",
+        "clip": "Filename",
+        "onset": "OnsetFrame",
+        "apex": "ApexFrame",
+        "offset": "OffsetFrame",
+        "aus": "Action Units",
+        "emotion": "Estimated Emotion",
+    },
+    fps=90.0,
+    folders=(("Micro_Expression", "{emotion}", "{clip}"), ("{emotion}", "{clip}")),
+)
 SHEET_LAYOUTS = {"casme2": CASME2, "samm": SAMM, "casme3": CASME3, "mmew": MMEW}
 
 SMIC_FPS = {"HS": 100.0, "VIS": 25.0, "NIR": 25.0}
@@ -158,8 +209,14 @@ def resolve(base: Path, parts: tuple[str, ...]) -> Path | None:
 
 def frames_root(root: Path, parts: list[tuple[str, ...]], depth: int = 4) -> Path | None:
     """The folder at or below `root` under which one of the candidate clip paths exists."""
-    return next((base for base in folders_breadth_first(root, depth)
-                 if any(resolve(base, candidate) is not None for candidate in parts)), None)
+    return next(
+        (
+            base
+            for base in folders_breadth_first(root, depth)
+            if any(resolve(base, candidate) is not None for candidate in parts)
+        ),
+        None,
+    )
 
 
 def read_sheet_corpus(root: Path, layout: SheetLayout) -> Corpus:
@@ -173,22 +230,23 @@ def read_sheet_corpus(root: Path, layout: SheetLayout) -> Corpus:
     aliases = {layout.columns[f]: ALIASES.get(f, ()) for f in layout.columns}
     col = column_names(raw, tuple(layout.columns[f] for f in FIELDS), sheet, aliases)
     present = {normalise(k): k for k in raw[0]}
-    aus = next((present[normalise(n)] for n in (layout.columns["aus"], *ALIASES["aus"]) if normalise(n) in present),
-               None)   # optional: a sheet without action units still reads
+    aus = next(
+        (present[normalise(n)] for n in (layout.columns["aus"], *ALIASES["aus"]) if normalise(n) in present), None
+    )  # optional: a sheet without action units still reads
     sequences, skipped, seen, base, searched = [], [], set(), None, set()
     for r in raw:
         row = {f: r[col[layout.columns[f]]] for f in FIELDS}
         row["aus"] = r[aus] if aus else ""
         if not row["subject"] or not row["clip"]:
-            continue   # notes below the table
+            continue  # notes below the table
         subject = layout.subject_of(row["subject"])
         try:
             label = five_class(layout.name, row["emotion"])
             if label is None:
                 raise DatasetError(f"emotion {row['emotion']!r} is not in the {layout.name} label map")
             candidates = layout.clip_parts(subject, row)
-            top = candidates[-1][0]          # the subject's (MMEW: the emotion's) folder
-            if base is None and top not in searched:   # the frames root is looked for once per such folder
+            top = candidates[-1][0]  # the subject's (MMEW: the emotion's) folder
+            if base is None and top not in searched:  # the frames root is looked for once per such folder
                 searched.add(top)
                 base = frames_root(root, candidates)
             folder = next((f for c in candidates if base and (f := resolve(base, c)) is not None), None)
@@ -206,8 +264,9 @@ def read_sheet_corpus(root: Path, layout: SheetLayout) -> Corpus:
     return Corpus(layout.name, root, sequences, layout.fps, skipped, base)
 
 
-def _sequence(dataset: str, subject: str, row: dict[str, str], folder: Path, sheet: Path, number: int,
-              label: str) -> Sequence:
+def _sequence(
+    dataset: str, subject: str, row: dict[str, str], folder: Path, sheet: Path, number: int, label: str
+) -> Sequence:
     onset = frame_at(row["onset"], "onset", sheet, number)
     offset = frame_at(row["offset"], "offset", sheet, number)
     apex = frame_at(row["apex"], "apex", sheet, number, optional=True)
@@ -216,8 +275,9 @@ def _sequence(dataset: str, subject: str, row: dict[str, str], folder: Path, she
     numbers, paths = list_frames(folder)
     if sum(onset <= n <= offset for n in numbers) < 2:
         raise DatasetError(f"fewer than 2 frames between onset {onset} and offset {offset} in {folder}")
-    return Sequence(subject, row["clip"], folder, numbers, paths, onset, apex, offset, (label,), row["aus"],
-                    row["emotion"], dataset)
+    return Sequence(
+        subject, row["clip"], folder, numbers, paths, onset, apex, offset, (label,), row["aus"], row["emotion"], dataset
+    )
 
 
 def smic_modality(root: Path, depth: int = 3) -> tuple[str, Path] | None:
@@ -225,8 +285,11 @@ def smic_modality(root: Path, depth: int = 3) -> tuple[str, Path] | None:
     at or up to `depth` levels below `root`."""
     found = {}
     for folder in folders_breadth_first(root, depth):
-        if folder.name in SMIC_FPS and folder.name not in found and \
-                any((sub / "micro").is_dir() for sub in _subfolders(folder) if sub.name.startswith("s")):
+        if (
+            folder.name in SMIC_FPS
+            and folder.name not in found
+            and any((sub / "micro").is_dir() for sub in _subfolders(folder) if sub.name.startswith("s"))
+        ):
             found[folder.name] = folder
     return next(((m, found[m]) for m in SMIC_FPS if m in found), None)
 
@@ -251,8 +314,22 @@ def read_smic(root: Path) -> Corpus:
         except DatasetError as exc:
             skipped.append(f"{folder}: {exc}")
             continue
-        sequences.append(Sequence(subject, folder.name, folder, numbers, paths, numbers[0], None, numbers[-1],
-                                  (label,), "", emotion, "SMIC"))
+        sequences.append(
+            Sequence(
+                subject,
+                folder.name,
+                folder,
+                numbers,
+                paths,
+                numbers[0],
+                None,
+                numbers[-1],
+                (label,),
+                "",
+                emotion,
+                "SMIC",
+            )
+        )
     if not sequences:
         raise DatasetError(f"no usable SMIC clip under {tree}")
     return Corpus("SMIC", root, sequences, SMIC_FPS[modality], skipped, tree)

@@ -10,6 +10,7 @@
 
 Frames load lazily: a Sequence holds paths, and `load_frame` decodes one on request.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ class Sequence:
     offset: int
     labels: tuple[str, ...]
     aus: str = ""
-    emotion: str = ""        # the dataset's own emotion word, before any label map
+    emotion: str = ""  # the dataset's own emotion word, before any label map
     dataset: str = "4DME"
 
     @property
@@ -114,8 +115,21 @@ def read_labels(path: Path, root: Path | None = None) -> list[Sequence]:
         labels = tuple(c for c in CLASSES if row[col[c]] not in ("", "0", "0.0"))
         if not labels:
             raise DatasetError(f"{path} row {i}: no class column is set for {subject}/{name}")
-        sequences.append(Sequence(subject, name, root / subject / name, numbers, paths,
-                                  onset, apex, offset, labels, row[col["AUs"]], row[col["Emotion"]]))
+        sequences.append(
+            Sequence(
+                subject,
+                name,
+                root / subject / name,
+                numbers,
+                paths,
+                onset,
+                apex,
+                offset,
+                labels,
+                row[col["AUs"]],
+                row[col["Emotion"]],
+            )
+        )
     return sequences
 
 
@@ -136,15 +150,22 @@ def read_events(root: Path) -> list[TrueEvent]:
     if not rows:
         return []
     col = column_names(rows, EVENT_COLUMNS, path)
-    kind_col = next((k for k in rows[0] if normalise(k) == "kind"), None)   # optional column
+    kind_col = next((k for k in rows[0] if normalise(k) == "kind"), None)  # optional column
     events = []
     for row in rows:
         i = row.number
         labels = tuple(x for x in row[col["labels"]].split("+") if x)
-        events.append(TrueEvent(row[col["sub_ID"]], row[col["fold_name"]],
-                                frame_at(row[col["onset"]], "onset", path, i), frame_at(row[col["apex"]], "apex", path, i),
-                                frame_at(row[col["offset"]], "offset", path, i), labels,
-                                row[kind_col] if kind_col else "micro"))
+        events.append(
+            TrueEvent(
+                row[col["sub_ID"]],
+                row[col["fold_name"]],
+                frame_at(row[col["onset"]], "onset", path, i),
+                frame_at(row[col["apex"]], "apex", path, i),
+                frame_at(row[col["offset"]], "offset", path, i),
+                labels,
+                row[kind_col] if kind_col else "micro",
+            )
+        )
     return events
 
 
@@ -153,8 +174,7 @@ def recordings(root: Path) -> list[tuple[str, str, Path]]:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder does not exist: {root}")
-    return sorted((s.name, f.name, f) for s in root.iterdir() if s.is_dir()
-                  for f in s.iterdir() if f.is_dir())
+    return sorted((s.name, f.name, f) for s in root.iterdir() if s.is_dir() for f in s.iterdir() if f.is_dir())
 
 
 @config_class

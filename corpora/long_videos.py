@@ -13,6 +13,7 @@
 Each event names its recording by the folder its frames lie in ("<parent>/<folder>"), as the stream
 source names recordings, so spots and truth meet by name.
 """
+
 from __future__ import annotations
 
 import re
@@ -51,9 +52,24 @@ def read_samm_lv(root: Path) -> SpottingSet:
     rows = [(i, r) for i, r in read_rows(sheet) if len(r) >= 8 and re.fullmatch(r"\d+_\d+_\d+", r[1].split(".")[0])]
     if not rows:
         raise DatasetError(f"{sheet}: no event rows (Filename like 006_1_2 in column 2)")
-    return _spotting_set("SAMM-LV", 200.0, root, sheet, [
-        (i, "_".join(r[1].split("_")[:2]), r[3], r[4], r[5], "micro" if r[7].lower().startswith("micro") else "macro",
-         ()) for i, r in rows])
+    return _spotting_set(
+        "SAMM-LV",
+        200.0,
+        root,
+        sheet,
+        [
+            (
+                i,
+                "_".join(r[1].split("_")[:2]),
+                r[3],
+                r[4],
+                r[5],
+                "micro" if r[7].lower().startswith("micro") else "macro",
+                (),
+            )
+            for i, r in rows
+        ],
+    )
 
 
 def read_casme2_lv(root: Path) -> SpottingSet:
@@ -64,14 +80,23 @@ def read_casme2_lv(root: Path) -> SpottingSet:
     subjects = {_number(r[2]): _number(r[1]) for r in _naming_rows(sheet, "naming rule1", (1, 2))}
     videos = {r[1]: _number(r[0]).zfill(4) for r in _naming_rows(sheet, "naming rule2", (0, 1))}
     events = []
-    for number, cells in read_rows(sheet):   # no header: every row is data
+    for number, cells in read_rows(sheet):  # no header: every row is data
         if len(cells) < 8:
             raise DatasetError(f"{sheet} row {number}: needs 8 columns (participant … type), got {len(cells)}")
         participant, clip = _number(cells[0]), cells[1]
         subject, video = subjects.get(participant), videos.get(clip.split("_")[0])
         if subject is None or video is None:
-            events.append((number, None, "", "", "", "", f"participant {participant!r} or clip {clip!r} "
-                           "is not in the naming rule sheets"))
+            events.append(
+                (
+                    number,
+                    None,
+                    "",
+                    "",
+                    "",
+                    "",
+                    f"participant {participant!r} or clip {clip!r} is not in the naming rule sheets",
+                )
+            )
             continue
         kind = "micro" if "micro" in cells[7].lower() else "macro"
         events.append((number, f"s{subject}/{subject}_{video}", cells[2], cells[3], cells[4], kind, (cells[6],)))
@@ -86,8 +111,11 @@ def _number(cell: str) -> str:
 
 def _naming_rows(sheet: Path, page: str, columns: tuple[int, ...]) -> list[list[str]]:
     """The rows of a naming-rule sheet that fill the given columns."""
-    return [r for _, r in read_rows(sheet, page, first_if_missing=False)
-            if len(r) > max(columns) and all(r[c] for c in columns)]
+    return [
+        r
+        for _, r in read_rows(sheet, page, first_if_missing=False)
+        if len(r) > max(columns) and all(r[c] for c in columns)
+    ]
 
 
 def _spotting_set(name: str, fps: float, root: Path, sheet: Path, rows: list[tuple]) -> SpottingSet:
@@ -102,12 +130,12 @@ def _spotting_set(name: str, fps: float, root: Path, sheet: Path, rows: list[tup
             continue
         try:
             parts = tuple(recording.split("/"))
-            base = base or frames_root(root, [parts[:-1] or parts])   # the recordings' holder, found once
+            base = base or frames_root(root, [parts[:-1] or parts])  # the recordings' holder, found once
             folder = folders.get(recording) or _recording_folder(base, parts, root)
             folders[recording] = folder
             start = frame_at(onset, "onset", sheet, number)
             peak = frame_at(apex, "apex", sheet, number, optional=True)
-            end = frame_at(offset, "offset", sheet, number, optional=True) or peak   # 0 / blank: the apex
+            end = frame_at(offset, "offset", sheet, number, optional=True) or peak  # 0 / blank: the apex
             if peak is None or end is None or not start <= peak <= end:
                 raise DatasetError(f"needs onset ≤ apex ≤ offset, got {onset}, {apex}, {offset}")
         except DatasetError as exc:
@@ -123,8 +151,13 @@ def _recording_folder(base: Path | None, parts: tuple[str, ...], root: Path) -> 
     holder = resolve(base, parts[:-1]) if base is not None else None
     if holder is not None:
         match = resolve(holder, parts[-1:]) or next(
-            (sub for sub in sorted(holder.iterdir()) if sub.is_dir() and sub.name.lower().startswith(parts[-1].lower())),
-            None)
+            (
+                sub
+                for sub in sorted(holder.iterdir())
+                if sub.is_dir() and sub.name.lower().startswith(parts[-1].lower())
+            ),
+            None,
+        )
         if match is not None:
             return match
     raise DatasetError(f"no frame folder for recording {'/'.join(parts)} under {root}")

@@ -2,15 +2,24 @@
 `open_source`, which turns any source spec (camera, stereo rig, video, folder, dataset root,
 synthetic stream) into a Source.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mer_live.corpora.fourdme import DatasetInfo, recordings
 from mer_live.stream.folders import DatasetError, has_frames
-from mer_live.stream.sources import (URL_PATTERN, VIDEO_SUFFIXES, CameraSource, ImageFolderSource, Item, Source, SourceError,
-                            VideoFileSource)
+from mer_live.stream.sources import (
+    URL_PATTERN,
+    VIDEO_SUFFIXES,
+    CameraSource,
+    ImageFolderSource,
+    Item,
+    Source,
+    SourceError,
+    VideoFileSource,
+)
 from mer_live.stream.stereo import open_stereo
 
 
@@ -24,7 +33,9 @@ class DatasetSource(Source):
     highest (what a frame ring must hold).
     """
 
-    def __init__(self, root, fps: float | None = None, decode_scale: int = 1, folders: list[Path] | None = None) -> None:
+    def __init__(
+        self, root, fps: float | None = None, decode_scale: int = 1, folders: list[Path] | None = None
+    ) -> None:
         """`folders`: the recordings to replay, when a dataset's reader found them (the long-video
         sets keep their frames below the root in their own layout)."""
         root = Path(root)
@@ -36,8 +47,12 @@ class DatasetSource(Source):
             raise SourceError(str(exc)) from None
         if not folders:
             raise SourceError(f"no frames in {root} (expected <sub_ID>/<fold_name>/<frames>)")
-        self._parts = [ImageFolderSource(folder, fps or self.info.fps_of(f"{folder.parent.name}/{folder.name}", 60.0),
-                                         decode_scale) for folder in folders]
+        self._parts = [
+            ImageFolderSource(
+                folder, fps or self.info.fps_of(f"{folder.parent.name}/{folder.name}", 60.0), decode_scale
+            )
+            for folder in folders
+        ]
         super().__init__(root.name, max(part.fps for part in self._parts))
         self.root = root
 
@@ -66,8 +81,8 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
     """The source a command-line string names.
 
     "0" (any integer) or an rtsp/http(s) URL → camera; "camera:0+1" (or "0+1") → a stereo rig of two
-    cameras (`allow_single_view`: it goes on with one when the other is lost); "synthetic" or "synthetic:SEED" → synthetic
-    stream; a video file → video; a folder holding images → image folder; a folder of
+    cameras (`allow_single_view`: it goes on with one when the other is lost); "synthetic" or
+    "synthetic:SEED" → synthetic stream; a video file → video; a folder holding images → image folder; a folder of
     <sub_ID>/<fold_name>/ frame folders → dataset. `fps` overrides the source's own rate.
     """
     text = str(spec).strip()
@@ -77,7 +92,9 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
     if text.isdigit() or URL_PATTERN.match(text):
         return CameraSource(int(text) if text.isdigit() else text, fps_hint=fps or 30.0)
     if text == "synthetic" or text.startswith("synthetic:"):
-        from mer_live.synth.source import open_synthetic  # the data tooling sits above corpora/: imported when asked for
+        from mer_live.synth.source import (
+            open_synthetic,  # the data tooling sits above corpora/: imported when asked for
+        )
 
         return open_synthetic(text, fps)
     path = Path(text).expanduser()

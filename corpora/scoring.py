@@ -1,5 +1,6 @@
 """Spotting scores, MEGC style: a spot is correct when its interval has IoU ≥ 0.5 with a true
 interval of the same video; each true interval is matched at most once; F1 over all videos."""
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,15 @@ def iou(a: Interval, b: Interval) -> float:
 
 def match(spots: list[Interval], truths: list[Interval], min_iou: float = 0.5) -> list[tuple[Interval, Interval]]:
     """Greedy one-to-one matching by highest IoU within each video."""
-    pairs = sorted(((iou(s, t), i, j) for i, s in enumerate(spots) for j, t in enumerate(truths)
-                    if (s.subject, s.video) == (t.subject, t.video)), reverse=True)
+    pairs = sorted(
+        (
+            (iou(s, t), i, j)
+            for i, s in enumerate(spots)
+            for j, t in enumerate(truths)
+            if (s.subject, s.video) == (t.subject, t.video)
+        ),
+        reverse=True,
+    )
     used_s, used_t, matched = set(), set(), []
     for value, i, j in pairs:
         if value < min_iou:
@@ -51,13 +59,24 @@ def spotting_report(spots: list[Interval], truths: list[Interval], min_iou: floa
     precision = tp / len(spots) if spots else 0.0
     recall = tp / len(truths) if truths else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    report = {"spots": len(spots), "true": len(truths), "tp": tp, "fp": len(spots) - tp, "fn": len(truths) - tp,
-              "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "min_iou": min_iou}
+    report = {
+        "spots": len(spots),
+        "true": len(truths),
+        "tp": tp,
+        "fp": len(spots) - tp,
+        "fn": len(truths) - tp,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "min_iou": min_iou,
+    }
     errors = [abs(s.apex - t.apex) for s, t in matched if s.apex is not None and t.apex is not None]
     if errors:
-        report["apex_error_frames"] = {"mean": round(float(np.mean(errors)), 2),
-                                       "within_1": round(float(np.mean(np.array(errors) <= 1)), 4),
-                                       "within_2": round(float(np.mean(np.array(errors) <= 2)), 4)}
+        report["apex_error_frames"] = {
+            "mean": round(float(np.mean(errors)), 2),
+            "within_1": round(float(np.mean(np.array(errors) <= 1)), 4),
+            "within_2": round(float(np.mean(np.array(errors) <= 2)), 4),
+        }
     return report
 
 
@@ -76,8 +95,16 @@ def read_spots(path: Path) -> list[Interval]:
             missing = {"subject", "video", "onset", "offset"} - set(reader.fieldnames or [])
             if missing:
                 raise DatasetError(f"{path} is missing column(s) {', '.join(sorted(missing))}")
-            return [Interval(r["subject"], r["video"], int(r["onset"]), int(r["offset"]),
-                             int(r["apex"]) if r.get("apex") else None) for r in reader]
+            return [
+                Interval(
+                    r["subject"],
+                    r["video"],
+                    int(r["onset"]),
+                    int(r["offset"]),
+                    int(r["apex"]) if r.get("apex") else None,
+                )
+                for r in reader
+            ]
     except UnicodeDecodeError:
         raise DatasetError(f"{path} is not UTF-8 text (save it as CSV UTF-8)") from None
     except DatasetError:
@@ -88,5 +115,4 @@ def read_spots(path: Path) -> list[Interval]:
 
 def macro_confusions(spots: list[Interval], macros: list[Interval]) -> int:
     """Micro spots that overlap a true macro-expression: macro-expressions reported as micro."""
-    return sum(1 for s in spots if any((s.subject, s.video) == (m.subject, m.video) and iou(s, m) > 0
-                                       for m in macros))
+    return sum(1 for s in spots if any((s.subject, s.video) == (m.subject, m.video) and iou(s, m) > 0 for m in macros))

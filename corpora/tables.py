@@ -1,6 +1,7 @@
 """Coding sheets and label tables as rows by header: CSV or XLSX, header found below notes,
 column names compared without case or spaces, frame numbers read strictly; errors name the file
 and the row."""
+
 from __future__ import annotations
 
 import csv
@@ -72,8 +73,9 @@ def read_table(path: Path, header_cell: str | None = None, sheet: str | None = N
     return [SheetRow(dict(zip(header, r + [""] * (len(header) - len(r)))), number) for number, r in rows[1:]]
 
 
-def column_names(rows: list[dict[str, str]], required: tuple[str, ...], path: Path,
-                 aliases: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+def column_names(
+    rows: list[dict[str, str]], required: tuple[str, ...], path: Path, aliases: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, str]:
     """Map each required column to the file's own spelling (case, spaces and underscores ignored);
     `aliases` gives other spellings a column goes by. A missing column is refused by name."""
     present = {normalise(k): k for k in (rows[0] if rows else {})}
@@ -96,7 +98,7 @@ def frame_at(value: str, column: str, path: Path, row: int, optional: bool = Fal
     if optional and text in ("", "/", "-", "nan", "None"):
         return None
     try:
-        number = float(text)      # sheets store 46 as "46.0"
+        number = float(text)  # sheets store 46 as "46.0"
         if number.is_integer():
             return int(number)
     except (ValueError, OverflowError):

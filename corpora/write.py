@@ -8,6 +8,7 @@ JPEG, which the reader takes alike). A label SMIC has no word for (Others) is no
 repression: Repression clips are written as Contempt, which its readers map to Negative (and the
 composite to negative, as Repression is there).
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,17 +24,48 @@ from mer_live.stream.views import split_views
 LAYOUTS = ("casme2", "samm", "smic")
 
 EMOTION_WORDS = {
-    "casme2": {"Negative": "disgust", "Positive": "happiness", "Repression": "repression", "Surprise": "surprise",
-               "Others": "others"},
-    "samm": {"Negative": "Anger", "Positive": "Happiness", "Repression": "Contempt", "Surprise": "Surprise",
-             "Others": "Other"},
+    "casme2": {
+        "Negative": "disgust",
+        "Positive": "happiness",
+        "Repression": "repression",
+        "Surprise": "surprise",
+        "Others": "others",
+    },
+    "samm": {
+        "Negative": "Anger",
+        "Positive": "Happiness",
+        "Repression": "Contempt",
+        "Surprise": "Surprise",
+        "Others": "Other",
+    },
     "smic": {"Negative": "negative", "Positive": "positive", "Repression": "negative", "Surprise": "surprise"},
 }
-CASME2_HEADER = ["Subject", "Filename", "", "OnsetFrame", "ApexFrame", "OffsetFrame", "", "Action Units",
-                 "Estimated Emotion"]
-SAMM_HEADER = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
-               "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
-SAMM_NOTES = 13   # rows of notes above SAMM's header
+CASME2_HEADER = [
+    "Subject",
+    "Filename",
+    "",
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    "",
+    "Action Units",
+    "Estimated Emotion",
+]
+SAMM_HEADER = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Duration",
+    "Micro",
+    "Action Units",
+    "Estimated Emotion",
+    "Objective Classes",
+    "Notes",
+]
+SAMM_NOTES = 13  # rows of notes above SAMM's header
 
 
 def write_layout(sequences: list[Sequence], out: Path, layout: str, views: int = 2, progress: bool = True) -> dict:
@@ -78,8 +110,20 @@ def _sheet_row(layout: str, subject: int, clip: str, seq: Sequence, word: str) -
     apex = seq.apex if seq.apex is not None else "/"
     if layout == "casme2":
         return [subject, clip, "", seq.onset, apex, seq.offset, "", seq.aus, word]
-    return [f"{subject:03d}", clip, 1, seq.onset, apex, seq.offset, seq.offset - seq.onset + 1, "Micro",
-            seq.aus, word, "", ""]
+    return [
+        f"{subject:03d}",
+        clip,
+        1,
+        seq.onset,
+        apex,
+        seq.offset,
+        seq.offset - seq.onset + 1,
+        "Micro",
+        seq.aus,
+        word,
+        "",
+        "",
+    ]
 
 
 def _write_sheet(out: Path, layout: str, rows: list[list]) -> Path:

@@ -4,4 +4,5 @@ One installed namespace. The repository keeps the folders the design names besid
 setuptools' package-dir maps each under it (pyproject.toml): `stream/` installs as
 `mer_live.stream`, `model/` as `mer_live.model`, and so on, editable installs included.
 """
+
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """`python -m mer_live`: the `mer` command (cli/), as the tests and docs run it."""
+
 import sys
 
 from mer_live.cli.main import main

@@ -6,6 +6,7 @@ machine, in the same order. A task that fails is tried once more, then named in 
 goes missing silently. Each Ray worker process keeps its face detectors and classifier from one
 task to the next. Ray is imported only when a batch runs (`pip install 'mer-live[ray]'`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -13,9 +14,9 @@ import socket
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
 
 from tqdm import tqdm
 
@@ -28,7 +29,7 @@ from mer_live.stream.sinks import SinkSet
 from mer_live.stream.telemetry import latency_summary
 
 RAY_MISSING = "--ray needs Ray: pip install 'mer-live[ray]'"
-LOCAL = "local"    # `--ray` without an address
+LOCAL = "local"  # `--ray` without an address
 
 
 class BatchError(ValueError):
@@ -48,8 +49,12 @@ def ray_session(address: str) -> Iterator[None]:
         return
     check_reachable(address)
     try:
-        ray.init(address=None if address == LOCAL else address, include_dashboard=False, log_to_driver=False,
-                 logging_level="WARNING")
+        ray.init(
+            address=None if address == LOCAL else address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="WARNING",
+        )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise BatchError(f"cannot reach the Ray cluster at {address}: {first_line(exc)}") from None
     try:
@@ -62,7 +67,7 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Refuse a HOST:PORT (or ray://HOST:PORT) that takes no connection: Ray itself keeps retrying for minutes."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        return     # LOCAL, "auto": nothing to dial here
+        return  # LOCAL, "auto": nothing to dial here
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
@@ -91,7 +96,7 @@ def run_on_ray(task: Callable, items: list, names: list[str], desc: str, unit: s
     task fails (an exception, a lost worker) is tried once more. Needs a connected Ray (`ray_session`)."""
     import ray
 
-    remote = ray.remote(task).options(max_retries=0)   # retried here, so that the retry can be reported
+    remote = ray.remote(task).options(max_retries=0)  # retried here, so that the retry can be reported
     outcome = BatchResult(results=[None] * len(items))
     pending = {remote.remote(item): (i, 1) for i, item in enumerate(items)}
     with tqdm(total=len(items), desc=desc, unit=unit, file=sys.stderr) as bar:
@@ -118,8 +123,8 @@ class SpotJob:
     source: DatasetSource
     config: EngineConfig
     face_model: str | None = None
-    checkpoint: str | None = None      # None: spot only
-    baselines: dict | None = None      # a calibration profile's
+    checkpoint: str | None = None  # None: spot only
+    baselines: dict | None = None  # a calibration profile's
 
 
 class RecordList:
@@ -143,7 +148,7 @@ class _KeptDetector:
         self.detect = detector.detect
 
 
-_worker_kept: dict[tuple, object] = {}   # this worker process's detectors and classifiers, across its tasks
+_worker_kept: dict[tuple, object] = {}  # this worker process's detectors and classifiers, across its tasks
 
 
 def kept_detectors(face_model: str | None) -> Callable[[], FaceDetector]:
@@ -175,8 +180,14 @@ def kept_classifier(checkpoint: str | None):
 def spot_recording(job: SpotJob) -> tuple[list[Record], dict]:
     """The engine over one recording: its events and face states in order, and its summary."""
     kept = RecordList()
-    engine = Engine(job.source, job.config, detector_factory=kept_detectors(job.face_model),
-                    classifier=kept_classifier(job.checkpoint), sinks=[kept], baselines=job.baselines)
+    engine = Engine(
+        job.source,
+        job.config,
+        detector_factory=kept_detectors(job.face_model),
+        classifier=kept_classifier(job.checkpoint),
+        sinks=[kept],
+        baselines=job.baselines,
+    )
     return kept.records, engine.run()
 
 
@@ -198,18 +209,41 @@ def spot_on_ray(jobs: list[SpotJob], sinks: list, address: str) -> dict:
             numbered = {"event_id": next(event_ids)} if isinstance(record, Event) else {}
             for name in written.write(replace(record, run_id=run_id, **numbered)):
                 not_written[name] += 1
-            if isinstance(record, Event) and record.threshold is not None:   # classified: the latency target's
+            if isinstance(record, Event) and record.threshold is not None:  # classified: the latency target's
                 latencies.append(record.latency_ms)
-        totals.update({key: summary[key] for key in ("frames", "processed", "no_face_frames", "repeated_pictures",
-                                                      "size_changes", "recordings", "unclassified", "report_errors")})
+        totals.update(
+            {
+                key: summary[key]
+                for key in (
+                    "frames",
+                    "processed",
+                    "no_face_frames",
+                    "repeated_pictures",
+                    "size_changes",
+                    "recordings",
+                    "unclassified",
+                    "report_errors",
+                )
+            }
+        )
         dropped.update(summary["dropped"])
         events.update(summary["events"])
         suppressed.update(summary["suppressed"])
         states.update(summary["face_state_seconds"])
     written.close()
     seconds = time.perf_counter() - started
-    return {**totals, "dropped": dict(dropped), "events": dict(events), "events_not_written": dict(not_written),
-            "suppressed": dict(suppressed), "face_state_seconds": {k: round(v, 2) for k, v in states.items()},
-            "seconds": round(seconds, 2), "fps": round(totals["processed"] / seconds, 1),
-            "latency_ms": latency_summary(latencies), "ray": address, "tasks": len(jobs),
-            "retried": batch.retried, "failed": batch.failed}
+    return {
+        **totals,
+        "dropped": dict(dropped),
+        "events": dict(events),
+        "events_not_written": dict(not_written),
+        "suppressed": dict(suppressed),
+        "face_state_seconds": {k: round(v, 2) for k, v in states.items()},
+        "seconds": round(seconds, 2),
+        "fps": round(totals["processed"] / seconds, 1),
+        "latency_ms": latency_summary(latencies),
+        "ray": address,
+        "tasks": len(jobs),
+        "retried": batch.retried,
+        "failed": batch.failed,
+    }

@@ -62,7 +62,9 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[MicroAttNet, Checkpoint]:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> tuple[MicroAttNet, Checkpoint]:
     """Rebuild the model (in eval mode) and its metadata; any problem raises CheckpointError naming the file."""
     path = Path(path)
     if not path.is_file():

@@ -1,5 +1,6 @@
 """Subject-independent evaluation: UF1, UAR, per-class F1, the threshold sweep (paper Fig. 5) and the
 Table 2 ablations."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ from mer_live.model.metrics import recognition_report, threshold_sweep
 from mer_live.model.microattnet import MicroAttNetConfig
 from mer_live.model.train import predict_sequences, split_subjects, train_model
 
-ABLATIONS = {   # paper Table 2
+ABLATIONS = {  # paper Table 2
     "baseline (no FA, no SE)": dict(fusion_attention=False, se_block=False),
     "+ SE": dict(fusion_attention=False, se_block=True),
     "+ fusion attention": dict(fusion_attention=True, se_block=False),
@@ -31,28 +32,33 @@ class Split:
     test: list[Sequence]
 
     def subjects(self) -> dict[str, list[str]]:
-        return {name: sorted({s.subject for s in part}) for name, part in
-                (("train", self.train), ("val", self.val), ("test", self.test))}
+        return {
+            name: sorted({s.subject for s in part})
+            for name, part in (("train", self.train), ("val", self.val), ("test", self.test))
+        }
 
 
 def make_split(sequences: list[Sequence], test_fraction: float, val_fraction: float, seed: int) -> Split:
     kept, test_subjects = split_subjects([s.subject for s in sequences], test_fraction, seed)
     train_subjects, val_subjects = split_subjects(kept, val_fraction, seed + 1)
+
     def of(subjects: list[str]) -> list[Sequence]:
         return [s for s in sequences if s.subject in subjects]
 
     return Split(of(train_subjects), of(val_subjects), of(test_subjects))
 
 
-def evaluate_probs(sequences: list[Sequence], probs: np.ndarray, threshold: float | None,
-                   classes: tuple[str, ...] = CLASSES) -> dict:
+def evaluate_probs(
+    sequences: list[Sequence], probs: np.ndarray, threshold: float | None, classes: tuple[str, ...] = CLASSES
+) -> dict:
     """The report at `threshold` (None: single-label, the top class) and, for multi-label decisions,
     the sweep over thresholds."""
     truth = np.stack([s.multi_hot(classes) for s in sequences])
     report = recognition_report(truth, probs, threshold, classes)
     if threshold is not None:
-        report["sweep"] = [{k: r[k] for k in ("threshold", "uf1", "uar")}
-                           for r in threshold_sweep(truth, probs, classes=classes)]
+        report["sweep"] = [
+            {k: r[k] for k in ("threshold", "uf1", "uar")} for r in threshold_sweep(truth, probs, classes=classes)
+        ]
     return report
 
 
@@ -84,22 +90,38 @@ def plot_sweep(sweep: list[dict], path: Path) -> Path:
     return path
 
 
-def ablate(split: Split, features: dict, train_config: TrainConfig, threshold: float = 0.2,
-           progress: bool = True, device=None) -> list[dict]:
+def ablate(
+    split: Split, features: dict, train_config: TrainConfig, threshold: float = 0.2, progress: bool = True, device=None
+) -> list[dict]:
     """Train and test each Table 2 configuration on the same split."""
     rows = []
     for name, switches in ABLATIONS.items():
-        model, history = train_model(split.train, split.val, features, replace(MicroAttNetConfig(), **switches),
-                                     train_config, device=device, progress=progress)
+        model, history = train_model(
+            split.train,
+            split.val,
+            features,
+            replace(MicroAttNetConfig(), **switches),
+            train_config,
+            device=device,
+            progress=progress,
+        )
         report = evaluate_probs(split.test, predict_sequences(model, split.test, features), threshold)
-        rows.append({"configuration": name, **switches, "uf1": round(report["uf1"], 4),
-                     "uar": round(report["uar"], 4), "epochs": len(history),
-                     "params": sum(p.numel() for p in model.parameters())})
+        rows.append(
+            {
+                "configuration": name,
+                **switches,
+                "uf1": round(report["uf1"], 4),
+                "uar": round(report["uar"], 4),
+                "epochs": len(history),
+                "params": sum(p.numel() for p in model.parameters()),
+            }
+        )
     return rows
 
 
 def ablation_table(rows: list[dict]) -> str:
     lines = [f"{'configuration':<26} {'UF1':>7} {'UAR':>7} {'epochs':>7} {'params':>9}"]
-    lines += [f"{r['configuration']:<26} {r['uf1']:>7.4f} {r['uar']:>7.4f} {r['epochs']:>7} {r['params']:>9}"
-              for r in rows]
+    lines += [
+        f"{r['configuration']:<26} {r['uf1']:>7.4f} {r['uar']:>7.4f} {r['epochs']:>7} {r['params']:>9}" for r in rows
+    ]
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 A sequence that cannot be used (no face, unreadable frame) is skipped with a message and counted;
 it never stops the run.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -26,7 +27,7 @@ class Extraction:
 
     features: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)   # on Ray: sequences whose task failed twice
+    failed: dict[str, str] = field(default_factory=dict)  # on Ray: sequences whose task failed twice
 
     def _with_apex(self, sequences: list[Sequence]):
         """(sequence, its cached arrays) for extracted sequences whose labels give an apex."""
@@ -41,8 +42,11 @@ class Extraction:
 
     def middle_frame_errors(self, sequences: list[Sequence]) -> list[float]:
         """The baseline an apex detector must beat: |middle of onset…offset − labelled apex|, per view."""
-        return [abs((seq.onset + seq.offset) / 2 - seq.apex) for seq, arrays in self._with_apex(sequences)
-                for _ in arrays["apex_frames"]]
+        return [
+            abs((seq.onset + seq.offset) / 2 - seq.apex)
+            for seq, arrays in self._with_apex(sequences)
+            for _ in arrays["apex_frames"]
+        ]
 
 
 _detector: MediaPipeFaceDetector | None = None
@@ -78,9 +82,15 @@ def _extract_or_reason(args: tuple[Sequence, PreprocessConfig, str | None]) -> t
         return seq.key, str(exc)
 
 
-def extract_dataset(sequences: list[Sequence], cache_dir: Path, config: PreprocessConfig = PreprocessConfig(),
-                    workers: int = 2, face_model: str | None = None, progress: bool = True,
-                    ray: str | None = None) -> Extraction:
+def extract_dataset(
+    sequences: list[Sequence],
+    cache_dir: Path,
+    config: PreprocessConfig = PreprocessConfig(),
+    workers: int = 2,
+    face_model: str | None = None,
+    progress: bool = True,
+    ray: str | None = None,
+) -> Extraction:
     """Features for every sequence, from the cache when present; new ones are computed and cached.
     `ray`: one Ray task per sequence instead of `workers` processes, on a local Ray ("local") or the
     cluster at that address (see model.batch)."""
@@ -102,7 +112,9 @@ def extract_dataset(sequences: list[Sequence], cache_dir: Path, config: Preproce
         _collect((outcome for outcome in batch.results if outcome is not None), result, cache)
         result.failed = batch.failed
     else:
-        with tqdm(total=len(jobs), desc="extract", unit="seq", disable=not progress or not jobs, file=sys.stderr) as bar:
+        with tqdm(
+            total=len(jobs), desc="extract", unit="seq", disable=not progress or not jobs, file=sys.stderr
+        ) as bar:
             if workers > 1 and len(jobs) > 1:
                 # spawn, not fork: a forked child inherits MediaPipe's threads in a broken state
                 with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -10,13 +10,14 @@ per-class F1 only over the classes that occur. Counting it as a perfect 1.0 woul
 test set for the classes it lacks. A class only predicted (false alarms, no true sample) scores F1 = 0.
 Recall needs true samples, so UAR averages over the classes in the truth.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from mer_live.corpora.labels import CLASSES
 
-THRESHOLD_SWEEP = tuple(round(0.10 + 0.02 * i, 2) for i in range(11))   # 0.10 … 0.30 (paper Fig. 5)
+THRESHOLD_SWEEP = tuple(round(0.10 + 0.02 * i, 2) for i in range(11))  # 0.10 … 0.30 (paper Fig. 5)
 
 
 def decide(probs: np.ndarray, threshold: float | None) -> np.ndarray:
@@ -42,8 +43,9 @@ def per_class_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np.n
     return {"tp": tp, "fp": fp, "fn": fn, "f1": f1, "recall": recall, "occurs": occurs, "true": true}
 
 
-def recognition_report(truth: np.ndarray, probs: np.ndarray, threshold: float | None,
-                       classes: tuple[str, ...] = CLASSES) -> dict:
+def recognition_report(
+    truth: np.ndarray, probs: np.ndarray, threshold: float | None, classes: tuple[str, ...] = CLASSES
+) -> dict:
     """UF1 and per-class F1 over the classes that occur, UAR over the true ones, at one decision
     threshold (None: the top class only)."""
     scores = per_class_scores(truth, decide(probs, threshold))
@@ -58,6 +60,7 @@ def recognition_report(truth: np.ndarray, probs: np.ndarray, threshold: float | 
     }
 
 
-def threshold_sweep(truth: np.ndarray, probs: np.ndarray, thresholds=THRESHOLD_SWEEP,
-                    classes: tuple[str, ...] = CLASSES) -> list[dict]:
+def threshold_sweep(
+    truth: np.ndarray, probs: np.ndarray, thresholds=THRESHOLD_SWEEP, classes: tuple[str, ...] = CLASSES
+) -> list[dict]:
     return [recognition_report(truth, probs, t, classes) for t in thresholds]

@@ -35,17 +35,21 @@ Rate = Annotated[float, Field(ge=0, lt=1)]
 class MicroAttNetConfig:
     n_classes: Width = Field(5, description="multi-label outputs")
     input_size: Width = Field(224, description="side of the flow images (px)")
-    block1_channels: Width = Field(16, description="Assumption: the paper does not give the stream widths; "
-                                                   "16 -> 32 keeps the model small.")
+    block1_channels: Width = Field(
+        16, description="Assumption: the paper does not give the stream widths; 16 -> 32 keeps the model small."
+    )
     block2_channels: Width = Field(32, description="see block1_channels")
-    kernel_size: Width = Field(3, description="Assumption: 3x3 convolutions with \"same\" padding (odd).")
-    pool_size: Width = Field(4, description="Assumption: MaxPool 4 per block, so 224 -> 56 -> 14 and the flatten "
-                                            "is 3 * 32 * 14 * 14 = 18816.")
+    kernel_size: Width = Field(3, description='Assumption: 3x3 convolutions with "same" padding (odd).')
+    pool_size: Width = Field(
+        4,
+        description="Assumption: MaxPool 4 per block, so 224 -> 56 -> 14 and the flatten is 3 * 32 * 14 * 14 = 18816.",
+    )
     conv_dropout: Rate = Field(0.1, description="Assumption: dropout rate of the conv blocks.")
     fc_dropout: Rate = Field(0.5, description="Assumption: dropout rate of the head.")
     fc_hidden: Width = Field(128, description="Assumption: head hidden width.")
-    attention_hidden: Width = Field(8, description="Assumption: hidden width of the fusion attention's shared "
-                                                   "scoring MLP.")
+    attention_hidden: Width = Field(
+        8, description="Assumption: hidden width of the fusion attention's shared scoring MLP."
+    )
     se_reduction: Width = Field(4, description="Assumption: SE reduction ratio (32 channels -> 8 hidden).")
     fusion_attention: Switch = Field(True, description="Table 2 ablation switch.")
     se_block: Switch = Field(True, description="Table 2 ablation switch.")
@@ -57,9 +61,7 @@ class MicroAttNetConfig:
             errors.append(f"kernel_size must be odd for same padding, got {self.kernel_size}")
         # Exact divisibility so that MaxPool never silently drops border rows/columns.
         if self.input_size % (self.pool_size**2):
-            errors.append(
-                f"input_size ({self.input_size}) must be divisible by pool_size**2 ({self.pool_size**2})"
-            )
+            errors.append(f"input_size ({self.input_size}) must be divisible by pool_size**2 ({self.pool_size**2})")
         if self.se_reduction > self.block2_channels:
             errors.append(
                 f"se_reduction ({self.se_reduction}) must not exceed block2_channels ({self.block2_channels})"
@@ -82,14 +84,16 @@ class ConvBlock(nn.Sequential):
     """Conv-BN-ReLU-Dropout-MaxPool."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dropout: float, pool_size: int):
-        super().__init__(OrderedDict(
-            # No conv bias: BatchNorm's shift makes it redundant.
-            conv=nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-            bn=nn.BatchNorm2d(out_channels),
-            relu=nn.ReLU(inplace=True),
-            drop=nn.Dropout(dropout),
-            pool=nn.MaxPool2d(pool_size),
-        ))
+        super().__init__(
+            OrderedDict(
+                # No conv bias: BatchNorm's shift makes it redundant.
+                conv=nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+                bn=nn.BatchNorm2d(out_channels),
+                relu=nn.ReLU(inplace=True),
+                drop=nn.Dropout(dropout),
+                pool=nn.MaxPool2d(pool_size),
+            )
+        )
 
 
 class Stream(nn.Module):
@@ -156,13 +160,15 @@ class MicroAttNet(nn.Module):
         self.attn1 = FusionAttention(cfg.block1_channels, cfg.attention_hidden) if cfg.fusion_attention else None
         self.attn2 = FusionAttention(cfg.block2_channels, cfg.attention_hidden) if cfg.fusion_attention else None
         self.se = SqueezeExcitation(cfg.block2_channels, cfg.se_reduction) if cfg.se_block else None
-        self.head = nn.Sequential(OrderedDict(
-            fc=nn.Linear(cfg.flat_features, cfg.fc_hidden, bias=False),  # BatchNorm follows
-            bn=nn.BatchNorm1d(cfg.fc_hidden),
-            relu=nn.ReLU(inplace=True),
-            drop=nn.Dropout(cfg.fc_dropout),
-            out=nn.Linear(cfg.fc_hidden, cfg.n_classes),
-        ))
+        self.head = nn.Sequential(
+            OrderedDict(
+                fc=nn.Linear(cfg.flat_features, cfg.fc_hidden, bias=False),  # BatchNorm follows
+                bn=nn.BatchNorm1d(cfg.fc_hidden),
+                relu=nn.ReLU(inplace=True),
+                drop=nn.Dropout(cfg.fc_dropout),
+                out=nn.Linear(cfg.fc_hidden, cfg.n_classes),
+            )
+        )
 
     def forward_features(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor | None]]:
         """Stacked block-2 stream maps (B, 3, C2, H2, W2) and the attention info of ``forward``."""
@@ -191,9 +197,7 @@ class MicroAttNet(nn.Module):
         # maps: (B, 3, C2, H2, W2); flattening the stack = concatenating the flattened streams
         return self.head(maps.flatten(1))  # (B, n_classes)
 
-    def forward(
-        self, x: Tensor, return_attention: bool = False
-    ) -> Tensor | tuple[Tensor, dict[str, Tensor | None]]:
+    def forward(self, x: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor | None]]:
         """Logits (B, n_classes); with ``return_attention`` also ``{"alpha1", "alpha2", "se_gate"}``:
         the (B, 3) stream weights after block 1 and 2 (order u, v, m; None without fusion attention)
         and the magnitude stream's (B, C2) SE gates (None without the SE block)."""
@@ -228,9 +232,11 @@ def _report(batch: int = 4, runs: int = 50) -> None:
     torch.save(model.state_dict(), buffer)
     print(f"config: {config_to_json(model.config)}")
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
-    print(f"state_dict: {state_dict_bytes(model) / 1e6:.2f} MB tensors, {buffer.tell() / 1e6:.2f} MB saved (limit 10 MB)")
+    print(
+        f"state_dict: {state_dict_bytes(model) / 1e6:.2f} MB tensors, {buffer.tell() / 1e6:.2f} MB saved (limit 10 MB)"
+    )
     x = torch.randn(batch, len(STREAMS), model.config.input_size, model.config.input_size)
-    model = fused_for_inference(model)   # as the Predictor runs it
+    model = fused_for_inference(model)  # as the Predictor runs it
     times = []
     with torch.inference_mode():
         for _ in range(5):

@@ -50,10 +50,15 @@ def _alphas(alpha: torch.Tensor) -> dict[str, float]:
 
 
 class Predictor:
-    def __init__(self, model: MicroAttNet, device: str | torch.device | None = None, name: str = "MicroAttNet",
-                 release_flow: str = "offset_to_apex"):
+    def __init__(
+        self,
+        model: MicroAttNet,
+        device: str | torch.device | None = None,
+        name: str = "MicroAttNet",
+        release_flow: str = "offset_to_apex",
+    ):
         self.name = name
-        self.release_flow = release_flow   # the live engine computes the release phase this way
+        self.release_flow = release_flow  # the live engine computes the release phase this way
         if model.config.n_classes != len(CLASSES):
             raise ValueError(f"model has {model.config.n_classes} classes, expected {len(CLASSES)}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -67,8 +72,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> Predictor:
         model, checkpoint = load_checkpoint(path, map_location="cpu")
-        return cls(model, device=device, name=os.path.basename(os.fspath(path)),
-                   release_flow=checkpoint.release_flow)
+        return cls(model, device=device, name=os.path.basename(os.fspath(path)), release_flow=checkpoint.release_flow)
 
     def predict(self, samples: np.ndarray) -> Prediction:
         """``samples``: (N, 3, S, S) float32 u/v/m flow, the N views x phases of ONE event."""

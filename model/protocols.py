@@ -9,6 +9,7 @@ The MEGC 2019 composite protocol is LOSO over the union of CASME II, SAMM and SM
 mapped to three classes; the caller relabels the sequences (corpora.labels) and names each subject
 with its dataset, so folds never merge two datasets' "sub01".
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,9 +27,17 @@ from mer_live.model.microattnet import MicroAttNetConfig
 from mer_live.model.train import predict_sequences, split_subjects, train_model
 
 
-def loso(sequences: list[Sequence], features: dict, train_config: TrainConfig = TrainConfig(),
-         model_config: MicroAttNetConfig = MicroAttNetConfig(), classes: tuple[str, ...] = CLASSES,
-         threshold: float | None = 0.2, val_fraction: float = 0.2, device=None, progress: bool = True) -> dict:
+def loso(
+    sequences: list[Sequence],
+    features: dict,
+    train_config: TrainConfig = TrainConfig(),
+    model_config: MicroAttNetConfig = MicroAttNetConfig(),
+    classes: tuple[str, ...] = CLASSES,
+    threshold: float | None = 0.2,
+    val_fraction: float = 0.2,
+    device=None,
+    progress: bool = True,
+) -> dict:
     """Pooled report over all folds, a row per fold, and per dataset when the sequences come from several."""
     subjects = sorted({s.subject for s in sequences})
     if len(subjects) < 3:
@@ -42,23 +51,42 @@ def loso(sequences: list[Sequence], features: dict, train_config: TrainConfig = 
         train_subjects, _ = split_subjects([s.subject for s in rest], val_fraction, train_config.seed)
         train = [s for s in rest if s.subject in train_subjects]
         val = [s for s in rest if s.subject not in train_subjects]
-        model, history = train_model(train, val, features, model_config, train_config, device=device,
-                                     progress=False, classes=classes)
+        model, history = train_model(
+            train, val, features, model_config, train_config, device=device, progress=False, classes=classes
+        )
         test = [sequences[i] for i in test_rows]
         probs[test_rows] = predict_sequences(model, test, features)
         fold = recognition_report(np.stack([s.multi_hot(classes) for s in test]), probs[test_rows], threshold, classes)
-        folds.append({"subject": subject, "n": len(test), "uf1": _rounded(fold["uf1"]), "uar": _rounded(fold["uar"]),
-                      "absent": fold["absent"], "epochs": len(history)})
+        folds.append(
+            {
+                "subject": subject,
+                "n": len(test),
+                "uf1": _rounded(fold["uf1"]),
+                "uar": _rounded(fold["uar"]),
+                "absent": fold["absent"],
+                "epochs": len(history),
+            }
+        )
         bar.set_postfix(subject=subject, uf1=f"{fold['uf1']:.3f}")
-    report = {"protocol": "loso", "classes": list(classes), "pooled": evaluate_probs(sequences, probs, threshold, classes),
-              "folds": folds}
+    report = {
+        "protocol": "loso",
+        "classes": list(classes),
+        "pooled": evaluate_probs(sequences, probs, threshold, classes),
+        "folds": folds,
+    }
     datasets = sorted({s.dataset for s in sequences})
     if len(datasets) > 1:
         report["by_dataset"] = {
-            name: _summary(evaluate_probs([s for s in sequences if s.dataset == name],
-                                                 probs[[i for i, s in enumerate(sequences) if s.dataset == name]],
-                                                 threshold, classes))
-            for name in datasets}
+            name: _summary(
+                evaluate_probs(
+                    [s for s in sequences if s.dataset == name],
+                    probs[[i for i, s in enumerate(sequences) if s.dataset == name]],
+                    threshold,
+                    classes,
+                )
+            )
+            for name in datasets
+        }
     return report
 
 
@@ -71,8 +99,11 @@ def subject_per_dataset(sequences: list[Sequence], features: dict) -> tuple[list
 
 def fold_table(report: dict) -> str:
     lines = [f"{'subject':<16} {'n':>4} {'UF1':>7} {'UAR':>7} {'epochs':>7}  absent classes"]
-    lines += [f"{f['subject']:<16} {f['n']:>4} {f['uf1']:>7.4f} {f['uar']:>7.4f} {f['epochs']:>7}  "
-              f"{', '.join(f['absent']) or '-'}" for f in report["folds"]]
+    lines += [
+        f"{f['subject']:<16} {f['n']:>4} {f['uf1']:>7.4f} {f['uar']:>7.4f} {f['epochs']:>7}  "
+        f"{', '.join(f['absent']) or '-'}"
+        for f in report["folds"]
+    ]
     pooled = report["pooled"]
     lines.append(f"{'pooled':<16} {pooled['n']:>4} {pooled['uf1']:>7.4f} {pooled['uar']:>7.4f}")
     return "\n".join(lines)

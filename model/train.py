@@ -1,7 +1,9 @@
 """Training MicroAttNet (paper §3.4): focal loss, Adam, batch 32, ≤ 50 epochs, early stopping on
-validation loss (the default rate and γ differ from the paper's, measured: model.config). Phase-aware augmentation: both phases and both views of a sequence are separate
-training samples carrying the sequence's labels. Subjects never straddle train / validation / test.
+validation loss (the default rate and γ differ from the paper's, measured: model.config).
+Phase-aware augmentation: both phases and both views of a sequence are separate training samples
+carrying the sequence's labels. Subjects never straddle train / validation / test.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +41,9 @@ def split_subjects(subjects: list[str], fraction: float, seed: int) -> tuple[lis
     return [s for s in unique if s not in held_out], held_out
 
 
-def sample_arrays(sequences: list[Sequence], features: dict,
-                  classes: tuple[str, ...] = CLASSES) -> tuple[np.ndarray, np.ndarray]:
+def sample_arrays(
+    sequences: list[Sequence], features: dict, classes: tuple[str, ...] = CLASSES
+) -> tuple[np.ndarray, np.ndarray]:
     """Samples (N, 3, S, S) float16 and their multi-hot labels (N, C): every view × phase of each sequence."""
     xs, ys = [], []
     for seq in sequences:
@@ -65,11 +68,12 @@ def augment(x: np.ndarray, rng: np.random.Generator, max_shift_px: int) -> np.nd
 def _batches(n: int, size: int, rng: np.random.Generator | None):
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for start in range(0, n, size):
-        yield order[start:start + size]
+        yield order[start : start + size]
 
 
-def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None, max_shift_px=0,
-                scaler=None) -> float:
+def _epoch_loss(
+    model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None, max_shift_px=0, scaler=None
+) -> float:
     """Mean loss over one pass; with an optimizer it trains. On a GPU the forward pass runs in mixed
     precision (float16 autocast, the loss scaled against underflow by `scaler`)."""
     total = 0.0
@@ -77,7 +81,7 @@ def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=No
     scaler = scaler or torch.amp.GradScaler("cuda", enabled=mixed)
     for idx in _batches(len(x), batch_size, rng):
         if optimizer is not None and len(idx) < 2:
-            continue   # BatchNorm cannot train on a single sample
+            continue  # BatchNorm cannot train on a single sample
         batch = x[idx].astype(np.float32)
         if optimizer is not None and max_shift_px:
             batch = augment(batch, rng, max_shift_px)
@@ -94,10 +98,16 @@ def _epoch_loss(model, loss_fn, x, y, batch_size, device, optimizer=None, rng=No
     return total / len(x)
 
 
-def train_model(train: list[Sequence], val: list[Sequence], features: dict,
-                model_config: MicroAttNetConfig = MicroAttNetConfig(), config: TrainConfig = TrainConfig(),
-                device: torch.device | None = None, progress: bool = True,
-                classes: tuple[str, ...] = CLASSES) -> tuple[MicroAttNet, list[dict]]:
+def train_model(
+    train: list[Sequence],
+    val: list[Sequence],
+    features: dict,
+    model_config: MicroAttNetConfig = MicroAttNetConfig(),
+    config: TrainConfig = TrainConfig(),
+    device: torch.device | None = None,
+    progress: bool = True,
+    classes: tuple[str, ...] = CLASSES,
+) -> tuple[MicroAttNet, list[dict]]:
     """Train with early stopping on validation loss; returns the best model (eval mode) and the history."""
     device = device or choose_device()
     torch.manual_seed(config.seed)
@@ -113,13 +123,29 @@ def train_model(train: list[Sequence], val: list[Sequence], features: dict,
     bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress, file=sys.stderr)
     for epoch in bar:
         model.train()
-        train_loss = _epoch_loss(model, loss_fn, x_train, y_train, config.batch_size, device, optimizer, rng,
-                                 config.max_shift_px if config.augment else 0, scaler)
+        train_loss = _epoch_loss(
+            model,
+            loss_fn,
+            x_train,
+            y_train,
+            config.batch_size,
+            device,
+            optimizer,
+            rng,
+            config.max_shift_px if config.augment else 0,
+            scaler,
+        )
         model.eval()
         with torch.inference_mode():
             val_loss = _epoch_loss(model, loss_fn, x_val, y_val, config.batch_size, device)
-        history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 5), "val_loss": round(val_loss, 5),
-                        "lr": optimizer.param_groups[0]["lr"]})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": round(train_loss, 5),
+                "val_loss": round(val_loss, 5),
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+        )
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)
         elif scheduler is not None:
@@ -144,8 +170,9 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-def predict_sequences(model: MicroAttNet, sequences: list[Sequence], features: dict,
-                      device: torch.device | None = None) -> np.ndarray:
+def predict_sequences(
+    model: MicroAttNet, sequences: list[Sequence], features: dict, device: torch.device | None = None
+) -> np.ndarray:
     """Probabilities (N_seq, C), averaged over each sequence's views × phases (the inference rule)."""
     device = device or next(model.parameters()).device
     model.eval()

@@ -8,6 +8,7 @@ Each runs `mer ui` as a child process (no autostart) and samples its resident me
 count from /proc every few seconds; DIR gets `<mode>.json` (samples and verdicts) and, for the soak,
 `soak.png` (threads and RSS over time). Not part of `make test`: these take minutes to an hour.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,12 @@ class Server:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = open(out / "server.log", "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "mer_live", "ui", "--port", str(self.port),
-                                         "--session-dir", str(out / "session")], cwd=REPO,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mer_live", "ui", "--port", str(self.port), "--session-dir", str(out / "session")],
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         from gradio_client import Client
 
         deadline = time.monotonic() + 180
@@ -49,7 +53,7 @@ class Server:
                 break
             except Exception:
                 if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise SystemExit(f"the server did not come up; see {out / 'server.log'}")
+                    raise SystemExit(f"the server did not come up; see {out / 'server.log'}") from None
                 time.sleep(1)
         self.started = time.monotonic()
         self.samples: list[dict] = []
@@ -61,8 +65,11 @@ class Server:
             key, _, value = line.partition(":")
             if key in ("VmRSS", "Threads"):
                 fields[key] = int(value.split()[0])
-        return {"t_s": round(time.monotonic() - self.started, 1), "rss_mb": round(fields["VmRSS"] / 1024, 1),
-                "threads": fields["Threads"]}
+        return {
+            "t_s": round(time.monotonic() - self.started, 1),
+            "rss_mb": round(fields["VmRSS"] / 1024, 1),
+            "threads": fields["Threads"],
+        }
 
     def thread_names(self) -> dict[str, int]:
         """Threads by name (what the kernel shows: 15 characters, digits folded to #)."""
@@ -70,7 +77,7 @@ class Server:
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
             try:
                 names["".join("#" if c.isdigit() else c for c in (task / "comm").read_text().strip())] += 1
-            except OSError:   # the thread ended meanwhile
+            except OSError:  # the thread ended meanwhile
                 pass
         return dict(names.most_common())
 
@@ -78,6 +85,7 @@ class Server:
         def run():
             while not self._stop.wait(seconds):
                 self.samples.append(self.figures())
+
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         return thread
@@ -99,10 +107,13 @@ class Server:
         taken = []
         for _ in range(int(seconds)):
             time.sleep(1)
-            self.call("status")     # as the page's refresh does (it also lets the server retire idle workers)
+            self.call("status")  # as the page's refresh does (it also lets the server retire idle workers)
             taken.append(self.figures())
-        return {"rss_mb": float(np.median([t["rss_mb"] for t in taken])),
-                "threads": int(np.median([t["threads"] for t in taken])), "thread_names": self.thread_names()}
+        return {
+            "rss_mb": float(np.median([t["rss_mb"] for t in taken])),
+            "threads": int(np.median([t["threads"] for t in taken])),
+            "thread_names": self.thread_names(),
+        }
 
     def close(self) -> None:
         self._stop.set()
@@ -126,8 +137,15 @@ def warm_up(server: Server) -> dict:
 
 
 def within(after: dict, idle: dict, tolerance: float = 0.10) -> dict:
-    return {key: {"idle": idle[key], "after": after[key], "ratio": round(after[key] / idle[key], 3),
-                  "within_10_percent": after[key] <= idle[key] * (1 + tolerance)} for key in ("rss_mb", "threads")}
+    return {
+        key: {
+            "idle": idle[key],
+            "after": after[key],
+            "ratio": round(after[key] / idle[key], 3),
+            "within_10_percent": after[key] <= idle[key] * (1 + tolerance),
+        }
+        for key in ("rss_mb", "threads")
+    }
 
 
 def run_soak(server: Server, minutes: float, out: Path) -> dict:
@@ -156,13 +174,24 @@ def run_soak(server: Server, minutes: float, out: Path) -> dict:
     slope = float(np.polyfit(t, [s["rss_mb"] for s in late], 1)[0]) if len(late) > 2 else None
     plot(samples, out / "soak.png", minutes)
     errors = [a for a in answers if isinstance(a, str) and a.startswith("error")]
-    return {"minutes": minutes, "cycles": cycles, "calls": len(answers), "errors": len(errors),
-            "first_errors": errors[:5], "idle_after_warm_up": idle, "after": after, "vs_idle": within(after, idle),
-            "after_first_minute": {"rss_mb_min": min(s["rss_mb"] for s in late), "rss_mb_max": max(s["rss_mb"] for s in late),
-                                   "rss_slope_mb_per_min": None if slope is None else round(slope, 3),
-                                   "threads_min": min(s["threads"] for s in late),
-                                   "threads_max": max(s["threads"] for s in late)},
-            "samples": samples}
+    return {
+        "minutes": minutes,
+        "cycles": cycles,
+        "calls": len(answers),
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "idle_after_warm_up": idle,
+        "after": after,
+        "vs_idle": within(after, idle),
+        "after_first_minute": {
+            "rss_mb_min": min(s["rss_mb"] for s in late),
+            "rss_mb_max": max(s["rss_mb"] for s in late),
+            "rss_slope_mb_per_min": None if slope is None else round(slope, 3),
+            "threads_min": min(s["threads"] for s in late),
+            "threads_max": max(s["threads"] for s in late),
+        },
+        "samples": samples,
+    }
 
 
 def plot(samples: list[dict], path: Path, minutes: float) -> None:
@@ -203,8 +232,16 @@ def run_burst(server: Server, calls: int) -> dict:
     server.wait_stopped()
     after = server.settled(15)
     errors = [a for a in answers if isinstance(a, str) and a.startswith("error")]
-    return {"calls": calls, "seconds": round(seconds, 1), "errors": len(errors), "first_errors": errors[:5],
-            "idle_after_warm_up": idle, "peak": peak, "after": after, "vs_idle": within(after, idle)}
+    return {
+        "calls": calls,
+        "seconds": round(seconds, 1),
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "idle_after_warm_up": idle,
+        "peak": peak,
+        "after": after,
+        "vs_idle": within(after, idle),
+    }
 
 
 def run_upload(server: Server, video: Path, minutes: float, calibrate_at: float) -> dict:
@@ -227,9 +264,16 @@ def run_upload(server: Server, video: Path, minutes: float, calibrate_at: float)
         time.sleep(2)
     server.call("stop")
     starts_ok = [e for e in log if isinstance(e["answer"], str) and e["answer"].startswith("started")]
-    return {"video": video.name, "minutes": minutes, "starts": len(log), "starts_ok": len(starts_ok),
-            "failed_starts": [e for e in log if e not in starts_ok][:5], "calibration": calibrated,
-            "gradio_copy_still_there": Path(gradio_copy).exists(), "log": log}
+    return {
+        "video": video.name,
+        "minutes": minutes,
+        "starts": len(log),
+        "starts_ok": len(starts_ok),
+        "failed_starts": [e for e in log if e not in starts_ok][:5],
+        "calibration": calibrated,
+        "gradio_copy_still_there": Path(gradio_copy).exists(),
+        "log": log,
+    }
 
 
 def main() -> None:

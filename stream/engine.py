@@ -6,15 +6,17 @@ classification worker. The capture side never waits for the model.
                                          worker thread ◀──event queue─────┘
                                          phase features (224²) · MicroAttNet · sinks · store
 """
+
 from __future__ import annotations
 
 import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -57,7 +59,7 @@ def lowered_thread_priority(steps: int):
         if before is not None:
             try:
                 os.setpriority(os.PRIO_PROCESS, tid, before)
-            except OSError:   # an unprivileged process may not lower its nice value again
+            except OSError:  # an unprivileged process may not lower its nice value again
                 pass
 
 
@@ -72,14 +74,24 @@ _END = object()
 class Engine:
     """Runs a source through the live pipeline. `run()` blocks; `start()` runs it in a thread."""
 
-    def __init__(self, source, config: EngineConfig = EngineConfig(), *,
-                 detector_factory: Callable[[], FaceDetector], classifier: Classifier | None = None,
-                 sinks: Iterable = (), store: LiveStore | None = None,
-                 baselines: dict[Channel, Baseline] | None = None, layout: Layout | None = None):
+    def __init__(
+        self,
+        source,
+        config: EngineConfig = EngineConfig(),
+        *,
+        detector_factory: Callable[[], FaceDetector],
+        classifier: Classifier | None = None,
+        sinks: Iterable = (),
+        store: LiveStore | None = None,
+        baselines: dict[Channel, Baseline] | None = None,
+        layout: Layout | None = None,
+    ):
         self.source = source
         fps = float(getattr(source, "fps", None) or config.spotter.fps)
         # the release phase is computed the way the classifier was trained
-        features = replace(config.features, release_flow=getattr(classifier, "release_flow", config.features.release_flow))
+        features = replace(
+            config.features, release_flow=getattr(classifier, "release_flow", config.features.release_flow)
+        )
         self.config = replace(config, spotter=replace(config.spotter, fps=fps), features=features)
         self.detector_factory = detector_factory
         self.classifier = classifier
@@ -113,7 +125,7 @@ class Engine:
     def pause(self, paused: bool) -> None:
         if paused:
             self._resume.clear()
-            self.stats.state = "paused"    # the processing loop sets the spotter's state again on resume
+            self.stats.state = "paused"  # the processing loop sets the spotter's state again on resume
         else:
             self._resume.set()
 
@@ -188,13 +200,20 @@ class Engine:
                     frames.put(_END, timeout=0.1)
                     break
                 except queue.Full:
-                    if self._stop.is_set():   # the processing loop has stopped and will not read it
+                    if self._stop.is_set():  # the processing loop has stopped and will not read it
                         break
 
     def _process(self, frames: queue.Queue, jobs: queue.Queue) -> None:
-        pipeline = self._pipeline = FramePipeline(self.config, self.detector_factory, self.baselines, self.stats,
-                                                  self.store, self._publish_status, self.layout,
-                                                  getattr(self.source, "fps_of", None))
+        pipeline = self._pipeline = FramePipeline(
+            self.config,
+            self.detector_factory,
+            self.baselines,
+            self.stats,
+            self.store,
+            self._publish_status,
+            self.layout,
+            getattr(self.source, "fps_of", None),
+        )
         while True:
             self._resume.wait()
             try:
@@ -217,20 +236,20 @@ class Engine:
             self._submit(finished, jobs)
         self._submit(pipeline.close(), jobs)
         pipeline.shutdown()
-        self._pipeline = None   # it points back at the engine: without the cycle a finished run is freed at once
+        self._pipeline = None  # it points back at the engine: without the cycle a finished run is freed at once
 
     def _submit(self, finished: list[Record], jobs: queue.Queue) -> None:
         for record in finished:
             if isinstance(record, Event):
                 self.stats.count("events", record.kind)
-            jobs.put(record)   # blocks only if the worker is `events_queue` records behind
+            jobs.put(record)  # blocks only if the worker is `events_queue` records behind
 
     def _classify_loop(self, jobs: queue.Queue) -> None:
         while True:
             event = jobs.get()
             if event is _END:
                 break
-            if isinstance(event, FaceStateSpan):   # logged as it is, between the events
+            if isinstance(event, FaceStateSpan):  # logged as it is, between the events
                 self._write(replace(event, run_id=self.run_id))
                 continue
             try:
@@ -242,7 +261,7 @@ class Engine:
 
     def _write(self, record: Record) -> None:
         for name in self.sinks.write(record):
-            if isinstance(record, Event):   # the summary counts events lost; a lost state line is a gap in the log
+            if isinstance(record, Event):  # the summary counts events lost; a lost state line is a gap in the log
                 self.stats.count("not_written", name)
         if self.store is not None:
             try:
@@ -257,12 +276,13 @@ class Engine:
             return self._numbered(event)
         if self.classifier is None or not event.crops:
             self.stats.unclassified += 1
-            return self._numbered(event, model=None if self.classifier is None
-                                  else "not classified: its frames had left the crop ring")
-        config = self.config    # one read: the dashboard may swap the config meanwhile
+            return self._numbered(
+                event, model=None if self.classifier is None else "not classified: its frames had left the crop ring"
+            )
+        config = self.config  # one read: the dashboard may swap the config meanwhile
         t0 = time.perf_counter()
         phases = {v: phase_features(*crops, config.features) for v, crops in event.crops.items()}
-        samples = np.concatenate(list(phases.values()))               # (V·2, 3, S, S)
+        samples = np.concatenate(list(phases.values()))  # (V·2, 3, S, S)
         prediction = self.classifier.predict(samples)
         self.stats.timers.add("classify", time.perf_counter() - t0)
         attention = prediction.attention or {}
@@ -271,17 +291,22 @@ class Engine:
             labels=tuple(prediction.labels(config.decision_threshold)),
             probs={c: round(float(p), 4) for c, p in prediction.probs.items()},
             attention={k: round(float(v), 4) for k, v in attention.items() if not isinstance(v, dict)},
-            threshold=config.decision_threshold, model=getattr(self.classifier, "name", None),
-            flow_maps={f"{view_name(v)}/{phase}": p[i].astype(np.float16)
-                       for v, p in phases.items() for i, phase in enumerate(PHASES)},
-            se_gate_mean=prediction.se_gate_mean, attention_block1=dict(attention.get("block1", {})),
+            threshold=config.decision_threshold,
+            model=getattr(self.classifier, "name", None),
+            flow_maps={
+                f"{view_name(v)}/{phase}": p[i].astype(np.float16)
+                for v, p in phases.items()
+                for i, phase in enumerate(PHASES)
+            },
+            se_gate_mean=prediction.se_gate_mean,
+            attention_block1=dict(attention.get("block1", {})),
         )
 
     def _numbered(self, event: Event, **classified) -> Event:
         """The event with this run's next id, its latency and what the classifier gave (`classified`)."""
         self._event_ids += 1
         latency_ms = round((time.perf_counter() - event.confirmed_at) * 1000, 2)
-        if classified.get("probs"):   # the latency target is for classified events
+        if classified.get("probs"):  # the latency target is for classified events
             self.stats.latencies_ms.append(latency_ms)
         return replace(event, event_id=self._event_ids, run_id=self.run_id, latency_ms=latency_ms, **classified)
 
@@ -289,17 +314,25 @@ class Engine:
         if self.store is None:
             return
         summary = self.stats.summary()
-        devices = getattr(self.source, "device_status", None)   # a stereo rig: rate and drops per camera
+        devices = getattr(self.source, "device_status", None)  # a stereo rig: rate and drops per camera
         try:
-            self.store.set_status({
-                "state": self.stats.state, "fps": round(self.stats.fps, 1), "source_fps": self.stats.source_fps,
-                "face_state": self.stats.face_state, "suppressed": summary["suppressed"],
-                "frames": self.stats.frames,
-                "dropped": sum(summary["dropped"].values()), "drop_reasons": summary["dropped"],
-                "no_face_frames": self.stats.no_face_frames,
-                "face_found": dict(self.stats.face_found),
-                "events": summary["events"], "latency_ms": summary["latency_ms"], "stage_ms": summary["stage_ms"],
-                "devices": devices() if devices is not None else None,
-            })
+            self.store.set_status(
+                {
+                    "state": self.stats.state,
+                    "fps": round(self.stats.fps, 1),
+                    "source_fps": self.stats.source_fps,
+                    "face_state": self.stats.face_state,
+                    "suppressed": summary["suppressed"],
+                    "frames": self.stats.frames,
+                    "dropped": sum(summary["dropped"].values()),
+                    "drop_reasons": summary["dropped"],
+                    "no_face_frames": self.stats.no_face_frames,
+                    "face_found": dict(self.stats.face_found),
+                    "events": summary["events"],
+                    "latency_ms": summary["latency_ms"],
+                    "stage_ms": summary["stage_ms"],
+                    "devices": devices() if devices is not None else None,
+                }
+            )
         except Exception:  # a broken page must not stop the stream
             self.stats.report_errors += 1

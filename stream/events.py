@@ -12,6 +12,7 @@ holds never changes under it:
 Between the events the log holds the face's states (`FaceStateSpan`: still, moving, blink, talking,
 no face), one line per stretch, so a reader sees why something or nothing was reported.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -21,9 +22,29 @@ import numpy as np
 VIEW_NAMES = ("left", "right")
 
 # the live log's fields, in the order they are written
-LOG_FIELDS = ("event_id", "source", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
-              "apex_frame_by_view", "peak_intensity", "kind", "labels", "probs", "attention", "threshold", "model",
-              "latency_ms", "band", "band_rows", "side", "run_id")
+LOG_FIELDS = (
+    "event_id",
+    "source",
+    "onset_frame",
+    "apex_frame",
+    "offset_frame",
+    "onset_s",
+    "apex_s",
+    "offset_s",
+    "apex_frame_by_view",
+    "peak_intensity",
+    "kind",
+    "labels",
+    "probs",
+    "attention",
+    "threshold",
+    "model",
+    "latency_ms",
+    "band",
+    "band_rows",
+    "side",
+    "run_id",
+)
 FACE_STATES = ("still", "moving", "blink", "talking", "no face")
 
 
@@ -36,34 +57,36 @@ class Event:
     # ---- spotted (stream.spotter); apex, z and intensity per view are those of the strongest band
     onset_frame: int
     offset_frame: int
-    apex_frame_by_view: dict[int, int]                  # view → frame of its peak intensity (eq. 3 in the band)
-    kind: str                                           # "micro" | "macro"
-    band: int = 0                                       # the face band that moved most (index, top band 0)
-    region: int = 0                                     # the face region that moved most (band · columns + column)
+    apex_frame_by_view: dict[int, int]  # view → frame of its peak intensity (eq. 3 in the band)
+    kind: str  # "micro" | "macro"
+    band: int = 0  # the face band that moved most (index, top band 0)
+    region: int = 0  # the face region that moved most (band · columns + column)
     peak_z_by_view: dict[int, float] = field(default_factory=dict)
     peak_intensity_by_view: dict[int, float] = field(default_factory=dict)
-    reference_frame: int | None = None                  # the neutral frame the intensities were measured against
+    reference_frame: int | None = None  # the neutral frame the intensities were measured against
     # ---- located (stream.pipeline)
-    source: str = ""                                    # the recording
-    onset_s: float = 0.0                                # recorded times of onset, apex, offset
+    source: str = ""  # the recording
+    onset_s: float = 0.0  # recorded times of onset, apex, offset
     apex_s: float = 0.0
     offset_s: float = 0.0
-    band_rows: tuple[float, float] | None = None        # the band's top and bottom row, fractions of the measured height
-    side: str | None = None                             # the region's half of the picture: left, right (None: whole width)
-    crops: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False,
-                                                                          compare=False)   # view → onset, apex, offset 224²
-    confirmed_at: float = 0.0                           # perf_counter() when the spotter confirmed the offset
+    band_rows: tuple[float, float] | None = None  # the band's top and bottom row, fractions of the measured height
+    side: str | None = None  # the region's half of the picture: left, right (None: whole width)
+    crops: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False
+    )  # view → onset, apex, offset 224²
+    confirmed_at: float = 0.0  # perf_counter() when the spotter confirmed the offset
     # ---- classified (stream.engine's worker)
     event_id: int = 0
-    run_id: str = ""                                    # the engine run: (run_id, event_id) is unique in a log
+    run_id: str = ""  # the engine run: (run_id, event_id) is unique in a log
     labels: tuple[str, ...] = ()
     probs: dict[str, float] = field(default_factory=dict)
-    attention: dict[str, float] = field(default_factory=dict)   # block-2 stream weights alpha_u, alpha_v, alpha_m
-    threshold: float | None = None                      # the decision threshold the labels were taken at
-    model: str | None = None                            # the classifier, or why the event is not classified
-    latency_ms: float | None = None                     # offset confirmed → classified and written
-    flow_maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False,
-                                             compare=False)   # "left/onset_apex" → (3, S, S) float16 in [-1, 1]
+    attention: dict[str, float] = field(default_factory=dict)  # block-2 stream weights alpha_u, alpha_v, alpha_m
+    threshold: float | None = None  # the decision threshold the labels were taken at
+    model: str | None = None  # the classifier, or why the event is not classified
+    latency_ms: float | None = None  # offset confirmed → classified and written
+    flow_maps: dict[str, np.ndarray] = field(
+        default_factory=dict, repr=False, compare=False
+    )  # "left/onset_apex" → (3, S, S) float16 in [-1, 1]
     se_gate_mean: float | None = None
     attention_block1: dict[str, float] = field(default_factory=dict)
 
@@ -102,8 +125,12 @@ class Event:
             "apex_frame": self.apex_frame,
             "peak_intensity": round(self.peak_intensity, 4),
             "apex_frame_by_view": {view_name(v): f for v, f in self.apex_frame_by_view.items()},
-            "onset_s": round(self.onset_s, 4), "apex_s": round(self.apex_s, 4), "offset_s": round(self.offset_s, 4),
-            "labels": list(self.labels), "probs": dict(self.probs), "attention": dict(self.attention),
+            "onset_s": round(self.onset_s, 4),
+            "apex_s": round(self.apex_s, 4),
+            "offset_s": round(self.offset_s, 4),
+            "labels": list(self.labels),
+            "probs": dict(self.probs),
+            "attention": dict(self.attention),
             "band_rows": list(self.band_rows) if self.band_rows is not None else None,
         }
         return {name: values[name] if name in values else getattr(self, name) for name in LOG_FIELDS}
@@ -113,7 +140,7 @@ class Event:
 class FaceStateSpan:
     """A stretch of one face state in one recording: frames first…last, recorded times start…end."""
 
-    state: str                  # one of FACE_STATES
+    state: str  # one of FACE_STATES
     source: str
     first_frame: int
     last_frame: int
@@ -127,9 +154,16 @@ class FaceStateSpan:
 
     def to_dict(self) -> dict:
         """Its line in the live log, told from events by `kind`."""
-        return {"kind": "face_state", "state": self.state, "source": self.source, "first_frame": self.first_frame,
-                "last_frame": self.last_frame, "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4),
-                "run_id": self.run_id}
+        return {
+            "kind": "face_state",
+            "state": self.state,
+            "source": self.source,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "start_s": round(self.start_s, 4),
+            "end_s": round(self.end_s, 4),
+            "run_id": self.run_id,
+        }
 
 
-Record = Event | FaceStateSpan    # what the pipeline hands on: events and the face's states between them
+Record = Event | FaceStateSpan  # what the pipeline hands on: events and the face's states between them

@@ -3,13 +3,15 @@
 For a window of frames the largest detected box, widened by a margin and made square, is the crop
 applied to every frame of that window, so the flow sees the face move inside a still frame.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -25,7 +27,7 @@ class Box:
     y: int
     w: int
     h: int
-    eyes: tuple[tuple[float, float], ...] = ()   # eye centres in pixels, when the detector gives them
+    eyes: tuple[tuple[float, float], ...] = ()  # eye centres in pixels, when the detector gives them
 
     @property
     def area(self) -> int:
@@ -50,12 +52,14 @@ def bundled_face_model() -> str:
     """Path of the short-range face detector shipped inside the mediapipe wheel (≤ 0.10.21)."""
     import mediapipe
 
-    path = os.path.join(os.path.dirname(mediapipe.__file__), "modules", "face_detection",
-                        "face_detection_short_range.tflite")
+    path = os.path.join(
+        os.path.dirname(mediapipe.__file__), "modules", "face_detection", "face_detection_short_range.tflite"
+    )
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"{path} is missing: this mediapipe release ships no face model. "
-            "Install mediapipe==0.10.21 or pass a model path (--face-model).")
+            "Install mediapipe==0.10.21 or pass a model path (--face-model)."
+        )
     return path
 
 
@@ -99,7 +103,7 @@ class MediaPipeFaceDetector:
         boxes = []
         for d in sorted(detections, key=lambda d: -d.categories[0].score):
             bb = d.bounding_box
-            eyes = tuple((k.x * width, k.y * height) for k in d.keypoints[:2])   # MediaPipe: right eye, left eye
+            eyes = tuple((k.x * width, k.y * height) for k in d.keypoints[:2])  # MediaPipe: right eye, left eye
             if bb.width > 0 and bb.height > 0:
                 boxes.append(Box(bb.origin_x, bb.origin_y, bb.width, bb.height, eyes))
         return boxes
@@ -160,6 +164,6 @@ def eye_mask(face: Box, window: Box, size: int, half_width: float = 0.17, half_h
 def gray_crop(image: np.ndarray, window: Box, size: int) -> np.ndarray:
     """The window's pixels in uint8 gray, resized to size × size (area interpolation when shrinking).
     Gray before the resize: a third of the pixels to resample (0.30 instead of 0.65 ms per view)."""
-    patch = to_gray(image[window.y:window.y + window.h, window.x:window.x + window.w])
+    patch = to_gray(image[window.y : window.y + window.h, window.x : window.x + window.w])
     interpolation = cv2.INTER_AREA if window.w >= size else cv2.INTER_LINEAR
     return cv2.resize(patch, (size, size), interpolation=interpolation)

@@ -5,13 +5,15 @@ eq. 1–3 → Farneback flows of the two phases, the rise (onset→apex) and the
 offset→apex by default, see `phase_features`) → channels u, v, m (§3.2), normalised.
 Pure numpy/OpenCV: no torch here, so the live engine can import it cheaply.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -29,24 +31,31 @@ PHASES = ("onset_apex", "apex_offset")
 @config_class
 class PreprocessConfig:
     size: int = Field(224, ge=32, description="crop side fed to the flow and the model (px; paper: 224×224)")
-    margin: float = Field(0.2, ge=0, le=1, description="the crop widens the face box by this fraction on each side "
-                                                        "(assumption)")
+    margin: float = Field(
+        0.2, ge=0, le=1, description="the crop widens the face box by this fraction on each side (assumption)"
+    )
     n_views: Literal[1, 2] = Field(2, description="views side by side in a frame")
     flow_scale: Literal["sample", "fixed"] = Field(
-        "sample", description="sample: divide by the sample's 99th-percentile magnitude; fixed: by flow_clip_px")
+        "sample", description="sample: divide by the sample's 99th-percentile magnitude; fixed: by flow_clip_px"
+    )
     flow_clip_px: float = Field(4.0, gt=0, description="the fixed scale, and the sample scale's cap (px; assumption)")
     flow: FarnebackParams = Field(default_factory=FarnebackParams, description="phase flows: the paper's Farneback")
     apex_intensity: Literal["detrended", "face", "paper"] = Field(
-        "detrended", description="paper: eq. 3 over the whole crop against the onset; face: the displacement from the "
-                                 "onset in the face region that moved most (stream.intensity, the live spotter's "
-                                 "measure); detrended: the same less steady head motion taken from both ends of the "
-                                 "clip, weighted by the apex prior (FaceIntensity.apex_curve; the live apex too)")
+        "detrended",
+        description="paper: eq. 3 over the whole crop against the onset; face: the displacement from the "
+        "onset in the face region that moved most (stream.intensity, the live spotter's "
+        "measure); detrended: the same less steady head motion taken from both ends of the "
+        "clip, weighted by the apex prior (FaceIntensity.apex_curve; the live apex too)",
+    )
     release_flow: Literal["offset_to_apex", "apex_to_offset"] = Field(
-        "offset_to_apex", description="the second phase's flow direction; the paper's is apex_to_offset")
-    cropped: Switch = Field(False, description="frames are pre-cropped faces: each whole frame is the "
-                                               "crop, no face detection")
-    intensity: IntensityConfig = Field(default_factory=IntensityConfig,
-                                       description="the running intensity (the live spotter's and the apex's)")
+        "offset_to_apex", description="the second phase's flow direction; the paper's is apex_to_offset"
+    )
+    cropped: Switch = Field(
+        False, description="frames are pre-cropped faces: each whole frame is the crop, no face detection"
+    )
+    intensity: IntensityConfig = Field(
+        default_factory=IntensityConfig, description="the running intensity (the live spotter's and the apex's)"
+    )
 
     def digest(self) -> str:
         """The feature cache's key: changes with any setting."""
@@ -58,13 +67,14 @@ class ViewFeatures:
     """One view of one event: the crop, the intensity curve, the apex and the two phase tensors."""
 
     window: Window
-    curve: np.ndarray          # (T,) I_t against the onset frame
-    apex_offset: int           # apex position within the window (0 = onset)
-    phases: np.ndarray         # (2, 3, S, S) float32: phases × (u, v, m)
+    curve: np.ndarray  # (T,) I_t against the onset frame
+    apex_offset: int  # apex position within the window (0 = onset)
+    phases: np.ndarray  # (2, 3, S, S) float32: phases × (u, v, m)
 
 
-def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margin: float,
-                      cropped: bool = False) -> Window:
+def fixed_crop_window(
+    views: Iterable[np.ndarray], detector: FaceDetector, margin: float, cropped: bool = False
+) -> Window:
     """The largest face box over the frames of a window, and its square crop (paper §3.1); with
     `cropped`, the whole frame (a face that fills the frame gets it from `crop_window` too)."""
     if cropped:
@@ -80,7 +90,7 @@ def fixed_crop_window(views: Iterable[np.ndarray], detector: FaceDetector, margi
     return Window.around(0, face, shape, margin)
 
 
-MIN_SCALE_PX = 0.05   # below this the flow is noise: do not blow it up to full range
+MIN_SCALE_PX = 0.05  # below this the flow is noise: do not blow it up to full range
 
 
 def flow_channels(flow: np.ndarray, config: PreprocessConfig) -> np.ndarray:
@@ -96,8 +106,7 @@ def flow_channels(flow: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     return np.clip(np.stack([u, v, m]) / scale, -1.0, 1.0).astype(np.float32)
 
 
-def phase_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
-                   config: PreprocessConfig) -> np.ndarray:
+def phase_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     """(2, 3, S, S): the Farneback flows of the rise (onset→apex) and of the release as u, v, m channels.
 
     The paper takes the release as apex→offset. That flow is the rise's mirror image in sign, so a
@@ -105,8 +114,11 @@ def phase_features(onset: np.ndarray, apex: np.ndarray, offset: np.ndarray,
     of one label the model is taught that the two look alike (held-out UF1 0.82 on synthetic data).
     With `release_flow="offset_to_apex"` the same two frames are read from the resting face to the
     apex, so both phases show the expression with one sign (UF1 0.95 in the same run)."""
-    release = (farneback(offset, apex, config.flow) if config.release_flow == "offset_to_apex"
-               else farneback(apex, offset, config.flow))
+    release = (
+        farneback(offset, apex, config.flow)
+        if config.release_flow == "offset_to_apex"
+        else farneback(apex, offset, config.flow)
+    )
     return np.stack([flow_channels(farneback(onset, apex, config.flow), config), flow_channels(release, config)])
 
 
@@ -121,8 +133,9 @@ def apex_curve(gray_crops: list[np.ndarray], window: Window, config: PreprocessC
     return measure.apex_curve(faces)
 
 
-def view_features(gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig,
-                  apex_at: int | None = None) -> ViewFeatures:
+def view_features(
+    gray_crops: list[np.ndarray], window: Window, config: PreprocessConfig, apex_at: int | None = None
+) -> ViewFeatures:
     """Features of one view from its onset…offset gray crops; the apex is detected unless given."""
     curve = apex_curve(gray_crops, window, config)
     apex = apex_index(curve) if apex_at is None else apex_at
@@ -130,8 +143,9 @@ def view_features(gray_crops: list[np.ndarray], window: Window, config: Preproce
     return ViewFeatures(window, curve, apex, phases)
 
 
-def event_features(frames: list[np.ndarray], detector: FaceDetector,
-                   config: PreprocessConfig = PreprocessConfig()) -> list[ViewFeatures]:
+def event_features(
+    frames: list[np.ndarray], detector: FaceDetector, config: PreprocessConfig = PreprocessConfig()
+) -> list[ViewFeatures]:
     """Features of every view for an event given its onset…offset RGB frames (side by side)."""
     if len(frames) < 2:
         raise ValueError(f"an event needs at least 2 frames, got {len(frames)}")
@@ -167,7 +181,7 @@ class FeatureCache:
             with np.load(path) as data:
                 return {k: data[k] for k in data.files}
         except (OSError, ValueError, EOFError):
-            path.unlink(missing_ok=True)   # a half-written file from an interrupted run
+            path.unlink(missing_ok=True)  # a half-written file from an interrupted run
             return None
 
     def save(self, key: str, arrays: dict[str, np.ndarray]) -> None:
@@ -175,4 +189,3 @@ class FeatureCache:
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
-

@@ -4,6 +4,7 @@ eq. 1: (u, v) = Farneback(F_onset, F_t)
 eq. 2: m = sqrt(u² + v²)
 eq. 3: I_t = Σ_pixels m ;  apex = argmax_t I_t
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -24,8 +25,9 @@ class FarnebackParams:
     winsize: int = Field(15, ge=1, description="averaging window (px)")
     iterations: int = Field(3, ge=1, description="iterations per pyramid level")
     poly_n: int = Field(5, ge=1, description="pixel neighbourhood of the polynomial fit (OpenCV: 5 or 7)")
-    poly_sigma: float = Field(1.2, gt=0, description="Gaussian σ of the polynomial fit (OpenCV: 1.1 for poly_n 5, "
-                                                     "1.5 for 7)")
+    poly_sigma: float = Field(
+        1.2, gt=0, description="Gaussian σ of the polynomial fit (OpenCV: 1.1 for poly_n 5, 1.5 for 7)"
+    )
 
 
 DEFAULT_FARNEBACK = FarnebackParams()
@@ -47,9 +49,16 @@ def farneback(reference: np.ndarray, target: np.ndarray, params: FarnebackParams
     if reference.shape != target.shape:
         raise ValueError(f"flow needs frames of one shape, got {reference.shape} and {target.shape}")
     return cv2.calcOpticalFlowFarneback(
-        reference, target, None,
-        params.pyr_scale, params.levels, params.winsize, params.iterations,
-        params.poly_n, params.poly_sigma, 0,
+        reference,
+        target,
+        None,
+        params.pyr_scale,
+        params.levels,
+        params.winsize,
+        params.iterations,
+        params.poly_n,
+        params.poly_sigma,
+        0,
     )
 
 
@@ -83,8 +92,9 @@ def pixel_grid(height: int, width: int) -> np.ndarray:
     return np.dstack([xs, ys, np.ones_like(xs)])
 
 
-def affine_fit(flow: np.ndarray, mask: np.ndarray | None = None, stride: int = 4,
-               keep_fraction: float = 0.75) -> np.ndarray:
+def affine_fit(
+    flow: np.ndarray, mask: np.ndarray | None = None, stride: int = 4, keep_fraction: float = 0.75
+) -> np.ndarray:
     """(3, 2) coefficients of the affine flow u, v = [x, y, 1] · A that best explains `flow`: head
     translation, roll, scale (moving closer) and, to first order, small nods and turns, all of which
     move the whole face as one plane.
@@ -120,5 +130,3 @@ def intensity_curve(frames: list[np.ndarray], params: FarnebackParams = DEFAULT_
 def apex_index(curve: np.ndarray) -> int:
     """Position of the apex: argmax of the intensity curve (eq. 3)."""
     return int(np.argmax(curve))
-
-

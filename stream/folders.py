@@ -1,5 +1,6 @@
 """Image files and folders of numbered frames: decoding a frame (at a reduced size if asked) and
 listing a folder's frames in numeric order. Every reader of frames on disk goes through here."""
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,15 @@ FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 # libjpeg scales JPEGs in the DCT domain while decoding; other formats are decoded, then resized.
 # IMREAD_COLOR_RGB has the decoder write RGB: a separate BGR→RGB pass over a freshly decoded
 # 4DME frame cost 2.2 ms (page faults on the new buffer), a third of the decode itself.
-DECODE_FLAGS = {scale: flag | cv2.IMREAD_COLOR_RGB for scale, flag in
-                {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
-                 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}.items()}
+DECODE_FLAGS = {
+    scale: flag | cv2.IMREAD_COLOR_RGB
+    for scale, flag in {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }.items()
+}
 
 
 class DatasetError(ValueError):

@@ -1,4 +1,5 @@
 """The one record that travels the pipeline."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,4 +25,3 @@ def split_source(source: str) -> tuple[str, str]:
     """'s01/s01_long01' → ('s01', 's01_long01'); a source without a slash is its own subject and video."""
     subject, _, video = source.rpartition("/")
     return (subject or video, video)
-

@@ -16,6 +16,7 @@ eyes, nose and cheeks, mouth and chin) split into left and right halves (a one-s
 corner). Before the flow the target's brightness is scaled to the reference's (Farneback reads a
 1 % gain change as motion).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,30 +37,49 @@ Fraction = Annotated[float, Field(gt=0, le=1)]
 @config_class
 class IntensityConfig:
     size: int = Field(160, ge=16, description="the measured area is resized to size × size (px)")
-    flow: FarnebackParams = Field(default_factory=lambda: FarnebackParams(levels=2, winsize=11, iterations=2),
-                                  description="the running flow's Farneback settings (lighter than the phases')")
-    lag_s: float = Field(0.1, gt=0, description="the live reference is the newest new picture at least this far back "
-                                                "(s): about an expression's rise, short enough that head drift and "
-                                                "light changes add little")
-    forehead: float = Field(0.2, ge=0, le=0.5, description="share of the face box's height measured above it (the "
-                                                           "detector's box ends at the brows); at most the crop's "
-                                                           "margin")
+    flow: FarnebackParams = Field(
+        default_factory=lambda: FarnebackParams(levels=2, winsize=11, iterations=2),
+        description="the running flow's Farneback settings (lighter than the phases')",
+    )
+    lag_s: float = Field(
+        0.1,
+        gt=0,
+        description="the live reference is the newest new picture at least this far back "
+        "(s): about an expression's rise, short enough that head drift and "
+        "light changes add little",
+    )
+    forehead: float = Field(
+        0.2,
+        ge=0,
+        le=0.5,
+        description="share of the face box's height measured above it (the "
+        "detector's box ends at the brows); at most the crop's "
+        "margin",
+    )
     motion_compensation: Literal["affine", "none"] = Field(
-        "affine", description="head motion taken out of the flow: affine (translation, roll, scale, and small nods "
-                              "and turns to first order) or none")
+        "affine",
+        description="head motion taken out of the flow: affine (translation, roll, scale, and small nods "
+        "and turns to first order) or none",
+    )
     eye_mask: Switch = Field(True, description="leave the eyes out of the regions (blinks) and measure them apart")
     eye_mask_size: tuple[Fraction, Fraction] = Field(
-        (0.15, 0.07), description="the eye ellipses' half-axes, fractions of the face width: the eye opening and lids, "
-                                  "not the brows (assumption, checked on the shared real videos)")
+        (0.15, 0.07),
+        description="the eye ellipses' half-axes, fractions of the face width: the eye opening and lids, "
+        "not the brows (assumption, checked on the shared real videos)",
+    )
     gain_compensation: Switch = Field(True, description="match the target's mean brightness to the reference's")
     band_edges: tuple[float, ...] = Field(
-        (0.0, 0.45, 0.7, 1.0), description="row bounds of the face bands, fractions of the measured area's height "
-                                           "from the top: forehead, brows + eyes | nose + cheeks | mouth + chin")
+        (0.0, 0.45, 0.7, 1.0),
+        description="row bounds of the face bands, fractions of the measured area's height "
+        "from the top: forehead, brows + eyes | nose + cheeks | mouth + chin",
+    )
     columns: Literal[1, 2] = Field(2, description="each band split into this many columns (2: the face's two halves)")
     apex_prior: tuple[Fraction, Fraction] | None = Field(
-        (0.35, 0.2), description="where in onset…offset an apex falls, as (centre, width) fractions of the clip: the "
-                                 "displacement is weighted by a Gaussian there before the argmax (a micro-expression "
-                                 "rises faster than it fades; assumption, not fitted to our data); null: none")
+        (0.35, 0.2),
+        description="where in onset…offset an apex falls, as (centre, width) fractions of the clip: the "
+        "displacement is weighted by a Gaussian there before the argmax (a micro-expression "
+        "rises faster than it fades; assumption, not fitted to our data); null: none",
+    )
 
     @model_validator(mode="after")
     def _bands(self) -> IntensityConfig:
@@ -90,9 +110,9 @@ class IntensityConfig:
 class FaceMotion:
     """What moved between two pictures of a face (px at the measured size)."""
 
-    vectors: np.ndarray     # (bands · columns, 2) each region's mean flow (u, v), head motion removed
-    head: float             # RMS of the fitted head motion over the face
-    eyes: float = 0.0       # mean flow magnitude inside the eye ellipses, head motion removed (0 without them)
+    vectors: np.ndarray  # (bands · columns, 2) each region's mean flow (u, v), head motion removed
+    head: float  # RMS of the fitted head motion over the face
+    eyes: float = 0.0  # mean flow magnitude inside the eye ellipses, head motion removed (0 without them)
 
     @cached_property
     def regions(self) -> np.ndarray:
@@ -126,9 +146,13 @@ class FaceIntensity:
         above = min(int(round(config.forehead * side)), offset)
         self.rows = (offset - above, offset + side)
         self.cols = (offset, offset + side)
-        scale_x, scale_y = crop.w / crop_size, crop.h / crop_size    # a whole-frame crop need not be square
-        area = Box(int(round(crop.x + offset * scale_x)), int(round(crop.y + self.rows[0] * scale_y)),
-                   int(round(side * scale_x)), int(round((side + above) * scale_y)))
+        scale_x, scale_y = crop.w / crop_size, crop.h / crop_size  # a whole-frame crop need not be square
+        area = Box(
+            int(round(crop.x + offset * scale_x)),
+            int(round(crop.y + self.rows[0] * scale_y)),
+            int(round(side * scale_x)),
+            int(round((side + above) * scale_y)),
+        )
         self.mask = eye_mask(face, area, config.size, *config.eye_mask_size) if config.eye_mask else None
         weights = np.ones((config.size, config.size), np.float32) if self.mask is None else self.mask.astype(np.float32)
         self._weights = weights
@@ -142,7 +166,7 @@ class FaceIntensity:
         self._moments = (grid * weights.reshape(-1, 1)).T @ grid / weights.sum()
 
     def face(self, gray_crop: np.ndarray) -> np.ndarray:
-        area = gray_crop[self.rows[0]:self.rows[1], self.cols[0]:self.cols[1]]
+        area = gray_crop[self.rows[0] : self.rows[1], self.cols[0] : self.cols[1]]
         size = self.config.size
         return area if area.shape == (size, size) else cv2.resize(area, (size, size), interpolation=cv2.INTER_AREA)
 
@@ -210,7 +234,9 @@ class FaceIntensity:
         offset. Returns the apex's index (by `apex_curve` over motions[:end + 1]) and the displacement
         in `region` at the apex and at the last face: a micro-expression comes back (≈ 0 left); the
         onset of a held smile or a head that moved and stayed does not."""
-        curve = self.displacement_of(motions[:end + 1], detrend=True)[:, region] * apex_prior(end + 1, self.config.apex_prior)
+        curve = self.displacement_of(motions[: end + 1], detrend=True)[:, region] * apex_prior(
+            end + 1, self.config.apex_prior
+        )
         apex = int(np.argmax(curve))
         return apex, float(motions[apex].regions[region]), float(motions[-1].regions[region])
 

@@ -7,13 +7,15 @@ threads; calibration and the tests run it alone.
 A picture that repeats the one before it (webcams and web videos often hold a frame for two or
 three frame times) is stored but not measured: there is no new motion in it, and measuring it
 would give the spotter a flow of zero that looks like a perfectly still face."""
+
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -32,35 +34,40 @@ from mer_live.stream.telemetry import EngineStats
 from mer_live.stream.tracking import CropTracker, TrackingOptions, Window
 from mer_live.stream.views import split_views
 
-Layout = Callable[[np.ndarray], tuple[int, int | None]]   # frame → (views, split_x)
+Layout = Callable[[np.ndarray], tuple[int, int | None]]  # frame → (views, split_x)
 
 
 @config_class
 class EngineConfig:
-    views: Literal[1, 2] | None = Field(2, description="views side by side in a frame (1: a mono webcam; "
-                                                       "null: detect)")
+    views: Literal[1, 2] | None = Field(2, description="views side by side in a frame (1: a mono webcam; null: detect)")
     split_x: int | None = Field(None, ge=1, description="the seam between views (px); null = the middle")
-    realtime: Switch = Field(False, description="deliver recorded frames at their own pace (else: as "
-                                                "fast as the pipeline takes them)")
+    realtime: Switch = Field(
+        False, description="deliver recorded frames at their own pace (else: as fast as the pipeline takes them)"
+    )
     ring_s: float = Field(6.0, gt=0, description="seconds of crops kept; must exceed max_event_s + the lag")
     queue_frames: int = Field(32, ge=1, description="reader → processing queue bound (frames)")
     events_queue: int = Field(64, ge=1, description="processing → classifier queue bound (events)")
-    decision_threshold: float = Field(0.2, gt=0, lt=1, description="a class is reported above this probability "
-                                                                    "(paper: 0.2)")
+    decision_threshold: float = Field(
+        0.2, gt=0, lt=1, description="a class is reported above this probability (paper: 0.2)"
+    )
     preview_every: int = Field(3, ge=1, description="frames between dashboard previews")
-    capture_nice: int = Field(5, ge=0, le=19, description="OS priority drop of the capture threads (Linux), see "
-                                                          "lowered_thread_priority")
+    capture_nice: int = Field(
+        5, ge=0, le=19, description="OS priority drop of the capture threads (Linux), see lowered_thread_priority"
+    )
     spotter: SpotterOptions = Field(default_factory=SpotterOptions, description="the spotter's thresholds and times")
     tracking: TrackingOptions = Field(default_factory=TrackingOptions, description="crop windows over time")
-    features: PreprocessConfig = Field(default_factory=PreprocessConfig,
-                                       description="crop size, margin, flows, intensity")
+    features: PreprocessConfig = Field(
+        default_factory=PreprocessConfig, description="crop size, margin, flows, intensity"
+    )
 
     @model_validator(mode="after")
     def _ring_holds_an_event(self) -> EngineConfig:
         needed = self.spotter.max_event_s + self.features.intensity.lag_s
         if self.ring_s <= needed:
-            raise ValueError(f"ring_s ({self.ring_s}) must exceed spotter.max_event_s + features.intensity.lag_s "
-                             f"({needed}); a longer event needs a longer ring (ring_s in a --config file)")
+            raise ValueError(
+                f"ring_s ({self.ring_s}) must exceed spotter.max_event_s + features.intensity.lag_s "
+                f"({needed}); a longer event needs a longer ring (ring_s in a --config file)"
+            )
         return self
 
 
@@ -70,11 +77,17 @@ class FramePipeline:
     Single-threaded and usable on its own (calibration, tests); the Engine adds the threads.
     """
 
-    def __init__(self, config: EngineConfig, detector_factory: Callable[[], FaceDetector],
-                 baselines: dict[Channel, Baseline] | None = None,
-                 stats: EngineStats | None = None, store: LiveStore | None = None,
-                 on_tick: Callable[[], None] = lambda: None, layout: Layout | None = None,
-                 recording_fps: Callable[[str], float] | None = None):
+    def __init__(
+        self,
+        config: EngineConfig,
+        detector_factory: Callable[[], FaceDetector],
+        baselines: dict[Channel, Baseline] | None = None,
+        stats: EngineStats | None = None,
+        store: LiveStore | None = None,
+        on_tick: Callable[[], None] = lambda: None,
+        layout: Layout | None = None,
+        recording_fps: Callable[[str], float] | None = None,
+    ):
         """`recording_fps` names each recording's own frame rate where a source mixes rates (a
         dataset of 25 and 30 fps videos); the spotter's time constants follow it."""
         if config.views is None and layout is None:
@@ -92,15 +105,15 @@ class FramePipeline:
             self._setup_views(config.views, config.split_x)
         self.baselines = baselines
         self.spotter = self._new_spotter(config.spotter)
-        self.measures: dict[int, tuple[int, FaceIntensity]] = {}    # view → (window serial, its measure)
-        self._new: dict[int, deque] = {}                             # view → its recent new pictures (frame, t_s, window)
-        self._tracks: dict[int, tuple] = {}                          # view → (reference, window, {frame: FaceMotion}) of the open event
-        self._span: list | None = None                               # the face state so far: [state, first, last, t0, t1]
+        self.measures: dict[int, tuple[int, FaceIntensity]] = {}  # view → (window serial, its measure)
+        self._new: dict[int, deque] = {}  # view → its recent new pictures (frame, t_s, window)
+        self._tracks: dict[int, tuple] = {}  # view → (reference, window, {frame: FaceMotion}) of the open event
+        self._span: list | None = None  # the face state so far: [state, first, last, t0, t1]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mer-view")
         self.source: str | None = None
         self.shape: tuple[int, ...] | None = None
         self.last_frame, self.last_t = 0, 0.0
-        self.measured = False          # whether the last frame was measured (not a repeat, a reference found)
+        self.measured = False  # whether the last frame was measured (not a repeat, a reference found)
         self._fps_clock = (time.perf_counter(), 0)
         if store is not None:
             store.set_thresholds(config.spotter.k_high, config.spotter.k_low)
@@ -112,17 +125,20 @@ class FramePipeline:
     def set_thresholds(self, options: SpotterOptions) -> None:
         """Spotter options with new thresholds; the spotter keeps its baselines and state."""
         self.config = replace(self.config, spotter=options)
-        self.spotter.options = replace(options, fps=self.spotter.options.fps)   # the recording's own rate stays
+        self.spotter.options = replace(options, fps=self.spotter.options.fps)  # the recording's own rate stays
         if self.store is not None:
             self.store.set_thresholds(options.k_high, options.k_low)
 
     def _setup_views(self, views: int, split_x: int | None) -> None:
         self.config = replace(self.config, views=views, split_x=split_x)
         # one detector per view: the views are measured in parallel threads
-        cropped = self.config.features.cropped   # pre-cropped faces: no detector is ever asked
-        self.trackers = [CropTracker(None if cropped else self.detector_factory(), self.config.tracking,
-                                     self.config.features.margin, cropped)
-                         for _ in range(views)]
+        cropped = self.config.features.cropped  # pre-cropped faces: no detector is ever asked
+        self.trackers = [
+            CropTracker(
+                None if cropped else self.detector_factory(), self.config.tracking, self.config.features.margin, cropped
+            )
+            for _ in range(views)
+        ]
         capacity = max(2, int(self.config.ring_s * self.config.spotter.fps))
         features = self.config.features
         self.ring = CropRing(capacity, views, features.size, features.intensity.size)
@@ -133,7 +149,7 @@ class FramePipeline:
         if self.ring is None:
             self._setup_views(*self.layout(frame.image))
         finished = []
-        if frame.source != self.source:               # a new recording: close what is open, start fresh
+        if frame.source != self.source:  # a new recording: close what is open, start fresh
             finished += self.close()
             self.source = frame.source
             self.stats.recordings += 1
@@ -238,7 +254,7 @@ class FramePipeline:
         face = measure.face(feature)
         self.stats.timers.add("crop", time.perf_counter() - t1)
         recent = self._new.setdefault(v, deque())
-        if recent and recent[-1][2] != window.serial:    # a new crop window: its pictures start afresh
+        if recent and recent[-1][2] != window.serial:  # a new crop window: its pictures start afresh
             recent.clear()
         last = self.ring.spot_crop(recent[-1][0], v) if recent else None
         if last is not None and repeats(last, face):
@@ -289,12 +305,21 @@ class FramePipeline:
                 crops[v] = tuple(self.ring.feature_crop(f, v) for f in frames)
         event = replace(event, apex_frame_by_view=apexes)
         marks = (event.onset_frame, event.apex_frame, event.offset_frame)
-        onset_s, apex_s, offset_s = (t if t is not None else f / self.spotter.options.fps
-                                     for t, f in zip(map(self.ring.time_of, marks), marks))
+        onset_s, apex_s, offset_s = (
+            t if t is not None else f / self.spotter.options.fps for t, f in zip(map(self.ring.time_of, marks), marks)
+        )
         intensity = self.config.features.intensity
-        return replace(event, source=self.source, onset_s=onset_s, apex_s=apex_s, offset_s=offset_s,
-                       band_rows=tuple(intensity.band_edges[event.band:event.band + 2]),
-                       side=intensity.region_side(event.region), crops=crops, confirmed_at=confirmed_at)
+        return replace(
+            event,
+            source=self.source,
+            onset_s=onset_s,
+            apex_s=apex_s,
+            offset_s=offset_s,
+            band_rows=tuple(intensity.band_edges[event.band : event.band + 2]),
+            side=intensity.region_side(event.region),
+            crops=crops,
+            confirmed_at=confirmed_at,
+        )
 
     def _apex(self, event: Event, view: int) -> tuple[int | None, tuple[float, float] | None]:
         """(the view's apex, its displacement there and at the newest picture, px): the peak of the
@@ -369,5 +394,8 @@ class FramePipeline:
         """Each view's crop window in frame coordinates, for drawing."""
         width = self.shape[1] if self.shape else 0
         offset = [0, self.config.split_x or width // 2]
-        return {view_name(v): (t.window.crop.x + offset[v], t.window.crop.y, t.window.crop.w, t.window.crop.h)
-                for v, t in enumerate(self.trackers) if t.window is not None}
+        return {
+            view_name(v): (t.window.crop.x + offset[v], t.window.crop.y, t.window.crop.w, t.window.crop.h)
+            for v, t in enumerate(self.trackers)
+            if t.window is not None
+        }

@@ -1,4 +1,5 @@
 """A bounded ring of per-view face crops: memory is fixed at construction, whatever the stream length."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,8 @@ class CropRing:
         self.features = np.zeros((capacity, n_views, feature_size, feature_size), np.uint8)
         self.spots = np.zeros((capacity, n_views, spot_size, spot_size), np.uint8)
         self.valid = np.zeros((capacity, n_views), bool)
-        self.windows = np.zeros((capacity, n_views), np.int64)   # crop-window serial of each stored crop
-        self.new = np.zeros((capacity, n_views), bool)          # a new picture, not a repeat of the one before
+        self.windows = np.zeros((capacity, n_views), np.int64)  # crop-window serial of each stored crop
+        self.new = np.zeros((capacity, n_views), bool)  # a new picture, not a repeat of the one before
         self.frames = np.full(capacity, -1, np.int64)
         self.times = np.zeros(capacity, np.float64)
         self._slot_of: dict[int, int] = {}
@@ -28,8 +29,16 @@ class CropRing:
     def __len__(self) -> int:
         return len(self._slot_of)
 
-    def push(self, frame: int, t_s: float, view: int, feature_crop: np.ndarray, spot_crop: np.ndarray,
-             window: int = 0, new: bool = True) -> None:
+    def push(
+        self,
+        frame: int,
+        t_s: float,
+        view: int,
+        feature_crop: np.ndarray,
+        spot_crop: np.ndarray,
+        window: int = 0,
+        new: bool = True,
+    ) -> None:
         """Store one view's crops of `frame`; the first view of a new frame claims the next slot.
         `new`: the picture is not a repeat of the one before it."""
         slot = self._slot_of.get(frame)
@@ -53,8 +62,11 @@ class CropRing:
 
     def at_or_before(self, frame: int, view: int, window: int) -> int | None:
         """The newest stored frame number ≤ `frame` holding `view` cropped by `window` (numbers may have gaps)."""
-        candidates = [f for f, s in self._slot_of.items()
-                      if f <= frame and self.valid[s, view] and self.windows[s, view] == window]
+        candidates = [
+            f
+            for f, s in self._slot_of.items()
+            if f <= frame and self.valid[s, view] and self.windows[s, view] == window
+        ]
         return max(candidates) if candidates else None
 
     def clear(self) -> None:
@@ -76,8 +88,11 @@ class CropRing:
 
     def new_frames(self, first: int, last: int, view: int, window: int) -> list[int]:
         """The stored new pictures of `view` in `window` with frame numbers first…last, in order."""
-        return sorted(f for f, s in self._slot_of.items()
-                      if first <= f <= last and self.valid[s, view] and self.new[s, view] and self.windows[s, view] == window)
+        return sorted(
+            f
+            for f, s in self._slot_of.items()
+            if first <= f <= last and self.valid[s, view] and self.new[s, view] and self.windows[s, view] == window
+        )
 
     def nearest(self, frame: int, view: int, window: int) -> int | None:
         """The stored frame closest to `frame` holding `view` cropped by `window`."""

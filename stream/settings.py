@@ -7,10 +7,11 @@ command line's help), choices are `Literal`s, and a rule between fields is one `
 ValidationError, a ValueError whose `errors()` name the field (`spotter.k_low` when nested);
 `describe` says it in one line. `config_to_json` and `config_from_json` are the only JSON path.
 """
+
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,7 +19,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 T = TypeVar("T")
-Switch = Annotated[bool, Field(strict=True)]   # true or false only: 1 or "yes" is refused, not taken for true
+Switch = Annotated[bool, Field(strict=True)]  # true or false only: 1 or "yes" is refused, not taken for true
 
 
 class ConfigError(ValueError):
@@ -30,7 +31,7 @@ def config_class(cls: type[T]) -> type[T]:
     return dataclass(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))(cls)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adapter(cls: type) -> TypeAdapter:
     return TypeAdapter(cls)
 
@@ -65,8 +66,11 @@ def describe(error: ValidationError, where: str = "") -> str:
     for problem in error.errors():
         path = ".".join(map(str, problem["loc"]))
         message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] != "value_error" and not isinstance(problem["input"], (dict, list, tuple)) \
-                and "missing" not in problem["type"]:
+        if (
+            problem["type"] != "value_error"
+            and not isinstance(problem["input"], (dict, list, tuple))
+            and "missing" not in problem["type"]
+        ):
             message += f" (got {problem['input']!r})"
         problems.append(f"{path}: {message}" if path else message)
     return f"{where or error.title}: " + "; ".join(problems)

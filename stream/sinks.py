@@ -4,6 +4,7 @@ Sinks are context managers with one verb, `write(record)`: an Event, or a FaceSt
 state over a stretch), which only the JSONL log keeps. `SinkSet` fans a record out and keeps going
 when one sink fails, counting the failure: a full disk must not stop the stream.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,10 +17,31 @@ from typing import Protocol
 from mer_live.stream.events import Event, Record
 from mer_live.stream.frames import split_source
 
-CSV_COLUMNS = ("event_id", "source", "kind", "onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s",
-               "offset_s", "duration_s", "apex_left", "apex_right", "peak_intensity", "labels", "probs",
-               "attention", "threshold", "model", "latency_ms", "band", "band_rows", "run_id")
-MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion", "apex")   # MEGC's five, then our apex
+CSV_COLUMNS = (
+    "event_id",
+    "source",
+    "kind",
+    "onset_frame",
+    "apex_frame",
+    "offset_frame",
+    "onset_s",
+    "apex_s",
+    "offset_s",
+    "duration_s",
+    "apex_left",
+    "apex_right",
+    "peak_intensity",
+    "labels",
+    "probs",
+    "attention",
+    "threshold",
+    "model",
+    "latency_ms",
+    "band",
+    "band_rows",
+    "run_id",
+)
+MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion", "apex")  # MEGC's five, then our apex
 
 
 class Sink(Protocol):
@@ -48,7 +70,7 @@ class JsonlSink(_FileSink):
         super().__init__(path)
         self._file = open(self.path, "a", encoding="utf-8")
         self.durable = durable
-        if self._ends_mid_line():   # a crash cut the last record short: ours start on a line of their own
+        if self._ends_mid_line():  # a crash cut the last record short: ours start on a line of their own
             self._file.write("\n")
             self._file.flush()
 
@@ -83,8 +105,14 @@ def csv_row(event: Event) -> dict:
 
 def megc_row(event: Event) -> dict:
     subject, video = split_source(event.source)
-    return {"subject": subject, "video": video, "onset": event.onset_frame, "offset": event.offset_frame,
-            "emotion": "+".join(event.labels), "apex": event.apex_frame}
+    return {
+        "subject": subject,
+        "video": video,
+        "onset": event.onset_frame,
+        "offset": event.offset_frame,
+        "emotion": "+".join(event.labels),
+        "apex": event.apex_frame,
+    }
 
 
 class _CsvSink(_FileSink):
@@ -105,8 +133,10 @@ class _CsvSink(_FileSink):
         with open(self.path, newline="", encoding="utf-8", errors="replace") as handle:
             header = next(csv.reader(handle), [])
         if header != list(self.columns):
-            raise ValueError(f"cannot append to {self.path}: its columns are not this version's "
-                             f"({', '.join(self.columns)}); name a new file")
+            raise ValueError(
+                f"cannot append to {self.path}: its columns are not this version's "
+                f"({', '.join(self.columns)}); name a new file"
+            )
 
     def row(self, event: Event) -> dict | None:
         raise NotImplementedError

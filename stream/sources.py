@@ -13,6 +13,7 @@ the engine can count it. Images are (H, W, 3) uint8 RGB whatever the file holds 
 expanded, alpha dropped). Every source has `.name`, `.fps` and the counters `.frames` (frames
 yielded) and `.dropped` (decode failures; for a camera, frames overwritten before being read).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,9 @@ import re
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Union
 
 import cv2
 import numpy as np
@@ -52,7 +53,7 @@ class DroppedFrame:
     reason: str
 
 
-Item = Union[Frame, DroppedFrame]
+Item = Frame | DroppedFrame
 
 
 class Source:
@@ -66,8 +67,8 @@ class Source:
         self.fps = float(fps)
         self.frames = 0
         self.dropped = 0
-        self.ended_reason: str | None = None   # why the stream ended, once it has
-        self.failure: str | None = None        # the same when it ended because something broke
+        self.ended_reason: str | None = None  # why the stream ended, once it has
+        self.failure: str | None = None  # the same when it ended because something broke
 
     def _record_end(self, reason: str, failed: bool) -> None:
         """Keep the first reason the stream ended; `failed` when it broke (a file cut short, a lost camera)."""
@@ -145,12 +146,14 @@ class VideoFileSource(Source):
             self._capture.release()
             raise SourceError(f"cannot open video {path}")
         self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self._stamped = fps is None      # a rate the user gives replaces the file's own timing
+        self._stamped = fps is None  # a rate the user gives replaces the file's own timing
         self._last_t = -1.0
         if fps is None:
             fps = self._capture.get(cv2.CAP_PROP_FPS)
             if not fps or not math.isfinite(fps) or fps <= 0:
-                warnings.warn(f"{path} does not state its frame rate; assuming {FALLBACK_VIDEO_FPS:g} fps")
+                warnings.warn(
+                    f"{path} does not state its frame rate; assuming {FALLBACK_VIDEO_FPS:g} fps", stacklevel=2
+                )
                 fps = FALLBACK_VIDEO_FPS
         super().__init__(path.name, fps)
 
@@ -203,8 +206,14 @@ class CameraSource(Source):
 
     live = True
 
-    def __init__(self, device: int | str, fps_hint: float = 30.0, reconnect_s: float = 2.0,
-                 give_up_s: float = 10.0, capture_factory: Callable = cv2.VideoCapture) -> None:
+    def __init__(
+        self,
+        device: int | str,
+        fps_hint: float = 30.0,
+        reconnect_s: float = 2.0,
+        give_up_s: float = 10.0,
+        capture_factory: Callable = cv2.VideoCapture,
+    ) -> None:
         super().__init__(f"camera:{device}", fps_hint)
         self.device = device
         self.reconnect_s = reconnect_s
@@ -215,7 +224,7 @@ class CameraSource(Source):
         self._ready = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.started = 0.0          # monotonic clock reading `t_s` counts from
+        self.started = 0.0  # monotonic clock reading `t_s` counts from
         self._last_frame = 0.0
 
     def _end(self, reason: str, failed: bool = True) -> None:
@@ -247,8 +256,10 @@ class CameraSource(Source):
                 self._read_until_failure()
                 silent = time.monotonic() - self._last_frame
                 if silent >= self.give_up_s:
-                    self._end(f"no frame from camera {self.device!r} for {self.give_up_s:g} s "
-                              f"after {self.reconnects} reconnect(s)")
+                    self._end(
+                        f"no frame from camera {self.device!r} for {self.give_up_s:g} s "
+                        f"after {self.reconnects} reconnect(s)"
+                    )
                     return
                 if self._stop.wait(min(self.reconnect_s, self.give_up_s - silent)):
                     return
@@ -266,8 +277,10 @@ class CameraSource(Source):
         index = 0
         while True:
             with self._ready:
-                self._ready.wait_for(lambda: self._slot is not None or self.ended_reason is not None,
-                                     timeout=self.give_up_s + self.reconnect_s)
+                self._ready.wait_for(
+                    lambda: self._slot is not None or self.ended_reason is not None,
+                    timeout=self.give_up_s + self.reconnect_s,
+                )
                 if self._stop.is_set() or self._slot is None:
                     break
                 grabbed, image = self._slot

@@ -29,6 +29,7 @@ the brows), `talking` (the mouth band moved more than `talk_px` in `talk_share` 
 brow band at a blink, or in the mouth band while talking is not reported: it is counted in
 `suppressed` under that state, and the state timeline says why nothing was reported.
 """
+
 from __future__ import annotations
 
 from collections import Counter, deque
@@ -41,56 +42,106 @@ from mer_live.stream.events import Event
 from mer_live.stream.intensity import FaceMotion
 from mer_live.stream.settings import config_class
 
-Channel = tuple[int, int]   # (view, face region)
-EYE_RENEWAL = 16            # the eyes' usual μ and σ are taken anew after this many frames
+Channel = tuple[int, int]  # (view, face region)
+EYE_RENEWAL = 16  # the eyes' usual μ and σ are taken anew after this many frames
 
 
 @config_class
 class SpotterOptions:
-    fps: float = Field(60.0, gt=0, description="frame rate the time constants are counted in where frames carry no "
-                                               "time (a running stream replaces it with the source's own rate)")
+    fps: float = Field(
+        60.0,
+        gt=0,
+        description="frame rate the time constants are counted in where frames carry no "
+        "time (a running stream replaces it with the source's own rate)",
+    )
     k_high: float = Field(5.0, gt=0, description="onset threshold, in baseline σ above μ (set on the design videos)")
     k_low: float = Field(2.5, gt=0, description="offset threshold (hysteresis: lower than k_high)")
     edge_z: float = Field(1.2, ge=0, description="the onset is traced back to where z first rose above this (≤ k_low)")
     baseline_s: float = Field(30.0, gt=0, description="history kept per view, every measured frame (s)")
-    neighbours: int = Field(100, ge=3, description="a frame is scored against this many recent frames whose head "
-                                                  "motion was nearest its own")
+    neighbours: int = Field(
+        100, ge=3, description="a frame is scored against this many recent frames whose head motion was nearest its own"
+    )
     warmup_s: float = Field(1.0, ge=0, description="idle time needed before the first onset can fire (s)")
-    min_sigma_fraction: float = Field(0.02, ge=0, description="σ ≥ this × μ, so a noiseless source is not "
-                                                               "hair-triggered")
-    gap_s: float = Field(0.15, ge=0, description="an event goes on through dips below its release level shorter than "
-                                                "this (s): the lag signal dips between an expression's rise and fall")
-    gap_pictures: int = Field(3, ge=1, description="… or seen on fewer measured pictures than this: in a web video that "
-                                                  "holds its pictures (evm_face2: a new one every 2–3 frames) an "
-                                                  "expression's rise and fall lie 0.2 s apart, two pictures between")
-    release_fraction: float = Field(0.2, ge=0, lt=1, description="release level: max(k_low, this × the event's peak "
-                                                                   "score), at most k_high (assumption)")
+    min_sigma_fraction: float = Field(
+        0.02, ge=0, description="σ ≥ this × μ, so a noiseless source is not hair-triggered"
+    )
+    gap_s: float = Field(
+        0.15,
+        ge=0,
+        description="an event goes on through dips below its release level shorter than "
+        "this (s): the lag signal dips between an expression's rise and fall",
+    )
+    gap_pictures: int = Field(
+        3,
+        ge=1,
+        description="… or seen on fewer measured pictures than this: in a web video that "
+        "holds its pictures (evm_face2: a new one every 2–3 frames) an "
+        "expression's rise and fall lie 0.2 s apart, two pictures between",
+    )
+    release_fraction: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="release level: max(k_low, this × the event's peak score), at most k_high (assumption)",
+    )
     min_event_s: float = Field(0.12, ge=0, description="shorter events are noise (s)")
     max_micro_s: float = Field(0.5, gt=0, description="longer events are macro-expressions, logged, not classified (s)")
-    macro_px: float = Field(0.3, gt=0, description="larger motions are macro too: a region's mean displacement over "
-                                                   "the lag (px at the measured size) beyond a micro-expression's "
-                                                   "(a 2.5-px brow lowerer on a still real face: 0.17–0.20)")
-    return_share: float = Field(0.8, gt=0, description="a micro event whose region still holds more than this share of "
-                                                        "its apex's displacement after its offset is macro: the face "
-                                                        "moved and stayed (a held smile's onset, a head that turned)")
-    return_floor_px: float = Field(0.2, ge=0, description="… and more than this (px at the measured size): below it what "
-                                                          "is left is the flow's drift over the event (0.05–0.18 after "
-                                                          "injected events on a still real face), and a share of two "
-                                                          "noise-sized numbers says nothing")
+    macro_px: float = Field(
+        0.3,
+        gt=0,
+        description="larger motions are macro too: a region's mean displacement over "
+        "the lag (px at the measured size) beyond a micro-expression's "
+        "(a 2.5-px brow lowerer on a still real face: 0.17–0.20)",
+    )
+    return_share: float = Field(
+        0.8,
+        gt=0,
+        description="a micro event whose region still holds more than this share of "
+        "its apex's displacement after its offset is macro: the face "
+        "moved and stayed (a held smile's onset, a head that turned)",
+    )
+    return_floor_px: float = Field(
+        0.2,
+        ge=0,
+        description="… and more than this (px at the measured size): below it what "
+        "is left is the flow's drift over the event (0.05–0.18 after "
+        "injected events on a still real face), and a share of two "
+        "noise-sized numbers says nothing",
+    )
     max_event_s: float = Field(4.0, gt=0, description="an event is closed (as macro) after this long (s)")
     refractory_s: float = Field(0.1, ge=0, description="quiet time after an event before the next onset (s)")
-    moving_px: float = Field(0.75, gt=0, description="head motion between a picture and its reference (RMS px at the "
-                                                    "measured size) above which the face is 'moving'")
+    moving_px: float = Field(
+        0.75,
+        gt=0,
+        description="head motion between a picture and its reference (RMS px at the "
+        "measured size) above which the face is 'moving'",
+    )
     blink_z: float = Field(8.0, gt=0, description="the eyes' motion, in σ of their idle motion, that is a blink")
-    blink_px: float = Field(0.5, ge=0, description="… and by at least this much (mean px at the measured size; the lids "
-                                                   "of a blink move ~1–2, those of an action unit ~0.2)")
-    blink_ratio: float = Field(3.0, gt=0, description="… and at least this many times the brows' (a brow raise or frown "
-                                                      "moves the lids about twice as much as the brows; a blink 10×)")
+    blink_px: float = Field(
+        0.5,
+        ge=0,
+        description="… and by at least this much (mean px at the measured size; the lids "
+        "of a blink move ~1–2, those of an action unit ~0.2)",
+    )
+    blink_ratio: float = Field(
+        3.0,
+        gt=0,
+        description="… and at least this many times the brows' (a brow raise or frown "
+        "moves the lids about twice as much as the brows; a blink 10×)",
+    )
     talk_s: float = Field(3.0, gt=0, description="window in which mouth activity is counted for 'talking' (s)")
-    talk_px: float = Field(0.18, gt=0, description="a mouth band moving more than this over the lag (px at the measured "
-                                                  "size) is speaking, or chewing (speech on the design videos: 0.3–1)")
-    talk_share: float = Field(0.15, gt=0, le=1, description="share of that window with the mouth band moving more than "
-                                                            "talk_px that is talking")
+    talk_px: float = Field(
+        0.18,
+        gt=0,
+        description="a mouth band moving more than this over the lag (px at the measured "
+        "size) is speaking, or chewing (speech on the design videos: 0.3–1)",
+    )
+    talk_share: float = Field(
+        0.15,
+        gt=0,
+        le=1,
+        description="share of that window with the mouth band moving more than talk_px that is talking",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SpotterOptions:
@@ -99,8 +150,10 @@ class SpotterOptions:
         if self.edge_z > self.k_low:
             raise ValueError(f"edge_z must lie in [0, k_low], got edge_z={self.edge_z}, k_low={self.k_low}")
         if not self.min_event_s <= self.max_micro_s <= self.max_event_s:
-            raise ValueError("durations need min_event_s ≤ max_micro_s ≤ max_event_s, got "
-                             f"{self.min_event_s}, {self.max_micro_s}, {self.max_event_s}")
+            raise ValueError(
+                "durations need min_event_s ≤ max_micro_s ≤ max_event_s, got "
+                f"{self.min_event_s}, {self.max_micro_s}, {self.max_event_s}"
+            )
         return self
 
     def frames(self, seconds: float) -> int:
@@ -165,29 +218,29 @@ class _Active:
     last_above_s: float
     peak_score: float
     peak_region: int
-    peak_state: str               # the face's state when the score peaked
-    pictures_below: int = 0       # measured pictures since the last one above the release level
+    peak_state: str  # the face's state when the score peaked
+    pictures_below: int = 0  # measured pictures since the last one above the release level
     peak: dict[Channel, tuple[float, int, float]] = field(default_factory=dict)  # channel → (value, frame, z)
-    states: Counter = field(default_factory=Counter)                             # face states seen meanwhile
+    states: Counter = field(default_factory=Counter)  # face states seen meanwhile
 
 
 @dataclass
 class SpotterState:
     """Everything the spotter remembers; separate from the options so it can be inspected or reset."""
 
-    mode: str = "warmup"           # warmup | idle | active | refractory
+    mode: str = "warmup"  # warmup | idle | active | refractory
     first_s: float | None = None
     quiet_until_s: float = -1.0
     history: dict[int, MotionHistory] = field(default_factory=dict)  # view → its recent frames
-    eyes: MotionHistory | None = None                                # the eyes' recent motion (mean over views)
-    eyes_baseline: tuple[float, float] | None = None                 # its μ, σ (renewed every EYE_RENEWAL frames)
-    mouth: deque = field(default_factory=deque)                      # (t_s, mouth band active) of recent frames
-    mouth_active: int = 0                                            # how many of those are active
-    recent: deque = field(default_factory=deque)                     # (frame, t_s, reference, reference_s, scores)
+    eyes: MotionHistory | None = None  # the eyes' recent motion (mean over views)
+    eyes_baseline: tuple[float, float] | None = None  # its μ, σ (renewed every EYE_RENEWAL frames)
+    mouth: deque = field(default_factory=deque)  # (t_s, mouth band active) of recent frames
+    mouth_active: int = 0  # how many of those are active
+    recent: deque = field(default_factory=deque)  # (frame, t_s, reference, reference_s, scores)
     active: _Active | None = None
     face_state: str = "still"
-    last_z: dict[int, float] = field(default_factory=dict)           # view → its z in the scoring region
-    last_score: float | None = None                                  # what the thresholds were compared with
+    last_z: dict[int, float] = field(default_factory=dict)  # view → its z in the scoring region
+    last_score: float | None = None  # what the thresholds were compared with
 
 
 class Spotter:
@@ -195,8 +248,14 @@ class Spotter:
     the Event (stream.events: its spotted fields) when one ends. `suppressed` counts the candidates
     the face state explained (moving, blink, talking)."""
 
-    def __init__(self, options: SpotterOptions = SpotterOptions(), baselines: dict[Channel, Baseline] | None = None,
-                 columns: int = 2, bands: int = 3, suppressed: Counter | None = None):
+    def __init__(
+        self,
+        options: SpotterOptions = SpotterOptions(),
+        baselines: dict[Channel, Baseline] | None = None,
+        columns: int = 2,
+        bands: int = 3,
+        suppressed: Counter | None = None,
+    ):
         """`columns` and `bands`: how the face's regions are laid out (IntensityConfig), region r
         lying in band r // columns; the top band holds the brows, the bottom one the mouth.
         `suppressed`: where to count the candidates a face state explained (a run's statistics)."""
@@ -207,7 +266,7 @@ class Spotter:
         self._fixed = dict(baselines or {})
         self.columns = columns
         self.mouth_band, self.brow_band = bands - 1, 0
-        self._mouth = slice(self.mouth_band * columns, (self.mouth_band + 1) * columns)   # the band's regions
+        self._mouth = slice(self.mouth_band * columns, (self.mouth_band + 1) * columns)  # the band's regions
         self._brows = slice(self.brow_band * columns, (self.brow_band + 1) * columns)
         self.suppressed = Counter() if suppressed is None else suppressed
         if self._fixed:
@@ -222,10 +281,13 @@ class Spotter:
         fixed = [self._fixed.get((view, r)) for r in regions]
         history = self.state.history.get(view)
         if history is None or len(history) < 3:
-            return {(view, r): (float(values[r]) - b.mu) / max(b.sigma, 1e-9)
-                    for r, b in zip(regions, fixed) if b is not None}
+            return {
+                (view, r): (float(values[r]) - b.mu) / max(b.sigma, 1e-9)
+                for r, b in zip(regions, fixed)
+                if b is not None
+            }
         mu, sigma = median_and_spread(history.nearest(motion.head, self.options.neighbours))
-        floor = [b.sigma if b is not None else 0.0 for b in fixed]     # a calibrated σ: live noise may only raise it
+        floor = [b.sigma if b is not None else 0.0 for b in fixed]  # a calibrated σ: live noise may only raise it
         sigma = np.maximum.reduce([sigma, floor, np.maximum(self.options.min_sigma_fraction * mu, 1e-9)])
         z = (values - mu) / sigma
         return {(view, r): float(z[r]) for r in regions}
@@ -255,8 +317,11 @@ class Spotter:
             history = self.state.eyes
             history.add(0.0, np.array([eyes]))
             if len(history) >= 3 and (self.state.eyes_baseline is None or history.count % EYE_RENEWAL == 0):
-                mu, sigma = median_and_spread(history.values[:len(history), 0])
-                self.state.eyes_baseline = float(mu), max(float(sigma), self.options.min_sigma_fraction * float(mu), 1e-9)
+                mu, sigma = median_and_spread(history.values[: len(history), 0])
+                self.state.eyes_baseline = (
+                    float(mu),
+                    max(float(sigma), self.options.min_sigma_fraction * float(mu), 1e-9),
+                )
 
     # ---------------------------------------------------------------- scores and states
     def region_scores(self, z: dict[Channel, float]) -> dict[int, float]:
@@ -288,8 +353,14 @@ class Spotter:
         return t_s if t_s is not None else frame / self.options.fps
 
     # ---------------------------------------------------------------- the state machine
-    def update(self, frame: int, motions: dict[int, FaceMotion], t_s: float | None = None,
-               reference: int | None = None, reference_s: float | None = None) -> Event | None:
+    def update(
+        self,
+        frame: int,
+        motions: dict[int, FaceMotion],
+        t_s: float | None = None,
+        reference: int | None = None,
+        reference_s: float | None = None,
+    ) -> Event | None:
         """One measured picture: `motions` per view against `reference` (the frame compared with,
         recorded at `reference_s`); by default the frame before."""
         options, state = self.options, self.state
@@ -328,8 +399,17 @@ class Spotter:
             state.mode = "idle"
         return None
 
-    def _start(self, frame: int, t: float, reference: int, reference_s: float, motions: dict[int, FaceMotion],
-               z: dict[Channel, float], region: int, score: float) -> None:
+    def _start(
+        self,
+        frame: int,
+        t: float,
+        reference: int,
+        reference_s: float,
+        motions: dict[int, FaceMotion],
+        z: dict[Channel, float],
+        region: int,
+        score: float,
+    ) -> None:
         """Onset: trace the rise back to where the firing region's score left edge_z."""
         state = self.state
         onset, onset_s, onset_ref, onset_ref_s = frame, t, reference, reference_s
@@ -337,9 +417,17 @@ class Spotter:
             if past_scores.get(region, self.options.edge_z) <= self.options.edge_z:
                 break
             onset, onset_s, onset_ref, onset_ref_s = past, past_s, past_ref, past_ref_s
-        state.active = _Active(onset=onset, onset_s=onset_s, reference=onset_ref, reference_s=onset_ref_s,
-                               last_above=frame, last_above_s=t,
-                               peak_score=score, peak_region=region, peak_state=state.face_state)
+        state.active = _Active(
+            onset=onset,
+            onset_s=onset_s,
+            reference=onset_ref,
+            reference_s=onset_ref_s,
+            last_above=frame,
+            last_above_s=t,
+            peak_score=score,
+            peak_region=region,
+            peak_state=state.face_state,
+        )
         self._track(frame, motions, z)
         state.mode = "active"
         state.recent.clear()
@@ -353,8 +441,15 @@ class Spotter:
             if channel not in active.peak or value > active.peak[channel][2]:
                 active.peak[channel] = (measured, frame, value)
 
-    def _update_active(self, frame: int, t: float, motions: dict[int, FaceMotion], z: dict[Channel, float],
-                       region: int | None, score: float | None) -> Event | None:
+    def _update_active(
+        self,
+        frame: int,
+        t: float,
+        motions: dict[int, FaceMotion],
+        z: dict[Channel, float],
+        region: int | None,
+        score: float | None,
+    ) -> Event | None:
         options, active = self.options, self.state.active
         if self.state.face_state == "blink" and not active.states["blink"] and t - active.onset_s > options.gap_s:
             # a blink ends the event it falls in: its lids would carry the event on (a short event with

@@ -8,6 +8,7 @@ The rig delivers ONE side-by-side frame per matched pair (the second view resize
 size), so the rest of the pipeline — two views split at the middle, a crop window per view,
 calibration, profiles — works exactly as on a side-by-side camera.
 """
+
 from __future__ import annotations
 
 import queue
@@ -15,7 +16,7 @@ import re
 import threading
 import time
 from collections import deque
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -24,9 +25,9 @@ from mer_live.stream.frames import Frame
 from mer_live.stream.sources import CameraSource, DroppedFrame, Item, Source, SourceError
 
 STEREO_SPEC = re.compile(r"^(?:camera:)?(\d+)\+(\d+)$")
-FPS_WINDOW = 60   # capture stamps per device the measured rate is taken over
+FPS_WINDOW = 60  # capture stamps per device the measured rate is taken over
 
-Pairing = tuple[object | None, object | None]   # (first device's item, second's); None: no partner
+Pairing = tuple[object | None, object | None]  # (first device's item, second's); None: no partner
 
 
 class StereoPairer:
@@ -47,8 +48,8 @@ class StereoPairer:
             raise ValueError(f"max_pending must be ≥ 2, got {max_pending}")
         self.tolerance_s = tolerance_s
         self.max_pending = max_pending
-        self.pending: tuple[deque, deque] = (deque(), deque())   # per device: (t_s, item) not yet decided
-        self.previous: list[float | None] = [None, None]          # per device: stamp of the last frame decided
+        self.pending: tuple[deque, deque] = (deque(), deque())  # per device: (t_s, item) not yet decided
+        self.previous: list[float | None] = [None, None]  # per device: stamp of the last frame decided
         self.ended = [False, False]
         self.paired = 0
         self.unmatched = [0, 0]
@@ -58,7 +59,7 @@ class StereoPairer:
         """One frame of `device` stamped `t_s` (after that device's earlier ones)."""
         self.pending[device].append((t_s, item))
         decided = self._decide()
-        while len(self.pending[device]) > self.max_pending:   # the other device is silent: give up the oldest
+        while len(self.pending[device]) > self.max_pending:  # the other device is silent: give up the oldest
             decided.append(self._unmatched(device))
         return decided
 
@@ -83,14 +84,17 @@ class StereoPairer:
             d = 0 if heads[1] is None or (heads[0] is not None and heads[0] <= heads[1]) else 1
             o = 1 - d
             if heads[o] is None and not self.ended[o]:
-                return decided                          # its nearest may still come
+                return decided  # its nearest may still come
             t_s = heads[d]
-            if heads[o] is None or heads[o] - t_s > self.tolerance_s or \
-                    (self.previous[o] is not None and t_s - self.previous[o] <= heads[o] - t_s):
-                decided.append(self._unmatched(d))      # nothing near enough, or its nearest is decided already
+            if (
+                heads[o] is None
+                or heads[o] - t_s > self.tolerance_s
+                or (self.previous[o] is not None and t_s - self.previous[o] <= heads[o] - t_s)
+            ):
+                decided.append(self._unmatched(d))  # nothing near enough, or its nearest is decided already
                 continue
             if len(self.pending[d]) < 2 and not self.ended[d]:
-                return decided                          # the other's nearest may be d's next frame
+                return decided  # the other's nearest may be d's next frame
             following = self.pending[d][1][0] if len(self.pending[d]) > 1 else None
             if following is not None and abs(following - heads[o]) < heads[o] - t_s:
                 decided.append(self._unmatched(d))
@@ -124,18 +128,25 @@ class StereoCameraSource(Source):
 
     live = True
 
-    def __init__(self, devices: tuple[int | str, int | str], fps_hint: float = 30.0, allow_single_view: bool = False,
-                 reconnect_s: float = 2.0, give_up_s: float = 10.0, capture_factory: Callable = cv2.VideoCapture,
-                 max_pending: int = 64) -> None:
+    def __init__(
+        self,
+        devices: tuple[int | str, int | str],
+        fps_hint: float = 30.0,
+        allow_single_view: bool = False,
+        reconnect_s: float = 2.0,
+        give_up_s: float = 10.0,
+        capture_factory: Callable = cv2.VideoCapture,
+        max_pending: int = 64,
+    ) -> None:
         if len(devices) != 2 or devices[0] == devices[1]:
             raise SourceError(f"a stereo rig needs two different cameras, got {devices!r}")
         self.cameras = [CameraSource(device, fps_hint, reconnect_s, give_up_s, capture_factory) for device in devices]
         super().__init__("camera:" + "+".join(str(device) for device in devices), fps_hint)
         self.allow_single_view = allow_single_view
         self.pairer = StereoPairer(0.5 / fps_hint, max_pending)
-        self.lost: list[str | None] = [None, None]      # per device: why it stopped delivering
-        self.delivered = [0, 0]                          # per device: frames shown (paired, or alone in single view)
-        self.unmatched = [0, 0]                          # per device: frames dropped without a partner
+        self.lost: list[str | None] = [None, None]  # per device: why it stopped delivering
+        self.delivered = [0, 0]  # per device: frames shown (paired, or alone in single view)
+        self.unmatched = [0, 0]  # per device: frames dropped without a partner
         self._stamps = [deque(maxlen=FPS_WINDOW), deque(maxlen=FPS_WINDOW)]
         self._stop = threading.Event()
         self._pumps: list[threading.Thread] = []
@@ -146,10 +157,18 @@ class StereoCameraSource(Source):
 
     def device_status(self) -> list[dict]:
         """Per device: what the status line and the dashboard show."""
-        return [{"device": camera.name, "fps": round(self.measured_fps(d), 2), "delivered": self.delivered[d],
-                 "unmatched": self.unmatched[d], "overwritten": camera.dropped,
-                 "reconnects": camera.reconnects, "lost": self.lost[d]}
-                for d, camera in enumerate(self.cameras)]
+        return [
+            {
+                "device": camera.name,
+                "fps": round(self.measured_fps(d), 2),
+                "delivered": self.delivered[d],
+                "unmatched": self.unmatched[d],
+                "overwritten": camera.dropped,
+                "reconnects": camera.reconnects,
+                "lost": self.lost[d],
+            }
+            for d, camera in enumerate(self.cameras)
+        ]
 
     def _pump(self, device: int, inbox: queue.Queue) -> None:
         """Move one camera's frames, stamped at capture, to the pairing loop; then its end."""
@@ -169,10 +188,12 @@ class StereoCameraSource(Source):
         return False
 
     def _items(self) -> Iterator[Item]:
-        inbox: queue.Queue = queue.Queue(maxsize=8)   # a slow consumer: the cameras' newest-frame slots take the loss
+        inbox: queue.Queue = queue.Queue(maxsize=8)  # a slow consumer: the cameras' newest-frame slots take the loss
         started = time.monotonic()
-        self._pumps = [threading.Thread(target=self._pump, args=(d, inbox), name=f"stereo-{camera.name}", daemon=True)
-                       for d, camera in enumerate(self.cameras)]
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(d, inbox), name=f"stereo-{camera.name}", daemon=True)
+            for d, camera in enumerate(self.cameras)
+        ]
         for pump in self._pumps:
             pump.start()
         index, last_t, blank = 0, -1.0, None
@@ -180,7 +201,7 @@ class StereoCameraSource(Source):
             try:
                 device, stamp, frame = inbox.get(timeout=0.5)
             except queue.Empty:
-                continue     # a silent camera ends its own stream after give_up_s: never a hang
+                continue  # a silent camera ends its own stream after give_up_s: never a hang
             if frame is None:
                 self.lost[device] = self.cameras[device].ended_reason or "ended"
                 if not self.allow_single_view or self.lost[1 - device] is not None:
@@ -197,7 +218,7 @@ class StereoCameraSource(Source):
                     yield DroppedFrame(lone.index, self.name, f"unmatched {lone.source}")
                     continue
                 if lone is not None and (blank is None or blank.shape != lone.image.shape):
-                    blank = np.zeros_like(lone.image)     # the lost device's half
+                    blank = np.zeros_like(lone.image)  # the lost device's half
                 views = (first, second)
                 for d, view in enumerate(views):
                     if view is not None:
@@ -220,8 +241,10 @@ class StereoCameraSource(Source):
 
 def describe_devices(status: list[dict]) -> str:
     """One line over a rig's devices, for the status line: rate, unmatched, lost."""
-    return " · ".join(f"{d['device']} {d['fps']:.1f} fps {d['unmatched']} unmatched"
-                      + (f" LOST ({d['lost']})" if d["lost"] else "") for d in status)
+    return " · ".join(
+        f"{d['device']} {d['fps']:.1f} fps {d['unmatched']} unmatched" + (f" LOST ({d['lost']})" if d["lost"] else "")
+        for d in status
+    )
 
 
 def open_stereo(spec: str, fps: float | None = None, allow_single_view: bool = False) -> StereoCameraSource | None:
@@ -229,5 +252,4 @@ def open_stereo(spec: str, fps: float | None = None, allow_single_view: bool = F
     match = STEREO_SPEC.match(spec)
     if match is None:
         return None
-    return StereoCameraSource((int(match[1]), int(match[2])), fps_hint=fps or 30.0,
-                              allow_single_view=allow_single_view)
+    return StereoCameraSource((int(match[1]), int(match[2])), fps_hint=fps or 30.0, allow_single_view=allow_single_view)

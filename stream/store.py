@@ -1,4 +1,5 @@
 """What the dashboard reads: the engine writes here, the UI only takes snapshots. All bounded."""
+
 from __future__ import annotations
 
 import threading
@@ -16,23 +17,23 @@ class Marker:
     t_s: float
     frame: int
     note: str
-    source: str = ""          # the recording the marker was set in
+    source: str = ""  # the recording the marker was set in
 
 
 class TimelinePoint(NamedTuple):
     frame: int
     t_s: float
-    z: dict[int, float]           # view → z in the scoring region; the views' mean is the spotter's score
-    state: str = "still"          # the face's state (stream.events.FACE_STATES)
+    z: dict[int, float]  # view → z in the scoring region; the views' mean is the spotter's score
+    state: str = "still"  # the face's state (stream.events.FACE_STATES)
 
 
 @dataclass(frozen=True)
 class Snapshot:
     status: dict
     preview: np.ndarray | None
-    boxes: dict[str, tuple[int, int, int, int]]                # view → crop window (x, y, w, h) in the frame
+    boxes: dict[str, tuple[int, int, int, int]]  # view → crop window (x, y, w, h) in the frame
     timeline: list[TimelinePoint]
-    events: list[Event]                                    # without their pictures
+    events: list[Event]  # without their pictures
     markers: list[Marker]
     thresholds: tuple[float, float]
 
@@ -44,8 +45,8 @@ class LiveStore:
         self._preview: np.ndarray | None = None
         self._boxes: dict[str, tuple[int, int, int, int]] = {}
         self._timeline: deque = deque(maxlen=timeline_points)
-        self._events: deque[Event] = deque(maxlen=max_events)          # without their pictures
-        self._pictured: OrderedDict[int, Event] = OrderedDict()        # the newest, whole
+        self._events: deque[Event] = deque(maxlen=max_events)  # without their pictures
+        self._pictured: OrderedDict[int, Event] = OrderedDict()  # the newest, whole
         self._pictured_events = pictured_events
         self._markers: list[Marker] = []
         self._thresholds = (0.0, 0.0)
@@ -103,8 +104,15 @@ class LiveStore:
     # ---- read by the UI
     def snapshot(self) -> Snapshot:
         with self._lock:
-            return Snapshot(dict(self._status), self._preview, dict(self._boxes), list(self._timeline), list(self._events),
-                            list(self._markers), self._thresholds)
+            return Snapshot(
+                dict(self._status),
+                self._preview,
+                dict(self._boxes),
+                list(self._timeline),
+                list(self._events),
+                list(self._markers),
+                self._thresholds,
+            )
 
     def event(self, event_id: int) -> Event | None:
         """An event, with its pictures while it is among the last `pictured_events`."""

@@ -1,5 +1,6 @@
 """What a run measures as it goes: counters of frames, drops and events, stage timings and event
 latency. Several threads count while the page and the status line read: each container is guarded."""
+
 from __future__ import annotations
 
 import threading
@@ -14,8 +15,11 @@ def latency_summary(latencies_ms: list[float]) -> dict | None:
     """p50 / p95 in ms and the count; None without any."""
     if not latencies_ms:
         return None
-    return {"p50": round(float(np.percentile(latencies_ms, 50)), 1),
-            "p95": round(float(np.percentile(latencies_ms, 95)), 1), "n": len(latencies_ms)}
+    return {
+        "p50": round(float(np.percentile(latencies_ms, 50)), 1),
+        "p95": round(float(np.percentile(latencies_ms, 95)), 1),
+        "n": len(latencies_ms),
+    }
 
 
 @dataclass
@@ -40,27 +44,27 @@ class StageTimer:
 class EngineStats:
     frames: int = 0
     processed: int = 0
-    dropped: Counter = field(default_factory=Counter)     # reason → count (bad frames, camera drops)
+    dropped: Counter = field(default_factory=Counter)  # reason → count (bad frames, camera drops)
     no_face_frames: int = 0
-    repeated_pictures: int = 0                              # view pictures that repeated the one before (not measured)
+    repeated_pictures: int = 0  # view pictures that repeated the one before (not measured)
     suppressed: Counter = field(default_factory=Counter)  # face state → candidates it explained (not reported)
-    state_seconds: Counter = field(default_factory=Counter)   # face state → seconds of it in ended stretches
-    face_state: str = "still"                               # the face's state now
+    state_seconds: Counter = field(default_factory=Counter)  # face state → seconds of it in ended stretches
+    face_state: str = "still"  # the face's state now
     size_changes: int = 0
     recordings: int = 0
-    events: Counter = field(default_factory=Counter)      # kind → count
+    events: Counter = field(default_factory=Counter)  # kind → count
     unclassified: int = 0
     not_written: Counter = field(default_factory=Counter)  # sink → events it could not write (lost to it)
-    report_errors: int = 0                                  # dashboard store updates that failed
+    report_errors: int = 0  # dashboard store updates that failed
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
     timers: StageTimer = field(default_factory=StageTimer)
     started: float = field(default_factory=time.perf_counter)
     fps: float = 0.0
     state: str = "starting"
     face_found: dict[str, bool] = field(default_factory=dict)
-    frame_times: deque = field(default_factory=lambda: deque(maxlen=90))   # t_s of the last frames processed
-    ended: str | None = None       # why the source ended, once it has
-    failure: str | None = None     # the same when it ended because something broke (a file cut short, a lost camera)
+    frame_times: deque = field(default_factory=lambda: deque(maxlen=90))  # t_s of the last frames processed
+    ended: str | None = None  # why the source ended, once it has
+    failure: str | None = None  # the same when it ended because something broke (a file cut short, a lost camera)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, counter: str, key: str) -> None:
@@ -83,13 +87,27 @@ class EngineStats:
             dropped, events, not_written = dict(self.dropped), dict(self.events), dict(self.not_written)
             suppressed = dict(self.suppressed)
             states = {k: round(v, 2) for k, v in self.state_seconds.items()}
-        return {
-            "frames": self.frames, "processed": self.processed, "dropped": dropped,
-            "no_face_frames": self.no_face_frames, "repeated_pictures": self.repeated_pictures,
-            "size_changes": self.size_changes, "suppressed": suppressed, "face_state_seconds": states,
-            "recordings": self.recordings, "events": events, "unclassified": self.unclassified,
-            "events_not_written": not_written, "report_errors": self.report_errors,
-            "seconds": round(elapsed, 2), "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
-            "latency_ms": latency_summary(list(self.latencies_ms)),
-            "stage_ms": self.timers.means(), "source_fps": self.source_fps,
-        } | ({"ended": self.ended} if self.ended else {}) | ({"failure": self.failure} if self.failure else {})
+        return (
+            {
+                "frames": self.frames,
+                "processed": self.processed,
+                "dropped": dropped,
+                "no_face_frames": self.no_face_frames,
+                "repeated_pictures": self.repeated_pictures,
+                "size_changes": self.size_changes,
+                "suppressed": suppressed,
+                "face_state_seconds": states,
+                "recordings": self.recordings,
+                "events": events,
+                "unclassified": self.unclassified,
+                "events_not_written": not_written,
+                "report_errors": self.report_errors,
+                "seconds": round(elapsed, 2),
+                "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
+                "latency_ms": latency_summary(list(self.latencies_ms)),
+                "stage_ms": self.timers.means(),
+                "source_fps": self.source_fps,
+            }
+            | ({"ended": self.ended} if self.ended else {})
+            | ({"failure": self.failure} if self.failure else {})
+        )

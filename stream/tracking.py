@@ -5,6 +5,7 @@ stream); every `check_every` frames the face is looked for again, and the window
 is seen `lost_after` checks in a row or its centre drifts past `drift_bound` of the window side.
 With `whole_frame` (pre-cropped faces) every frame is its own crop and no face is looked for.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ class TrackingOptions:
     acquire_frames: int = Field(5, ge=1, description="detections whose largest face box makes a new window")
     check_every: int = Field(15, ge=1, description="frames between looks for the face")
     lost_after: int = Field(3, ge=1, description="checks in a row without a face that end the window")
-    drift_bound: float = Field(0.15, gt=0, lt=1, description="the window ends when the face's centre drifts this "
-                                                              "share of the window side")
+    drift_bound: float = Field(
+        0.15, gt=0, lt=1, description="the window ends when the face's centre drifts this share of the window side"
+    )
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,13 @@ class Window:
 class CropTracker:
     """One view's current crop window; `update` once per frame with that view's image."""
 
-    def __init__(self, detector: FaceDetector | None, options: TrackingOptions = TrackingOptions(),
-                 margin: float = 0.2, whole_frame: bool = False):
+    def __init__(
+        self,
+        detector: FaceDetector | None,
+        options: TrackingOptions = TrackingOptions(),
+        margin: float = 0.2,
+        whole_frame: bool = False,
+    ):
         """`detector` may be None with `whole_frame`: no face is looked for then."""
         self.detector = detector
         self.options = options
@@ -70,7 +77,7 @@ class CropTracker:
         self._misses = 0
 
     def update(self, view: np.ndarray) -> Window | None:
-        if view.shape != self._shape:          # a frame of another size: old boxes mean nothing now
+        if view.shape != self._shape:  # a frame of another size: old boxes mean nothing now
             self._shape = view.shape
             self.reset()
         if self.window is None:

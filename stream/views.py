@@ -1,4 +1,5 @@
 """Split a side-by-side multi-view frame into its views (pure functions)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -15,10 +15,17 @@ package: `model` (the classes, the dataset format) and `stream` (frames, sources
 this package only inside functions. Everything is a pure function of the seed; MediaPipe is
 imported only when landmarks are needed.
 """
+
 from mer_live.synth.inject import InjectConfig, inject_videos
 from mer_live.synth.plan import SynthConfig
 from mer_live.synth.render import iter_long_stream
 from mer_live.synth.write import ensure_demo_dataset, generate_dataset
 
-__all__ = ["InjectConfig", "SynthConfig", "ensure_demo_dataset", "generate_dataset", "inject_videos",
-           "iter_long_stream"]
+__all__ = [
+    "InjectConfig",
+    "SynthConfig",
+    "ensure_demo_dataset",
+    "generate_dataset",
+    "inject_videos",
+    "iter_long_stream",
+]

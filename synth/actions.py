@@ -6,6 +6,7 @@ its field is a sum of Gaussian bumps around those landmarks, scaled so its large
 exactly the amplitude asked for. An event draws its labels (`draw_labels`: sometimes two classes)
 and then its units from each label's recipe (`draw_aus`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -131,8 +132,9 @@ class LocalField:
         return slice(self.top, self.top + self.values.shape[0]), slice(self.left, self.left + self.values.shape[1])
 
 
-def _moving_points(landmarks: np.ndarray,
-                   units: list[tuple[str, ActionUnit]]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def _moving_points(
+    landmarks: np.ndarray, units: list[tuple[str, ActionUnit]]
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """(landmark point, direction, σ in px) of every bump the units make on this face; 'L'/'R' keep
     the image-left/right half only (a face turned far to one side may leave such a unit none)."""
     centre, across, up = face_axes(landmarks)
@@ -155,8 +157,9 @@ def moves_landmarks(landmarks: np.ndarray, aus: tuple[str, ...]) -> bool:
     return any(np.any(direction) for _, direction, _ in _moving_points(landmarks, [parse_au(a) for a in aus]))
 
 
-def displacement_field(landmarks: np.ndarray, units: list[tuple[str, ActionUnit]], shape: tuple[int, int],
-                       peak_px: float) -> LocalField:
+def displacement_field(
+    landmarks: np.ndarray, units: list[tuple[str, ActionUnit]], shape: tuple[int, int], peak_px: float
+) -> LocalField:
     """Sum of Gaussian bumps (σ = unit.sigma × face width) around each unit's landmarks, moving them
     along their directions (see _moving_points). Scaled so the largest displacement is exactly `peak_px`."""
     face_width = float(np.linalg.norm(landmarks[454] - landmarks[234]))
@@ -166,15 +169,13 @@ def displacement_field(landmarks: np.ndarray, units: list[tuple[str, ActionUnit]
     ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
     values = np.zeros(ys.shape + (2,), np.float32)
     for point, direction, sigma in _moving_points(landmarks, units):
-        bump = np.exp(-((xs - point[0]) ** 2 + (ys - point[1]) ** 2) / (2 * sigma ** 2))
+        bump = np.exp(-((xs - point[0]) ** 2 + (ys - point[1]) ** 2) / (2 * sigma**2))
         values += bump[..., None] * direction.astype(np.float32)
-    peak = float(np.sqrt((values ** 2).sum(-1)).max())
+    peak = float(np.sqrt((values**2).sum(-1)).max())
     if peak == 0:
         raise ValueError("the action units select no landmark on this face")
     return LocalField(int(top), int(left), values * np.float32(peak_px / peak))
 
 
-def expression_field(landmarks: np.ndarray, aus: tuple[str, ...], shape: tuple[int, int],
-                     peak_px: float) -> LocalField:
+def expression_field(landmarks: np.ndarray, aus: tuple[str, ...], shape: tuple[int, int], peak_px: float) -> LocalField:
     return displacement_field(landmarks, [parse_au(a) for a in aus], shape, peak_px)
-

@@ -1,10 +1,11 @@
 """Synthetic subjects: the face photos, their FaceMesh landmarks, and one identity per subject.
 
-A real face photograph (skimage's astronaut, or the user's own photos) becomes one subject's base
+A real face photograph (the shipped one, or the user's own photos) becomes one subject's base
 view: placed, scaled, turned, tinted and textured, with a second camera's fixed homography
 (`build_subject`). `face_axes` gives the face's own left-right and chin-forehead axes, along which
 the action units move (`synth.actions`). MediaPipe is imported only when landmarks are found.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,9 @@ import cv2
 import numpy as np
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+# NASA's portrait of the astronaut Eileen Collins (public domain; the one scikit-image ships as
+# `astronaut`, the same pixels, losslessly recompressed): 512 × 512 RGB
+SHIPPED_PHOTO = Path(__file__).with_name("astronaut.png")
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,7 +26,7 @@ class Subject:
     """One identity: its base view, FaceMesh landmarks in view-1 px and the second camera's homography."""
 
     sub_id: str
-    base: np.ndarray = field(repr=False)   # (H, W, 3) uint8 RGB
+    base: np.ndarray = field(repr=False)  # (H, W, 3) uint8 RGB
     landmarks: np.ndarray = field(repr=False)  # (468, 2) float32 x, y
     view2_homography: np.ndarray = field(repr=False)  # 3×3, view-1 px → view-2 px
 
@@ -54,12 +58,15 @@ class FacePhoto:
     landmarks: np.ndarray = field(repr=False)
 
 
-def load_face_photos(faces_dir: str | os.PathLike | None) -> list[FacePhoto]:
-    """The source photos: skimage's astronaut by default, else every readable jpg/png in `faces_dir`."""
-    if faces_dir is None:
-        from skimage.data import astronaut
+def shipped_photo() -> np.ndarray:
+    """The shipped face photograph, (512, 512, 3) uint8 RGB."""
+    return cv2.cvtColor(cv2.imread(str(SHIPPED_PHOTO), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
-        named = [("astronaut", astronaut())]
+
+def load_face_photos(faces_dir: str | os.PathLike | None) -> list[FacePhoto]:
+    """The source photos: the shipped one by default, else every readable jpg/png in `faces_dir`."""
+    if faces_dir is None:
+        named = [("astronaut", shipped_photo())]
     else:
         folder = Path(faces_dir)
         if not folder.is_dir():
@@ -93,8 +100,7 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], blur: float)
     return np.clip(cv2.resize(small, shape[::-1], interpolation=cv2.INTER_CUBIC) / 1.5, -1, 1)
 
 
-def build_subject(photo: FacePhoto, rng: np.random.Generator, view_shape: tuple[int, int],
-                  sub_id: str) -> Subject:
+def build_subject(photo: FacePhoto, rng: np.random.Generator, view_shape: tuple[int, int], sub_id: str) -> Subject:
     """A head-and-shoulders view of `photo` with identity-level changes: face width 200–320 px (at
     640×800), aspect, crop offset, rotation, flip, skin tone, background tint or replacement,
     a fixed fine skin texture, and a second camera's homography. `view_shape`: (height, width)."""
@@ -135,8 +141,10 @@ def _soft_head_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray
     face_height = float(np.linalg.norm(landmarks[10] - landmarks[152]))
     angle = float(np.degrees(np.arctan2(across[1], across[0])))
     mask = np.zeros(shape, np.float32)
-    for middle, axes in ((centre + up * face_height * 0.2, (face_width * 0.8, face_height * 0.95)),
-                         (landmarks[152] - up * face_height * 1.6, (face_width * 1.9, face_height * 1.5))):
+    for middle, axes in (
+        (centre + up * face_height * 0.2, (face_width * 0.8, face_height * 0.95)),
+        (landmarks[152] - up * face_height * 1.6, (face_width * 1.9, face_height * 1.5)),
+    ):
         cv2.ellipse(mask, (int(middle[0]), int(middle[1])), (int(axes[0]), int(axes[1])), angle, 0, 360, 1.0, -1)
     return cv2.GaussianBlur(mask, (0, 0), face_width * 0.04)
 

@@ -13,14 +13,16 @@ Layout written by `inject_videos` (4DME, one view per frame, at each video's own
     ROOT/events.csv                          every injected event, micro and macro (kind column)
     ROOT/dataset.json                        frame rate per recording and views per frame
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Iterator
+from typing import Annotated
 
 import cv2
 import numpy as np
@@ -35,7 +37,7 @@ from mer_live.synth.actions import draw_aus, draw_labels, expression_field, move
 from mer_live.synth.plan import REFERENCE_FACE_WIDTH, ExpressionEvent, draw_timing
 from mer_live.synth.write import EVENT_COLUMNS, LABEL_COLUMNS, write_csv
 
-Range = tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]   # (low, high)
+Range = tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]  # (low, high)
 
 
 @config_class
@@ -49,8 +51,9 @@ class InjectConfig:
     macro_p: float = Field(0.15, ge=0, le=1, description="share of events that are macro-expressions")
     gap_s: Range = Field((1.2, 2.5), description="neutral time between one event's offset and the next onset (s)")
     lead_in_s: float = Field(1.5, ge=0, description="no event before this (a live spotter's warm-up; s)")
-    face_margin_s: float = Field(0.2, ge=0, description="a face must be found this long before and after each "
-                                                        "event (s)")
+    face_margin_s: float = Field(
+        0.2, ge=0, description="a face must be found this long before and after each event (s)"
+    )
     jpeg_quality: int = Field(95, ge=1, le=100)
 
     @model_validator(mode="after")
@@ -119,11 +122,12 @@ def face_pixels(landmarks: np.ndarray | None, *images: np.ndarray) -> list[np.nd
         return list(images)
     (x0, y0), (x1, y1) = np.floor(landmarks.min(axis=0)).astype(int), np.ceil(landmarks.max(axis=0)).astype(int)
     height, width = images[0].shape[:2]
-    return [image[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)] for image in images]
+    return [image[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)] for image in images]
 
 
-def plan_injection(rng: np.random.Generator, has_face: np.ndarray, fps: float, config: InjectConfig,
-                   first_class: int = 0) -> list[tuple[str, int, int, int, float, tuple[str, ...], tuple[str, ...]]]:
+def plan_injection(
+    rng: np.random.Generator, has_face: np.ndarray, fps: float, config: InjectConfig, first_class: int = 0
+) -> list[tuple[str, int, int, int, float, tuple[str, ...], tuple[str, ...]]]:
     """Events as (kind, onset, apex, offset, amplitude at 224 px, labels, aus), frame numbers from 1.
 
     Events follow each other with `gap_s` of neutral face between them; one that would touch a frame
@@ -140,15 +144,16 @@ def plan_injection(rng: np.random.Generator, has_face: np.ndarray, fps: float, c
         if offset + margin > n:
             return planned
         first = max(1, onset - margin)
-        window = has_face[first - 1:offset + margin]
+        window = has_face[first - 1 : offset + margin]
         if not window.all():
-            faceless = first + int(np.flatnonzero(~window)[-1])    # frame number of the last faceless frame
+            faceless = first + int(np.flatnonzero(~window)[-1])  # frame number of the last faceless frame
             cursor = faceless + margin + 1
             continue
         labels = draw_labels(rng, CLASSES[k % len(CLASSES)])
         amplitude = rng.uniform(*(config.macro_amp_px if macro else config.micro_amp_px))
-        planned.append(("macro" if macro else "micro", onset, apex, offset, float(amplitude), labels,
-                        draw_aus(rng, labels)))
+        planned.append(
+            ("macro" if macro else "micro", onset, apex, offset, float(amplitude), labels, draw_aus(rng, labels))
+        )
         k += not macro
         cursor = offset + max(1, int(round(rng.uniform(*config.gap_s) * fps)))
 
@@ -164,8 +169,9 @@ def inject_frame(rgb: np.ndarray, landmarks: np.ndarray, event: ExpressionEvent,
     ys, xs = np.mgrid[rows, cols].astype(np.float32)
     shift = np.float32(weight) * local.values
     out = rgb.copy()
-    out[rows, cols] = cv2.remap(rgb, xs - shift[..., 0], ys - shift[..., 1], cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)
+    out[rows, cols] = cv2.remap(
+        rgb, xs - shift[..., 0], ys - shift[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return out
 
 
@@ -197,9 +203,12 @@ def inject_video(job: InjectJob) -> dict:
         raise ValueError(f"no frame could be read from {job.video}")
     has_face = np.array([lm is not None for lm in landmarks])
     rng = np.random.default_rng(job.seed)
-    events = [ExpressionEvent(onset, apex, offset, amplitude, kind, labels, aus)
-              for kind, onset, apex, offset, amplitude, labels, aus
-              in plan_injection(rng, has_face, fps, job.config, job.first_class)]
+    events = [
+        ExpressionEvent(onset, apex, offset, amplitude, kind, labels, aus)
+        for kind, onset, apex, offset, amplitude, labels, aus in plan_injection(
+            rng, has_face, fps, job.config, job.first_class
+        )
+    ]
     # a one-sided unit (L1+L2, R1+R2) finds nothing to move on a face turned far away: such an event is not made
     events = [e for e in events if all(moves_landmarks(landmarks[n - 1], e.aus) for n in range(e.onset + 1, e.offset))]
     job.folder.mkdir(parents=True, exist_ok=True)
@@ -219,8 +228,16 @@ def inject_video(job: InjectJob) -> dict:
     return {"fps": fps, "frames": len(landmarks), "face_frames": int(has_face.sum()), "events": events}
 
 
-def inject_videos(videos: list[Path], out_dir: Path, *, seed: int = 0, repeats: int = 1,
-                  config: InjectConfig = InjectConfig(), workers: int | None = None, progress: bool = True) -> dict:
+def inject_videos(
+    videos: list[Path],
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    repeats: int = 1,
+    config: InjectConfig = InjectConfig(),
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Inject every video `repeats` times (each with its own child seed) into a 4DME-layout root."""
     if repeats < 1:
         raise ValueError(f"repeats must be ≥ 1, got {repeats}")
@@ -238,8 +255,17 @@ def inject_videos(videos: list[Path], out_dir: Path, *, seed: int = 0, repeats: 
         for r in range(repeats):
             k = i * repeats + r
             fold = f"{sub_id}_r{r + 1}"
-            jobs.append(InjectJob(Path(video), out / sub_id / fold, sub_id, fold,
-                                  int(seeds[k].generate_state(1)[0]), k % len(CLASSES), config))
+            jobs.append(
+                InjectJob(
+                    Path(video),
+                    out / sub_id / fold,
+                    sub_id,
+                    fold,
+                    int(seeds[k].generate_state(1)[0]),
+                    k % len(CLASSES),
+                    config,
+                )
+            )
     if len({(j.sub_id, j.fold_name) for j in jobs}) < len(jobs):
         raise ValueError("two videos share a file name stem; rename one")
     out.mkdir(parents=True, exist_ok=True)
@@ -251,7 +277,7 @@ def inject_videos(videos: list[Path], out_dir: Path, *, seed: int = 0, repeats: 
             results.append(inject_video(job))
             bar.update()
     else:
-        context = multiprocessing.get_context("spawn")   # MediaPipe threads do not survive a fork
+        context = multiprocessing.get_context("spawn")  # MediaPipe threads do not survive a fork
         with context.Pool(workers) as pool:
             results = []
             for result in pool.imap(inject_video, jobs):
@@ -264,8 +290,10 @@ def inject_videos(videos: list[Path], out_dir: Path, *, seed: int = 0, repeats: 
         for e in result["events"]:
             event_rows.append([job.sub_id, job.fold_name, e.onset, e.apex, e.offset, "+".join(e.labels), e.kind])
             if e.kind == "micro":
-                label_rows.append([job.sub_id, job.fold_name, "+".join(e.labels), e.onset, e.apex, e.offset,
-                                   "+".join(e.aus)] + [int(c in e.labels) for c in CLASSES])
+                label_rows.append(
+                    [job.sub_id, job.fold_name, "+".join(e.labels), e.onset, e.apex, e.offset, "+".join(e.aus)]
+                    + [int(c in e.labels) for c in CLASSES]
+                )
     write_csv(out / "labels.csv", LABEL_COLUMNS, label_rows)
     write_csv(out / "events.csv", EVENT_COLUMNS, event_rows)
     info = DatasetInfo(views=1, fps={f"{j.sub_id}/{j.fold_name}": r["fps"] for j, r in zip(jobs, results)})

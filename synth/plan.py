@@ -6,6 +6,7 @@ action units; a `SequenceSpec` holds a short clip's or a long recording's events
 `plan_dataset` builds the subjects and gives each its sequences. Everything is a pure function of
 the seed: subjects and sequences draw from children of `np.random.SeedSequence(seed)`.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ class SynthConfig:
     view_height: int = Field(800, ge=256, le=4096, strict=True, description="px")
     jpeg_quality: int = Field(90, ge=1, le=100, strict=True)
     noise: Switch = True
-    jpeg: Switch = Field(True, description="off: frames are written at quality 100 and streamed without a JPEG "
-                                           "round trip")
+    jpeg: Switch = Field(
+        True, description="off: frames are written at quality 100 and streamed without a JPEG round trip"
+    )
     drift: Switch = True
     blinks: Switch = True
     flicker: Switch = True
@@ -123,8 +125,9 @@ def draw_timing(rng: np.random.Generator, onset: int, duration: int) -> tuple[in
     return onset, onset + rise, onset + duration
 
 
-def draw_event(rng: np.random.Generator, *, kind: str, labels: tuple[str, ...], onset: int, duration: int,
-               face_width: float) -> ExpressionEvent:
+def draw_event(
+    rng: np.random.Generator, *, kind: str, labels: tuple[str, ...], onset: int, duration: int, face_width: float
+) -> ExpressionEvent:
     """An event of `labels` starting at `onset` and lasting `duration` frames; micro amplitudes are
     0.5–3 px and macro 4–8 px at a 224-px face, scaled to `face_width`."""
     low, high = (0.5, 3.0) if kind == "micro" else (4.0, 8.0)
@@ -140,8 +143,16 @@ def _frames(seconds: float, fps: int, minimum: int = 1) -> int:
     return max(minimum, int(round(seconds * fps)))
 
 
-def plan_short_sequence(rng: np.random.Generator, *, labels: tuple[str, ...], face_width: float, fps: int = 60,
-                        blinks: bool = True, sub_id: str = "s01", fold_name: str = "s01_01") -> SequenceSpec:
+def plan_short_sequence(
+    rng: np.random.Generator,
+    *,
+    labels: tuple[str, ...],
+    face_width: float,
+    fps: int = 60,
+    blinks: bool = True,
+    sub_id: str = "s01",
+    fold_name: str = "s01_01",
+) -> SequenceSpec:
     """A ~0.4–1.0 s clip: a neutral lead-in of random length, one micro-expression of 0.1–0.5 s,
     a short tail; a blink in one clip of ~25, placed clear of the event."""
     duration = _frames(rng.uniform(0.1, 0.5), fps, minimum=2)
@@ -159,13 +170,21 @@ def plan_short_sequence(rng: np.random.Generator, *, labels: tuple[str, ...], fa
         starts = list(room_before) + list(room_after)
         if starts:
             blink_list.append(_draw_blink(rng, starts[rng.integers(len(starts))], blink_len, face_width))
-    return SequenceSpec(sub_id, fold_name, n_frames, fps, (event,), tuple(blink_list),
-                        int(rng.integers(2 ** 63)))
+    return SequenceSpec(sub_id, fold_name, n_frames, fps, (event,), tuple(blink_list), int(rng.integers(2**63)))
 
 
-def plan_long_recording(rng: np.random.Generator, *, seconds: float, face_width: float, fps: int = 60,
-                        macro: bool = True, blinks: bool = True, first_class: int | None = None,
-                        sub_id: str = "s01", fold_name: str = "s01_01") -> SequenceSpec:
+def plan_long_recording(
+    rng: np.random.Generator,
+    *,
+    seconds: float,
+    face_width: float,
+    fps: int = 60,
+    macro: bool = True,
+    blinks: bool = True,
+    first_class: int | None = None,
+    sub_id: str = "s01",
+    fold_name: str = "s01_01",
+) -> SequenceSpec:
     """A recording of `seconds` with about one micro-expression per 5–8 s (4–6 in 30 s) and, when
     `macro`, 1–2 macro-expressions of 0.8–2 s, all separated by ≥ 1.5 s of neutral face; blinks
     every 2–6 s in the neutral stretches."""
@@ -173,8 +192,9 @@ def plan_long_recording(rng: np.random.Generator, *, seconds: float, face_width:
     n_micro = max(1, int(rng.integers(round(seconds / 8), round(seconds / 5) + 1)))
     kinds = ["micro"] * n_micro + (["macro"] * int(rng.integers(1, 3)) if macro else [])
     kinds = [kinds[i] for i in rng.permutation(len(kinds))]
-    durations = [_frames(rng.uniform(0.1, 0.5) if k == "micro" else rng.uniform(0.8, 2.0), fps, minimum=2)
-                 for k in kinds]
+    durations = [
+        _frames(rng.uniform(0.1, 0.5) if k == "micro" else rng.uniform(0.8, 2.0), fps, minimum=2) for k in kinds
+    ]
     lead_in, gap = _frames(1.0, fps), _frames(1.5, fps)
     while kinds and lead_in + sum(durations) + gap * len(kinds) > n_frames:
         kinds.pop()
@@ -188,8 +208,9 @@ def plan_long_recording(rng: np.random.Generator, *, seconds: float, face_width:
     for kind, duration, pause in zip(kinds, durations, extra[1:]):
         labels = draw_labels(rng, CLASSES[(start + n_seen) % len(CLASSES)])
         n_seen += kind == "micro"
-        events.append(draw_event(rng, kind=kind, labels=labels, onset=int(cursor), duration=duration,
-                                 face_width=face_width))
+        events.append(
+            draw_event(rng, kind=kind, labels=labels, onset=int(cursor), duration=duration, face_width=face_width)
+        )
         cursor += duration + gap + pause
     blink_list = []
     if blinks:
@@ -205,13 +226,20 @@ def plan_long_recording(rng: np.random.Generator, *, seconds: float, face_width:
                 t += _frames(rng.uniform(2.0, 6.0), fps)
             else:
                 t = clash.offset + margin + 1
-    return SequenceSpec(sub_id, fold_name, n_frames, fps, tuple(events), tuple(blink_list),
-                        int(rng.integers(2 ** 63)))
+    return SequenceSpec(sub_id, fold_name, n_frames, fps, tuple(events), tuple(blink_list), int(rng.integers(2**63)))
 
 
 # ---------------------------------------------------------------- planning a dataset
-def plan_dataset(*, subjects: int, per_subject: int, seed: int, long: bool, long_seconds: tuple[float, float],
-                 faces_dir: str | os.PathLike | None, config: SynthConfig) -> list[tuple[Subject, list[SequenceSpec]]]:
+def plan_dataset(
+    *,
+    subjects: int,
+    per_subject: int,
+    seed: int,
+    long: bool,
+    long_seconds: tuple[float, float],
+    faces_dir: str | os.PathLike | None,
+    config: SynthConfig,
+) -> list[tuple[Subject, list[SequenceSpec]]]:
     """Subjects and their sequence specs. Subject i uses photo i mod #photos; primary classes cycle
     over all sequences so every class appears about equally often."""
     if subjects < 1 or per_subject < 1:
@@ -223,22 +251,39 @@ def plan_dataset(*, subjects: int, per_subject: int, seed: int, long: bool, long
     for s, subject_seed in enumerate(np.random.SeedSequence(seed).spawn(subjects)):
         identity_seed, *sequence_seeds = subject_seed.spawn(per_subject + 1)
         sub_id = f"s{s + 1:02d}"
-        subject = build_subject(photos[s % len(photos)], np.random.default_rng(identity_seed), config.view_shape,
-                                sub_id)
+        subject = build_subject(
+            photos[s % len(photos)], np.random.default_rng(identity_seed), config.view_shape, sub_id
+        )
         specs = []
         for j, sequence_seed in enumerate(sequence_seeds):
             rng = np.random.default_rng(sequence_seed)
             fold_name = f"{sub_id}_{j + 1:02d}"
             k = s * per_subject + j
             if long:
-                specs.append(plan_long_recording(
-                    rng, seconds=rng.uniform(*long_seconds), face_width=subject.face_width, fps=config.fps,
-                    macro=config.macro, blinks=config.blinks, first_class=k % len(CLASSES),
-                    sub_id=sub_id, fold_name=fold_name))
+                specs.append(
+                    plan_long_recording(
+                        rng,
+                        seconds=rng.uniform(*long_seconds),
+                        face_width=subject.face_width,
+                        fps=config.fps,
+                        macro=config.macro,
+                        blinks=config.blinks,
+                        first_class=k % len(CLASSES),
+                        sub_id=sub_id,
+                        fold_name=fold_name,
+                    )
+                )
             else:
-                specs.append(plan_short_sequence(
-                    rng, labels=draw_labels(rng, CLASSES[k % len(CLASSES)]), face_width=subject.face_width,
-                    fps=config.fps, blinks=config.blinks, sub_id=sub_id, fold_name=fold_name))
+                specs.append(
+                    plan_short_sequence(
+                        rng,
+                        labels=draw_labels(rng, CLASSES[k % len(CLASSES)]),
+                        face_width=subject.face_width,
+                        fps=config.fps,
+                        blinks=config.blinks,
+                        sub_id=sub_id,
+                        fold_name=fold_name,
+                    )
+                )
         planned.append((subject, specs))
     return planned
-

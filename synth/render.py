@@ -5,11 +5,12 @@ confounders (sensor noise, JPEG, slow head drift, blinks, lighting flicker) can 
 by one in `SynthConfig`. The second view is the same deformed face seen through the subject's fixed
 homography, with its own noise. `iter_long_stream` renders one long recording in memory.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -49,7 +50,7 @@ class NoiseBank:
     def apply(self, rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
         k = int(rng.integers(len(self.positive)))
         y, x = rng.integers(NOISE_PAD, size=2)
-        window = np.s_[y:y + self.shape[0], x:x + self.shape[1]]
+        window = np.s_[y : y + self.shape[0], x : x + self.shape[1]]
         return cv2.subtract(cv2.add(image, self.positive[k][window]), self.negative[k][window])
 
 
@@ -60,7 +61,9 @@ def _drift_path(rng: np.random.Generator, n_frames: int, fps: int) -> np.ndarray
     t = np.arange(n_frames + 1, dtype=np.float64) / fps
     heading = rng.uniform(0, 2 * np.pi)
     velocity = rng.uniform(0.02, 0.08) * np.array([np.cos(heading), np.sin(heading)])
-    sway = rng.uniform(0.05, 0.2, 2) * np.sin(2 * np.pi * t[:, None] / rng.uniform(20, 50) + rng.uniform(0, 2 * np.pi, 2))
+    sway = rng.uniform(0.05, 0.2, 2) * np.sin(
+        2 * np.pi * t[:, None] / rng.uniform(20, 50) + rng.uniform(0, 2 * np.pi, 2)
+    )
     path = t[:, None] * velocity + sway
     return (path - path[1]).astype(np.float32)
 
@@ -73,7 +76,7 @@ def _flicker_path(rng: np.random.Generator, n_frames: int, fps: int) -> np.ndarr
 
 def _homography_sampling(homography: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(H, W, 2) float32: for each view-2 pixel, the view-1 point it shows."""
-    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
     points = np.stack([xs, ys, np.ones_like(xs)], -1) @ np.linalg.inv(homography).T
     return (points[..., :2] / points[..., 2:]).astype(np.float32)
 
@@ -149,12 +152,19 @@ class LongStream:
         return self.frames()
 
 
-def iter_long_stream(seed: int = 0, seconds: float = 60, config: SynthConfig = SynthConfig(),
-                     faces_dir: str | os.PathLike | None = None) -> LongStream:
+def iter_long_stream(
+    seed: int = 0, seconds: float = 60, config: SynthConfig = SynthConfig(), faces_dir: str | os.PathLike | None = None
+) -> LongStream:
     """A long recording of `seconds` rendered frame by frame without files; it shows the same
     subject and events as `generate_dataset(..., subjects=1, per_subject=1, long=True,
     long_seconds=(seconds, seconds), seed=seed)`."""
-    [(subject, [spec])] = plan_dataset(subjects=1, per_subject=1, seed=seed, long=True,
-                                       long_seconds=(seconds, seconds), faces_dir=faces_dir, config=config)
+    [(subject, [spec])] = plan_dataset(
+        subjects=1,
+        per_subject=1,
+        seed=seed,
+        long=True,
+        long_seconds=(seconds, seconds),
+        faces_dir=faces_dir,
+        config=config,
+    )
     return LongStream(subject, spec, config)
-

@@ -3,9 +3,10 @@
 Frames are rendered in memory (`synth.render.iter_long_stream`), so a live run needs no files and
 knows every event it should find.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from mer_live.stream.frames import Frame
 from mer_live.stream.sources import Item, Source, SourceError
@@ -20,8 +21,7 @@ class SyntheticSource(Source):
     `t_s = index / fps` with fps from `config`. MediaPipe is loaded (once) when the source is made.
     """
 
-    def __init__(self, seed: int = 0, seconds: float = 60, config: SynthConfig | None = None,
-                 faces_dir=None) -> None:
+    def __init__(self, seed: int = 0, seconds: float = 60, config: SynthConfig | None = None, faces_dir=None) -> None:
         config = config or SynthConfig()
         super().__init__(f"synthetic:{seed}", config.fps)
         self._stream = iter_long_stream(seed=seed, seconds=seconds, config=config, faces_dir=faces_dir)

@@ -9,6 +9,7 @@ Layout written by `generate_dataset` (the 4DME layout):
 
 Frames render in worker processes; the bytes do not depend on the number of workers.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,8 +54,15 @@ def _single_thread_worker() -> None:
 
 
 def _label_row(spec: SequenceSpec, event: ExpressionEvent) -> list:
-    return ([spec.sub_id, spec.fold_name, "+".join(event.labels), event.onset, event.apex, event.offset,
-             "+".join(event.aus)] + [int(c in event.labels) for c in CLASSES])
+    return [
+        spec.sub_id,
+        spec.fold_name,
+        "+".join(event.labels),
+        event.onset,
+        event.apex,
+        event.offset,
+        "+".join(event.aus),
+    ] + [int(c in event.labels) for c in CLASSES]
 
 
 def write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> None:
@@ -65,10 +73,19 @@ def write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
-def generate_dataset(out_dir, *, subjects: int = 6, per_subject: int = 10, seed: int = 0, long: bool = False,
-                     long_seconds: tuple[float, float] = (20.0, 40.0), faces_dir: str | os.PathLike | None = None,
-                     config: SynthConfig = SynthConfig(), workers: int | None = None,
-                     progress: bool = True) -> dict:
+def generate_dataset(
+    out_dir,
+    *,
+    subjects: int = 6,
+    per_subject: int = 10,
+    seed: int = 0,
+    long: bool = False,
+    long_seconds: tuple[float, float] = (20.0, 40.0),
+    faces_dir: str | os.PathLike | None = None,
+    config: SynthConfig = SynthConfig(),
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Write a synthetic dataset in the 4DME layout (see the module docstring) and return a summary.
 
     Short mode: `subjects × per_subject` clips of one micro-expression each. Long mode
@@ -78,10 +95,20 @@ def generate_dataset(out_dir, *, subjects: int = 6, per_subject: int = 10, seed:
     """
     started = time.perf_counter()
     out = Path(out_dir)
-    planned = plan_dataset(subjects=subjects, per_subject=per_subject, seed=seed, long=long,
-                           long_seconds=long_seconds, faces_dir=faces_dir, config=config)
-    jobs = [RenderJob(subject, spec, config, out / spec.sub_id / spec.fold_name)
-            for subject, specs in planned for spec in specs]
+    planned = plan_dataset(
+        subjects=subjects,
+        per_subject=per_subject,
+        seed=seed,
+        long=long,
+        long_seconds=long_seconds,
+        faces_dir=faces_dir,
+        config=config,
+    )
+    jobs = [
+        RenderJob(subject, spec, config, out / spec.sub_id / spec.fold_name)
+        for subject, specs in planned
+        for spec in specs
+    ]
     out.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     bar = tqdm(total=sum(j.spec.n_frames for j in jobs), unit="frame", desc="synthesising", disable=not progress)
@@ -106,9 +133,15 @@ def generate_dataset(out_dir, *, subjects: int = 6, per_subject: int = 10, seed:
         "classes": {c: sum(c in e.labels for _, e in micro) for c in CLASSES},
     }
     if long:
-        write_csv(out / "events.csv", EVENT_COLUMNS,
-                  [[s.sub_id, s.fold_name, e.onset, e.apex, e.offset, "+".join(e.labels), e.kind]
-                   for s in specs for e in s.events])
+        write_csv(
+            out / "events.csv",
+            EVENT_COLUMNS,
+            [
+                [s.sub_id, s.fold_name, e.onset, e.apex, e.offset, "+".join(e.labels), e.kind]
+                for s in specs
+                for e in s.events
+            ],
+        )
         summary["macro_events"] = sum(e.kind == "macro" for s in specs for e in s.events)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
@@ -135,7 +168,8 @@ def ensure_demo_dataset(cache_dir: str | os.PathLike | None = None) -> Path:
     for part in ("short", "long"):
         shutil.rmtree(root / part, ignore_errors=True)
     short = generate_dataset(root / "short", subjects=2, per_subject=3, seed=0, progress=False)
-    long = generate_dataset(root / "long", subjects=1, per_subject=1, seed=1, long=True, long_seconds=(30.0, 30.0),
-                            progress=False)
+    long = generate_dataset(
+        root / "long", subjects=1, per_subject=1, seed=1, long=True, long_seconds=(30.0, 30.0), progress=False
+    )
     marker.write_text(json.dumps({"version": DEMO_VERSION, "short": short, "long": long}, indent=2))
     return root / "short"

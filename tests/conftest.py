@@ -1,4 +1,5 @@
 """Shared fixtures: tiny frames and 4DME-layout folders built on the fly."""
+
 from __future__ import annotations
 
 import socket
@@ -45,8 +46,15 @@ def write_video(path: Path, frames: int = 5, size=(64, 48)) -> Path:
 
 
 def label_row(sub="s01", fold="s01_01", onset=1, apex=3, offset=5, labels=("Positive",), aus="12") -> dict:
-    row = {"sub_ID": sub, "fold_name": fold, "Emotion": "+".join(labels), "Onset": onset, "Apex": apex,
-           "Offset": offset, "AUs": aus}
+    row = {
+        "sub_ID": sub,
+        "fold_name": fold,
+        "Emotion": "+".join(labels),
+        "Onset": onset,
+        "Apex": apex,
+        "Offset": offset,
+        "AUs": aus,
+    }
     row.update({c: int(c in labels) for c in CLASSES})
     return row
 
@@ -65,7 +73,7 @@ def write_labels_csv(root: Path, rows: list[dict], columns=LABEL_COLUMNS) -> Pat
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     write_frames(tmp_path / "s01" / "s01_01", range(1, 8))
-    write_frames(tmp_path / "s02" / "s02_01", [1, 2, 3, 10, 11])   # a gap in the numbers
+    write_frames(tmp_path / "s02" / "s02_01", [1, 2, 3, 10, 11])  # a gap in the numbers
     write_labels_csv(tmp_path, [label_row(), label_row("s02", "s02_01", 2, 3, 11, ("Negative", "Surprise"), "4+1")])
     return tmp_path
 
@@ -74,8 +82,16 @@ def long_recordings(root: Path, per_subject: int, seconds: float) -> Path:
     """Generated long recordings (events.csv) of one subject in the 4DME layout at `root`."""
     from mer_live.synth import generate_dataset
 
-    generate_dataset(root, subjects=1, per_subject=per_subject, seed=4, long=True, long_seconds=(seconds, seconds),
-                     workers=1, progress=False)
+    generate_dataset(
+        root,
+        subjects=1,
+        per_subject=per_subject,
+        seed=4,
+        long=True,
+        long_seconds=(seconds, seconds),
+        workers=1,
+        progress=False,
+    )
     return root
 
 
@@ -90,15 +106,28 @@ def synth_root(tmp_path_factory) -> Path:
 
 
 # ---------------------------------------------------------------- the dashboard's tests
-def make_event(event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01",
-               fps=60.0) -> Event:
-    return Event(event_id=event_id, source=source, onset_frame=int(onset_s * fps), offset_frame=int(offset_s * fps),
-                 onset_s=onset_s, apex_s=(onset_s + offset_s) / 2, offset_s=offset_s,
-                 apex_frame_by_view={0: int(onset_s * fps) + 5, 1: int(onset_s * fps) + 6},
-                 peak_z_by_view={0: 5.0, 1: 6.0}, peak_intensity_by_view={0: 3.0, 1: 2.5}, kind=kind,
-                 labels=tuple(labels), probs=dict(probs or {}),
-                 attention={"alpha_u": 0.2, "alpha_v": 0.3, "alpha_m": 0.5} if probs else {},
-                 threshold=0.2 if probs else None, model="fake" if probs else None, latency_ms=5.0)
+def make_event(
+    event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01", fps=60.0
+) -> Event:
+    return Event(
+        event_id=event_id,
+        source=source,
+        onset_frame=int(onset_s * fps),
+        offset_frame=int(offset_s * fps),
+        onset_s=onset_s,
+        apex_s=(onset_s + offset_s) / 2,
+        offset_s=offset_s,
+        apex_frame_by_view={0: int(onset_s * fps) + 5, 1: int(onset_s * fps) + 6},
+        peak_z_by_view={0: 5.0, 1: 6.0},
+        peak_intensity_by_view={0: 3.0, 1: 2.5},
+        kind=kind,
+        labels=tuple(labels),
+        probs=dict(probs or {}),
+        attention={"alpha_u": 0.2, "alpha_v": 0.3, "alpha_m": 0.5} if probs else {},
+        threshold=0.2 if probs else None,
+        model="fake" if probs else None,
+        latency_ms=5.0,
+    )
 
 
 def timeline(seconds=10.0, fps=60.0, bump=(2.0, 2.3)):

@@ -1,5 +1,6 @@
 """Batches on Ray (`mer spot|extract DATA --ray`): the same files, rows and numbers as the run on one
 machine; a failed task tried once more, then named; detectors and classifier kept per worker."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import long_recordings
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'mer-live[ray]'; CI installs it)")
@@ -22,9 +22,14 @@ from mer_live.model.batch import BatchError, check_reachable, kept_classifier, k
 @pytest.fixture(scope="module", autouse=True)
 def local_ray(tmp_path_factory):
     """One local Ray of two CPUs for the module (starting one takes seconds); the batches use it."""
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])   # the test module's tasks, for the workers
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
-             _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test module's tasks, for the workers
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="WARNING",
+        _temp_dir=str(tmp_path_factory.mktemp("ray")),
+    )
     yield
     ray.shutdown()
 
@@ -42,12 +47,13 @@ def test_spot_on_ray_writes_the_same_spots_and_events_as_the_plain_run(two_recor
         summary = json.loads(capsys.readouterr().out)
         outputs[run] = spots.read_bytes(), [json.loads(line) for line in events.read_text().splitlines()], summary
     (plain_csv, plain_events, plain), (ray_csv, ray_events, on_ray) = outputs["plain"], outputs["ray"]
-    assert ray_csv == plain_csv and plain_csv.count(b"\n") > 1          # identical, and with spots in it
-    varying = ("run_id", "latency_ms")                                   # told apart per run and per machine load
-    assert [{k: v for k, v in e.items() if k not in varying} for e in ray_events] == \
-           [{k: v for k, v in e.items() if k not in varying} for e in plain_events]
+    assert ray_csv == plain_csv and plain_csv.count(b"\n") > 1  # identical, and with spots in it
+    varying = ("run_id", "latency_ms")  # told apart per run and per machine load
+    assert [{k: v for k, v in e.items() if k not in varying} for e in ray_events] == [
+        {k: v for k, v in e.items() if k not in varying} for e in plain_events
+    ]
     numbered = [e["event_id"] for e in ray_events if e["kind"] != "face_state"]
-    assert numbered == list(range(1, len(numbered) + 1)) and len(numbered) < len(ray_events)   # states in between
+    assert numbered == list(range(1, len(numbered) + 1)) and len(numbered) < len(ray_events)  # states in between
     assert len({e["run_id"] for e in ray_events}) == 1
     for key in ("processed", "recordings", "events", "dropped", "score"):
         assert on_ray[key] == plain[key]
@@ -105,8 +111,8 @@ def test_a_worker_keeps_its_detectors_and_classifier_across_tasks():
     first, second = kept_detectors(None), kept_detectors(None)
     views_first, views_second = [first(), first()], [second(), second()]
     assert [d.detect.__self__ for d in views_first] == [d.detect.__self__ for d in views_second]
-    assert views_first[0].detect.__self__ is not views_first[1].detect.__self__     # one per view
-    assert not hasattr(views_first[0], "close")          # an engine run's shutdown leaves them open
+    assert views_first[0].detect.__self__ is not views_first[1].detect.__self__  # one per view
+    assert not hasattr(views_first[0], "close")  # an engine run's shutdown leaves them open
     assert kept_classifier(str(SHIPPED_WEIGHTS)) is kept_classifier(str(SHIPPED_WEIGHTS))
     assert kept_classifier(None) is None
 
@@ -121,7 +127,7 @@ def test_spot_on_ray_refuses_a_single_recording_in_one_line(two_recordings, tmp_
 @pytest.mark.parametrize("form", ["{}", "ray://{}"])
 def test_an_address_that_takes_no_connection_is_refused_at_once(form):
     with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))           # bound, never listening: connections are refused
+        unused.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         address = form.format(f"127.0.0.1:{unused.getsockname()[1]}")
         with pytest.raises(BatchError, match=f"^cannot reach the Ray cluster at {address}: "):
             check_reachable(address)

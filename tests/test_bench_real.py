@@ -1,4 +1,5 @@
 """`mer bench --real`'s own arithmetic: the detectability figure and the per-kind report."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,8 +32,8 @@ def test_detectability_is_the_auc_of_event_peaks_against_idle_frames():
 
 def test_a_macro_expression_is_neither_idle_nor_scored():
     scores = {f: 0.0 for f in range(1, 200)}
-    scores[150] = 99.0                         # a macro-expression's peak: not an idle frame
-    scores[50] = 1.0                           # the micro-expression, above every idle frame
+    scores[150] = 99.0  # a macro-expression's peak: not an idle frame
+    scores[50] = 1.0  # the micro-expression, above every idle frame
     micro, macro = Interval("v", "v_r1", 49, 52), Interval("v", "v_r1", 140, 160)
     assert detectability(run_with(scores), [micro], [macro]) == 1.0
 
@@ -55,6 +56,11 @@ def test_every_kind_splits_its_videos_once_and_the_table_reads_the_report():
     assert len(names) == len(set(names))
     raw = {"seconds": 60.0, "micro_per_minute": 0.5, "macro_per_minute": 1.0, "suppressed": {}}
     injected = {"f1": 0.5, "precision": 1.0, "recall": 0.33, "true": 9, "per_video": {"v": {"detectability_auc": 0.9}}}
-    table = summary_table({"calm": {"design": {"raw": raw, "injected": {"0.9-2.5px": injected},
-                                               "offline_apex": {"0.9-2.5px": {"clips": 3}}}}})
+    table = summary_table(
+        {
+            "calm": {
+                "design": {"raw": raw, "injected": {"0.9-2.5px": injected}, "offline_apex": {"0.9-2.5px": {"clips": 3}}}
+            }
+        }
+    )
     assert "calm" in table and "F1 0.500" in table and "[0.9]" in table

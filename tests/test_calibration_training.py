@@ -1,4 +1,5 @@
 """Calibration (baseline profile, view layout) and a short real training run on generated data."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ def test_calibration_profile_round_trip(tmp_path):
     loaded = load_profile(profile.save(tmp_path / "p.json"))
     assert loaded == profile
     loaded.check_intensity(EngineConfig().features.intensity)
-    with pytest.raises(ProfileError, match="other intensity settings"):    # one band instead of three
+    with pytest.raises(ProfileError, match="other intensity settings"):  # one band instead of three
         loaded.check_intensity(IntensityConfig(band_edges=(0.0, 1.0)), tmp_path / "p.json")
     # a version-3 profile held one baseline per face band: measured otherwise, it is refused
     (tmp_path / "v3.json").write_text(json.dumps(profile.to_json() | {"version": 3}))
@@ -35,12 +36,15 @@ def test_calibration_profile_round_trip(tmp_path):
         load_profile(tmp_path / "v3.json")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("not json", "not valid JSON"),
-    (json.dumps({"version": 99}), "version"),
-    (json.dumps({"version": 1, "baselines": {"0": {"mu": 1.0, "sigma": 0.1}}}), "calibrate` again"),
-    (json.dumps({"version": 4, "baselines": {}}), "views: Field required"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json", "not valid JSON"),
+        (json.dumps({"version": 99}), "version"),
+        (json.dumps({"version": 1, "baselines": {"0": {"mu": 1.0, "sigma": 0.1}}}), "calibrate` again"),
+        (json.dumps({"version": 4, "baselines": {}}), "views: Field required"),
+    ],
+)
 def test_bad_profiles_are_refused_with_the_file_named(tmp_path, content, message):
     path = tmp_path / "p.json"
     path.write_text(content)
@@ -74,8 +78,9 @@ def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(sy
     features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
     split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
     assert not {s.subject for s in split.test} & {s.subject for s in split.train + split.val}
-    model, history = train_model(split.train, split.val, features, config=TrainConfig(epochs=3, lr=1e-3),
-                                 progress=False)
+    model, history = train_model(
+        split.train, split.val, features, config=TrainConfig(epochs=3, lr=1e-3), progress=False
+    )
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     save_checkpoint(tmp_path / "m.pt", model, labels=["Negative", "Positive", "Repression", "Surprise", "Others"])
     loaded, _ = load_checkpoint(tmp_path / "m.pt")
@@ -101,8 +106,13 @@ def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_root, tmp_
     sequences = load_dataset(synth_root)
     features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
     split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
-    _, history = train_model(split.train, split.val, features, progress=False,
-                             config=TrainConfig(epochs=4, lr=1e-3, schedule="cosine", patience=4))
+    _, history = train_model(
+        split.train,
+        split.val,
+        features,
+        progress=False,
+        config=TrainConfig(epochs=4, lr=1e-3, schedule="cosine", patience=4),
+    )
     rates = [h["lr"] for h in history]
     assert rates[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(rates, rates[1:]))
     assert rates[-1] == pytest.approx(1e-3 * (1 + np.cos(np.pi * 3 / 4)) / 2)
@@ -118,7 +128,8 @@ def test_training_on_a_gpu_in_mixed_precision_lowers_the_loss(synth_root, tmp_pa
     sequences = load_dataset(synth_root)
     features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
     split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
-    model, history = train_model(split.train, split.val, features, config=TrainConfig(epochs=3),
-                                 device=torch.device("cuda"), progress=False)
+    model, history = train_model(
+        split.train, split.val, features, config=TrainConfig(epochs=3), device=torch.device("cuda"), progress=False
+    )
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert next(model.parameters()).device.type == "cuda"

@@ -1,23 +1,37 @@
 """The `mer` command line itself: its parser, what `mer --help` imports, the dashboard's options."""
+
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-UI_OPTIONS = ("--source", "--model", "--profile", "--host", "--port", "--auth", "--views", "--session-dir",
-              "--data-root", "--autostart")
+UI_OPTIONS = (
+    "--source",
+    "--model",
+    "--profile",
+    "--host",
+    "--port",
+    "--auth",
+    "--views",
+    "--session-dir",
+    "--data-root",
+    "--autostart",
+)
 
 
 def _mer(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "mer_live", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mer_live", *args], capture_output=True, text=True, cwd=REPO, timeout=120, env=env
+    )
 
 
 def test_building_the_parser_imports_no_heavy_library():
     """`mer --help` stays quick: torch, Gradio, MediaPipe and Ray are imported by the commands that use them."""
-    probe = ("import sys; from cli.parser import build_parser; build_parser(); "
-             "print(sorted(m for m in ('torch', 'gradio', 'mediapipe', 'ray') if m in sys.modules))")
+    probe = (
+        "import sys; from cli.parser import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'gradio', 'mediapipe', 'ray') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -44,4 +58,4 @@ def test_pacing_is_one_setting_that_realtime_and_max_speed_write():
     parser = build_parser()
     read = lambda *flags: _engine_config(parser.parse_args(["stream", "clip.mp4", *flags])).realtime  # noqa: E731
     assert (read(), read("--realtime"), read("--max-speed")) == (False, True, False)
-    assert _mer("stream", "clip.mp4", "--realtime", "--max-speed").returncode == 2   # not both
+    assert _mer("stream", "clip.mp4", "--realtime", "--max-speed").returncode == 2  # not both

@@ -1,5 +1,6 @@
 """`mer stream` / `mer calibrate` as a user meets them: bad setup refused in one line before any
 work, a missing path named, kill -9 and Ctrl-C mid-run, a video cut short."""
+
 from __future__ import annotations
 
 import json
@@ -10,25 +11,40 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import write_video
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _mer(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "mer_live", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mer_live", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=timeout
+    )
 
 
-@pytest.mark.parametrize("case", ["face model", "fps nan", "seconds nan", "seconds 0", "profile list",
-                                  "events unwritable", "calibrate out unwritable", "k_low over k_high",
-                                  "config field", "config not an object", "config not json",
-                                  "train config field", "threshold 1.5", "epochs 0"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "face model",
+        "fps nan",
+        "seconds nan",
+        "seconds 0",
+        "profile list",
+        "events unwritable",
+        "calibrate out unwritable",
+        "k_low over k_high",
+        "config field",
+        "config not an object",
+        "config not json",
+        "train config field",
+        "threshold 1.5",
+        "epochs 0",
+    ],
+)
 def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
     """Each used to end in a traceback, a hang, exit 0 or a calibration thrown away at save."""
     video = write_video(tmp_path / "clip.avi")
-    locked = tmp_path / "a-file"          # its "children" cannot be written (chmod means nothing to root)
+    locked = tmp_path / "a-file"  # its "children" cannot be written (chmod means nothing to root)
     locked.write_text("")
     profile = tmp_path / "profile.json"
     profile.write_text("[1, 2]")
@@ -47,12 +63,16 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
         "events unwritable": (["stream", video, "--no-model", "--events", locked / "e.jsonl"], "e.jsonl"),
         "calibrate out unwritable": (["calibrate", video, "--out", locked / "p.json"], "p.json"),
         "k_low over k_high": (["stream", video, "--no-model", "--k-low", "5"], "k_low < k_high"),
-        "config field": (["spot", tmp_path, "--no-model", "--out", tmp_path / "s.csv", "--config", config],
-                         "bad.json: spotter.k_low"),
+        "config field": (
+            ["spot", tmp_path, "--no-model", "--out", tmp_path / "s.csv", "--config", config],
+            "bad.json: spotter.k_low",
+        ),
         "config not an object": (["calibrate", video, "--config", profile], "profile.json"),
         "config not json": (["stream", video, "--no-model", "--config", broken], "broken.json: not a readable JSON"),
-        "train config field": (["train", tmp_path, "--out", tmp_path / "m.pt", "--config", train_config],
-                               "train.json: lr"),
+        "train config field": (
+            ["train", tmp_path, "--out", tmp_path / "m.pt", "--config", train_config],
+            "train.json: lr",
+        ),
         "threshold 1.5": (["calibrate", video, "--threshold", "1.5"], "decision_threshold"),
         "epochs 0": (["train", tmp_path, "--out", tmp_path / "m.pt", "--epochs", "0"], "epochs"),
     }[case]
@@ -65,8 +85,13 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
 
 def test_missing_path_exits_2_with_a_message(tmp_path):
     missing = tmp_path / "nowhere"
-    result = subprocess.run([sys.executable, "-m", "mer_live", "stream", str(missing), "--no-model"],
-                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mer_live", "stream", str(missing), "--no-model"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "does not exist" in result.stderr and str(missing) in result.stderr
     assert "Traceback" not in result.stderr
@@ -82,8 +107,13 @@ def test_a_full_disk_is_a_failure_not_a_usage_error(capsys):
     assert capsys.readouterr().err.strip() == "mer: error: [Errno 28] No space left on device: '/dev/full'"
 
 
-@pytest.mark.parametrize("summary, says", [({"events_not_written": {"JsonlSink(/dev/full)": 3}}, "not written: 3 to"),
-                                           ({"failure": "no frame from camera 0 for 5 s"}, "ended early")])
+@pytest.mark.parametrize(
+    "summary, says",
+    [
+        ({"events_not_written": {"JsonlSink(/dev/full)": 3}}, "not written: 3 to"),
+        ({"failure": "no frame from camera 0 for 5 s"}, "ended early"),
+    ],
+)
 def test_a_run_that_lost_events_or_broke_is_a_failure_not_a_usage_error(summary, says):
     """main() turns StreamFailed into exit 1 (the cut video below); lost events are one too, not exit 2."""
     from mer_live.cli.common import StreamFailed, UserError
@@ -97,8 +127,12 @@ def test_a_run_that_lost_events_or_broke_is_a_failure_not_a_usage_error(summary,
 def test_kill_9_loses_no_reported_event(tmp_path):
     """Events already in the JSONL log survive a kill -9: each line is flushed and fsynced."""
     log = tmp_path / "events.jsonl"
-    process = subprocess.Popen([sys.executable, "-m", "mer_live", "stream", "synthetic:4", "--no-model", "--quiet",
-                                "--events", str(log)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mer_live", "stream", "synthetic:4", "--no-model", "--quiet", "--events", str(log)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 240
         seen = []
@@ -111,7 +145,7 @@ def test_kill_9_loses_no_reported_event(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     after = [json.loads(line) for line in log.read_text().splitlines() if line]
-    assert after[:len(seen)] == [json.loads(line) for line in seen]       # events and face states alike
+    assert after[: len(seen)] == [json.loads(line) for line in seen]  # events and face states alike
 
 
 def test_ctrl_c_ends_with_the_summary_and_exit_130(tmp_path):
@@ -119,11 +153,25 @@ def test_ctrl_c_ends_with_the_summary_and_exit_130(tmp_path):
     (`terminate called without an active exception`, exit 134) after printing a summary and exit 0."""
     # a shell's background job (a CI runner's, say) starts with SIGINT ignored, and Python then never
     # turns it into KeyboardInterrupt: the child gets the default disposition back, as a terminal's has
-    process = subprocess.Popen([sys.executable, "-m", "mer_live", "stream", "synthetic:4", "--no-model", "--quiet",
-                                "--events", str(tmp_path / "e.jsonl")], cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(12)   # well into the stream: the engine's threads are busy
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mer_live",
+            "stream",
+            "synthetic:4",
+            "--no-model",
+            "--quiet",
+            "--events",
+            str(tmp_path / "e.jsonl"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(12)  # well into the stream: the engine's threads are busy
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
@@ -141,5 +189,7 @@ def test_a_video_cut_short_exits_1_naming_where_it_broke(tmp_path):
     assert summary["failure"].startswith("cut.avi: read failed at frame") and summary["processed"] > 0
     # (FFmpeg's own complaint about the cut frame may share the line: its native stderr is not ours)
     assert "mer: error: the stream ended early: cut.avi" in result.stderr.strip().splitlines()[-1]
-    whole = _mer("stream", write_video(tmp_path / "whole.avi"), "--no-model", "--quiet", "--events", tmp_path / "f.jsonl")
+    whole = _mer(
+        "stream", write_video(tmp_path / "whole.avi"), "--no-model", "--quiet", "--events", tmp_path / "f.jsonl"
+    )
     assert whole.returncode == 0 and json.loads(whole.stdout)["ended"] == "end of file"

@@ -1,4 +1,5 @@
 """The 4DME-layout reader on hand-made folders, CSV and XLSX label files."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from mer_live.corpora.fourdme import LABEL_COLUMNS, XLSX_NAME, load_dataset, read_labels
 from mer_live.corpora.labels import CLASSES
-from mer_live.stream.folders import frame_number, list_frames, DatasetError
+from mer_live.stream.folders import DatasetError, frame_number, list_frames
 from tests.conftest import label_row, write_frames, write_labels_csv
 
 
@@ -60,11 +61,14 @@ def test_corrupt_frame_gives_clear_error(tiny_dataset):
         seq.load_frame(2)
 
 
-@pytest.mark.parametrize("onset, apex, offset, message", [
-    (5, 3, 7, "Onset ≤ Apex ≤ Offset"),
-    (5, 6, 2, "Onset ≤ Apex ≤ Offset"),
-    ("x", 3, 5, "Onset is not a frame number"),
-])
+@pytest.mark.parametrize(
+    "onset, apex, offset, message",
+    [
+        (5, 3, 7, "Onset ≤ Apex ≤ Offset"),
+        (5, 6, 2, "Onset ≤ Apex ≤ Offset"),
+        ("x", 3, 5, "Onset is not a frame number"),
+    ],
+)
 def test_bad_frame_numbers_are_refused(tmp_path, onset, apex, offset, message):
     write_frames(tmp_path / "s01" / "s01_01", range(1, 8))
     write_labels_csv(tmp_path, [label_row(onset=onset, apex=apex, offset=offset)])

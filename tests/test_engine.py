@@ -1,6 +1,7 @@
 """The live engine on generated recordings: same apex as the offline pipeline, spotting, bad input,
 crash-safe log. Real components throughout (MediaPipe, Farneback, the spotter); only sinks that
 collect events and a camera that stops are stand-ins for collaborators."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import long_recordings
 
 from mer_live.corpora.fourdme import load_dataset, read_events
@@ -53,8 +53,9 @@ class BrokenSink:
 
 def run_engine(source, config=EngineConfig(), **kwargs):
     sink = ListSink()
-    engine = Engine(source, config, detector_factory=MediaPipeFaceDetector, sinks=[sink, *kwargs.pop("sinks", [])],
-                    **kwargs)
+    engine = Engine(
+        source, config, detector_factory=MediaPipeFaceDetector, sinks=[sink, *kwargs.pop("sinks", [])], **kwargs
+    )
     summary = engine.run()
     return summary, sink.events
 
@@ -107,7 +108,7 @@ def test_each_event_names_the_face_band_that_moved_most(long_root, replay):
     lip presser (Repression: AU17+24) the bottom one."""
     _, records = replay
     bounds = EngineConfig().features.intensity.band_edges
-    bands = [tuple(bounds[i:i + 2]) for i in range(len(bounds) - 1)]
+    bands = [tuple(bounds[i : i + 2]) for i in range(len(bounds) - 1)]
     assert records and all(r.band_rows == bands[r.band] for r in records)
     expected = {"Negative": bands[0], "Repression": bands[-1]}
     checked = 0
@@ -127,10 +128,15 @@ def test_engine_computes_the_release_phase_as_its_classifier_was_trained(synth_r
             raise AssertionError("not called here")
 
     source = ImageFolderSource(next(p for p in synth_root.rglob("img_1.jpg")).parent)
-    engine = Engine(source, EngineConfig(), detector_factory=MediaPipeFaceDetector, classifier=PaperDirectionClassifier())
+    engine = Engine(
+        source, EngineConfig(), detector_factory=MediaPipeFaceDetector, classifier=PaperDirectionClassifier()
+    )
     assert engine.config.features.release_flow == "apex_to_offset"
-    assert Engine(source, EngineConfig(), detector_factory=MediaPipeFaceDetector).config.features.release_flow \
-        == PreprocessConfig().release_flow == "offset_to_apex"
+    assert (
+        Engine(source, EngineConfig(), detector_factory=MediaPipeFaceDetector).config.features.release_flow
+        == PreprocessConfig().release_flow
+        == "offset_to_apex"
+    )
 
 
 def test_a_failing_sink_does_not_stop_the_stream(long_root):
@@ -209,15 +215,19 @@ def _no_face(folder):
         cv2.imwrite(str(path), np.full((800, 1280, 3), 90, np.uint8))
 
 
-@pytest.mark.parametrize("damage, check", [
-    (_corrupt, lambda s, n: s["dropped"] == {"corrupt": 1} and s["processed"] == n - 1),
-    (_truncate, lambda s, n: s["processed"] + sum(s["dropped"].values()) == n),
-    (_gap, lambda s, n: s["processed"] == n and s["dropped"] == {}),
-    (_gray, lambda s, n: s["processed"] == n),
-    (_odd_width, lambda s, n: s["processed"] == n and s["no_face_frames"] < n),
-    (_resize_mid_stream, lambda s, n: s["processed"] == n and s["size_changes"] == 1),
-    (_no_face, lambda s, n: s["processed"] == n and s["no_face_frames"] == 2 * n and s["events"] == {}),
-], ids=["corrupt-jpeg", "truncated-jpeg", "gap-in-numbers", "grayscale", "odd-width", "size-change", "no-face"])
+@pytest.mark.parametrize(
+    "damage, check",
+    [
+        (_corrupt, lambda s, n: s["dropped"] == {"corrupt": 1} and s["processed"] == n - 1),
+        (_truncate, lambda s, n: s["processed"] + sum(s["dropped"].values()) == n),
+        (_gap, lambda s, n: s["processed"] == n and s["dropped"] == {}),
+        (_gray, lambda s, n: s["processed"] == n),
+        (_odd_width, lambda s, n: s["processed"] == n and s["no_face_frames"] < n),
+        (_resize_mid_stream, lambda s, n: s["processed"] == n and s["size_changes"] == 1),
+        (_no_face, lambda s, n: s["processed"] == n and s["no_face_frames"] == 2 * n and s["events"] == {}),
+    ],
+    ids=["corrupt-jpeg", "truncated-jpeg", "gap-in-numbers", "grayscale", "odd-width", "size-change", "no-face"],
+)
 def test_stream_survives_bad_input(synth_root, tmp_path, damage, check):
     folder = _clip(synth_root, tmp_path)
     damage(folder)
@@ -230,7 +240,7 @@ class StoppingCamera:
     """A capture device that delivers a few frames, then nothing (a collaborator of CameraSource)."""
 
     def __init__(self, frames: list[np.ndarray]):
-        self.frames = frames        # shared by every reconnect: once delivered, a frame is gone
+        self.frames = frames  # shared by every reconnect: once delivered, a frame is gone
 
     def isOpened(self):
         return True
@@ -291,8 +301,9 @@ def test_a_run_appending_after_a_crash_starts_on_a_fresh_line_with_its_own_run_i
     path.write_text('{"event_id": 7, "source": "s01/s0')
     folder = long_root / "s01" / "s01_01"
     for _ in range(2):
-        engine = Engine(ImageFolderSource(folder), EngineConfig(), detector_factory=MediaPipeFaceDetector,
-                        sinks=[JsonlSink(path)])
+        engine = Engine(
+            ImageFolderSource(folder), EngineConfig(), detector_factory=MediaPipeFaceDetector, sinks=[JsonlSink(path)]
+        )
         engine.run()
     lines = path.read_text().splitlines()
     assert lines[0] == '{"event_id": 7, "source": "s01/s0'
@@ -301,7 +312,7 @@ def test_a_run_appending_after_a_crash_starts_on_a_fresh_line_with_its_own_run_i
     runs = {r["run_id"] for r in records}
     assert len(runs) == 2 and len(records) >= 2
     assert len({(r["run_id"], r["event_id"]) for r in records}) == len(records)
-    assert {r["run_id"] for r in lines if r["kind"] == "face_state"} == runs    # the face's states, between them
+    assert {r["run_id"] for r in lines if r["kind"] == "face_state"} == runs  # the face's states, between them
 
 
 def test_a_paused_engine_whose_source_ends_with_a_full_queue_finishes_on_resume(long_root, tmp_path):
@@ -327,6 +338,7 @@ def test_a_failing_dashboard_store_costs_no_spotted_event(long_root):
                 if name == "set_thresholds":
                     return None
                 raise RuntimeError("store broke")
+
             return fail
 
     summary, records = run_engine(DatasetSource(long_root), store=BrokenStore())
@@ -345,7 +357,7 @@ def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
     real_fsync = os.fsync
 
     def spy(fd):
-        synced.append(len(path.read_bytes()))    # what the file holds when it is forced to disk
+        synced.append(len(path.read_bytes()))  # what the file holds when it is forced to disk
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
@@ -370,7 +382,7 @@ def test_stats_can_be_read_while_four_threads_count_new_reasons():
         n = 0
         while not stop.is_set():
             stats.count("dropped", f"{prefix}{n % 5000}")
-            stats.timers.add(f"{prefix}{n % 2000}", 0.001)   # new stages keep coming: the old means() raised
+            stats.timers.add(f"{prefix}{n % 2000}", 0.001)  # new stages keep coming: the old means() raised
             n += 1
 
     threads = [threading.Thread(target=count, args=(p,)) for p in "abcd"]

@@ -7,6 +7,7 @@ fields, events). Resident memory is not the measure here: after 480 queued frame
 moved it by −1 to +11 % between identical runs, with nothing left over; the soak in `mer bench` watches
 it over minutes instead. Only the faulty collaborator is a stand-in (a sink, a detector or a classifier that raises,
 a capture device that stalls); /dev/full is a real full disk."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def recording(tmp_path_factory) -> Path:
     from mer_live.synth import generate_dataset
 
     root = tmp_path_factory.mktemp("faults")
-    generate_dataset(root, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(8.0, 8.0), workers=1,
-                     progress=False)
+    generate_dataset(
+        root, subjects=1, per_subject=1, seed=4, long=True, long_seconds=(8.0, 8.0), workers=1, progress=False
+    )
     return root
 
 
@@ -49,8 +51,11 @@ def idle(recording, tmp_path_factory) -> dict:
     """Threads after two clean runs: models loaded, caches warm, nothing running (arenas capped as `mer` does)."""
     limit_malloc_arenas()
     for _ in range(2):
-        Engine(DatasetSource(recording, decode_scale=2), detector_factory=MediaPipeFaceDetector,
-               sinks=[JsonlSink(tmp_path_factory.mktemp("warm") / "e.jsonl")]).run()
+        Engine(
+            DatasetSource(recording, decode_scale=2),
+            detector_factory=MediaPipeFaceDetector,
+            sinks=[JsonlSink(tmp_path_factory.mktemp("warm") / "e.jsonl")],
+        ).run()
     hand_back_memory()
     return {"threads": native_threads(), "python_threads": {t.name for t in threading.enumerate()}}
 
@@ -130,7 +135,7 @@ def run(engine: Engine, pause_until_read: bool = False) -> dict:
     engine.pause(True)
     engine.start()
     deadline = time.monotonic() + 60
-    while engine.stats.ended is None and time.monotonic() < deadline:   # the source ends while paused
+    while engine.stats.ended is None and time.monotonic() < deadline:  # the source ends while paused
         time.sleep(0.1)
     assert engine.stats.ended == "end of source" and engine.stats.processed == 0
     engine.pause(False)
@@ -157,19 +162,25 @@ def case(name: str, recording: Path, log: Path):
         kwargs["classifier"] = BrokenClassifier()
         expect = lambda s: s["unclassified"] == s["events"].get("micro", 0) > 0  # noqa: E731   (macro: never classified)
     elif name == "source stalls":
-        device = StallingCapture(frames_of(recording))   # reconnecting finds the same stalled device
+        device = StallingCapture(frames_of(recording))  # reconnecting finds the same stalled device
         source = CameraSource(0, fps_hint=60.0, reconnect_s=0.2, give_up_s=1.0, capture_factory=lambda _: device)
         expect = lambda s: s["failure"].startswith("no frame from camera 0 for 1 s")  # noqa: E731
     elif name == "source ends while paused":
-        config = EngineConfig(queue_frames=600)   # room for the whole recording: the source ends first
+        config = EngineConfig(queue_frames=600)  # room for the whole recording: the source ends first
         expect = lambda s: s["processed"] == s["frames"] == 480 and s["failure"] is None  # noqa: E731
     else:
         raise ValueError(name)
     return Engine(source, config, **kwargs), name == "source ends while paused", expect
 
 
-MATRIX = ["sink fails mid-run", "disk full", "detector raises", "classifier raises", "source stalls",
-          "source ends while paused"]
+MATRIX = [
+    "sink fails mid-run",
+    "disk full",
+    "detector raises",
+    "classifier raises",
+    "source stalls",
+    "source ends while paused",
+]
 
 
 @pytest.mark.parametrize("fault", MATRIX)
@@ -193,9 +204,10 @@ def test_fault_matrix(fault, recording, idle, tmp_path):
     spotted = sum(summary["events"].values())
     assert spotted >= 1, "the recording's events were spotted despite the fault"
     logged = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    on_disk = [r for r in logged if r["kind"] != "face_state"]       # the face's states lie between the events
-    lost = sum(summary["events_not_written"].get(name, 0) for name in summary["events_not_written"]
-               if "JsonlSink" in name)
+    on_disk = [r for r in logged if r["kind"] != "face_state"]  # the face's states lie between the events
+    lost = sum(
+        summary["events_not_written"].get(name, 0) for name in summary["events_not_written"] if "JsonlSink" in name
+    )
     assert len(on_disk) + lost == spotted
     assert sorted(r["event_id"] for r in on_disk) == sorted(set(r["event_id"] for r in on_disk))
     # 3. threads back at idle, the engine gone and nothing the run allocated left behind

@@ -1,4 +1,5 @@
 """Flow, intensity and apex (paper eq. 1–3) and the view split, on synthetic images."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,8 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-from mer_live.stream.flow import (affine_fit, apex_index, farneback, intensity, intensity_curve, magnitude, pixel_grid,
-                         repeats)
+from mer_live.stream.flow import (
+    affine_fit,
+    apex_index,
+    farneback,
+    intensity,
+    intensity_curve,
+    magnitude,
+    pixel_grid,
+    repeats,
+)
 from mer_live.stream.views import split_views
 
 
@@ -142,11 +151,12 @@ def test_the_measured_area_reaches_above_the_face_box_for_the_brows():
     gray = np.arange(224 * 224, dtype=np.uint32).reshape(224, 224) % 251
     assert measure.face(gray.astype(np.uint8)).shape == (160, 160)
     wide = FaceIntensity(IntensityConfig(eye_mask=False, forehead=0.5), crop, crop, 224, 0.2)
-    assert wide.rows[0] == 0       # no more than the margin holds
+    assert wide.rows[0] == 0  # no more than the margin holds
 
 
-@pytest.mark.parametrize("band_edges", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0),
-                                     (0.0, 0.999, 1.0)])
+@pytest.mark.parametrize(
+    "band_edges", [(0.0,), (0.1, 1.0), (0.0, 0.5, 0.5, 1.0), (0.0, 0.6, 0.4, 1.0), (0.0, 0.001, 1.0), (0.0, 0.999, 1.0)]
+)
 def test_bad_face_bands_are_refused(band_edges):
     from mer_live.stream.intensity import IntensityConfig
 
@@ -155,18 +165,19 @@ def test_bad_face_bands_are_refused(band_edges):
 
 
 def face_photo(size=160) -> np.ndarray:
-    """A real face (skimage's astronaut), gray: flat skin where Farneback smooths motion, unlike noise."""
-    from skimage.data import astronaut
+    """A real face (the shipped photograph), gray: flat skin where Farneback smooths motion, unlike noise."""
+    from mer_live.synth.faces import shipped_photo
 
-    return cv2.resize(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2GRAY)[30:250, 140:360], (size, size),
-                      interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        cv2.cvtColor(shipped_photo(), cv2.COLOR_RGB2GRAY)[30:250, 140:360], (size, size), interpolation=cv2.INTER_AREA
+    )
 
 
 def rendered(image: np.ndarray, remap_2x) -> np.ndarray:
     """The image moved by `remap_2x(xs, ys)` → sampling maps at twice its size, then taken back down
     the way a camera samples a moving scene (every frame resampled alike)."""
     big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    ys, xs = np.mgrid[0:big.shape[0], 0:big.shape[1]].astype(np.float32)
+    ys, xs = np.mgrid[0 : big.shape[0], 0 : big.shape[1]].astype(np.float32)
     map_x, map_y = remap_2x(xs, ys)
     moved = cv2.remap(big, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     return cv2.resize(moved, image.shape[::-1], interpolation=cv2.INTER_AREA)
@@ -176,9 +187,9 @@ def test_affine_fit_recovers_head_motion_and_leaves_a_local_motion():
     """A roll + zoom + shift field with a local bump on top: the fit returns the affine part (the
     bump is left out of the second fit) and the removal keeps the bump."""
     ys, xs = np.mgrid[0:64, 0:64].astype(np.float32)
-    coefficients = np.array([[0.01, -0.008], [0.008, 0.01], [0.5, -0.3]], np.float32)   # (x, y, 1) → (u, v)
+    coefficients = np.array([[0.01, -0.008], [0.008, 0.01], [0.5, -0.3]], np.float32)  # (x, y, 1) → (u, v)
     flow = np.dstack([xs, ys, np.ones_like(xs)]) @ coefficients
-    bump = np.exp(-((xs - 20) ** 2 + (ys - 40) ** 2) / (2 * 4.0 ** 2)).astype(np.float32)
+    bump = np.exp(-((xs - 20) ** 2 + (ys - 40) ** 2) / (2 * 4.0**2)).astype(np.float32)
     flow[..., 1] += 2.0 * bump
     assert affine_fit(flow)[:2] == pytest.approx(coefficients[:2], abs=1e-3)
     assert affine_fit(flow)[2] == pytest.approx(coefficients[2], abs=1e-2)
@@ -198,8 +209,9 @@ def test_detrended_apex_survives_a_steady_head_drift():
 
     def frame(t: int, weight: float) -> np.ndarray:
         def remap(xs, ys):
-            bump = np.exp(-((xs - 120) ** 2 + (ys - 220) ** 2) / (2 * 24.0 ** 2)).astype(np.float32)
+            bump = np.exp(-((xs - 120) ** 2 + (ys - 220) ** 2) / (2 * 24.0**2)).astype(np.float32)
             return xs - 2 * 0.4 * t, ys - 2 * 1.5 * weight * bump
+
         return rendered(face_photo(), remap)
 
     frames = [frame(t, p) for t, p in enumerate(profile)]
@@ -216,5 +228,5 @@ def test_the_apex_prior_weights_the_clip_where_apexes_fall():
     from mer_live.stream.intensity import apex_prior
 
     weights = apex_prior(21, (0.35, 0.2))
-    assert int(np.argmax(weights)) == 7 and weights[20] < weights[0] < weights[7]      # the rise is the shorter side
+    assert int(np.argmax(weights)) == 7 and weights[20] < weights[0] < weights[7]  # the rise is the shorter side
     assert np.array_equal(apex_prior(21, None), np.ones(21))

@@ -7,6 +7,7 @@ below it, never above. What installs is `mer_live.<folder>` (pyproject.toml's pa
 import of a bare folder name (`import stream`) works only from the repository's root and breaks an
 installed copy, so none may be left. `python tests/test_layers.py` prints the graph for the README.
 """
+
 from __future__ import annotations
 
 import ast
@@ -30,8 +31,13 @@ def modules() -> dict[str, Path]:
         folder = REPO / package
         if folder.is_dir():
             for path in sorted(folder.glob("*.py")):
-                found[package if path.stem in ("__init__", "__main__") and package == NAMESPACE
-                      else package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+                found[
+                    package
+                    if path.stem in ("__init__", "__main__") and package == NAMESPACE
+                    else package
+                    if path.stem == "__init__"
+                    else f"{package}.{path.stem}"
+                ] = path
     return found
 
 
@@ -53,8 +59,12 @@ def imports_of(path: Path) -> set[str]:
 
 def test_everything_imports_through_the_namespace():
     sources = [*modules().values(), *sorted((REPO / "tests").glob("*.py")), *sorted((REPO / "scripts").glob("*.py"))]
-    bare = [f"{path.relative_to(REPO)} imports {name}" for path in sources for name in sorted(imported_names(path))
-            if name.split(".")[0] in RANK and name.split(".")[0] != NAMESPACE]
+    bare = [
+        f"{path.relative_to(REPO)} imports {name}"
+        for path in sources
+        for name in sorted(imported_names(path))
+        if name.split(".")[0] in RANK and name.split(".")[0] != NAMESPACE
+    ]
     assert not bare, f"imports that bypass {NAMESPACE}:\n" + "\n".join(bare)
 
 

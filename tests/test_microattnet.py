@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 import torch
@@ -7,7 +6,13 @@ import torch.nn.functional as F
 from mer_live.corpora.labels import CLASSES
 from mer_live.model.checkpoint import CHECKPOINT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from mer_live.model.loss import FocalLoss
-from mer_live.model.microattnet import FusionAttention, MicroAttNet, MicroAttNetConfig, SqueezeExcitation, fused_for_inference
+from mer_live.model.microattnet import (
+    FusionAttention,
+    MicroAttNet,
+    MicroAttNetConfig,
+    SqueezeExcitation,
+    fused_for_inference,
+)
 from mer_live.model.predictor import Prediction, Predictor
 from mer_live.stream.settings import config_from_json, config_to_json
 
@@ -273,7 +278,7 @@ def test_fused_model_gives_the_same_outputs_without_conv_batchnorm(trained_model
     x = torch.from_numpy(np.random.default_rng(1).standard_normal((4, 3, SIZE, SIZE)).astype(np.float32))
     fused = fused_for_inference(trained_model)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trained_model.modules())   # the original is untouched
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trained_model.modules())  # the original is untouched
     with torch.inference_mode():
         (logits, info), (fused_logits, fused_info) = trained_model.eval()(x, True), fused(x, True)
     torch.testing.assert_close(fused_logits, logits, rtol=1e-4, atol=1e-4)
@@ -304,7 +309,9 @@ def test_predictor_rejects_bad_samples():
 
 def _prediction(probs):
     return Prediction(
-        probs=dict(zip(CLASSES, probs)), attention=None, se_gate_mean=None,
+        probs=dict(zip(CLASSES, probs)),
+        attention=None,
+        se_gate_mean=None,
         per_sample_probs=np.array([probs], np.float32),
     )
 

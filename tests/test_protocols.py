@@ -1,5 +1,6 @@
 """Leave-one-subject-out and the MEGC composite protocol, end to end on generated faces (one epoch per
 fold: these tests check the protocol, not the model's quality)."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 
 import mer_live.model.protocols as protocols
-from mer_live.corpora.write import write_layout
 from mer_live.cli.main import main
 from mer_live.corpora.fourdme import load_dataset
+from mer_live.corpora.write import write_layout
 from mer_live.model.config import TrainConfig
 from mer_live.model.extract import extract_dataset
 from mer_live.model.metrics import recognition_report
@@ -42,7 +43,7 @@ def test_loso_trains_without_the_left_out_subject_and_pools_the_predictions(synt
     assert sum(f["n"] for f in report["folds"]) == report["pooled"]["n"] == len(sequences)
     truth = np.stack([s.multi_hot() for s in sequences])
     pooled = recognition_report(truth, np.stack([predicted[s.key] for s in sequences]), 0.2)
-    assert report["pooled"]["uf1"] == pytest.approx(pooled["uf1"])      # one score over all folds' predictions
+    assert report["pooled"]["uf1"] == pytest.approx(pooled["uf1"])  # one score over all folds' predictions
 
 
 def test_loso_needs_three_subjects(synth_root):
@@ -63,11 +64,11 @@ def test_composite_protocol_runs_over_three_datasets_in_their_layouts(synth_root
     assert report["classes"] == ["negative", "positive", "surprise"]
     assert set(report["by_dataset"]) == {"CASME II", "SAMM", "SMIC"}
     folds = [f["subject"] for f in report["folds"]]
-    assert len(folds) == 9 and "CASME II/sub01" in folds and "SMIC/s1" in folds    # a subject per dataset
+    assert len(folds) == 9 and "CASME II/sub01" in folds and "SMIC/s1" in folds  # a subject per dataset
     # Others has no composite class (CASME II "others", SAMM "Other"; SMIC has no word for it)
     clips_with_a_class = sum(s.labels[0] != "Others" for s in sequences)
     assert report["pooled"]["n"] == 3 * clips_with_a_class
-    assert report["pooled"]["threshold"] is None                                    # single label: the top class
+    assert report["pooled"]["threshold"] is None  # single label: the top class
 
 
 def test_loso_refuses_a_checkpoint_and_holdout_needs_one(synth_root, capsys):

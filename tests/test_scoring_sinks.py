@@ -1,4 +1,5 @@
 """Spotting scores (MEGC IoU rule), the CSV sinks, and the crop ring's fixed memory."""
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,8 @@ from mer_live.stream.sinks import CsvSink, MegcSink, SinkSet
 
 
 def test_iou_of_inclusive_frame_intervals():
-    a = Interval("s", "v", 10, 19)          # 10 frames
-    b = Interval("s", "v", 15, 24)          # 10 frames, 5 shared
+    a = Interval("s", "v", 10, 19)  # 10 frames
+    b = Interval("s", "v", 15, 24)  # 10 frames, 5 shared
     assert iou(a, b) == pytest.approx(5 / 15)
     assert iou(a, Interval("s", "v", 20, 30)) == 0.0
     assert iou(a, a) == 1.0
@@ -38,11 +39,28 @@ def test_micro_spots_on_a_macro_expression_are_counted():
 
 
 def _event(kind="micro", event_id=1):
-    return Event(onset_frame=10, offset_frame=20, apex_frame_by_view={0: 14, 1: 15}, kind=kind,
-                 band=1, peak_z_by_view={0: 6.0, 1: 5.0}, peak_intensity_by_view={0: 42.0, 1: 40.0},
-                 event_id=event_id, run_id="r1", source="s01/s01_long", onset_s=0.1, apex_s=0.2, offset_s=0.3,
-                 band_rows=(0.45, 0.7), labels=("Positive",), probs={"Positive": 0.9}, attention={"alpha_u": 0.3},
-                 threshold=0.2, model="m.pt", latency_ms=12.5)
+    return Event(
+        onset_frame=10,
+        offset_frame=20,
+        apex_frame_by_view={0: 14, 1: 15},
+        kind=kind,
+        band=1,
+        peak_z_by_view={0: 6.0, 1: 5.0},
+        peak_intensity_by_view={0: 42.0, 1: 40.0},
+        event_id=event_id,
+        run_id="r1",
+        source="s01/s01_long",
+        onset_s=0.1,
+        apex_s=0.2,
+        offset_s=0.3,
+        band_rows=(0.45, 0.7),
+        labels=("Positive",),
+        probs={"Positive": 0.9},
+        attention={"alpha_u": 0.3},
+        threshold=0.2,
+        model="m.pt",
+        latency_ms=12.5,
+    )
 
 
 def test_megc_sink_writes_micro_rows_that_read_spots_reads_back(tmp_path):
@@ -75,14 +93,14 @@ def test_a_csv_sink_appends_only_under_its_own_columns(tmp_path):
     path = tmp_path / "events.csv"
     with CsvSink(path) as sink:
         sink.write(_event(event_id=1))
-    with CsvSink(path) as sink:                      # same columns: appended
+    with CsvSink(path) as sink:  # same columns: appended
         sink.write(_event(event_id=2))
     assert [r["event_id"] for r in csv.DictReader(open(path))] == ["1", "2"]
-    old = tmp_path / "old.csv"                       # an older version's columns (face_band, no run_id)
+    old = tmp_path / "old.csv"  # an older version's columns (face_band, no run_id)
     old.write_text("event_id,source,kind,face_band\n1,s/v,micro,0-0.45\n")
     with pytest.raises(ValueError, match="cannot append to .*old.csv: its columns"):
         CsvSink(old)
-    assert old.read_text().count("\n") == 2         # left as it was
+    assert old.read_text().count("\n") == 2  # left as it was
 
 
 def test_sink_set_counts_a_failing_sink_and_keeps_the_others(tmp_path):
@@ -107,8 +125,14 @@ def test_ring_memory_is_fixed_and_old_frames_are_forgotten():
     size = ring.nbytes
     for frame in range(1, 101):
         for view in range(2):
-            ring.push(frame, frame / 60, view, np.full((32, 32), frame % 255, np.uint8),
-                      np.zeros((16, 16), np.uint8), window=1)
+            ring.push(
+                frame,
+                frame / 60,
+                view,
+                np.full((32, 32), frame % 255, np.uint8),
+                np.zeros((16, 16), np.uint8),
+                window=1,
+            )
     assert ring.nbytes == size and len(ring) == 10
     assert ring.feature_crop(90, 0) is None and ring.feature_crop(95, 1)[0, 0] == 95
     assert ring.at_or_before(99, 0, window=1) == 99 and ring.at_or_before(99, 0, window=2) is None

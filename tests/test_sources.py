@@ -1,4 +1,5 @@
 """Frame sources on files written here with cv2, a fake camera and the synthetic stream."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,15 @@ import pytest
 
 from mer_live.corpora.replay import DatasetSource, open_source
 from mer_live.stream.frames import Frame
-from mer_live.stream.sources import CameraSource, DroppedFrame, ImageFolderSource, PaceGate, SourceError, VideoFileSource, paced
+from mer_live.stream.sources import (
+    CameraSource,
+    DroppedFrame,
+    ImageFolderSource,
+    PaceGate,
+    SourceError,
+    VideoFileSource,
+    paced,
+)
 from mer_live.synth.source import SyntheticSource
 from tests.conftest import write_frames
 
@@ -46,13 +55,16 @@ def test_image_folder_yields_numeric_order_with_gaps_as_index_jumps(tmp_path):
     assert (source.frames, source.dropped, source.fps) == (4, 0, 50.0)
 
 
-@pytest.mark.parametrize("name, image", [
-    ("gray.jpg", np.full((40, 60), 128, np.uint8)),
-    ("gray.png", np.full((40, 60), 128, np.uint8)),
-    ("rgba.png", np.dstack([np.full((40, 60, 3), 128, np.uint8), np.zeros((40, 60), np.uint8)])),
-    ("odd_width.jpg", np.full((41, 81, 3), 128, np.uint8)),
-    ("odd_width.png", np.full((41, 81, 3), 128, np.uint8)),
-])
+@pytest.mark.parametrize(
+    "name, image",
+    [
+        ("gray.jpg", np.full((40, 60), 128, np.uint8)),
+        ("gray.png", np.full((40, 60), 128, np.uint8)),
+        ("rgba.png", np.dstack([np.full((40, 60, 3), 128, np.uint8), np.zeros((40, 60), np.uint8)])),
+        ("odd_width.jpg", np.full((41, 81, 3), 128, np.uint8)),
+        ("odd_width.png", np.full((41, 81, 3), 128, np.uint8)),
+    ],
+)
 def test_any_image_comes_out_as_rgb_uint8_of_its_own_size(tmp_path, name, image):
     write_image(tmp_path / "rec" / f"1_{name}", image)
     [frame] = items_of(ImageFolderSource(tmp_path / "rec"))
@@ -89,11 +101,14 @@ def _nothing(good: bytes) -> bytes:
     return b""
 
 
-@pytest.mark.parametrize("damage, allowed", [
-    (_random_bytes, {"corrupt"}),
-    (_first_40_percent, {"corrupt", "frame"}),  # libjpeg may decode a truncated file partially
-    (_nothing, {"empty"}),
-])
+@pytest.mark.parametrize(
+    "damage, allowed",
+    [
+        (_random_bytes, {"corrupt"}),
+        (_first_40_percent, {"corrupt", "frame"}),  # libjpeg may decode a truncated file partially
+        (_nothing, {"empty"}),
+    ],
+)
 def test_a_bad_file_is_dropped_and_the_stream_goes_on(tmp_path, damage, allowed):
     folder = tmp_path / "s01" / "s01_01"
     paths = [write_image(folder / f"img_{n}.jpg", smooth_image(120, 160, n)) for n in range(1, 5)]
@@ -131,7 +146,8 @@ def test_dataset_replays_recordings_in_order_under_their_names(tiny_dataset):
     frames = items_of(source)
     assert source.recordings == ["s01/s01_01", "s02/s02_01"]
     assert [(f.source, f.index) for f in frames] == (
-        [("s01/s01_01", n) for n in range(1, 8)] + [("s02/s02_01", n) for n in (1, 2, 3, 10, 11)])
+        [("s01/s01_01", n) for n in range(1, 8)] + [("s02/s02_01", n) for n in (1, 2, 3, 10, 11)]
+    )
     assert frames[-1].t_s == pytest.approx(11 / 60)
     assert source.frames == 12
 
@@ -196,8 +212,9 @@ def open_camera(fake, **timeouts) -> CameraSource:
     return CameraSource(0, capture_factory=fake, **{"reconnect_s": 0.05, "give_up_s": 0.2, **timeouts})
 
 
-@pytest.mark.parametrize("fake", [FakeCamera(5, read_s=0.005), FakeCamera(0, opens=False)],
-                         ids=["stops_delivering", "never_opens"])
+@pytest.mark.parametrize(
+    "fake", [FakeCamera(5, read_s=0.005), FakeCamera(0, opens=False)], ids=["stops_delivering", "never_opens"]
+)
 def test_camera_reconnects_then_gives_up_cleanly(fake):
     source = open_camera(fake)
     started = time.monotonic()
@@ -221,7 +238,7 @@ def test_camera_keeps_only_the_newest_frame_for_a_slow_consumer():
 
 
 def test_closing_the_camera_stops_its_reader():
-    fake = FakeCamera(10 ** 9, read_s=0.001)
+    fake = FakeCamera(10**9, read_s=0.001)
     with open_camera(fake) as source:
         for frame in source:
             if frame.index == 2:
@@ -275,33 +292,42 @@ def kinds(tmp_path, tiny_dataset, video_file) -> dict[str, str]:
     return {"folder": str(tmp_path / "folder" / "rec"), "dataset": str(tiny_dataset), "video": str(video_file)}
 
 
-@pytest.mark.parametrize("spec, kind", [
-    ("0", CameraSource),
-    ("rtsp://192.168.0.5/stream", CameraSource),
-    ("http://cam.local/video", CameraSource),
-    ("folder", ImageFolderSource),
-    ("dataset", DatasetSource),
-    ("video", VideoFileSource),
-    ("synthetic:3", SyntheticSource),
-])
+@pytest.mark.parametrize(
+    "spec, kind",
+    [
+        ("0", CameraSource),
+        ("rtsp://192.168.0.5/stream", CameraSource),
+        ("http://cam.local/video", CameraSource),
+        ("folder", ImageFolderSource),
+        ("dataset", DatasetSource),
+        ("video", VideoFileSource),
+        ("synthetic:3", SyntheticSource),
+    ],
+)
 def test_open_source_recognises_each_kind(kinds, spec, kind):
     with open_source(kinds.get(spec, spec)) as source:
         assert type(source) is kind
 
 
 def test_open_source_passes_fps_and_device_on(kinds):
-    with open_source("2", fps=25.0) as camera, open_source(kinds["folder"], fps=25.0) as folder, \
-            open_source(kinds["video"], fps=25.0, decode_scale=2) as video:
+    with (
+        open_source("2", fps=25.0) as camera,
+        open_source(kinds["folder"], fps=25.0) as folder,
+        open_source(kinds["video"], fps=25.0, decode_scale=2) as video,
+    ):
         assert (camera.device, camera.fps) == (2, 25.0)
         assert folder.fps == 25.0
         assert (video.fps, video.decode_scale) == (25.0, 2)
 
 
-@pytest.mark.parametrize("name, make, message", [
-    ("missing", None, "source does not exist: {path}"),
-    ("empty", Path.mkdir, "no frames in {path}"),
-    ("notes.txt", Path.touch, "not a video file"),
-])
+@pytest.mark.parametrize(
+    "name, make, message",
+    [
+        ("missing", None, "source does not exist: {path}"),
+        ("empty", Path.mkdir, "no frames in {path}"),
+        ("notes.txt", Path.touch, "not a video file"),
+    ],
+)
 def test_open_source_rejects_what_it_cannot_open(tmp_path, name, make, message):
     path = tmp_path / name
     if make:
@@ -321,12 +347,15 @@ def _frames(*timeline: tuple[str, float]) -> list[Frame]:
     return [Frame(i, t_s, image, name) for i, (name, t_s) in enumerate(timeline)]
 
 
-@pytest.mark.parametrize("items, realtime, speed, seconds", [
-    (_frames(("a", 1.0), ("a", 1.05), ("a", 1.1)), True, 1.0, 0.1),
-    (_frames(("a", 0.0), ("a", 0.1)), True, 2.0, 0.05),
-    (_frames(("a", 0.0), ("a", 0.05), ("b", 0.0), ("b", 0.05)), True, 1.0, 0.1),  # new recording: clock restarts
-    (_frames(("a", 0.0), ("a", 5.0)), False, 1.0, 0.0),
-])
+@pytest.mark.parametrize(
+    "items, realtime, speed, seconds",
+    [
+        (_frames(("a", 1.0), ("a", 1.05), ("a", 1.1)), True, 1.0, 0.1),
+        (_frames(("a", 0.0), ("a", 0.1)), True, 2.0, 0.05),
+        (_frames(("a", 0.0), ("a", 0.05), ("b", 0.0), ("b", 0.05)), True, 1.0, 0.1),  # new recording: clock restarts
+        (_frames(("a", 0.0), ("a", 5.0)), False, 1.0, 0.0),
+    ],
+)
 def test_paced_delivers_frames_at_their_time(items, realtime, speed, seconds):
     items = items + [DroppedFrame(99, "a", "corrupt")]
     started = time.monotonic()
@@ -344,7 +373,7 @@ def test_a_gate_holds_a_paced_stream_while_paused_and_ends_it_when_stopped():
     started = time.monotonic()
     assert next(stream).index == 1
     after_pause = time.monotonic()
-    assert after_pause - started >= 0.29                # held while paused
+    assert after_pause - started >= 0.29  # held while paused
     assert next(stream).index == 2
     assert 0.03 <= time.monotonic() - after_pause < 0.25  # re-anchored: frame 2 keeps its 0.05 s gap (not at once)
     gate.stop()

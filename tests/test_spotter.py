@@ -1,4 +1,5 @@
 """The spotter on synthetic motion series (no images): events, their frames and the face states."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,7 @@ from mer_live.stream.intensity import FaceMotion
 from mer_live.stream.spotter import Baseline, Spotter, SpotterOptions
 
 FPS = 30
-REGIONS = 6          # 3 bands × 2 columns: 0–1 brows and eyes, 2–3 nose and cheeks, 4–5 mouth and chin
+REGIONS = 6  # 3 bands × 2 columns: 0–1 brows and eyes, 2–3 nose and cheeks, 4–5 mouth and chin
 
 
 def noise(n: int, seed: int = 0, level: float = 0.05, spread: float = 0.01) -> np.ndarray:
@@ -19,8 +20,8 @@ def noise(n: int, seed: int = 0, level: float = 0.05, spread: float = 0.01) -> n
 def bump(n: int, start: int, rise: int, fall: int, height: float) -> np.ndarray:
     """0 before `start`, a linear rise to `height` over `rise` frames, a linear fall over `fall` frames."""
     out = np.zeros(n)
-    out[start:start + rise + 1] = np.linspace(0, height, rise + 1)
-    out[start + rise:start + rise + fall + 1] = np.linspace(height, 0, fall + 1)
+    out[start : start + rise + 1] = np.linspace(0, height, rise + 1)
+    out[start + rise : start + rise + fall + 1] = np.linspace(height, 0, fall + 1)
     return out
 
 
@@ -30,8 +31,15 @@ def motion(values, head: float = 0.0, eyes: float = 0.0) -> FaceMotion:
     return FaceMotion(np.stack([values, np.zeros_like(values)], axis=1), head, eyes)
 
 
-def run(series: np.ndarray, options=SpotterOptions(fps=FPS), heads=None, eyes=None, times=None,
-        second_view: np.ndarray | None = None, **kwargs):
+def run(
+    series: np.ndarray,
+    options=SpotterOptions(fps=FPS),
+    heads=None,
+    eyes=None,
+    times=None,
+    second_view: np.ndarray | None = None,
+    **kwargs,
+):
     """Feed one row per frame (frame numbers from 1, reference = the frame before); the events found,
     the spotter, and the face state after each frame."""
     spotter = Spotter(options, **kwargs)
@@ -57,13 +65,15 @@ def test_one_micro_expression_gives_one_event_in_its_region():
     (event,), _, _ = run(series)
     assert event.kind == "micro" and event.region == 3 and event.band == 1
     assert 148 <= event.onset_frame <= 152 and 156 <= event.offset_frame <= 160
-    assert abs(event.apex_frame_by_view[0] - 155) <= 1 and event.peak_intensity_by_view[0] == pytest.approx(0.15, abs=0.03)
+    assert abs(event.apex_frame_by_view[0] - 155) <= 1 and event.peak_intensity_by_view[0] == pytest.approx(
+        0.15, abs=0.03
+    )
 
 
 def test_a_motion_larger_than_any_micro_expression_is_macro_however_short():
     n = 300
     series = noise(n)
-    series[:, 5] += bump(n, start=150, rise=4, fall=5, height=0.6)      # a mouth opening, not a micro-expression
+    series[:, 5] += bump(n, start=150, rise=4, fall=5, height=0.6)  # a mouth opening, not a micro-expression
     (event,), _, _ = run(series)
     assert event.kind == "macro" and event.offset_frame - event.onset_frame < 15
 
@@ -85,7 +95,7 @@ def test_nothing_fires_during_warmup_and_a_calibrated_baseline_skips_it():
 def test_a_long_event_is_macro():
     n = 400
     series = noise(n)
-    series[:, 4] += bump(n, 150, 20, 25, 0.15)         # 45 frames = 1.5 s, each frame's change small
+    series[:, 4] += bump(n, 150, 20, 25, 0.15)  # 45 frames = 1.5 s, each frame's change small
     (event,), _, _ = run(series)
     assert event.kind == "macro" and event.offset_frame - event.onset_frame > 30
 
@@ -99,10 +109,10 @@ def test_the_baseline_follows_the_head_a_turn_is_not_an_event_but_a_still_face_o
     heads = np.where((np.arange(n) // 60) % 3 == 0, 0.45 + 0.1 * rng.random(n), 0.02 * rng.random(n))
     series = noise(n, 4) * (1 + 4 * heads[:, None])
     series[:, 1] += bump(n, 1000, 4, 4, 0.1)
-    options = SpotterOptions(fps=FPS, moving_px=5.0)    # no 'moving' state here: the baseline alone
+    options = SpotterOptions(fps=FPS, moving_px=5.0)  # no 'moving' state here: the baseline alone
     events, _, _ = run(series, options, heads=heads)
     assert [(e.region, e.kind) for e in events] == [(1, "micro")] and 998 <= events[0].onset_frame <= 1002
-    unconditioned = SpotterOptions(fps=FPS, moving_px=5.0, neighbours=10_000)   # every idle frame alike
+    unconditioned = SpotterOptions(fps=FPS, moving_px=5.0, neighbours=10_000)  # every idle frame alike
     assert len(run(series, unconditioned, heads=heads)[0]) > 3
 
 
@@ -123,7 +133,7 @@ def test_a_blink_is_suppressed_but_a_frown_that_moves_the_lids_is_not():
     eyes = np.full(n, 0.05) + 0.005 * np.random.default_rng(1).standard_normal(n)
     series = noise(n)
     eyes[200:206] += 1.5
-    series[200:206, 0] += 0.2                            # the blink leaks into the brow band a little
+    series[200:206, 0] += 0.2  # the blink leaks into the brow band a little
     eyes[400:408] += 0.6 * bump(n, 400, 4, 4, 1.0)[400:408]
     series[:, 1] += bump(n, 400, 4, 4, 0.3)
     events, spotter, states = run(series, eyes=eyes)
@@ -155,8 +165,8 @@ def test_talking_suppresses_the_mouth_band_and_not_the_brows():
     series = noise(n)
     for start in range(300, 620, 15):
         series[:, 5] += bump(n, start, 2, 2, 0.4)
-    series[:, 4] += bump(n, 527, 4, 4, 0.1)          # between the bursts, while talking
-    series[:, 0] += bump(n, 660, 4, 4, 0.1)          # after them
+    series[:, 4] += bump(n, 527, 4, 4, 0.1)  # between the bursts, while talking
+    series[:, 0] += bump(n, 660, 4, 4, 0.1)  # after them
     events, spotter, states = run(series)
     assert [(e.region, e.kind) for e in events] == [(0, "micro")] and spotter.suppressed == {"talking": 1}
     assert states[560] == "talking" and states[250] == "still"
@@ -165,8 +175,8 @@ def test_talking_suppresses_the_mouth_band_and_not_the_brows():
 def test_the_score_averages_the_views_per_region_then_takes_the_strongest():
     baselines = {(v, r): Baseline(1.0, 0.1) for v in (0, 1) for r in range(2)}
     spotter = Spotter(SpotterOptions(fps=FPS), baselines, columns=2, bands=1)
-    spotter.update(1, {0: motion([1.1, 1.3]), 1: motion([1.2, 1.0])})      # region scores 1.5, 1.5
-    spotter.update(2, {0: motion([1.1, 1.5]), 1: motion([1.2, 1.2])})      # 1.5, 3.5 → region 1
+    spotter.update(1, {0: motion([1.1, 1.3]), 1: motion([1.2, 1.0])})  # region scores 1.5, 1.5
+    spotter.update(2, {0: motion([1.1, 1.5]), 1: motion([1.2, 1.2])})  # 1.5, 3.5 → region 1
     assert spotter.state.last_z == pytest.approx({0: 5.0, 1: 2.0}) and spotter.state.last_score == pytest.approx(3.5)
     assert spotter.region_scores({(0, 0): 1.0, (1, 0): 3.0, (0, 1): 5.0, (1, 1): 0.0}) == {0: 2.0, 1: 2.5}
 
@@ -192,8 +202,8 @@ def test_a_held_picture_video_keeps_an_expression_s_rise_and_fall_together():
     comes in the refractory time: nothing. Counted in pictures as well, it is one event."""
     n = 120
     series = noise(n)
-    series[50, 1] += 0.12     # the rise, seen against the picture before
-    series[53, 1] += 0.12     # the fall
+    series[50, 1] += 0.12  # the rise, seen against the picture before
+    series[53, 1] += 0.12  # the fall
 
     def spot(options):
         spotter, events = Spotter(options), []
@@ -207,10 +217,15 @@ def test_a_held_picture_video_keeps_an_expression_s_rise_and_fall_together():
     assert event.kind == "micro" and event.region == 1 and event.offset_frame == 3 * 54
 
 
-@pytest.mark.parametrize("at_apex, left, stayed", [(0.05, 0.15, False),   # drift over the event on a still real face
-                                                   (0.10, 0.56, True),    # talking: the face moved on and stayed
-                                                   (0.40, 0.30, False),   # a large motion that came back most of the way
-                                                   (0.40, 0.36, True)])
+@pytest.mark.parametrize(
+    "at_apex, left, stayed",
+    [
+        (0.05, 0.15, False),  # drift over the event on a still real face
+        (0.10, 0.56, True),  # talking: the face moved on and stayed
+        (0.40, 0.30, False),  # a large motion that came back most of the way
+        (0.40, 0.36, True),
+    ],
+)
 def test_a_face_stayed_when_what_is_left_beats_both_the_share_and_the_drift(at_apex, left, stayed):
     assert SpotterOptions().face_stayed(at_apex, left) is stayed
 
@@ -227,13 +242,16 @@ def test_micro_or_macro_is_decided_by_recorded_time(stamped, kind):
     assert event.kind == kind
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(k_high=2, k_low=3), "k_low < k_high"),
-    (dict(min_event_s=0.6), "durations"),
-    (dict(fps=0), "fps"),
-    (dict(neighbours=2), "neighbours"),
-    (dict(edge_z=3.0), "edge_z"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(k_high=2, k_low=3), "k_low < k_high"),
+        (dict(min_event_s=0.6), "durations"),
+        (dict(fps=0), "fps"),
+        (dict(neighbours=2), "neighbours"),
+        (dict(edge_z=3.0), "edge_z"),
+    ],
+)
 def test_options_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SpotterOptions(**kwargs)

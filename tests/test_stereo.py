@@ -1,5 +1,6 @@
 """A stereo rig from two cameras: pairing by capture time (exact against a whole-recording matching),
 then two fake capture devices at different rates, with jitter and a dropout, through the real threads."""
+
 from __future__ import annotations
 
 import threading
@@ -51,8 +52,9 @@ def pair_online(a: np.ndarray, b: np.ndarray, tolerance_s: float) -> tuple[Stere
 HALF_FRAME_30 = 0.5 / 30
 
 
-@pytest.mark.parametrize("fps_b, jitter_s, seed", [(29.5, 0.0, 0), (29.5, 0.002, 1), (29.5, 0.004, 2), (30.0, 0.005, 3),
-                                                   (24.0, 0.002, 4)])
+@pytest.mark.parametrize(
+    "fps_b, jitter_s, seed", [(29.5, 0.0, 0), (29.5, 0.002, 1), (29.5, 0.004, 2), (30.0, 0.005, 3), (24.0, 0.002, 4)]
+)
 def test_pairs_are_the_whole_recording_matching_and_every_frame_is_counted(fps_b, jitter_s, seed):
     a = np.sort(capture_times(30.0, 60, jitter_s, seed))
     b = np.sort(capture_times(fps_b, 60, jitter_s, seed + 100, start_s=0.004))
@@ -63,7 +65,7 @@ def test_pairs_are_the_whole_recording_matching_and_every_frame_is_counted(fps_b
     assert pairer.max_gap_s <= HALF_FRAME_30
     assert pairer.paired == len(pairs)
     assert [pairer.paired + pairer.unmatched[0], pairer.paired + pairer.unmatched[1]] == [len(a), len(b)]
-    assert sorted(i for i, _ in decided if i is not None) == list(range(len(a)))     # each frame decided once
+    assert sorted(i for i, _ in decided if i is not None) == list(range(len(a)))  # each frame decided once
     assert sorted(j for _, j in decided if j is not None) == list(range(len(b)))
 
 
@@ -77,7 +79,7 @@ def test_at_30_and_29_5_fps_the_faster_camera_loses_one_frame_every_two_seconds(
 def test_a_dropout_leaves_exactly_the_other_cameras_frames_of_that_stretch_unmatched():
     a = capture_times(30.0, 10, 0.002, 5)
     b = capture_times(30.0, 10, 0.002, 6, start_s=0.003)
-    b = np.delete(b, np.arange(120, 135))       # camera 1 silent for half a second
+    b = np.delete(b, np.arange(120, 135))  # camera 1 silent for half a second
     pairer, decided = pair_online(a, b, HALF_FRAME_30)
     assert pairer.unmatched == [15, 0]
     assert sorted(i for i, j in decided if j is None) == list(range(120, 135))
@@ -124,8 +126,14 @@ class FakeCamera:
 
 def rig(frames=(75, 45), allow_single_view=False, fps=(30.0, 29.5)):
     cameras = {d: FakeCamera(d, fps[d], 0.002, frames[d], seed=d) for d in (0, 1)}
-    source = StereoCameraSource((0, 1), fps_hint=30.0, allow_single_view=allow_single_view, reconnect_s=0.05,
-                                give_up_s=0.3, capture_factory=cameras.__getitem__)
+    source = StereoCameraSource(
+        (0, 1),
+        fps_hint=30.0,
+        allow_single_view=allow_single_view,
+        reconnect_s=0.05,
+        give_up_s=0.3,
+        capture_factory=cameras.__getitem__,
+    )
     return source, cameras
 
 
@@ -140,7 +148,7 @@ def test_two_fake_cameras_pair_within_half_a_frame_and_a_lost_one_ends_the_rig_n
     assert len(frames) >= 30 and source.pairer.max_gap_s <= 0.5 / 30
     for frame in frames:
         left, right = frame.image[:, :64], frame.image[:, 64:]
-        assert (left[1, 1, 0], right[1, 1, 0]) == (40, 140)      # camera 0 on the left, camera 1 on the right
+        assert (left[1, 1, 0], right[1, 1, 0]) == (40, 140)  # camera 0 on the left, camera 1 on the right
     status = {d["device"]: d for d in source.device_status()}
     assert status["camera:1"]["lost"] and not status["camera:0"]["lost"]
     assert 25 < status["camera:0"]["fps"] < 35 and 25 < status["camera:1"]["fps"] < 35
@@ -152,12 +160,14 @@ def test_with_single_view_allowed_the_rig_goes_on_and_every_captured_frame_is_ac
     with source:
         items = list(source)
     assert source.ended_reason.startswith("camera:0 lost")
-    unmatched = {d: sum(isinstance(i, DroppedFrame) and i.reason == f"unmatched camera:{d}" for i in items) for d in (0, 1)}
+    unmatched = {
+        d: sum(isinstance(i, DroppedFrame) and i.reason == f"unmatched camera:{d}" for i in items) for d in (0, 1)
+    }
     frames = [i for i in items if isinstance(i, Frame)]
-    single = [f for f in frames if not f.image[:, 64:].any()]     # camera 1's half black
+    single = [f for f in frames if not f.image[:, 64:].any()]  # camera 1's half black
     assert len(single) > 0
     assert all(f.image[1, 1, 0] == 40 for f in single)
-    for d, camera in enumerate(source.cameras):
+    for d in range(len(source.cameras)):
         status = source.device_status()[d]
         assert status["unmatched"] == unmatched[d]
         # every frame the device gave is paired (or shown alone), unmatched, or overwritten before it was read
@@ -172,8 +182,12 @@ def test_the_engine_counts_drops_per_camera_and_the_dashboard_status_shows_each_
 
     source, cameras = rig(frames=(60, 60))
     store = LiveStore()
-    engine = Engine(StampedSource(source, realtime=False), EngineConfig(views=2, capture_nice=0),
-                    detector_factory=MediaPipeFaceDetector, store=store)
+    engine = Engine(
+        StampedSource(source, realtime=False),
+        EngineConfig(views=2, capture_nice=0),
+        detector_factory=MediaPipeFaceDetector,
+        store=store,
+    )
     thread = threading.Thread(target=engine.run)
     thread.start()
     thread.join(timeout=30)
@@ -184,8 +198,9 @@ def test_the_engine_counts_drops_per_camera_and_the_dashboard_status_shows_each_
     for d in (0, 1):
         assert engine.stats.dropped.get(f"unmatched camera:{d}", 0) == devices[f"camera:{d}"]["unmatched"]
     assert engine.stats.processed == devices["camera:0"]["delivered"] > 0
-    strip = status_html({"devices": status["devices"], "thresholds": {"k_high": 4, "k_low": 1.5},
-                         "decision_threshold": 0.2})
+    strip = status_html(
+        {"devices": status["devices"], "thresholds": {"k_high": 4, "k_low": 1.5}, "decision_threshold": 0.2}
+    )
     assert "camera:0 " in strip and "camera:1 " in strip and "unmatched" in strip
 
 

@@ -1,4 +1,5 @@
 """The synthetic micro-expression generator: layout, labels, determinism, ground truth, long mode, config."""
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,24 @@ def short_specs():
 def test_layout_and_labels_csv(short_set, short_specs):
     out, summary = short_set
     columns, rows = read_csv(out / "labels.csv")
-    assert tuple(columns) == LABEL_COLUMNS == ("sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs",
-                                               "Negative", "Positive", "Repression", "Surprise", "Others")
+    assert (
+        tuple(columns)
+        == LABEL_COLUMNS
+        == (
+            "sub_ID",
+            "fold_name",
+            "Emotion",
+            "Onset",
+            "Apex",
+            "Offset",
+            "AUs",
+            "Negative",
+            "Positive",
+            "Repression",
+            "Surprise",
+            "Others",
+        )
+    )
     assert [r["fold_name"] for r in rows] == [f"s{s:02d}_{j:02d}" for s in (1, 2) for j in range(1, 6)]
     assert summary["sequences"] == len(rows) == 10
     for row in rows:
@@ -93,17 +110,24 @@ def test_labelled_apex_is_where_the_written_face_moves_most(tmp_path):
     """Measured on the frames written to disk (confounders off, so only the expression moves):
     the labelled apex is the frame farthest from the onset frame, and onset and offset look neutral.
     (It used to compare the label with the displacement of the same spec it was made from.)"""
-    clean = SynthConfig(fps=30, view_width=320, view_height=400, noise=False, jpeg=False, drift=False,
-                        blinks=False, flicker=False)
+    clean = SynthConfig(
+        fps=30, view_width=320, view_height=400, noise=False, jpeg=False, drift=False, blinks=False, flicker=False
+    )
     generate_dataset(tmp_path, subjects=2, per_subject=3, seed=8, config=clean, workers=1, progress=False)
     _, rows = read_csv(tmp_path / "labels.csv")
     for row in rows:
         folder = tmp_path / row["sub_ID"] / row["fold_name"]
-        frames = {int(p.stem.removeprefix("img_")): cv2.imread(str(p)).astype(np.int16)
-                  for p in folder.iterdir() if p.stem.startswith("img_")}
+        frames = {
+            int(p.stem.removeprefix("img_")): cv2.imread(str(p)).astype(np.int16)
+            for p in folder.iterdir()
+            if p.stem.startswith("img_")
+        }
         onset, apex, offset = (int(row[k]) for k in ("Onset", "Apex", "Offset"))
         change = {n: float(np.abs(image - frames[onset]).mean()) for n, image in frames.items()}
-        assert max(change, key=change.get) == apex, (row["fold_name"], sorted(change.items(), key=lambda kv: -kv[1])[:3])
+        assert max(change, key=change.get) == apex, (
+            row["fold_name"],
+            sorted(change.items(), key=lambda kv: -kv[1])[:3],
+        )
         assert change[offset] < 0.1 * change[apex] and change[1] < 0.1 * change[apex]
 
 
@@ -146,8 +170,17 @@ def test_long_recordings_keep_events_apart():
 
 
 def test_long_mode_writes_events_csv(tmp_path):
-    summary = generate_dataset(tmp_path, subjects=1, per_subject=1, seed=2, long=True, long_seconds=(12.0, 12.0),
-                               config=SMALL_VIEW, workers=1, progress=False)
+    summary = generate_dataset(
+        tmp_path,
+        subjects=1,
+        per_subject=1,
+        seed=2,
+        long=True,
+        long_seconds=(12.0, 12.0),
+        config=SMALL_VIEW,
+        workers=1,
+        progress=False,
+    )
     columns, events = read_csv(tmp_path / "events.csv")
     assert columns == ["sub_ID", "fold_name", "onset", "apex", "offset", "labels", "kind"]
     kinds = [e["kind"] for e in events]
@@ -164,24 +197,28 @@ def test_long_mode_writes_events_csv(tmp_path):
 
 
 def test_macro_switch_and_in_memory_stream():
-    stream = iter_long_stream(seed=4, seconds=8, config=SynthConfig(fps=30, view_width=320, view_height=400,
-                                                                    macro=False))
+    stream = iter_long_stream(
+        seed=4, seconds=8, config=SynthConfig(fps=30, view_width=320, view_height=400, macro=False)
+    )
     assert stream.events and all(e.kind == "micro" for e in stream.events)
     frames = stream.frames()
     first, second = next(frames), next(frames)
     assert (first[0], second[0]) == (1, 2) and first[1].shape == (400, 640, 3) and first[1].dtype == np.uint8
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("fps", 0, "fps"),
-    ("fps", 30.5, "fps"),
-    ("view_width", 100, "view_width"),
-    ("view_height", 10000, "view_height"),
-    ("jpeg_quality", 0, "jpeg_quality"),
-    ("jpeg_quality", 101, "jpeg_quality"),
-    ("noise", "yes", "noise"),
-    ("macro", 1, "macro"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("fps", 0, "fps"),
+        ("fps", 30.5, "fps"),
+        ("view_width", 100, "view_width"),
+        ("view_height", 10000, "view_height"),
+        ("jpeg_quality", 0, "jpeg_quality"),
+        ("jpeg_quality", 101, "jpeg_quality"),
+        ("noise", "yes", "noise"),
+        ("macro", 1, "macro"),
+    ],
+)
 def test_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
         SynthConfig(**{field: value})
@@ -216,8 +253,11 @@ def test_a_one_sided_unit_has_nothing_to_move_on_a_face_turned_away():
     centre_x = (landmarks[454, 0] + landmarks[234, 0]) / 2
     edges = landmarks[[454, 234]].copy()
     width = abs(landmarks[454, 0] - landmarks[234, 0])
-    landmarks[:, 0] = np.minimum(landmarks[:, 0], centre_x - 0.1 * width) if landmarks[454, 0] > landmarks[234, 0] \
+    landmarks[:, 0] = (
+        np.minimum(landmarks[:, 0], centre_x - 0.1 * width)
+        if landmarks[454, 0] > landmarks[234, 0]
         else np.maximum(landmarks[:, 0], centre_x + 0.1 * width)
+    )
     landmarks[[454, 234]] = edges
     assert moves_landmarks(landmarks, ("1", "2"))
     assert moves_landmarks(landmarks, ("L1", "L2"))

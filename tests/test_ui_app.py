@@ -1,11 +1,12 @@
-"""The running dashboard through gradio_client (real engine on a synthetic stream), its login, privacy and the controls it shows."""
+"""The running dashboard through gradio_client (real engine on a synthetic stream), its login, privacy and
+the controls it shows."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port, wait_for, write_video
 
 from mer_live.stream.events import FACE_STATES
@@ -25,7 +26,6 @@ def served(tmp_path_factory):
     app.close()
 
 
-
 def test_launch_refuses_share_links():
     from mer_live.ui.app import launch
 
@@ -41,18 +41,33 @@ def test_api_endpoints_drive_a_live_session(served):
     assert url.startswith("http://127.0.0.1:")
     client = Client(url, verbose=False)
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
-    assert {"/start", "/pause", "/resume", "/stop", "/status", "/events", "/add_marker", "/export_jsonl",
-            "/export_csv", "/export_megc", "/export_summary", "/set_threshold", "/set_sensitivity",
-            "/calibrate", "/load_model", "/event_card"} <= names
+    assert {
+        "/start",
+        "/pause",
+        "/resume",
+        "/stop",
+        "/status",
+        "/events",
+        "/add_marker",
+        "/export_jsonl",
+        "/export_csv",
+        "/export_megc",
+        "/export_summary",
+        "/set_threshold",
+        "/set_sensitivity",
+        "/calibrate",
+        "/load_model",
+        "/event_card",
+    } <= names
 
     message = client.predict("synthetic", "3", None, "2 (side by side)", api_name="/start")
-    assert "started synthetic:3" in message and "model microattnet-synth.pt" in message   # the shipped weights
+    assert "started synthetic:3" in message and "model microattnet-synth.pt" in message  # the shipped weights
     status = wait_for(lambda: (s := client.predict(api_name="/status"))["events_in_store"] and s, 40)
     assert status, f"no event within 40 s: {client.predict(api_name='/status')}"
     assert status["running"] and status["fps"] > 0 and status["face_found"] == {"left": True, "right": True}
     events = client.predict(api_name="/events")
     assert events[0]["kind"] == "micro" and events[0]["source"] == "synthetic:3"
-    assert 2.0 <= events[0]["onset_s"] <= 2.6                  # the stream's first micro-expression (frames 129–143)
+    assert 2.0 <= events[0]["onset_s"] <= 2.6  # the stream's first micro-expression (frames 129–143)
 
     assert "question 3" in client.predict("question 3", api_name="/add_marker")[0]
     with pytest.raises(AppError, match="note"):
@@ -61,11 +76,11 @@ def test_api_endpoints_drive_a_live_session(served):
     with pytest.raises(AppError, match="maximum|decision threshold"):
         client.predict(0.5, api_name="/set_threshold")
     assert "applied from the next frame" in client.predict(5.0, api_name="/set_sensitivity")
-    assert client.predict(api_name="/status")["thresholds"]["k_high"] == 5.0    # the running spotter's own
+    assert client.predict(api_name="/status")["thresholds"]["k_high"] == 5.0  # the running spotter's own
     assert client.predict(api_name="/pause") == "paused"
     assert client.predict(api_name="/status")["paused"]
     assert client.predict(api_name="/resume") == "resumed"
-    assert client.predict(api_name="/pause") == "paused"          # stopped below while paused
+    assert client.predict(api_name="/pause") == "paused"  # stopped below while paused
 
     exported = Path(client.predict(api_name="/export_jsonl"))
     lines = [json.loads(line) for line in exported.read_text().splitlines()]
@@ -95,11 +110,12 @@ def test_run_ui_serves_with_a_password(tmp_path, capsys):
 
     from mer_live.ui.app import run_ui
 
-    app, url = run_ui(host="127.0.0.1", port=free_port(), auth=("mer", "secret"), session_dir=str(tmp_path / "s"),
-                      block=False)
+    app, url = run_ui(
+        host="127.0.0.1", port=free_port(), auth=("mer", "secret"), session_dir=str(tmp_path / "s"), block=False
+    )
     try:
         assert url in capsys.readouterr().out
-        with pytest.raises(ValueError, match="login"):                 # refused without the password
+        with pytest.raises(ValueError, match="login"):  # refused without the password
             Client(url, verbose=False)
         client = Client(url, auth=("mer", "secret"), verbose=False)
         assert client.predict(api_name="/status")["running"] is False
@@ -115,11 +131,11 @@ def test_logins_are_locked_out_after_five_wrong_tries():
     guard = LoginGuard("mer", "secret", max_failures=5, lockout_s=30.0, clock=lambda: now[0])
     assert guard("mer", "secret")
     assert not any(guard("mer", f"guess{i}") for i in range(5))
-    assert not guard("mer", "secret")          # locked: even the right password waits
+    assert not guard("mer", "secret")  # locked: even the right password waits
     now[0] = 31.0
     assert not any(guard("mer", f"guess{i}") for i in range(5))
     now[0] = 31.0 + 59.0
-    assert not guard("mer", "secret")          # the second lockout lasts twice as long
+    assert not guard("mer", "secret")  # the second lockout lasts twice as long
     now[0] = 31.0 + 61.0
     assert guard("mer", "secret") and guard.lockouts == 0
 
@@ -169,10 +185,15 @@ def test_the_page_sends_no_analytics_and_checks_no_version(session):
     assert build_app(session).analytics_enabled is False
 
 
-@pytest.mark.parametrize("spec, views, expected", [
-    ("demo", 2, ("demo", "", "2 (side by side)")), ("0", 2, ("camera", "0", "2 (side by side)")),
-    ("synthetic:5", None, ("synthetic", "synthetic:5", "auto")), ("webcam", 1, ("browser webcam", "", "1")),
-])
+@pytest.mark.parametrize(
+    "spec, views, expected",
+    [
+        ("demo", 2, ("demo", "", "2 (side by side)")),
+        ("0", 2, ("camera", "0", "2 (side by side)")),
+        ("synthetic:5", None, ("synthetic", "synthetic:5", "auto")),
+        ("webcam", 1, ("browser webcam", "", "1")),
+    ],
+)
 def test_controls_describe_the_running_source(spec, views, expected):
     from mer_live.ui.app import controls_for
 
@@ -186,6 +207,9 @@ def test_a_page_opened_on_a_session_started_elsewhere_shows_what_runs(session, t
     video = write_video(tmp_path / "clip.avi", frames=3)
     session.start(str(video), 1)
     app = build_app(session)
-    shown = {b.elem_id: b.value for b in app.blocks.values() if getattr(b, "elem_id", None) in
-             ("source-kind", "source-value", "views")}
+    shown = {
+        b.elem_id: b.value
+        for b in app.blocks.values()
+        if getattr(b, "elem_id", None) in ("source-kind", "source-value", "views")
+    }
     assert shown == {"source-kind": "video file", "source-value": str(video), "views": "1"}

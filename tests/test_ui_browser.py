@@ -8,6 +8,7 @@ The source is the in-memory synthetic stream `synthetic:3` (its first micro-expr
 2.4 s of stream time) rather than the demo recording: the demo's files are generated on first use,
 which costs minutes on a fresh machine, and its first micro-expression comes much later.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import free_port
 
 from mer_live.ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
@@ -54,8 +54,9 @@ def test_event_reaches_the_page_and_the_export(served, tmp_path):
             page.locator("#source-value textarea, #source-value input").first.fill("3")
             page.evaluate(TICK_OBSERVER)
             page.click("#start")
-            page.wait_for_function("() => document.querySelector('#events').innerText.includes('synthetic:3')",
-                                   polling=20, timeout=45_000)
+            page.wait_for_function(
+                "() => document.querySelector('#events').innerText.includes('synthetic:3')", polling=20, timeout=45_000
+            )
             seen = time.monotonic()
 
             first = min(session.store.snapshot().events, key=lambda e: e.event_id)
@@ -65,15 +66,18 @@ def test_event_reaches_the_page_and_the_export(served, tmp_path):
             assert 0 < delay_s < 5.0, f"event {first.event_id} took {delay_s:.2f} s from its offset to the page"
 
             page.click('#events [data-testid="cell-0-1"]')
-            page.wait_for_function("() => document.querySelector('#card').innerText.includes('Event #')",
-                                   timeout=10_000)
+            page.wait_for_function(
+                "() => document.querySelector('#card').innerText.includes('Event #')", timeout=10_000
+            )
             assert "synthetic:3" in page.inner_text("#card")
 
             page.locator("#note textarea, #note input").first.fill("question 3")
             page.click("#add-marker")
-            page.wait_for_function("() => document.querySelector('#message').innerText.includes('question 3')"
-                                   " || (document.querySelector('#message textarea') || {}).value?.includes('question 3')",
-                                   timeout=10_000)
+            page.wait_for_function(
+                "() => document.querySelector('#message').innerText.includes('question 3')"
+                " || (document.querySelector('#message textarea') || {}).value?.includes('question 3')",
+                timeout=10_000,
+            )
 
             page.click("#export-jsonl")
             link = page.locator("#export-file a").first
@@ -91,11 +95,18 @@ def test_event_reaches_the_page_and_the_export(served, tmp_path):
 
     server = session.page.timing()
     assert ticks.size >= 5 and server["ticks"] >= 5
-    report = {"event_to_page_s": round(delay_s, 3), "event_offset_s": first.offset_s,
-              "event_to_table_update_s": server.get("event_to_page_s"),
-              "browser_refresh_s": {"mean": round(float(ticks.mean()), 3), "sd": round(float(ticks.std()), 3),
-                                    "p95": round(float(np.percentile(ticks, 95)), 3)},
-              "server_tick_interval_s": server.get("tick_interval_s"), "timer_s": REFRESH_S}
+    report = {
+        "event_to_page_s": round(delay_s, 3),
+        "event_offset_s": first.offset_s,
+        "event_to_table_update_s": server.get("event_to_page_s"),
+        "browser_refresh_s": {
+            "mean": round(float(ticks.mean()), 3),
+            "sd": round(float(ticks.std()), 3),
+            "p95": round(float(np.percentile(ticks, 95)), 3),
+        },
+        "server_tick_interval_s": server.get("tick_interval_s"),
+        "timer_s": REFRESH_S,
+    }
     (tmp_path / "timing.json").write_text(json.dumps(report, indent=2))
     print("dashboard timing:", json.dumps(report))
     assert 0.5 * REFRESH_S < server["tick_interval_s"]["mean"] < 3 * REFRESH_S
@@ -107,8 +118,10 @@ def test_browser_webcam_frames_reach_the_engine(served):
     playwright = pytest.importorskip("playwright.sync_api")
     session, url = served
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+        )
         try:
             page = browser.new_context(permissions=["camera"]).new_page()
             page.goto(url)
@@ -117,15 +130,16 @@ def test_browser_webcam_frames_reach_the_engine(served):
             page.click("#start")
             page.get_by_text("browser webcam (one view; mirroring off)").click()
             page.get_by_text("Click to Access Webcam").click()
-            page.get_by_label("capture photo").click()          # with streaming=True this starts the stream
+            page.get_by_label("capture photo").click()  # with streaming=True this starts the stream
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and session.status()["frames"] < 10:
                 time.sleep(0.5)
-            page.wait_for_function("() => document.querySelector('#status').innerText.includes('webcam in')",
-                                   timeout=10_000)
+            page.wait_for_function(
+                "() => document.querySelector('#status').innerText.includes('webcam in')", timeout=10_000
+            )
         finally:
             browser.close()
     status = session.status()
     assert status["source"] == "browser-webcam" and status["frames"] >= 10, status
     assert status["webcam"]["received"] >= 10 and status["webcam"]["incoming_fps"] > 0
-    assert set(status["face_found"]) == {"left"}                # one view
+    assert set(status["face_found"]) == {"left"}  # one view

@@ -1,4 +1,6 @@
-"""The dashboard session without a page: its controls, export restrictions, sources, and a run's life (calibration, stop, a stream that breaks, the page's timing)."""
+"""The dashboard session without a page: its controls, export restrictions, sources, and a run's life
+(calibration, stop, a stream that breaks, the page's timing)."""
+
 from __future__ import annotations
 
 import csv
@@ -10,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ListSource, make_event, timeline, wait_for
 
 from mer_live.corpora.labels import CLASSES
@@ -25,9 +26,14 @@ from mer_live.ui.sources import FeedSource, StampedSource, WebcamFeed, check_upl
 def fill(session: Session) -> None:
     probs = dict(zip(CLASSES, (0.7, 0.1, 0.25, 0.05, 0.01)))
     crop = np.zeros((224, 224), np.uint8)
-    session.store.write(replace(make_event(1, 2.0, 2.3, "micro", probs, ("Negative", "Repression")),
-                                crops={0: (crop, crop, crop)}, se_gate_mean=0.5,
-                                flow_maps={"left/onset_apex": np.zeros((3, 224, 224), np.float16)}))
+    session.store.write(
+        replace(
+            make_event(1, 2.0, 2.3, "micro", probs, ("Negative", "Repression")),
+            crops={0: (crop, crop, crop)},
+            se_gate_mean=0.5,
+            flow_maps={"left/onset_apex": np.zeros((3, 224, 224), np.float16)},
+        )
+    )
     session.store.write(make_event(2, 5.0, 6.0, "macro"))
     for point in timeline(7.0):
         session.store.add_point(*point)
@@ -56,8 +62,13 @@ def test_export_kinds_write_events_and_markers_inside_the_folder(session):
         assert path.parent == session.folder and path.stat().st_size > 0
     lines = [json.loads(line) for line in paths["jsonl"].read_text().splitlines()]
     assert [line.get("event_id") for line in lines[:2]] == [1, 2]
-    assert lines[2] == {"kind": "marker", "source": "", "t_s": lines[2]["t_s"], "frame": lines[2]["frame"],
-                        "note": "question 3"}
+    assert lines[2] == {
+        "kind": "marker",
+        "source": "",
+        "t_s": lines[2]["t_s"],
+        "frame": lines[2]["frame"],
+        "note": "question 3",
+    }
     rows = list(csv.DictReader(paths["csv"].open()))
     assert [r["kind"] for r in rows] == ["micro", "macro", "marker"] and rows[2]["labels"] == "question 3"
     megc = list(csv.DictReader(paths["megc"].open()))
@@ -72,10 +83,16 @@ def test_marker_needs_a_note(session):
         session.add_marker("   ")
 
 
-@pytest.mark.parametrize("name,size,error", [
-    ("clip.mp4", 10, None), ("CLIP.MOV", 10, None), ("notes.txt", 10, "not a video"),
-    ("big.mp4", 2000, "too large"), ("empty.avi", 0, "empty"),
-])
+@pytest.mark.parametrize(
+    "name,size,error",
+    [
+        ("clip.mp4", 10, None),
+        ("CLIP.MOV", 10, None),
+        ("notes.txt", 10, "not a video"),
+        ("big.mp4", 2000, "too large"),
+        ("empty.avi", 0, "empty"),
+    ],
+)
 def test_check_upload(tmp_path, name, size, error):
     path = tmp_path / name
     path.write_bytes(b"x" * size)
@@ -86,10 +103,17 @@ def test_check_upload(tmp_path, name, size, error):
             check_upload(path, max_bytes=1000)
 
 
-@pytest.mark.parametrize("kind,value,expected", [
-    ("demo", "", "demo"), ("camera", "0", "0"), ("camera", "0+1", "0+1"), ("synthetic", "3", "synthetic:3"),
-    ("synthetic", "synthetic:5", "synthetic:5"), ("browser webcam", "", "webcam"),
-])
+@pytest.mark.parametrize(
+    "kind,value,expected",
+    [
+        ("demo", "", "demo"),
+        ("camera", "0", "0"),
+        ("camera", "0+1", "0+1"),
+        ("synthetic", "3", "synthetic:3"),
+        ("synthetic", "synthetic:5", "synthetic:5"),
+        ("browser webcam", "", "webcam"),
+    ],
+)
 def test_resolve_spec(session, kind, value, expected):
     assert session.paths.resolve_spec(kind, value) == expected
 
@@ -109,8 +133,10 @@ def test_an_upload_outlives_gradios_copy(session, tmp_path):
     assert session.paths.resolve_spec("video file", upload=str(upload)) == str(spec)
 
 
-@pytest.mark.parametrize("kind,value", [("camera", "front"), ("camera", "0+"), ("folder", "/no/such/folder"), ("video file", ""),
-                                        ("ftp", "x")])
+@pytest.mark.parametrize(
+    "kind,value",
+    [("camera", "front"), ("camera", "0+"), ("folder", "/no/such/folder"), ("video file", ""), ("ftp", "x")],
+)
 def test_resolve_spec_rejects(session, kind, value):
     with pytest.raises(ValueError):
         session.paths.resolve_spec(kind, value)
@@ -135,9 +161,13 @@ def test_event_card_with_and_without_pictures(session):
     fill(session)
     events = session.store.snapshot().events
     rows = event_rows(events)
-    assert [r[0] for r in rows] == [2, 1] and rows[1][5] == "Negative+Repression" and rows[1][6].startswith("Negative 0.70")
+    assert (
+        [r[0] for r in rows] == [2, 1]
+        and rows[1][5] == "Negative+Repression"
+        and rows[1][6].startswith("Negative 0.70")
+    )
     classified, macro = events
-    assert not classified.has_pictures       # the table's copy is light: pictures stay in the store
+    assert not classified.has_pictures  # the table's copy is light: pictures stay in the store
     pictured = session.store.event(1)
     assert pictured.has_pictures and pictured == classified and session.store.event(99) is None
     assert "Event #1" in card_markdown(pictured) and "SE gate" in card_markdown(pictured)
@@ -272,10 +302,10 @@ def test_an_engine_that_outlives_its_stop_writes_nothing_into_the_next_run(tmp_p
         assert wait_for(lambda: stuck.frames >= 2, 30, 0.05)
         old = session.run.engine
         session.start_source(StuckSource("new", 10, 0.01, go), views=1, realtime=False)
-        assert old.running                     # still in its source's last read
+        assert old.running  # still in its source's last read
         old.join(30)
         assert not old.running
-        assert session.store.snapshot().status.get("frames", 0) == 0   # its last status went to its own store
+        assert session.store.snapshot().status.get("frames", 0) == 0  # its last status went to its own store
         go.set()
         assert finished(session)
         assert session.store.snapshot().status["frames"] == 10
@@ -312,7 +342,7 @@ def test_event_to_page_counts_only_events_the_open_page_saw(tmp_path):
         session.start_source(ListSource(20, 100.0), views=1, realtime=False)
         assert finished(session)
         time.sleep(0.05)
-        session.page.tick()                      # the page opens now
+        session.page.tick()  # the page opens now
         session.page.shown_events([event], session.run.source)
         assert "event_to_page_s" not in session.page.timing()
         session.page.tick()

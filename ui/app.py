@@ -11,6 +11,7 @@ API endpoints (gradio_client): start, pause, resume, stop, set_threshold, set_se
 load_model, calibrate, add_marker, export_jsonl, export_csv, export_megc, export_summary,
 status, events, event_card.
 """
+
 from __future__ import annotations
 
 import html
@@ -73,9 +74,18 @@ def event_rows(events) -> list[list]:
     rows = []
     for e in sorted(events, key=lambda e: e.event_id, reverse=True):
         top = sorted(e.probs.items(), key=lambda kv: -kv[1])[:3]
-        rows.append([e.event_id, round(e.onset_s, 2), round(e.duration_s, 3), e.apex_frame, e.kind,
-                     "+".join(e.labels) or ("—" if e.kind == "micro" else "(macro)"),
-                     ", ".join(f"{c} {p:.2f}" for c, p in top) or "—", e.source])
+        rows.append(
+            [
+                e.event_id,
+                round(e.onset_s, 2),
+                round(e.duration_s, 3),
+                e.apex_frame,
+                e.kind,
+                "+".join(e.labels) or ("—" if e.kind == "micro" else "(macro)"),
+                ", ".join(f"{c} {p:.2f}" for c, p in top) or "—",
+                e.source,
+            ]
+        )
     return rows
 
 
@@ -91,23 +101,36 @@ def status_html(status: dict) -> str:
         state = f"broke: {status['failure']}"
     else:
         state = "stopped" if status.get("source") else "idle"
-    parts = [span(f"● {state}", "good" if status.get("running") and not status.get("paused")
-                  else "bad" if status.get("failure") else ""),
-             span(f"source {status.get('source') or '—'}"
-                  + (f" at {status['source_fps']:.1f} fps" if status.get("source_fps") else "")),   # once measured
-             span(f"{status.get('fps', 0):.1f} fps processed"),
-             span(f"dropped {status.get('dropped', 0)}", "bad" if status.get("dropped") else "")]
-    for device in status.get("devices") or []:    # a stereo rig: each camera's measured rate and drops
+    parts = [
+        span(
+            f"● {state}",
+            "good" if status.get("running") and not status.get("paused") else "bad" if status.get("failure") else "",
+        ),
+        span(
+            f"source {status.get('source') or '—'}"
+            + (f" at {status['source_fps']:.1f} fps" if status.get("source_fps") else "")
+        ),  # once measured
+        span(f"{status.get('fps', 0):.1f} fps processed"),
+        span(f"dropped {status.get('dropped', 0)}", "bad" if status.get("dropped") else ""),
+    ]
+    for device in status.get("devices") or []:  # a stereo rig: each camera's measured rate and drops
         parts.append(span(describe_devices([device]), "bad" if device["lost"] else ""))
     for view, found in sorted((status.get("face_found") or {}).items()):
         parts.append(span(f"face {view} {'✓' if found else '✗'}", "good" if found else "bad"))
-    if status.get("running") and status.get("face_state"):   # why something, or nothing, is reported now
+    if status.get("running") and status.get("face_state"):  # why something, or nothing, is reported now
         parts.append(span(f"face {status['face_state']}", "" if status["face_state"] == "still" else "bad"))
     events = status.get("events") or {}
     suppressed = status.get("suppressed") or {}
-    parts.append(span(f"events micro {events.get('micro', 0)} · macro {events.get('macro', 0)}"
-                      + (" · not reported: " + ", ".join(f"{n} {state}" for state, n in sorted(suppressed.items()))
-                         if suppressed else "")))
+    parts.append(
+        span(
+            f"events micro {events.get('micro', 0)} · macro {events.get('macro', 0)}"
+            + (
+                " · not reported: " + ", ".join(f"{n} {state}" for state, n in sorted(suppressed.items()))
+                if suppressed
+                else ""
+            )
+        )
+    )
     latency = status.get("latency_ms")
     if latency:
         parts.append(span(f"classify p50 {latency['p50']} ms"))
@@ -119,8 +142,12 @@ def status_html(status: dict) -> str:
         parts.append(span(f"refresh {t['mean']:.2f}±{t['sd']:.2f} s"))
     if "webcam" in status:
         w = status["webcam"]
-        parts.append(span(f"webcam in {w['incoming_fps']:.1f} fps (nominal {w['nominal_fps']:g})",
-                          "bad" if w["incoming_fps"] < 0.5 * w["nominal_fps"] else ""))
+        parts.append(
+            span(
+                f"webcam in {w['incoming_fps']:.1f} fps (nominal {w['nominal_fps']:g})",
+                "bad" if w["incoming_fps"] < 0.5 * w["nominal_fps"] else "",
+            )
+        )
     parts.append(span(f"k_high {status['thresholds']['k_high']:g} · k_low {status['thresholds']['k_low']:g}"))
     parts.append(span(f"decision {status.get('decision_threshold'):g}"))
     parts.append(span(status.get("model", "")))
@@ -136,18 +163,40 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
         running = controls_for(session.run.spec, session.run.views) if session.run else ("demo", "", VIEW_CHOICES[0])
         with gr.Row():
             with gr.Column(scale=3):
-                live = gr.Image(label="live frame (crop windows per view)", format="jpeg", interactive=False,
-                                elem_id="live", buttons=[], show_label=False)
-                gr.Markdown("**motion intensity** — score (bold) and each view's z, k_high / k_low, events (green micro, "
-                            "purple macro), markers (magenta)")
-                timeline = gr.Image(label="motion intensity", format="png", interactive=False, elem_id="timeline",
-                                    buttons=[], show_label=False)
+                live = gr.Image(
+                    label="live frame (crop windows per view)",
+                    format="jpeg",
+                    interactive=False,
+                    elem_id="live",
+                    buttons=[],
+                    show_label=False,
+                )
+                gr.Markdown(
+                    "**motion intensity** — score (bold) and each view's z, k_high / k_low, events (green micro, "
+                    "purple macro), markers (magenta)"
+                )
+                timeline = gr.Image(
+                    label="motion intensity",
+                    format="png",
+                    interactive=False,
+                    elem_id="timeline",
+                    buttons=[],
+                    show_label=False,
+                )
             with gr.Column(scale=2):
                 source_kind = gr.Radio(SOURCE_KINDS, value=running[0], label="source", elem_id="source-kind")
-                source_value = gr.Textbox(running[1], label="camera index · folder path (4DME root or frames) · "
-                                          "synthetic seed", placeholder="0  ·  /data/4DME  ·  3", elem_id="source-value")
-                upload = gr.File(label="video upload (.mp4 .avi .mov .mkv .webm, ≤ 500 MB)", type="filepath",
-                                 file_types=[".mp4", ".avi", ".mov", ".mkv", ".webm"], height=80)
+                source_value = gr.Textbox(
+                    running[1],
+                    label="camera index · folder path (4DME root or frames) · synthetic seed",
+                    placeholder="0  ·  /data/4DME  ·  3",
+                    elem_id="source-value",
+                )
+                upload = gr.File(
+                    label="video upload (.mp4 .avi .mov .mkv .webm, ≤ 500 MB)",
+                    type="filepath",
+                    file_types=[".mp4", ".avi", ".mov", ".mkv", ".webm"],
+                    height=80,
+                )
                 views = gr.Radio(VIEW_CHOICES, value=running[2], label="views in a frame", elem_id="views")
                 with gr.Row():
                     start_btn = gr.Button("Start", variant="primary", elem_id="start")
@@ -159,39 +208,65 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                     with gr.Row():
                         checkpoint = gr.Textbox(value=str(session.checkpoint or ""), label="checkpoint", scale=4)
                         load_btn = gr.Button("Load", scale=1)
-                    threshold = gr.Slider(*THRESHOLD_RANGE, value=session.threshold, step=0.01,
-                                          label="decision threshold (live)")
-                    sensitivity = gr.Slider(*K_HIGH_RANGE, value=session.k_high, step=0.1,
-                                            label="spotter sensitivity k_high (σ; lower = more sensitive)")
+                    threshold = gr.Slider(
+                        *THRESHOLD_RANGE, value=session.threshold, step=0.01, label="decision threshold (live)"
+                    )
+                    sensitivity = gr.Slider(
+                        *K_HIGH_RANGE,
+                        value=session.k_high,
+                        step=0.1,
+                        label="spotter sensitivity k_high (σ; lower = more sensitive)",
+                    )
                     with gr.Row():
                         calib_s = gr.Number(value=5, minimum=1, maximum=120, label="calibrate (s)", scale=1)
                         calib_btn = gr.Button("Calibrate now", scale=2)
                 with gr.Row():
                     note = gr.Textbox(label="interviewer marker", placeholder="question 3", scale=4, elem_id="note")
                     marker_btn = gr.Button("Add marker", scale=1, elem_id="add-marker")
-        table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, label="events (select a row)",
-                             elem_id="events", max_height=260, wrap=True)
+        table = gr.Dataframe(
+            headers=TABLE_HEADERS,
+            value=[],
+            interactive=False,
+            label="events (select a row)",
+            elem_id="events",
+            max_height=260,
+            wrap=True,
+        )
         with gr.Group():
             card = gr.Markdown("_Select an event in the table._", elem_id="card")
             with gr.Row():
-                apex_img = gr.Image(label="apex (crops)", interactive=False, format="png", buttons=[],
-                                   show_label=False)
-                flow_img = gr.Image(label="flow u / v / m", interactive=False, format="png", buttons=[],
-                                   show_label=False)
-                prob_img = gr.Image(label="probabilities", interactive=False, format="png", buttons=[],
-                                   show_label=False)
-                att_img = gr.Image(label="attention", interactive=False, format="png", buttons=[],
-                                   show_label=False)
+                apex_img = gr.Image(label="apex (crops)", interactive=False, format="png", buttons=[], show_label=False)
+                flow_img = gr.Image(
+                    label="flow u / v / m", interactive=False, format="png", buttons=[], show_label=False
+                )
+                prob_img = gr.Image(
+                    label="probabilities", interactive=False, format="png", buttons=[], show_label=False
+                )
+                att_img = gr.Image(label="attention", interactive=False, format="png", buttons=[], show_label=False)
         with gr.Row():
-            export_btns = {kind: gr.Button(f"Export {label}", elem_id=f"export-{kind}")
-                           for kind, label in (("jsonl", "JSONL"), ("csv", "CSV"), ("megc", "MEGC CSV"),
-                                               ("summary", "summary (PNG)"))}
+            export_btns = {
+                kind: gr.Button(f"Export {label}", elem_id=f"export-{kind}")
+                for kind, label in (
+                    ("jsonl", "JSONL"),
+                    ("csv", "CSV"),
+                    ("megc", "MEGC CSV"),
+                    ("summary", "summary (PNG)"),
+                )
+            }
         export_file = gr.File(label="download", interactive=False, elem_id="export-file")
         with gr.Accordion("browser webcam (one view; mirroring off)", open=False):
-            gr.Markdown("Choose source **browser webcam**, press Start, then start the camera here. "
-                        "Its measured incoming fps is in the status strip.")
-            webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="webcam",
-                              webcam_options=gr.WebcamOptions(mirror=False), elem_id="webcam")
+            gr.Markdown(
+                "Choose source **browser webcam**, press Start, then start the camera here. "
+                "Its measured incoming fps is in the status strip."
+            )
+            webcam = gr.Image(
+                sources=["webcam"],
+                streaming=True,
+                type="numpy",
+                label="webcam",
+                webcam_options=gr.WebcamOptions(mirror=False),
+                elem_id="webcam",
+            )
         timer = gr.Timer(refresh_s)
 
         # ---- handlers
@@ -201,6 +276,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                     return fn(*args)
                 except ValueError as exc:
                     raise gr.Error(str(exc)) from None
+
             run.__name__ = fn.__name__
             run.__doc__ = fn.__doc__
             return run
@@ -220,6 +296,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
         def make_export(kind):
             def export():
                 return str(session.export(kind))
+
             export.__name__ = f"export_{kind}"
             return export
 
@@ -243,14 +320,20 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             key = (len(snap.timeline), last, len(snap.events), len(snap.markers), snap.thresholds)
             if cache.get("timeline") != key:
                 cache["timeline"] = key
-                timeline_out = drawing.timeline_image(snap.timeline, snap.events, snap.markers, snap.thresholds,
-                                                      width=TIMELINE_SIZE[0], height=TIMELINE_SIZE[1],
-                                                      window_s=window_s, source=source)
+                timeline_out = drawing.timeline_image(
+                    snap.timeline,
+                    snap.events,
+                    snap.markers,
+                    snap.thresholds,
+                    width=TIMELINE_SIZE[0],
+                    height=TIMELINE_SIZE[1],
+                    window_s=window_s,
+                    source=source,
+                )
             else:
                 timeline_out = gr.skip()
             # table: only when events changed
-            events_key = (len(snap.events), snap.events[-1].event_id if snap.events else None,
-                          session.runs)
+            events_key = (len(snap.events), snap.events[-1].event_id if snap.events else None, session.runs)
             if cache.get("events") != events_key:
                 cache["events"] = events_key
                 table_out = event_rows(snap.events)
@@ -284,11 +367,25 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
         note.submit(add_marker, note, [message, note], api_name=False)
         for kind, btn in export_btns.items():
             btn.click(guarded(make_export(kind)), None, export_file, api_name=f"export_{kind}")
-        timer.tick(tick, tab, [live, timeline, status_box, table, tab], api_visibility="undocumented",
-                   show_progress="hidden", trigger_mode="always_last")
+        timer.tick(
+            tick,
+            tab,
+            [live, timeline, status_box, table, tab],
+            api_visibility="undocumented",
+            show_progress="hidden",
+            trigger_mode="always_last",
+        )
         table.select(on_select, None, [card, apex_img, flow_img, prob_img, att_img], api_visibility="undocumented")
-        webcam.stream(session.webcam.push, webcam, None, stream_every=1.0 / session.webcam.nominal_fps,
-                      time_limit=None, concurrency_limit=None, api_visibility="undocumented", show_progress="hidden")
+        webcam.stream(
+            session.webcam.push,
+            webcam,
+            None,
+            stream_every=1.0 / session.webcam.nominal_fps,
+            time_limit=None,
+            concurrency_limit=None,
+            api_visibility="undocumented",
+            show_progress="hidden",
+        )
 
         def status() -> dict:
             """The status strip as data: state, fps, dropped frames, faces, events, latency, timing."""
@@ -303,11 +400,14 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             event = session.store.event(int(event_id))
             if event is None:
                 raise gr.Error(f"event {event_id} is not in the store")
-            return {"record": event.to_dict(), "has_pictures": event.has_pictures,
-                    "apex_crops": {k: list(v.shape) for k, v in event.apex_crops.items()},
-                    "flow_maps": {k: list(v.shape) for k, v in event.flow_maps.items()},
-                    "se_gate_mean": event.se_gate_mean,
-                    "markdown": card_markdown(event)}
+            return {
+                "record": event.to_dict(),
+                "has_pictures": event.has_pictures,
+                "apex_crops": {k: list(v.shape) for k, v in event.apex_crops.items()},
+                "flow_maps": {k: list(v.shape) for k, v in event.flow_maps.items()},
+                "se_gate_mean": event.se_gate_mean,
+                "markdown": card_markdown(event),
+            }
 
         gr.api(status, api_name="status")
         gr.api(events, api_name="events")
@@ -326,22 +426,40 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-           share: bool = False, block: bool = True, quiet: bool = True):
+def launch(
+    app: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    share: bool = False,
+    block: bool = True,
+    quiet: bool = True,
+):
     """Serve the app on host:port. Never a public share link: `share=True` is refused. Off loopback
     without `auth` a warning is printed. Returns (server app, local URL)."""
     if share:
-        raise ValueError("share links are disabled for MER Live: it shows faces; serve on 127.0.0.1 "
-                         "(or a LAN address with auth) instead")
+        raise ValueError(
+            "share links are disabled for MER Live: it shows faces; serve on 127.0.0.1 "
+            "(or a LAN address with auth) instead"
+        )
     if not _is_loopback(host) and auth is None:
         print(f"warning: serving on {host} without a password; pass auth=(user, password)", file=sys.stderr)
     session: Session = app.mer_session
     app.queue(default_concurrency_limit=4)
-    server, url, _ = app.launch(server_name=host, server_port=port, auth=LoginGuard(*auth) if auth else None,
-                                share=False,
-                                prevent_thread_lock=True, quiet=quiet, allowed_paths=[str(session.folder)],
-                                max_file_size="500mb", css=CSS, footer_links=["api"], ssr_mode=False,
-                                show_error=True)
+    server, url, _ = app.launch(
+        server_name=host,
+        server_port=port,
+        auth=LoginGuard(*auth) if auth else None,
+        share=False,
+        prevent_thread_lock=True,
+        quiet=quiet,
+        allowed_paths=[str(session.folder)],
+        max_file_size="500mb",
+        css=CSS,
+        footer_links=["api"],
+        ssr_mode=False,
+        show_error=True,
+    )
     if block:
         try:
             app.block_thread()
@@ -350,16 +468,24 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tupl
     return server, url
 
 
-def run_ui(source: str | None = None, model: str | None = None, profile: str | None = None,
-           host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-           autostart: bool = False, session_dir: str | None = None, views: int | None = 2,
-           block: bool = True, data_roots: list[str] | None = None) -> tuple[gr.Blocks, str]:
+def run_ui(
+    source: str | None = None,
+    model: str | None = None,
+    profile: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    autostart: bool = False,
+    session_dir: str | None = None,
+    views: int | None = 2,
+    block: bool = True,
+    data_roots: list[str] | None = None,
+) -> tuple[gr.Blocks, str]:
     """Build a Session and the dashboard, optionally start `source` ("demo", a camera index, a video,
     a folder, "synthetic:SEED", "webcam"), print the URL and serve (blocking unless block=False).
     Returns (app, url)."""
-    session = Session(session_dir, checkpoint=model, profile=profile,
-                      data_roots=data_roots)
-    if autostart:   # before the page is built, so its controls show the running source
+    session = Session(session_dir, checkpoint=model, profile=profile, data_roots=data_roots)
+    if autostart:  # before the page is built, so its controls show the running source
         print(session.start(source or "demo", views))
     app = build_app(session)
     _, url = launch(app, host, port, auth, block=False)

@@ -1,12 +1,13 @@
 """The dashboard's login check: one user and password, compared in constant time, with a lockout
 after repeated failures (Gradio itself does not throttle logins). Nothing here imports gradio."""
+
 from __future__ import annotations
 
 import hmac
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +17,14 @@ class LoginGuard:
     wrong, is refused for `lockout_s`, doubled each time a lockout follows the last (reset by a
     good login): guessing a password costs minutes per handful of tries."""
 
-    def __init__(self, user: str, password: str, max_failures: int = 5, lockout_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        user: str,
+        password: str,
+        max_failures: int = 5,
+        lockout_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._user, self._password = user.encode(), password.encode()
         self.max_failures, self.lockout_s, self._clock = max_failures, lockout_s, clock
         self.failures = 0
@@ -37,7 +44,7 @@ class LoginGuard:
                 return True
             self.failures += 1
             if self.failures >= self.max_failures:
-                seconds = self.lockout_s * 2 ** self.lockouts
+                seconds = self.lockout_s * 2**self.lockouts
                 self.locked_until, self.failures = now + seconds, 0
                 self.lockouts += 1
                 log.warning("%d wrong logins in a row: logins refused for %.0f s", self.max_failures, seconds)

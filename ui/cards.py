@@ -1,9 +1,10 @@
 """The event card and the session summary, drawn: apex crops, u / v / magnitude flow maps,
 probability and attention bars (matplotlib, Agg: drawn once per event), the card's text, and the
 one-page summary figure. Pure functions: no state, no gradio."""
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -11,8 +12,21 @@ import numpy as np
 from mer_live.corpora.labels import CLASSES
 from mer_live.stream.events import Event, view_name
 from mer_live.stream.store import TimelinePoint
-from mer_live.ui.drawing import (AXIS_COLOUR, KIND_COLOURS, SCORE_COLOUR, VIEW_COLOURS, current_segment, placeholder, put_text,
-                        score_of)
+from mer_live.ui.drawing import (
+    AXIS_COLOUR,
+    KIND_COLOURS,
+    SCORE_COLOUR,
+    VIEW_COLOURS,
+    current_segment,
+    placeholder,
+    put_text,
+    score_of,
+)
+
+
+def hex_colour(rgb: Sequence[int]) -> str:
+    """(r, g, b) as matplotlib's "#rrggbb"."""
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def _lut(name: str) -> np.ndarray:
@@ -38,8 +52,11 @@ def flow_images(flow: np.ndarray) -> dict[str, np.ndarray]:
     flow = np.asarray(flow, np.float32)
     if flow.ndim != 3 or flow.shape[0] != 3:
         raise ValueError(f"expected a (3, S, S) u/v/m flow, got {flow.shape}")
-    return {"u": colourise(flow[0], -1, 1, "RdBu_r"), "v": colourise(flow[1], -1, 1, "RdBu_r"),
-            "m": colourise(flow[2], 0, 1, "magma")}
+    return {
+        "u": colourise(flow[0], -1, 1, "RdBu_r"),
+        "v": colourise(flow[1], -1, 1, "RdBu_r"),
+        "m": colourise(flow[2], 0, 1, "magma"),
+    }
 
 
 def flow_grid(flow_maps: Mapping[str, np.ndarray], tile: int = 128) -> np.ndarray:
@@ -50,8 +67,9 @@ def flow_grid(flow_maps: Mapping[str, np.ndarray], tile: int = 128) -> np.ndarra
         return placeholder("no flow maps", 3 * tile, tile)
     rows = []
     for name in names:
-        tiles = [cv2.resize(img, (tile, tile), interpolation=cv2.INTER_AREA)
-                 for img in flow_images(flow_maps[name]).values()]
+        tiles = [
+            cv2.resize(img, (tile, tile), interpolation=cv2.INTER_AREA) for img in flow_images(flow_maps[name]).values()
+        ]
         row = np.concatenate(tiles, axis=1)
         header = np.full((label_h, row.shape[1], 3), 255, np.uint8)
         put_text(header, f"{name}   u | v | m", (4, 12), AXIS_COLOUR, 0.4)
@@ -93,8 +111,13 @@ def _figure(width_px: int, height_px: int):
     return plt.figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
 
 
-def probability_bars(probs: Mapping[str, float], classes: Sequence[str], threshold: float | None = None,
-                     width: int = 420, height: int = 220) -> np.ndarray:
+def probability_bars(
+    probs: Mapping[str, float],
+    classes: Sequence[str],
+    threshold: float | None = None,
+    width: int = 420,
+    height: int = 220,
+) -> np.ndarray:
     """A horizontal bar per class (probability 0–1), chosen classes (≥ threshold) highlighted."""
     fig = _figure(width, height)
     ax = fig.add_axes([0.25, 0.18, 0.7, 0.72])
@@ -111,8 +134,13 @@ def probability_bars(probs: Mapping[str, float], classes: Sequence[str], thresho
     return figure_to_array(fig)
 
 
-def attention_bars(attention: Mapping[str, float], se_gate_mean: float | None = None,
-                   block1: Mapping[str, float] | None = None, width: int = 420, height: int = 200) -> np.ndarray:
+def attention_bars(
+    attention: Mapping[str, float],
+    se_gate_mean: float | None = None,
+    block1: Mapping[str, float] | None = None,
+    width: int = 420,
+    height: int = 200,
+) -> np.ndarray:
     """The stream weights α_u α_v α_m of block 2 (and block 1 when given) as grouped bars, SE gate in the title."""
     fig = _figure(width, height)
     ax = fig.add_axes([0.12, 0.18, 0.84, 0.68])
@@ -134,8 +162,14 @@ def attention_bars(attention: Mapping[str, float], se_gate_mean: float | None = 
 
 
 # ---------------------------------------------------------------- session summary
-def summary_figure(events: Sequence, timeline: Sequence[TimelinePoint], markers: Sequence,
-                   thresholds: tuple[float, float], classes: Sequence[str], title: str = "MER Live session"):
+def summary_figure(
+    events: Sequence,
+    timeline: Sequence[TimelinePoint],
+    markers: Sequence,
+    thresholds: tuple[float, float],
+    classes: Sequence[str],
+    title: str = "MER Live session",
+):
     """A one-page session summary (matplotlib Figure): counts by class and by kind, the whole
     intensity timeline of the last recording with thresholds, event spans and markers, and a few lines
     of text. The caller saves it (PNG)."""
@@ -160,8 +194,11 @@ def summary_figure(events: Sequence, timeline: Sequence[TimelinePoint], markers:
 
     ax = fig.add_subplot(grid[0, 1])
     kinds = ("micro", "macro")
-    ax.bar(kinds, [sum(e.kind == k for e in events) for k in kinds],
-           color=["#%02x%02x%02x" % KIND_COLOURS[k] for k in kinds])
+    ax.bar(
+        kinds,
+        [sum(e.kind == k for e in events) for k in kinds],
+        color=[hex_colour(KIND_COLOURS[k]) for k in kinds],
+    )
     ax.set_title("events by kind", fontsize=10)
     ax.yaxis.get_major_locator().set_params(integer=True)
 
@@ -171,11 +208,10 @@ def summary_figure(events: Sequence, timeline: Sequence[TimelinePoint], markers:
     for v in views:
         ts = [point.t_s for point in points if v in point.z]
         zs = [point.z[v] for point in points if v in point.z]
-        ax.plot(ts, zs, lw=0.8, color="#%02x%02x%02x" % VIEW_COLOURS[v % len(VIEW_COLOURS)],
-                label=view_name(v))
+        ax.plot(ts, zs, lw=0.8, color=hex_colour(VIEW_COLOURS[v % len(VIEW_COLOURS)]), label=view_name(v))
     scored = [(point.t_s, score_of(point.z)) for point in points if point.z]
     if scored:
-        ax.plot(*zip(*scored), lw=1.4, color="#%02x%02x%02x" % SCORE_COLOUR, label="score")
+        ax.plot(*zip(*scored), lw=1.4, color=hex_colour(SCORE_COLOUR), label="score")
     if thresholds[0]:
         ax.axhline(thresholds[0], color="#d62728", ls="--", lw=1, label=f"k_high {thresholds[0]:g}")
     if thresholds[1]:
@@ -183,14 +219,22 @@ def summary_figure(events: Sequence, timeline: Sequence[TimelinePoint], markers:
     source = events[-1].source if events else None
     for e in events:
         if source is None or e.source == source:
-            ax.axvspan(e.onset_s, e.offset_s, color="#%02x%02x%02x" % KIND_COLOURS.get(e.kind, (200, 200, 200)),
-                       alpha=0.3)
+            ax.axvspan(e.onset_s, e.offset_s, color=hex_colour(KIND_COLOURS.get(e.kind, (200, 200, 200))), alpha=0.3)
     for m in markers:
         if source is not None and m.source not in ("", source):
             continue
         ax.axvline(m.t_s, color="#e600b4", lw=1)
-        ax.annotate(m.note, (m.t_s, 1.0), xycoords=("data", "axes fraction"), xytext=(2, 2),
-                    textcoords="offset points", color="#e600b4", fontsize=7, ha="left", va="bottom")
+        ax.annotate(
+            m.note,
+            (m.t_s, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, 2),
+            textcoords="offset points",
+            color="#e600b4",
+            fontsize=7,
+            ha="left",
+            va="bottom",
+        )
     ax.set_xlabel("stream time (s)")
     ax.set_ylabel("z (baseline σ)")
     ax.set_title("motion intensity" + (f" — {source}" if source else ""), fontsize=10)
@@ -203,7 +247,9 @@ def summary_figure(events: Sequence, timeline: Sequence[TimelinePoint], markers:
     lines = [f"events: {len(events)} ({len(micro)} micro, {len(events) - len(micro)} macro) · markers: {len(markers)}"]
     if micro:
         durations = [e.duration_s for e in micro]
-        lines.append(f"micro durations: median {np.median(durations):.3f} s, range {min(durations):.3f}–{max(durations):.3f} s")
+        lines.append(
+            f"micro durations: median {np.median(durations):.3f} s, range {min(durations):.3f}–{max(durations):.3f} s"
+        )
     models = sorted({e.model for e in events if e.model})
     lines.append("model: " + (", ".join(models) if models else "none (events spotted, not classified)"))
     for m in markers[:8]:
@@ -213,19 +259,27 @@ def summary_figure(events: Sequence, timeline: Sequence[TimelinePoint], markers:
 
 
 def card_markdown(event: Event) -> str:
-    lines = [f"### Event #{event.event_id} — {event.kind}",
-             f"**{event.source}** · onset {event.onset_s:.3f} s · apex {event.apex_s:.3f} s · "
-             f"offset {event.offset_s:.3f} s · duration {event.duration_s:.3f} s",
-             f"frames {event.onset_frame}–{event.apex_frame}–{event.offset_frame} · apex by view "
-             + ", ".join(f"{view_name(v)} {f}" for v, f in sorted(event.apex_frame_by_view.items()))
-             + f" · peak intensity {event.peak_intensity:.3f}"
-             + (f" · moved most: face rows {event.band_rows[0]:g}–{event.band_rows[1]:g} (top–bottom)"
-                if event.band_rows else "")]
+    lines = [
+        f"### Event #{event.event_id} — {event.kind}",
+        f"**{event.source}** · onset {event.onset_s:.3f} s · apex {event.apex_s:.3f} s · "
+        f"offset {event.offset_s:.3f} s · duration {event.duration_s:.3f} s",
+        f"frames {event.onset_frame}–{event.apex_frame}–{event.offset_frame} · apex by view "
+        + ", ".join(f"{view_name(v)} {f}" for v, f in sorted(event.apex_frame_by_view.items()))
+        + f" · peak intensity {event.peak_intensity:.3f}"
+        + (
+            f" · moved most: face rows {event.band_rows[0]:g}–{event.band_rows[1]:g} (top–bottom)"
+            if event.band_rows
+            else ""
+        ),
+    ]
     if event.labels:
         lines.append(f"labels: **{'+'.join(event.labels)}** (threshold {event.threshold})")
     if event.attention:
-        lines.append("attention: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(event.attention.items()))
-                     + (f" · SE gate mean {event.se_gate_mean:.3f}" if event.se_gate_mean is not None else ""))
+        lines.append(
+            "attention: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in sorted(event.attention.items()))
+            + (f" · SE gate mean {event.se_gate_mean:.3f}" if event.se_gate_mean is not None else "")
+        )
     if not event.has_pictures:
         lines.append("_No crops or flow maps kept for this event (the page keeps them for its newest events)._")
     if event.kind == "macro":
@@ -238,8 +292,14 @@ def card_markdown(event: Event) -> str:
 def card_images(event: Event):
     """(apex pair, flow grid, probability bars, attention bars) images for one event."""
     apex, flows = apex_pair(event.apex_crops), flow_grid(event.flow_maps, tile=112)
-    probs = (probability_bars(event.probs, CLASSES, event.threshold) if event.probs
-             else placeholder("no probabilities (not classified)", 420, 220))
-    attention = (attention_bars(event.attention, event.se_gate_mean, event.attention_block1) if event.attention
-                 else placeholder("no attention weights", 420, 200))
+    probs = (
+        probability_bars(event.probs, CLASSES, event.threshold)
+        if event.probs
+        else placeholder("no probabilities (not classified)", 420, 220)
+    )
+    attention = (
+        attention_bars(event.attention, event.se_gate_mean, event.attention_block1)
+        if event.attention
+        else placeholder("no attention weights", 420, 200)
+    )
     return apex, flows, probs, attention

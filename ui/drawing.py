@@ -6,11 +6,12 @@ The live panels (frame, timeline) are drawn with OpenCV: a redraw costs about a 
 page can refresh several times a second on a busy CPU. Matplotlib is used where the picture is drawn
 once (probability bars, attention, the session summary).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -20,14 +21,19 @@ from mer_live.stream.spotter import SpotterOptions
 from mer_live.stream.store import TimelinePoint
 
 # RGB colours
-VIEW_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189))   # left, right, ...
+VIEW_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189))  # left, right, ...
 KIND_COLOURS = {"micro": (46, 204, 113), "macro": (155, 89, 182)}
 K_HIGH_COLOUR = (214, 39, 40)
 K_LOW_COLOUR = (127, 127, 127)
 SCORE_COLOUR = (20, 20, 20)
 MARKER_COLOUR = (230, 0, 180)
-STATE_COLOURS = {"moving": (255, 160, 60), "blink": (90, 160, 255), "talking": (240, 200, 40), "no face": (120, 120, 120)}
-STATE_STRIP = 8   # px: the face-state strip's height
+STATE_COLOURS = {
+    "moving": (255, 160, 60),
+    "blink": (90, 160, 255),
+    "talking": (240, 200, 40),
+    "no face": (120, 120, 120),
+}
+STATE_STRIP = 8  # px: the face-state strip's height
 BACKGROUND = (255, 255, 255)
 AXIS_COLOUR = (60, 60, 60)
 GRID_COLOUR = (230, 230, 230)
@@ -39,8 +45,9 @@ def _ascii(text: str) -> str:
     return "".join(c if 32 <= ord(c) < 127 else "?" for c in str(text))
 
 
-def put_text(image: np.ndarray, text: str, org: tuple[int, int], colour=AXIS_COLOUR, scale: float = 0.4,
-          thickness: int = 1) -> None:
+def put_text(
+    image: np.ndarray, text: str, org: tuple[int, int], colour=AXIS_COLOUR, scale: float = 0.4, thickness: int = 1
+) -> None:
     cv2.putText(image, _ascii(text), (int(org[0]), int(org[1])), FONT, scale, colour, thickness, cv2.LINE_AA)
 
 
@@ -55,8 +62,9 @@ def fit_width(image: np.ndarray, max_width: int) -> tuple[np.ndarray, float]:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
-def frame_with_boxes(frame: np.ndarray, boxes: Mapping[str, Sequence[int]], max_width: int = 960,
-                     thickness: int = 2) -> np.ndarray:
+def frame_with_boxes(
+    frame: np.ndarray, boxes: Mapping[str, Sequence[int]], max_width: int = 960, thickness: int = 2
+) -> np.ndarray:
     """The frame (downscaled to `max_width`) with each view's crop window drawn and named.
 
     `boxes`: view name → (x, y, w, h) in full-frame coordinates. Always returns a new RGB array."""
@@ -107,7 +115,9 @@ class TimeAxis:
     def y(self, z: float) -> int:
         span = max(self.z1 - self.z0, 1e-9)
         z = min(max(z, self.z0), self.z1)
-        return int(round(self.height - self.bottom - 1 - (z - self.z0) / span * (self.height - self.top - self.bottom - 1)))
+        return int(
+            round(self.height - self.bottom - 1 - (z - self.z0) / span * (self.height - self.top - self.bottom - 1))
+        )
 
 
 def _nice_step(span: float, target: int = 8) -> float:
@@ -133,8 +143,9 @@ def current_segment(timeline: Sequence[TimelinePoint]) -> list[TimelinePoint]:
     return list(timeline[start:])
 
 
-def timeline_axis(timeline: Sequence[TimelinePoint], thresholds: tuple[float, float], width: int,
-                  height: int, window_s: float | None) -> TimeAxis:
+def timeline_axis(
+    timeline: Sequence[TimelinePoint], thresholds: tuple[float, float], width: int, height: int, window_s: float | None
+) -> TimeAxis:
     """The axis a timeline image uses: the last `window_s` seconds of the current recording (all of it
     when None) and a z range that shows both thresholds."""
     points = current_segment(timeline)
@@ -152,9 +163,16 @@ def timeline_axis(timeline: Sequence[TimelinePoint], thresholds: tuple[float, fl
     return TimeAxis(t0, t1, z_bottom, z_top, width, height)
 
 
-def timeline_image(timeline: Sequence[TimelinePoint], events: Iterable = (), markers: Iterable = (),
-                   thresholds: tuple[float, float] = (0.0, 0.0), *, width: int = 960, height: int = 240,
-                   window_s: float | None = 20.0, source: str | None = None,
+def timeline_image(
+    timeline: Sequence[TimelinePoint],
+    events: Iterable = (),
+    markers: Iterable = (),
+    thresholds: tuple[float, float] = (0.0, 0.0),
+    *,
+    width: int = 960,
+    height: int = 240,
+    window_s: float | None = 20.0,
+    source: str | None = None,
 ) -> np.ndarray:
     """The motion-intensity timeline against stream time: the spotter's score (bold; the views' mean
     z in the face region that scores highest, the number compared with the thresholds) and each
@@ -180,7 +198,9 @@ def timeline_image(timeline: Sequence[TimelinePoint], events: Iterable = (), mar
         if event.offset_s < axis.t0 or event.onset_s > axis.t1:
             continue
         x0, x1 = max(plot_x0, axis.x(event.onset_s)), min(plot_x1, axis.x(event.offset_s))
-        cv2.rectangle(overlay, (x0, plot_y0), (max(x0 + 1, x1), plot_y1), KIND_COLOURS.get(event.kind, (200, 200, 200)), -1)
+        cv2.rectangle(
+            overlay, (x0, plot_y0), (max(x0 + 1, x1), plot_y1), KIND_COLOURS.get(event.kind, (200, 200, 200)), -1
+        )
     image = cv2.addWeighted(overlay, 0.35, image, 0.65, 0)
 
     # grid and axes
@@ -228,8 +248,9 @@ def timeline_image(timeline: Sequence[TimelinePoint], events: Iterable = (), mar
     # intensity curves
     visible = [(point.t_s, point.z) for point in visible_points]
     views = sorted({v for _, zz in visible for v in zz})
-    curves = [(VIEW_COLOURS[v % len(VIEW_COLOURS)], 1, view_name(v), [(t, zz.get(v)) for t, zz in visible])
-              for v in views]
+    curves = [
+        (VIEW_COLOURS[v % len(VIEW_COLOURS)], 1, view_name(v), [(t, zz.get(v)) for t, zz in visible]) for v in views
+    ]
     curves.append((SCORE_COLOUR, 2, "score", [(t, score_of(zz)) for t, zz in visible]))
     for colour, thickness, _, values in curves:
         run: list[tuple[int, int]] = []

@@ -1,5 +1,6 @@
 """A session's events and markers written out: JSONL and CSV through the same sinks the command
 line writes with (markers appended as their own rows), the MEGC spotting CSV, and a one-page PNG."""
+
 from __future__ import annotations
 
 import csv
@@ -8,8 +9,12 @@ from pathlib import Path
 
 from mer_live.stream.sinks import CSV_COLUMNS, CsvSink, JsonlSink, MegcSink
 
-EXPORT_KINDS = {"jsonl": ("events", ".jsonl"), "csv": ("events", ".csv"), "megc": ("megc", ".csv"),
-                "summary": ("summary", ".png")}
+EXPORT_KINDS = {
+    "jsonl": ("events", ".jsonl"),
+    "csv": ("events", ".csv"),
+    "megc": ("megc", ".csv"),
+    "summary": ("summary", ".png"),
+}
 
 
 def write_export(kind: str, path: Path, snap, markers: list[dict], title: str) -> None:
@@ -30,10 +35,21 @@ def write_export(kind: str, path: Path, snap, markers: list[dict], title: str) -
             with open(path, "a", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
                 for m in markers:
-                    writer.writerow({c: "" for c in CSV_COLUMNS} | {
-                        "source": m["source"], "kind": "marker", "onset_frame": m["frame"],
-                        "apex_frame": m["frame"], "offset_frame": m["frame"], "onset_s": m["t_s"],
-                        "apex_s": m["t_s"], "offset_s": m["t_s"], "duration_s": 0, "labels": m["note"]})
+                    writer.writerow(
+                        {c: "" for c in CSV_COLUMNS}
+                        | {
+                            "source": m["source"],
+                            "kind": "marker",
+                            "onset_frame": m["frame"],
+                            "apex_frame": m["frame"],
+                            "offset_frame": m["frame"],
+                            "onset_s": m["t_s"],
+                            "apex_s": m["t_s"],
+                            "offset_s": m["t_s"],
+                            "duration_s": 0,
+                            "labels": m["note"],
+                        }
+                    )
     elif kind == "megc":
         with MegcSink(path) as sink:
             for event in events:

@@ -1,5 +1,6 @@
 """What the dashboard measures of its own page: the refresh timer's ticks (their jitter) and how
 long after an event's offset frame entered the engine the event reached the page."""
+
 from __future__ import annotations
 
 import statistics
@@ -8,15 +9,15 @@ from collections import deque
 
 import numpy as np
 
-PAGE_GONE_S = 5.0     # no refresh for this long: the page was closed (or not yet open)
+PAGE_GONE_S = 5.0  # no refresh for this long: the page was closed (or not yet open)
 
 
 class PageTiming:
     def __init__(self) -> None:
         self.tick_walls: deque[float] = deque(maxlen=400)
-        self.page_since: float | None = None   # first tick of the page's current run of refreshes
-        self.shown: set[tuple[str, int]] = set()                # (source, event_id) already on the page
-        self.event_delays_s: deque[float] = deque(maxlen=200)   # offset frame entered → event on the page
+        self.page_since: float | None = None  # first tick of the page's current run of refreshes
+        self.shown: set[tuple[str, int]] = set()  # (source, event_id) already on the page
+        self.event_delays_s: deque[float] = deque(maxlen=200)  # offset frame entered → event on the page
 
     def clear_run(self) -> None:
         """A new run: its events are new to the page."""
@@ -50,11 +51,16 @@ class PageTiming:
         delays = list(self.event_delays_s)
         out: dict = {"ticks": len(walls)}
         if intervals.size:
-            out["tick_interval_s"] = {"mean": round(float(intervals.mean()), 3),
-                                      "sd": round(float(intervals.std()), 3),
-                                      "p95": round(float(np.percentile(intervals, 95)), 3),
-                                      "max": round(float(intervals.max()), 3)}
+            out["tick_interval_s"] = {
+                "mean": round(float(intervals.mean()), 3),
+                "sd": round(float(intervals.std()), 3),
+                "p95": round(float(np.percentile(intervals, 95)), 3),
+                "max": round(float(intervals.max()), 3),
+            }
         if delays:
-            out["event_to_page_s"] = {"n": len(delays), "median": round(statistics.median(delays), 3),
-                                      "max": round(max(delays), 3)}
+            out["event_to_page_s"] = {
+                "n": len(delays),
+                "median": round(statistics.median(delays), 3),
+                "max": round(max(delays), 3),
+            }
         return out

@@ -4,14 +4,15 @@ session folder that holds everything the session writes (live log, exports, cali
 The UI reads `store.snapshot()` only; the methods here are the controls (start / pause / resume /
 stop, thresholds, calibration, markers, exports). Nothing here imports gradio.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from mer_live.calibration.views import layout_hook
 from mer_live.corpora.replay import open_source
@@ -25,8 +26,16 @@ from mer_live.stream.sources import Source, SourceError
 from mer_live.stream.store import LiveStore
 from mer_live.ui.exports import EXPORT_KINDS, write_export
 from mer_live.ui.page import PageTiming
-from mer_live.ui.sources import (DEMO, WEBCAM, PagePaths, StampedSource, WebcamFeed, default_session_root, demo_source_path,
-                        private_folder)
+from mer_live.ui.sources import (
+    DEMO,
+    WEBCAM,
+    PagePaths,
+    StampedSource,
+    WebcamFeed,
+    default_session_root,
+    demo_source_path,
+    private_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +50,7 @@ class RunInfo:
     source: StampedSource
     engine: Engine
     views: int | None
-    message: str = ""      # what the page said when it started
+    message: str = ""  # what the page said when it started
 
 
 class Session:
@@ -49,9 +58,17 @@ class Session:
     user (or raise ValueError for bad input); none of them blocks on the engine except `stop` and
     `calibrate_now`."""
 
-    def __init__(self, folder: str | Path | None = None, *, checkpoint: str | Path | None = None,
-                 profile=None, detector_factory: Callable | None = None, config: EngineConfig | None = None,
-                 webcam_fps: float = 10.0, data_roots: list[str | Path] | None = None):
+    def __init__(
+        self,
+        folder: str | Path | None = None,
+        *,
+        checkpoint: str | Path | None = None,
+        profile=None,
+        detector_factory: Callable | None = None,
+        config: EngineConfig | None = None,
+        webcam_fps: float = 10.0,
+        data_roots: list[str | Path] | None = None,
+    ):
         if folder is None:
             folder = default_session_root() / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         self.folder = private_folder(Path(folder).expanduser().resolve())
@@ -76,11 +93,11 @@ class Session:
         self.k_low = self.base_config.spotter.k_low
         self.run: RunInfo | None = None
         self.runs = 0
-        self.stop_timeout_s = 10.0   # a run's engine not stopped by then is left to end on its own
+        self.stop_timeout_s = 10.0  # a run's engine not stopped by then is left to end on its own
         self.paused = False
         self.message = "ready"
         self._lock = threading.RLock()
-        self._calibrating: StampedSource | None = None   # the calibration's stream, which stop() ends
+        self._calibrating: StampedSource | None = None  # the calibration's stream, which stop() ends
         self._exports = 0
         # what the dashboard measured: ticks of its timer and the delay of events reaching the page
         self.page = PageTiming()
@@ -127,7 +144,8 @@ class Session:
         self.profile = profile
         self.k_high, self.k_low = profile.k_high, profile.k_low
         self.threshold = min(max(profile.decision_threshold, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1])
-        return f"profile applied: k_high {profile.k_high:g}, k_low {profile.k_low:g}, baselines for views {sorted({view for view, _ in profile.baselines})}"
+        views = sorted({view for view, _ in profile.baselines})
+        return f"profile applied: k_high {profile.k_high:g}, k_low {profile.k_low:g}, baselines for views {views}"
 
     # ------------------------------------------------------------ run control
     @property
@@ -144,11 +162,18 @@ class Session:
         return source, not source.live
 
     def _config(self, views: int | None, fps: float | None = None) -> EngineConfig:
-        spotter = replace(self.base_config.spotter, k_high=self.k_high, k_low=self.k_low,
-                          **({"fps": fps} if fps else {}))
+        spotter = replace(
+            self.base_config.spotter, k_high=self.k_high, k_low=self.k_low, **({"fps": fps} if fps else {})
+        )
         split_x = self.profile.split_x if self.profile is not None and self.profile.views == views else None
-        return replace(self.base_config, views=views, split_x=split_x, realtime=False,
-                       decision_threshold=self.threshold, spotter=spotter)
+        return replace(
+            self.base_config,
+            views=views,
+            split_x=split_x,
+            realtime=False,
+            decision_threshold=self.threshold,
+            spotter=spotter,
+        )
 
     def _say_layout(self, found) -> None:
         self.message = f"view layout: {found.views} view(s) ({found.reason})"
@@ -160,7 +185,7 @@ class Session:
             if self.run is not None:
                 self._stop_run()
             if spec == WEBCAM and views == 2:
-                views = 1                        # a browser webcam is one view unless told otherwise
+                views = 1  # a browser webcam is one view unless told otherwise
             try:
                 inner, own_pace = self._open(spec)
             except SourceError as exc:
@@ -175,7 +200,7 @@ class Session:
             if self._calibrating is not None:
                 raise ValueError("a calibration is running: wait for it, or press Stop to cancel it")
             note = self._load_classifier()
-            self.store = LiveStore()   # an old engine that outlived its stop keeps writing only into its own store
+            self.store = LiveStore()  # an old engine that outlived its stop keeps writing only into its own store
             self.page.clear_run()
             self.runs += 1
             source = StampedSource(inner, realtime)
@@ -184,9 +209,16 @@ class Session:
             config = self._config(views)
             baselines = self.profile.baselines if self.profile is not None else None
             log_path = self.folder / f"live-{self.runs:03d}.jsonl"
-            engine = Engine(source, config, detector_factory=self.detector_factory, classifier=self._classifier,
-                            sinks=[JsonlSink(log_path)], store=self.store, baselines=baselines,
-                            layout=layout_hook(self.detector_factory, self._say_layout) if views is None else None)
+            engine = Engine(
+                source,
+                config,
+                detector_factory=self.detector_factory,
+                classifier=self._classifier,
+                sinks=[JsonlSink(log_path)],
+                store=self.store,
+                baselines=baselines,
+                layout=layout_hook(self.detector_factory, self._say_layout) if views is None else None,
+            )
             engine.start()
             self.paused = False
             self.message = f"started {source.name} ({'real time' if realtime else 'as fast as it comes'}); {note}"
@@ -200,7 +232,7 @@ class Session:
         run.source.stop()
         run.engine.stop()
         run.engine.join(self.stop_timeout_s)
-        if run.engine.running:   # a source stuck in its driver; the next run has a store of its own
+        if run.engine.running:  # a source stuck in its driver; the next run has a store of its own
             log.warning("engine did not stop within %.0f s", self.stop_timeout_s)
         else:
             hand_back_memory()
@@ -320,8 +352,10 @@ class Session:
         return self.store.add_marker(note, source=last[0] if last else "")
 
     def markers(self) -> list[dict]:
-        return [{"kind": "marker", "source": m.source, "t_s": round(m.t_s, 4), "frame": m.frame, "note": m.note}
-                for m in self.store.snapshot().markers]
+        return [
+            {"kind": "marker", "source": m.source, "t_s": round(m.t_s, 4), "frame": m.frame, "note": m.note}
+            for m in self.store.snapshot().markers
+        ]
 
     # ------------------------------------------------------------ exports
     def inside(self, name: str | Path) -> Path:
@@ -357,35 +391,54 @@ class Session:
         status = dict(snap.status)
         run = self.run
         out = {
-            "running": self.running, "paused": self.paused, "message": self.message,
-            "source": run.source.name if run is not None else None, "spec": run.spec if run is not None else None,
+            "running": self.running,
+            "paused": self.paused,
+            "message": self.message,
+            "source": run.source.name if run is not None else None,
+            "spec": run.spec if run is not None else None,
             "state": status.get("state", "idle" if run is None else "starting"),
-            "face_state": status.get("face_state"), "suppressed": status.get("suppressed", {}),
-            "fps": status.get("fps", 0.0), "source_fps": status.get("source_fps", 0.0),
-            "frames": status.get("frames", 0), "dropped": status.get("dropped", 0),
-            "no_face_frames": status.get("no_face_frames", 0), "face_found": status.get("face_found", {}),
-            "events": status.get("events", {}), "events_in_store": len(snap.events),
-            "latency_ms": status.get("latency_ms"), "stage_ms": status.get("stage_ms", {}),
-            "markers": len(snap.markers), "thresholds": {"k_high": snap.thresholds[0], "k_low": snap.thresholds[1]},
+            "face_state": status.get("face_state"),
+            "suppressed": status.get("suppressed", {}),
+            "fps": status.get("fps", 0.0),
+            "source_fps": status.get("source_fps", 0.0),
+            "frames": status.get("frames", 0),
+            "dropped": status.get("dropped", 0),
+            "no_face_frames": status.get("no_face_frames", 0),
+            "face_found": status.get("face_found", {}),
+            "events": status.get("events", {}),
+            "events_in_store": len(snap.events),
+            "latency_ms": status.get("latency_ms"),
+            "stage_ms": status.get("stage_ms", {}),
+            "markers": len(snap.markers),
+            "thresholds": {"k_high": snap.thresholds[0], "k_low": snap.thresholds[1]},
             "decision_threshold": self.threshold,
-            "model": self.classifier_note or "not loaded yet", "folder": str(self.folder),
-            "profile": None if self.profile is None else {"k_high": self.profile.k_high, "k_low": self.profile.k_low,
-                                                          "source": self.profile.source},
+            "model": self.classifier_note or "not loaded yet",
+            "folder": str(self.folder),
+            "profile": None
+            if self.profile is None
+            else {"k_high": self.profile.k_high, "k_low": self.profile.k_low, "source": self.profile.source},
             "timing": self.page.timing(),
         }
-        if run is not None and not self.running and not run.source.stopped:   # it ended on its own
+        if run is not None and not self.running and not run.source.stopped:  # it ended on its own
             stats = run.engine.stats
             out["ended"], out["failure"] = stats.ended, stats.failure
             if self.message in (run.message, "resumed"):
-                out["message"] = (f"the stream broke: {stats.failure}" if stats.failure
-                                  else f"the stream ended ({stats.ended or 'end of source'})")
+                out["message"] = (
+                    f"the stream broke: {stats.failure}"
+                    if stats.failure
+                    else f"the stream ended ({stats.ended or 'end of source'})"
+                )
         if run is not None:
             last = run.source.last
             if last is not None and run.source.realtime and not self.paused:
                 out["stream_t_s"] = round(last[2], 2)
             if run.spec == WEBCAM:
-                out["webcam"] = {"incoming_fps": self.webcam.incoming_fps, "received": self.webcam.received,
-                                 "dropped": self.webcam.dropped, "nominal_fps": self.webcam.nominal_fps}
+                out["webcam"] = {
+                    "incoming_fps": self.webcam.incoming_fps,
+                    "received": self.webcam.received,
+                    "dropped": self.webcam.dropped,
+                    "nominal_fps": self.webcam.nominal_fps,
+                }
             if status.get("drop_reasons"):
                 out["drop_reasons"] = status["drop_reasons"]
             if status.get("devices"):

@@ -2,6 +2,7 @@
 video (checked, kept in the session's private folder), server paths inside the data roots
 (`PagePaths`), frames pushed by the browser's webcam, and the wrapper that paces, pauses, stops and
 time-stamps any of them for the page. Nothing here imports gradio."""
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,8 @@ import shutil
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def private_folder(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     try:
         path.chmod(0o700)
-    except OSError as exc:   # a folder another user owns: it stays as it is
+    except OSError as exc:  # a folder another user owns: it stays as it is
         log.warning("cannot make %s private: %s", path, exc)
     return path
 
@@ -54,8 +55,10 @@ class PagePaths:
         whether or not the path exists, so the page cannot probe the server's files."""
         path = Path(text).expanduser().resolve()
         if not any(path.is_relative_to(root) for root in self.roots):
-            raise ValueError(f"{what} {str(text)!r} is outside the folders this dashboard may read "
-                             f"({', '.join(map(str, self.roots))}); `mer ui --data-root DIR` adds one")
+            raise ValueError(
+                f"{what} {str(text)!r} is outside the folders this dashboard may read "
+                f"({', '.join(map(str, self.roots))}); `mer ui --data-root DIR` adds one"
+            )
         return path
 
     def keep_upload(self, upload: Path) -> Path:
@@ -67,7 +70,7 @@ class PagePaths:
         kept.parent.mkdir(exist_ok=True)
         kept.unlink(missing_ok=True)
         try:
-            os.link(upload, kept)          # same disk: no copy
+            os.link(upload, kept)  # same disk: no copy
         except OSError:
             shutil.copyfile(upload, kept)
         return kept
@@ -86,7 +89,7 @@ class PagePaths:
             if not upload:
                 raise ValueError("upload a video file first")
             kept = self.folder / "uploads" / Path(upload).name
-            if not Path(upload).exists() and kept.is_file():   # Gradio deleted its copy; ours stays
+            if not Path(upload).exists() and kept.is_file():  # Gradio deleted its copy; ours stays
                 return str(kept)
             return str(self.keep_upload(check_upload(upload)))
         if kind.startswith("folder"):
@@ -137,8 +140,8 @@ class StampedSource:
         self.realtime = realtime
         self.name = inner.name
         self.fps = inner.fps
-        self.device_status = getattr(inner, "device_status", None)   # a stereo rig's per-camera rates and drops
-        self._stamps: deque[tuple[str, int, float, float]] = deque(maxlen=keep)   # (source, index, t_s, wall)
+        self.device_status = getattr(inner, "device_status", None)  # a stereo rig's per-camera rates and drops
+        self._stamps: deque[tuple[str, int, float, float]] = deque(maxlen=keep)  # (source, index, t_s, wall)
         self._lock = threading.Lock()
         self._gate = PaceGate()
 
@@ -148,7 +151,7 @@ class StampedSource:
 
     def stop(self) -> None:
         self._gate.stop()
-        if self.inner.live or isinstance(self.inner, FeedSource):   # wake a reader blocked waiting for a frame
+        if self.inner.live or isinstance(self.inner, FeedSource):  # wake a reader blocked waiting for a frame
             self.inner.close()
 
     @property
@@ -242,7 +245,7 @@ class WebcamFeed:
             return 0.0
         return round((len(recent) - 1) / max(recent[-1] - recent[0], 1e-6), 1)
 
-    def source(self) -> "FeedSource":
+    def source(self) -> FeedSource:
         return FeedSource(self)
 
     def next(self, timeout: float) -> tuple[float, np.ndarray] | None:
