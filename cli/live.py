@@ -43,31 +43,45 @@ def _classifier(args: argparse.Namespace):
     return Predictor.from_checkpoint(path)
 
 
-def _engine_config(args: argparse.Namespace, profile=None):
-    """The engine's settings: the defaults < --config < the options given (views: --views, else as the
-    source's dataset.json states) < the profile's views and thresholds < --threshold."""
-    from mer_live.stream.pipeline import EngineConfig
-    from mer_live.stream.settings import config_from_json, config_to_json, load_config
+def _given_setting(args: argparse.Namespace, views: bool = True) -> dict:
+    """The engine settings the command line gave, as calibration.setting's options; `views`: with
+    the views (--views, else as the source's dataset.json states)."""
     from mer_live.stream.spotter import SpotterOptions
 
-    data = config_to_json(load_config(EngineConfig, args.config) if args.config else EngineConfig())
-    views = args.views or stated_views(args.source)
-    if views:
-        data["views"] = None if views == "auto" else int(views)
-    if args.realtime is not None:
-        data["realtime"] = args.realtime
+    options: dict = {"spotter": given_options(SpotterOptions, args)}
+    if views and (stated := args.views or stated_views(args.source)):
+        options["views"] = None if stated == "auto" else int(stated)
+    if getattr(args, "realtime", None) is not None:
+        options["realtime"] = args.realtime
     if getattr(args, "cropped", False):
-        data["features"]["cropped"] = True
-    spotter = given_options(SpotterOptions, args)
-    data["spotter"] |= spotter
-    if profile is not None:
-        if {"k_high", "k_low"} & spotter.keys():
-            print("note: the profile's k_high and k_low replace --k-high and --k-low", file=sys.stderr)
-        data |= {"views": profile.views, "split_x": profile.split_x, "decision_threshold": profile.decision_threshold}
-        data["spotter"] |= {"k_high": profile.k_high, "k_low": profile.k_low}
-    if getattr(args, "threshold", None) is not None:
-        data["decision_threshold"] = args.threshold
-    return config_from_json(EngineConfig, data, "the engine settings")
+        options["features"] = {"cropped": True}
+    return options
+
+
+def _engine_config(args: argparse.Namespace, profile=None):
+    """The engine's setting (the order: calibration.setting): --config, the profile, the options given,
+    --threshold."""
+    from mer_live.calibration.setting import base_setting, engine_setting
+
+    return engine_setting(
+        base_setting(args.config),
+        profile=profile,
+        options=_given_setting(args),
+        threshold=getattr(args, "threshold", None),
+        profile_name=getattr(args, "profile", None) or "",
+    )
+
+
+def dashboard_setting(args: argparse.Namespace) -> dict:
+    """What `mer ui`'s Session builds its setting from: the --config file, the options given and
+    --threshold, as the other commands take them (the views are chosen per start)."""
+    from mer_live.calibration.setting import base_setting
+
+    return {
+        "config": base_setting(args.config),
+        "options": _given_setting(args, views=False),
+        "threshold": args.threshold,
+    }
 
 
 def _open(args: argparse.Namespace):
@@ -90,10 +104,7 @@ def _profile_and_config(args: argparse.Namespace):
     from mer_live.calibration.profile import load_profile
 
     profile = load_profile(args.profile) if getattr(args, "profile", None) else None
-    config = _engine_config(args, profile)
-    if profile is not None:
-        profile.check_intensity(config.features.intensity, args.profile)
-    return profile, config
+    return profile, _engine_config(args, profile)
 
 
 def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
@@ -361,4 +372,5 @@ def cmd_ui(args: argparse.Namespace) -> None:
         args.session_dir,
         None if args.views == "auto" else int(args.views),
         data_roots=args.data_root,
+        **dashboard_setting(args),
     )

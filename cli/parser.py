@@ -85,8 +85,8 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         type=existing_path,
         default=None,
         metavar="FILE.json",
-        help="engine settings as JSON (`mer config` prints the defaults to start from); the options "
-        "given here override the file, a --profile's thresholds and views override both",
+        help="engine settings as JSON (`mer config` prints the defaults to start from); a --profile's "
+        "views and thresholds override the file, the options given here override both",
     )
     add_config_options(p.add_argument_group("spotter"), SpotterOptions, skip=("fps",))
 
@@ -360,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("MER_AUTH"),
         help="user:password (better: the MER_AUTH environment variable, which `ps` does not show)",
     )
-    p.add_argument("--views", default="2", choices=["1", "2", "auto"])
+    p.add_argument("--views", default="2", choices=["1", "2", "auto"], help="views of --source (default 2)")
+    p.add_argument("--threshold", type=float, default=None, help="decision threshold (default 0.2 or the profile's)")
+    _add_engine_args(p)
     p.add_argument("--session-dir", default=None)
     p.add_argument(
         "--data-root",

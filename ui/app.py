@@ -20,7 +20,7 @@ import os
 import sys
 
 from mer_live.ui.auth import LoginGuard
-from mer_live.ui.session import K_HIGH_RANGE, THRESHOLD_RANGE, Session
+from mer_live.ui.session import Session
 from mer_live.ui.sources import default_session_root, private_folder
 
 # Nothing leaves the machine: no usage analytics, no version check (Gradio sends both unless told).
@@ -31,6 +31,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(private_folder(default_session_root
 
 import gradio as gr  # noqa: E402  (after the setting above)
 
+from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.stereo import describe_devices
 from mer_live.ui import drawing
 from mer_live.ui.cards import card_images, card_markdown
@@ -209,10 +210,10 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                         checkpoint = gr.Textbox(value=str(session.checkpoint or ""), label="checkpoint", scale=4)
                         load_btn = gr.Button("Load", scale=1)
                     threshold = gr.Slider(
-                        *THRESHOLD_RANGE, value=session.threshold, step=0.01, label="decision threshold (live)"
+                        *session.threshold_range, value=session.threshold, step=0.01, label="decision threshold (live)"
                     )
                     sensitivity = gr.Slider(
-                        *K_HIGH_RANGE,
+                        *session.k_high_range,
                         value=session.k_high,
                         step=0.1,
                         label="spotter sensitivity k_high (σ; lower = more sensitive)",
@@ -480,11 +481,22 @@ def run_ui(
     views: int | None = 2,
     block: bool = True,
     data_roots: list[str] | None = None,
+    config: EngineConfig | None = None,
+    options: dict | None = None,
+    threshold: float | None = None,
 ) -> tuple[gr.Blocks, str]:
     """Build a Session and the dashboard, optionally start `source` ("demo", a camera index, a video,
     a folder, "synthetic:SEED", "webcam"), print the URL and serve (blocking unless block=False).
-    Returns (app, url)."""
-    session = Session(session_dir, checkpoint=model, profile=profile, data_roots=data_roots)
+    `config`, `options`, `threshold`: the engine setting's (Session). Returns (app, url)."""
+    session = Session(
+        session_dir,
+        checkpoint=model,
+        profile=profile,
+        data_roots=data_roots,
+        config=config,
+        options=options,
+        threshold=threshold,
+    )
     if autostart:  # before the page is built, so its controls show the running source
         print(session.start(source or "demo", views))
     app = build_app(session)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from mer_live.calibration.setting import engine_setting, merged
 from mer_live.calibration.views import layout_hook
 from mer_live.corpora.replay import open_source
 from mer_live.model import SHIPPED_WEIGHTS
@@ -39,8 +41,12 @@ from mer_live.ui.sources import (
 
 log = logging.getLogger(__name__)
 
-THRESHOLD_RANGE = (0.10, 0.30)
+THRESHOLD_RANGE = (0.10, 0.30)  # the page's sliders (the paper sweeps 0.10–0.30), widened to take a launch value
 K_HIGH_RANGE = (2.0, 12.0)
+
+
+def widened(bounds: tuple[float, float], value: float) -> tuple[float, float]:
+    return min(bounds[0], value), max(bounds[1], value)
 
 
 # ---------------------------------------------------------------- the session
@@ -66,6 +72,8 @@ class Session:
         profile=None,
         detector_factory: Callable | None = None,
         config: EngineConfig | None = None,
+        options: Mapping[str, Any] | None = None,
+        threshold: float | None = None,
         webcam_fps: float = 10.0,
         data_roots: list[str | Path] | None = None,
     ):
@@ -77,7 +85,11 @@ class Session:
 
             detector_factory = MediaPipeFaceDetector
         self.detector_factory = detector_factory
+        # the engine's setting (calibration.setting): `config` in the defaults' place, the profile, the
+        # options given at launch, then the page's controls (views per start, sensitivity, threshold)
         self.base_config = config or EngineConfig()
+        self.options = dict(options or {})
+        self.launch_threshold = threshold
         self.store = LiveStore()
         self.webcam = WebcamFeed(webcam_fps)
         self.checkpoint: Path | None = Path(checkpoint) if checkpoint else SHIPPED_WEIGHTS
@@ -88,9 +100,8 @@ class Session:
         self._classifier_path: Path | None = None
         self.classifier_note = ""
         self.profile = None
-        self.threshold = self.base_config.decision_threshold
-        self.k_high = self.base_config.spotter.k_high
-        self.k_low = self.base_config.spotter.k_low
+        self.threshold_range, self.k_high_range = THRESHOLD_RANGE, K_HIGH_RANGE
+        self._take_controls(self._setting())
         self.run: RunInfo | None = None
         self.runs = 0
         self.stop_timeout_s = 10.0  # a run's engine not stopped by then is left to end on its own
@@ -136,16 +147,15 @@ class Session:
 
     def apply_profile(self, profile) -> str:
         """A calibration Profile (or the path of one): its baselines and thresholds apply from the next start."""
+        name = ""
         if not hasattr(profile, "baselines"):
             from mer_live.calibration.profile import load_profile
 
-            profile = load_profile(Path(profile))
-        profile.check_intensity(self.base_config.features.intensity)
+            name, profile = profile, load_profile(Path(profile))
+        self._take_controls(self._setting(profile=profile, profile_name=name))
         self.profile = profile
-        self.k_high, self.k_low = profile.k_high, profile.k_low
-        self.threshold = min(max(profile.decision_threshold, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1])
         views = sorted({view for view, _ in profile.baselines})
-        return f"profile applied: k_high {profile.k_high:g}, k_low {profile.k_low:g}, baselines for views {views}"
+        return f"profile applied: k_high {self.k_high:g}, k_low {self.k_low:g}, baselines for views {views}"
 
     # ------------------------------------------------------------ run control
     @property
@@ -161,19 +171,27 @@ class Session:
         source = open_source(spec)
         return source, not source.live
 
-    def _config(self, views: int | None, fps: float | None = None) -> EngineConfig:
-        spotter = replace(
-            self.base_config.spotter, k_high=self.k_high, k_low=self.k_low, **({"fps": fps} if fps else {})
-        )
-        split_x = self.profile.split_x if self.profile is not None and self.profile.views == views else None
-        return replace(
+    def _setting(self, profile=None, controls: Mapping[str, Any] | None = None, profile_name="") -> EngineConfig:
+        """The engine setting from the launch's and `profile`, the page's `controls` laid over the options."""
+        return engine_setting(
             self.base_config,
-            views=views,
-            split_x=split_x,
-            realtime=False,
-            decision_threshold=self.threshold,
-            spotter=spotter,
+            profile=profile,
+            options=merged(self.options, controls or {}),
+            threshold=self.threshold if controls else self.launch_threshold,
+            profile_name=profile_name,
         )
+
+    def _take_controls(self, setting: EngineConfig) -> None:
+        """The page's controls start from `setting`'s values (their ranges widened to hold them)."""
+        self.threshold = setting.decision_threshold
+        self.k_high, self.k_low = setting.spotter.k_high, setting.spotter.k_low
+        self.threshold_range = widened(self.threshold_range, self.threshold)
+        self.k_high_range = widened(self.k_high_range, self.k_high)
+
+    def _config(self, views: int | None, fps: float | None = None) -> EngineConfig:
+        """The setting of a run on `views` (the stream paces itself: not realtime here)."""
+        spotter = {"k_high": self.k_high, "k_low": self.k_low} | ({"fps": fps} if fps else {})
+        return self._setting(self.profile, {"views": views, "realtime": False, "spotter": spotter})
 
     def _say_layout(self, found) -> None:
         self.message = f"view layout: {found.views} view(s) ({found.reason})"
@@ -268,8 +286,9 @@ class Session:
     def set_threshold(self, value: float) -> str:
         """The decision threshold: applied live to events classified from now on."""
         value = float(value)
-        if not THRESHOLD_RANGE[0] - 1e-9 <= value <= THRESHOLD_RANGE[1] + 1e-9:
-            raise ValueError(f"decision threshold must lie in {THRESHOLD_RANGE[0]}–{THRESHOLD_RANGE[1]}, got {value}")
+        low, high = self.threshold_range
+        if not low - 1e-9 <= value <= high + 1e-9:
+            raise ValueError(f"decision threshold must lie in {low:g}–{high:g}, got {value}")
         with self._lock:
             self.threshold = round(value, 4)
             if self.running:
@@ -281,8 +300,9 @@ class Session:
         """The spotter's onset threshold (k_high, in baseline σ); k_low keeps its ratio to k_high.
         A running engine takes it from its next frame."""
         k_high = float(k_high)
-        if not K_HIGH_RANGE[0] <= k_high <= K_HIGH_RANGE[1]:
-            raise ValueError(f"k_high must lie in {K_HIGH_RANGE[0]}–{K_HIGH_RANGE[1]}, got {k_high}")
+        low, high = self.k_high_range
+        if not low <= k_high <= high:
+            raise ValueError(f"k_high must lie in {low:g}–{high:g}, got {k_high}")
         with self._lock:
             self.k_high, self.k_low = round(k_high, 3), round(k_high * self.k_low / self.k_high, 3)
             message = f"sensitivity k_high {self.k_high:g} (k_low {self.k_low:g})"
