@@ -13,13 +13,14 @@ A profile measured with other intensity settings than the result's is refused (P
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mer_live.calibration.profile import Profile
 from mer_live.stream.pipeline import EngineConfig
-from mer_live.stream.settings import config_from_json, config_to_json, load_config
+from mer_live.stream.settings import ConfigError, config_from_json, config_to_json, load_config
 
 
 def merged(data: dict, changes: Mapping[str, Any]) -> dict:
@@ -30,9 +31,33 @@ def merged(data: dict, changes: Mapping[str, Any]) -> dict:
     return out
 
 
+# what an engine setting file may not name, and why: the live engine takes these from elsewhere
+NOT_IN_A_SETTING_FILE = {
+    ("spotter", "fps"): "the spotter counts time in the source's own frame rate (a recording's: --fps)",
+    ("features", "n_views"): "the live engine's views are `views` (--views); n_views is for extraction",
+    ("features", "apex_intensity"): "the live apex is always the detrended running intensity's; it is for extraction",
+}
+
+
 def base_setting(config_file: str | Path | None) -> EngineConfig:
-    """Step 1: the `--config` file's setting, or the defaults without one."""
-    return load_config(EngineConfig, Path(config_file)) if config_file else EngineConfig()
+    """Step 1: the `--config` file's setting, or the defaults without one; a file naming a field the
+    live engine takes from elsewhere is refused, naming it."""
+    if not config_file:
+        return EngineConfig()
+    setting = load_config(EngineConfig, Path(config_file))
+    data = json.loads(Path(config_file).read_text(encoding="utf-8"))
+    for (group, name), why in NOT_IN_A_SETTING_FILE.items():
+        if name in (data.get(group) or {}):
+            raise ConfigError(f"{config_file}: {group}.{name}: {why}; remove it")
+    return setting
+
+
+def setting_file_defaults() -> dict:
+    """The defaults as a setting file (`mer config`): without the fields a file may not name."""
+    data = config_to_json(EngineConfig())
+    for group, name in NOT_IN_A_SETTING_FILE:
+        del data[group][name]
+    return data
 
 
 def engine_setting(

@@ -13,6 +13,16 @@ class UserError(Exception):
     """A problem with what the user asked for; printed as one line, exit code 2."""
 
 
+def refuse_unused(args: argparse.Namespace, where: str, dests: list[str]) -> None:
+    """Nothing accepted and ignored: the options among `dests` (argparse dests) given a value other
+    than their default, where they do nothing (`where`: "with --real"), are refused by name."""
+    parser = args.command_parser
+    names = {a.dest: a.option_strings[0] if a.option_strings else a.dest.upper() for a in parser._actions}
+    given = [names[d] for d in dests if getattr(args, d, None) != parser.get_default(d)]
+    if given:
+        raise UserError(f"{', '.join(given)}: not used {where}; leave {'it' if len(given) == 1 else 'them'} out")
+
+
 class StreamFailed(Exception):
     """The run failed on the way (a stream that broke before its end, events spotted but not written, batch
     tasks that failed on Ray): printed as one line, exit code 1 (2 is for what was asked wrong)."""

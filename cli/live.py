@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from mer_live.cli.common import StreamFailed, UserError, refuse_failed, stated_views, writable
+from mer_live.cli.common import StreamFailed, UserError, refuse_failed, refuse_unused, stated_views, writable
 from mer_live.cli.options import given_options
 
 # ---------------------------------------------------------------- the engine run
@@ -331,13 +331,16 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 def cmd_config(args: argparse.Namespace) -> None:
     """The default settings as JSON: a file for --config to start from."""
-    from mer_live.stream.settings import config_to_json
-
     if args.which == "train":
-        from mer_live.model.config import TrainConfig as Config
+        from mer_live.model.config import TrainConfig
+        from mer_live.stream.settings import config_to_json
+
+        data = config_to_json(TrainConfig())
     else:
-        from mer_live.stream.pipeline import EngineConfig as Config
-    print(json.dumps(config_to_json(Config()), indent=2))
+        from mer_live.calibration.setting import setting_file_defaults
+
+        data = setting_file_defaults()
+    print(json.dumps(data, indent=2))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -345,12 +348,18 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.real is not None:
         from mer_live.bench.real import run_real_bench, summary_table
 
+        refuse_unused(
+            args,
+            "with --real (it spots without a model, at each video's size)",
+            ["model", "no_model", "seconds", "soak_s", "sizes"],
+        )
         report = run_real_bench(args.real, cache, tuple(args.splits.split(",")), tuple(args.kinds.split(",")))
         print(summary_table(report), file=sys.stderr)
         print(json.dumps(report, indent=2))
         return
     from mer_live.bench.live import run_bench
 
+    refuse_unused(args, "without --real", ["splits", "kinds"])
     report = run_bench(
         _classifier(args), cache, seconds=args.seconds, soak_s=args.soak_s, kinds=tuple(args.sizes.split(","))
     )

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from mer_live.cli.common import UserError, refuse_failed, stated_views
+from mer_live.cli.common import UserError, refuse_failed, refuse_unused, stated_views
 from mer_live.cli.options import config_from_args
 
 
@@ -17,6 +17,12 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from mer_live.synth import SynthConfig, ensure_demo_dataset, generate_dataset
 
     if args.demo:
+        refuse_unused(
+            args,
+            "with --demo (it makes the built-in set as it is)",
+            ["out", "subjects", "per_subject", "fps", "seed", "long", "faces", "workers", "layout"]
+            + [f"no_{name}" for name in ("noise", "drift", "blinks", "flicker", "macro")],
+        )
         print(ensure_demo_dataset())
         return
     if args.out is None:
@@ -129,6 +135,8 @@ def _single_root(args: argparse.Namespace) -> Path:
 def cmd_extract(args: argparse.Namespace) -> None:
     import numpy as np
 
+    if args.ray is not None:
+        refuse_unused(args, "with --ray (one Ray task per sequence)", ["workers"])
     sequences, extraction = _extract(args)
     errors = extraction.apex_errors(sequences)
     report = {"sequences": len(sequences), "extracted": len(extraction.features), "skipped": len(extraction.skipped)}
@@ -218,8 +226,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from mer_live.model.train import predict_sequences
 
     if args.protocol != "holdout":
+        refuse_unused(
+            args,
+            f"with --protocol {args.protocol} (a model per fold, every subject tested once)",
+            ["model", "subjects", "all", "sweep_plot"],
+        )
         _evaluate_loso(args)
         return
+    from mer_live.model.config import TrainConfig
+
+    refuse_unused(
+        args,
+        "with --protocol holdout (it tests a trained --model)",
+        ["config", "val_fraction", "device"] + [f"TrainConfig.{name}" for name in TrainConfig.__pydantic_fields__],
+    )
     if args.model is None:
         raise UserError(
             "--protocol holdout evaluates a checkpoint: give --model (or train per fold with --protocol loso)"

@@ -379,4 +379,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     _add_train_args(p)
     p.set_defaults(func=offline.cmd_ablate)
+    for command_parser in sub.choices.values():  # for refuse_unused: each command's own defaults
+        command_parser.set_defaults(command_parser=command_parser)
     return parser

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 UI_OPTIONS = (
     "--source",
@@ -17,6 +19,9 @@ UI_OPTIONS = (
     "--session-dir",
     "--data-root",
     "--autostart",
+    "--config",
+    "--threshold",
+    "--k-high",
 )
 
 
@@ -29,7 +34,7 @@ def _mer(*args, env=None):
 def test_building_the_parser_imports_no_heavy_library():
     """`mer --help` stays quick: torch, Gradio, MediaPipe and Ray are imported by the commands that use them."""
     probe = (
-        "import sys; from cli.parser import build_parser; build_parser(); "
+        "import sys; from mer_live.cli.parser import build_parser; build_parser(); "
         "print(sorted(m for m in ('torch', 'gradio', 'mediapipe', 'ray') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -59,3 +64,24 @@ def test_pacing_is_one_setting_that_realtime_and_max_speed_write():
     read = lambda *flags: _engine_config(parser.parse_args(["stream", "clip.mp4", *flags])).realtime  # noqa: E731
     assert (read(), read("--realtime"), read("--max-speed")) == (False, True, False)
     assert _mer("stream", "clip.mp4", "--realtime", "--max-speed").returncode == 2  # not both
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["synth", "--demo", "--seed", "3"], "--seed: not used with --demo"),
+        (["synth", "--demo", "--no-blinks", "--layout", "samm"], "--layout, --no-blinks: not used with --demo"),
+        (["evaluate", ".", "--protocol", "loso", "--all"], "--all: not used with --protocol loso"),
+        (["evaluate", ".", "--protocol", "composite", "--sweep-plot", "s.png"], "--sweep-plot: not used with"),
+        (["evaluate", ".", "--epochs", "3"], "--epochs: not used with --protocol holdout"),
+        (["evaluate", ".", "--device", "cpu", "--val-fraction", "0.3"], "--val-fraction, --device: not used"),
+        (["bench", "--real", ".", "--seconds", "5", "--no-model"], "--no-model, --seconds: not used with --real"),
+        (["bench", "--kinds", "calm"], "--kinds: not used without --real"),
+        (["extract", ".", "--ray", "--workers", "4"], "--workers: not used with --ray"),
+    ],
+)
+def test_an_option_that_would_be_ignored_is_refused_by_name(argv, named, capsys):
+    from mer_live.cli.main import main
+
+    assert main(argv) == 2
+    assert named in capsys.readouterr().err
