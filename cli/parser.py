@@ -379,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     _add_train_args(p)
     p.set_defaults(func=offline.cmd_ablate)
-    for command_parser in sub.choices.values():  # for refuse_unused: each command's own defaults
-        command_parser.set_defaults(command_parser=command_parser)
+    for command_parser in sub.choices.values():
+        command_parser.add_argument(
+            "--debug", action="store_true", help="log at debug level, and show the traceback of an error"
+        )
+        command_parser.set_defaults(command_parser=command_parser)  # for refuse_unused: the command's own defaults
     return parser

@@ -6,6 +6,7 @@ it never stops the run.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +20,8 @@ from mer_live.corpora.fourdme import Sequence
 from mer_live.stream.face import MediaPipeFaceDetector, NoFaceError
 from mer_live.stream.features import FeatureCache, PreprocessConfig, event_features, stack_samples
 from mer_live.stream.folders import DatasetError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -122,9 +125,9 @@ def extract_dataset(
             else:
                 _collect(map(_extract_or_reason, jobs), result, cache, bar)
     for key, reason in result.skipped.items():
-        print(f"skipped {key}: {reason}", file=sys.stderr)
+        log.warning("skipped %s: %s", key, reason)
     for key, reason in result.failed.items():
-        print(f"failed {key} (tried twice): {reason}", file=sys.stderr)
+        log.warning("failed %s (tried twice): %s", key, reason)
     return result
 
 

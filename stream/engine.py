@@ -9,6 +9,7 @@ classification worker. The capture side never waits for the model.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -29,7 +30,9 @@ from mer_live.stream.sinks import SinkSet
 from mer_live.stream.sources import paced
 from mer_live.stream.spotter import Baseline, Channel
 from mer_live.stream.store import LiveStore
-from mer_live.stream.telemetry import EngineStats
+from mer_live.stream.telemetry import EngineStats, SwallowedErrors
+
+log = logging.getLogger(__name__)
 
 
 class Classifier(Protocol):
@@ -104,6 +107,7 @@ class Engine:
         self.baselines = baselines
         self.layout = layout
         self.stats = EngineStats()
+        self.errors = SwallowedErrors(log)
         self._stop = threading.Event()
         self._resume = threading.Event()
         # set when run() has finished; join() and running read it rather than Thread.join, which an
@@ -192,6 +196,7 @@ class Engine:
                         except queue.Full:
                             continue
         except Exception as exc:  # a source that dies ends the stream with its reason, not a traceback
+            log.debug("the source failed", exc_info=True)
             self.stats.count("dropped", f"source error: {exc}")
             self.stats.failure = f"source error: {exc}"
         finally:
@@ -236,6 +241,7 @@ class Engine:
                 finished = pipeline.process(item)
             except Exception as exc:  # one bad frame must never kill the stream
                 self.stats.count("dropped", f"processing error: {type(exc).__name__}")
+                self.errors.log(f"frame {type(exc).__name__}", f"frame {item.index} of {item.source} dropped: {exc!r}")
                 continue
             self._submit(finished, jobs)
         self._submit(pipeline.close(), jobs)
@@ -260,6 +266,9 @@ class Engine:
                 event = self._classify(event)
             except Exception as exc:  # the event is still written, without labels
                 self.stats.unclassified += 1
+                self.errors.log(
+                    "classify", f"event at frame {event.onset_frame} of {event.source} not classified: {exc!r}"
+                )
                 event = self._numbered(event, model=f"classification failed: {exc}")
             self._write(event)
 
@@ -270,8 +279,9 @@ class Engine:
         if self.store is not None:
             try:
                 self.store.write(record)
-            except Exception:  # the page misses the record; the sinks have it
+            except Exception as exc:  # the page misses the record; the sinks have it
                 self.stats.report_errors += 1
+                self.errors.log("store", f"the page's store did not take a record: {exc!r}")
 
     def _classify(self, event: Event) -> Event:
         """The event with its labels, probabilities, attention and flow maps (a micro-expression with
@@ -338,5 +348,6 @@ class Engine:
                     "devices": devices() if devices is not None else None,
                 }
             )
-        except Exception:  # a broken page must not stop the stream
+        except Exception as exc:  # a broken page must not stop the stream
             self.stats.report_errors += 1
+            self.errors.log("report", f"the page's report failed: {exc!r}")

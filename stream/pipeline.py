@@ -10,6 +10,7 @@ would give the spotter a flow of zero that looks like a perfectly still face."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,9 +31,11 @@ from mer_live.stream.ring import CropRing
 from mer_live.stream.settings import Switch, config_class
 from mer_live.stream.spotter import Baseline, Channel, Spotter, SpotterOptions
 from mer_live.stream.store import LiveStore
-from mer_live.stream.telemetry import EngineStats
+from mer_live.stream.telemetry import EngineStats, SwallowedErrors
 from mer_live.stream.tracking import CropTracker, TrackingOptions, Window
 from mer_live.stream.views import split_views
+
+log = logging.getLogger(__name__)
 
 Layout = Callable[[np.ndarray], tuple[int, int | None]]  # frame → (views, split_x)
 
@@ -96,6 +99,7 @@ class FramePipeline:
         self.detector_factory = detector_factory
         self.layout = layout
         self.stats = stats or EngineStats()
+        self.errors = SwallowedErrors(log)
         self.store = store
         self.on_tick = on_tick
         self.recording_fps = recording_fps
@@ -179,8 +183,9 @@ class FramePipeline:
         self.stats.frame_times.append(frame.t_s)
         try:
             self._report(frame, state)
-        except Exception:  # the dashboard's view of a frame must never cost an event spotted in it
+        except Exception as exc:  # the dashboard's view of a frame must never cost an event spotted in it
             self.stats.report_errors += 1
+            self.errors.log("preview", f"the page's view of frame {frame.index} failed: {exc!r}")
         return finished
 
     def close(self) -> list[Record]:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
-import sys
 from pathlib import Path
 from typing import Protocol
 
 from mer_live.stream.events import Event, Record
 from mer_live.stream.frames import split_source
+from mer_live.stream.telemetry import SwallowedErrors
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "event_id",
@@ -181,6 +184,7 @@ class SinkSet:
     def __init__(self, sinks: list[Sink]):
         self.sinks = list(sinks)
         self.failures: dict[str, int] = {}
+        self.errors = SwallowedErrors(log)
 
     def write(self, record: Record) -> list[str]:
         """Names of the sinks that could not take the record (it is lost to them)."""
@@ -190,8 +194,7 @@ class SinkSet:
                 sink.write(record)
             except Exception as exc:  # a sink's failure must not stop the stream
                 name = sink_name(sink)
-                if name not in self.failures:
-                    print(f"warning: {name} failed and is skipped for this record: {exc}", file=sys.stderr)
+                self.errors.log(name, f"{name} failed and is skipped for this record: {exc}")
                 self.failures[name] = self.failures.get(name, 0) + 1
                 failed.append(name)
         return failed
@@ -201,4 +204,4 @@ class SinkSet:
             try:
                 sink.close()
             except Exception as exc:
-                print(f"warning: closing {type(sink).__name__} failed: {exc}", file=sys.stderr)
+                self.errors.log(f"close {sink_name(sink)}", f"closing {sink_name(sink)} failed: {exc}")

@@ -3,12 +3,32 @@ latency. Several threads count while the page and the status line read: each con
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+class SwallowedErrors:
+    """Errors a stream goes on through (a bad frame, a failing sink), logged without flooding: the
+    first of each kind as a warning, every one with its traceback at debug level (`mer … --debug`).
+    Call `log` inside the `except` block."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+        self.seen: set[str] = set()
+        self.lock = threading.Lock()
+
+    def log(self, kind: str, message: str) -> None:
+        with self.lock:
+            first = kind not in self.seen
+            self.seen.add(kind)
+        if first:
+            self.logger.warning("%s (more of these are logged at debug level)", message)
+        self.logger.debug(message, exc_info=True)
 
 
 def latency_summary(latencies_ms: list[float]) -> dict | None:

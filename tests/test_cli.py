@@ -85,3 +85,15 @@ def test_an_option_that_would_be_ignored_is_refused_by_name(argv, named, capsys)
 
     assert main(argv) == 2
     assert named in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback_of_an_error(capsys):
+    from mer_live.cli.main import main
+
+    assert main(["stream", "/nonexistent/clip.mp4", "--no-model"]) == 2
+    plain = capsys.readouterr().err
+    assert plain.strip() == "mer: error: source does not exist: /nonexistent/clip.mp4"
+    assert main(["stream", "/nonexistent/clip.mp4", "--no-model", "--debug"]) == 2
+    debug = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in debug and "raise SourceError" in debug
+    assert debug.rstrip().endswith("mer: error: source does not exist: /nonexistent/clip.mp4")

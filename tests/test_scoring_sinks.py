@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def test_a_csv_sink_appends_only_under_its_own_columns(tmp_path):
     assert old.read_text().count("\n") == 2  # left as it was
 
 
-def test_sink_set_counts_a_failing_sink_and_keeps_the_others(tmp_path):
+def test_sink_set_counts_a_failing_sink_and_keeps_the_others(tmp_path, caplog):
     class Broken:
         def write(self, event):
             raise OSError("disk full")
@@ -113,11 +114,17 @@ def test_sink_set_counts_a_failing_sink_and_keeps_the_others(tmp_path):
 
     good = CsvSink(tmp_path / "e.csv")
     sinks = SinkSet([Broken(), good])
-    sinks.write(_event())
-    sinks.write(_event())
+    with caplog.at_level(logging.DEBUG, logger="mer_live.stream.sinks"):
+        sinks.write(_event())
+        sinks.write(_event())
     sinks.close()
     assert sinks.failures == {"Broken": 2}
     assert len(list(csv.DictReader(open(tmp_path / "e.csv")))) == 2
+    # logged, not flooded: one warning with the reason, each failure with its traceback at debug level
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(warnings) == 1 and "Broken failed and is skipped for this record: disk full" in warnings[0].message
+    assert len(debug) == 2 and all(r.exc_info and r.exc_info[0] is OSError for r in debug)
 
 
 def test_ring_memory_is_fixed_and_old_frames_are_forgotten():

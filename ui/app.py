@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import html
 import ipaddress
+import logging
 import os
-import sys
 
 from mer_live.ui.auth import LoginGuard
 from mer_live.ui.session import Session
@@ -36,6 +36,7 @@ from mer_live.stream.stereo import describe_devices
 from mer_live.ui import drawing
 from mer_live.ui.cards import card_images, card_markdown
 
+log = logging.getLogger(__name__)
 SOURCE_KINDS = ["demo", "camera", "video file", "folder", "synthetic", "browser webcam"]
 VIEW_CHOICES = ["2 (side by side)", "1", "auto"]
 TABLE_HEADERS = ["id", "onset (s)", "duration (s)", "apex frame", "kind", "labels", "top probabilities", "source"]
@@ -437,14 +438,14 @@ def launch(
     quiet: bool = True,
 ):
     """Serve the app on host:port. Never a public share link: `share=True` is refused. Off loopback
-    without `auth` a warning is printed. Returns (server app, local URL)."""
+    without `auth` a warning is logged. Returns (server app, local URL)."""
     if share:
         raise ValueError(
             "share links are disabled for MER Live: it shows faces; serve on 127.0.0.1 "
             "(or a LAN address with auth) instead"
         )
     if not _is_loopback(host) and auth is None:
-        print(f"warning: serving on {host} without a password; pass auth=(user, password)", file=sys.stderr)
+        log.warning("serving on %s without a password; pass auth=(user, password)", host)
     session: Session = app.mer_session
     app.queue(default_concurrency_limit=4)
     server, url, _ = app.launch(
