@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from mer_live.corpora.fourdme import load_dataset, read_events
-from mer_live.corpora.replay import open_source
 from mer_live.corpora.scoring import Interval, spotting_report, true_intervals
+from mer_live.sources import open_source
 from mer_live.stream.events import Event, FaceStateSpan
 from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.frames import Frame, split_source

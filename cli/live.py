@@ -85,7 +85,7 @@ def dashboard_setting(args: argparse.Namespace) -> dict:
 
 
 def _open(args: argparse.Namespace):
-    from mer_live.corpora.replay import open_source
+    from mer_live.sources import open_source
 
     return open_source(
         str(args.source),

@@ -1,7 +1,5 @@
-"""Recorded data as live streams: a dataset root replayed recording after recording, and
-`open_source`, which turns any source spec (camera, stereo rig, video, folder, dataset root,
-synthetic stream) into a Source.
-"""
+"""Recorded data as live streams: a dataset root replayed recording after recording
+(`mer_live.sources.open_source` turns any source spec into a Source)."""
 
 from __future__ import annotations
 
@@ -11,16 +9,11 @@ from pathlib import Path
 from mer_live.corpora.fourdme import DatasetInfo, recordings
 from mer_live.stream.folders import DatasetError, has_frames
 from mer_live.stream.sources import (
-    URL_PATTERN,
-    VIDEO_SUFFIXES,
-    CameraSource,
     ImageFolderSource,
     Item,
     Source,
     SourceError,
-    VideoFileSource,
 )
-from mer_live.stream.stereo import open_stereo
 
 
 class DatasetSource(Source):
@@ -75,35 +68,3 @@ class DatasetSource(Source):
     def _items(self) -> Iterator[Item]:
         for part in self._parts:
             yield from part._items()  # counted once, here
-
-
-def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allow_single_view: bool = False) -> Source:
-    """The source a command-line string names.
-
-    "0" (any integer) or an rtsp/http(s) URL → camera; "camera:0+1" (or "0+1") → a stereo rig of two
-    cameras (`allow_single_view`: it goes on with one when the other is lost); "synthetic" or
-    "synthetic:SEED" → synthetic stream; a video file → video; a folder holding images → image folder; a folder of
-    <sub_ID>/<fold_name>/ frame folders → dataset. `fps` overrides the source's own rate.
-    """
-    text = str(spec).strip()
-    rig = open_stereo(text, fps, allow_single_view)
-    if rig is not None:
-        return rig
-    if text.isdigit() or URL_PATTERN.match(text):
-        return CameraSource(int(text) if text.isdigit() else text, fps_hint=fps or 30.0)
-    if text == "synthetic" or text.startswith("synthetic:"):
-        from mer_live.synth.source import (
-            open_synthetic,  # the data tooling sits above corpora/: imported when asked for
-        )
-
-        return open_synthetic(text, fps)
-    path = Path(text).expanduser()
-    if not path.exists():
-        raise SourceError(f"source does not exist: {path}")
-    if path.is_file():
-        if path.suffix.lower() not in VIDEO_SUFFIXES:
-            raise SourceError(f"not a video file ({', '.join(VIDEO_SUFFIXES)}): {path}")
-        return VideoFileSource(path, fps, decode_scale)
-    if has_frames(path):
-        return ImageFolderSource(path, fps or 60.0, decode_scale)
-    return DatasetSource(path, fps, decode_scale)

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mer_live.corpora.replay import open_source
 from mer_live.corpora.scoring import Interval, iou
+from mer_live.sources import open_source
 from mer_live.stream.events import Event
 from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.frames import Frame

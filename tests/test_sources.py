@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mer_live.corpora.replay import DatasetSource, open_source
+from mer_live.corpora.replay import DatasetSource
+from mer_live.sources import open_source
 from mer_live.stream.frames import Frame
 from mer_live.stream.sources import (
     CameraSource,

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from mer_live.corpora.replay import open_source
+from mer_live.sources import open_source
 from mer_live.stream.engine import Engine
 from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.frames import Frame

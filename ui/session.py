@@ -17,8 +17,8 @@ from typing import Any
 
 from mer_live.calibration.setting import engine_setting, merged
 from mer_live.calibration.views import layout_hook
-from mer_live.corpora.replay import open_source
 from mer_live.model import SHIPPED_WEIGHTS
+from mer_live.sources import open_source
 from mer_live.stream.engine import Engine
 from mer_live.stream.frames import Frame
 from mer_live.stream.memory import hand_back_memory
