@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mer_live.corpora.fourdme import DatasetInfo, recordings
 from mer_live.stream.folders import DatasetError, has_frames
+from mer_live.stream.frames import IMAGE_FPS
 from mer_live.stream.sources import (
     ImageFolderSource,
     Item,
@@ -42,7 +43,7 @@ class DatasetSource(Source):
             raise SourceError(f"no frames in {root} (expected <sub_ID>/<fold_name>/<frames>)")
         self._parts = [
             ImageFolderSource(
-                folder, fps or self.info.fps_of(f"{folder.parent.name}/{folder.name}", 60.0), decode_scale
+                folder, fps or self.info.fps_of(f"{folder.parent.name}/{folder.name}", IMAGE_FPS), decode_scale
             )
             for folder in folders
         ]

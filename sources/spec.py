@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mer_live.corpora.replay import DatasetSource
 from mer_live.stream.folders import has_frames
+from mer_live.stream.frames import IMAGE_FPS
 from mer_live.stream.sources import (
     URL_PATTERN,
     VIDEO_SUFFIXES,
@@ -83,7 +84,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "image folder",
         "a folder holding numbered images",
         _is_folder_of(frames=True),
-        lambda text, o: ImageFolderSource(Path(text).expanduser(), o.fps or 60.0, o.decode_scale),
+        lambda text, o: ImageFolderSource(Path(text).expanduser(), o.fps or IMAGE_FPS, o.decode_scale),
     ),
     SourceKind(
         "dataset",

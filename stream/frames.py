@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# the one default frame rate, of frames that state none: numbered images without a dataset.json that
+# gives theirs, and frames fed to the spotter without times (4DME's 60 fps; a video states its own)
+IMAGE_FPS = 60.0
+
 
 @dataclass(frozen=True)
 class Frame:

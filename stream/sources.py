@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from mer_live.stream.folders import DatasetError, check_scale, decode_frame, list_frames, to_rgb
-from mer_live.stream.frames import Frame
+from mer_live.stream.frames import IMAGE_FPS, Frame
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class ImageFolderSource(Source):
     The name is "<parent>/<folder>", i.e. "<sub_ID>/<fold_name>" in the 4DME layout.
     """
 
-    def __init__(self, folder, fps: float = 60.0, decode_scale: int = 1) -> None:
+    def __init__(self, folder, fps: float = IMAGE_FPS, decode_scale: int = 1) -> None:
         folder = Path(folder)
         super().__init__(f"{folder.parent.name}/{folder.name}", fps)
         self.folder = folder

@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from mer_live.stream.events import Event
+from mer_live.stream.frames import IMAGE_FPS
 from mer_live.stream.intensity import FaceMotion
 from mer_live.stream.settings import config_class
 
@@ -49,7 +50,7 @@ EYE_RENEWAL = 16  # the eyes' usual μ and σ are taken anew after this many fra
 @config_class
 class SpotterOptions:
     fps: float = Field(
-        60.0,
+        IMAGE_FPS,
         gt=0,
         description="frame rate the time constants are counted in where frames carry no "
         "time (a running stream replaces it with the source's own rate)",
