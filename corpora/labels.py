@@ -80,7 +80,7 @@ def composite_class(dataset: str, emotion: str) -> str | None:
 
 
 def table_markdown() -> str:
-    """The maps as one README table: a row per dataset, its words per class."""
+    """The maps as one table (docs/datasets.md): a row per dataset, its words per class."""
     lines = ["| dataset | " + " | ".join(CLASSES) + " | left out of the composite |", "|---" * (len(CLASSES) + 2) + "|"]
     for dataset, words in FIVE_CLASS.items():
         cells = [", ".join(w for w, c in words.items() if c == cls) or "–" for cls in CLASSES]

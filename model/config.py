@@ -19,7 +19,7 @@ class TrainConfig:
     # near the 0.2 threshold (UF1 0.61 on another seed's subjects after 50 epochs, 0.78–0.80 at 1e-4 for
     # up to 150). Chosen on a design set (seed 13) in a sweep of rate, schedule, epochs and γ: 1e-3 with γ = 1
     # (UF1 0.96 / 0.91 over two seeds; 1e-3 with γ = 2: 0.88 / 0.90). `--lr 1e-4 --focal-gamma 2` is the paper's.
-    lr: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate (the paper's is 1e-4, see README)")
+    lr: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate (the paper's is 1e-4; README: Honest notes)")
     focal_gamma: float = Field(1.0, ge=0, description="focal loss γ (paper: focal loss, γ unstated)")
     patience: int = Field(8, ge=1, description="epochs without a better validation loss before stopping (assumption)")
     augment: Switch = Field(True, description="mirror and shift training samples (assumption, see `augment`)")

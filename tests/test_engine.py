@@ -73,7 +73,7 @@ def replay(long_root):
 def test_replay_finds_the_micro_expressions_with_no_false_one_and_no_macro_as_micro(long_root, replay):
     """Every micro spot is a true micro-expression and no macro-expression is reported as one; of the
     recording's three, at most one (the faintest kind our generator makes: 0.5 px) is missed — the
-    spotter is set on real faces, where such a threshold would report talking (see the README)."""
+    spotter is set on real faces, where such a threshold would report talking (docs/real-faces.md)."""
     summary, records = replay
     truths = read_events(long_root)
     found = 0

@@ -1,11 +1,11 @@
-"""The layers only point down, everything imports through the one namespace, and the README's
-import graph is the code's.
+"""The layers only point down, everything imports through the one namespace, and the import graph
+in docs/architecture.md is the code's.
 
 Every `import` in the shipped packages is read (module level and inside functions alike) and
 mapped to the layer of the package it names. A package may import its own modules and the layers
 below it, never above. What installs is `mer_live.<folder>` (pyproject.toml's package-dir): an
 import of a bare folder name (`import stream`) works only from the repository's root and breaks an
-installed copy, so none may be left. `python tests/test_layers.py` prints the graph for the README.
+installed copy, so none may be left. `python tests/test_layers.py` prints the graph for docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ def test_no_module_level_import_circle_inside_a_package():
         visit(module, [])
 
 
-def test_the_readme_shows_this_graph():
-    readme = (REPO / "README.md").read_text()
+def test_the_architecture_page_shows_this_graph():
+    readme = (REPO / "docs" / "architecture.md").read_text()
     assert "\n".join(graph_lines()) in readme, "regenerate with: python tests/test_layers.py"
 
 

@@ -175,7 +175,7 @@ def test_the_server_keeps_what_it_writes_to_its_user(session):
 
 
 def test_the_page_sends_no_analytics_and_checks_no_version(session):
-    """The README promises nothing leaves the machine; Gradio would otherwise post usage data and
+    """The user guide promises nothing leaves the machine; Gradio would otherwise post usage data and
     ask PyPI for its latest version when the page is built."""
     import os
 
