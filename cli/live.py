@@ -46,9 +46,9 @@ def _classifier(args: argparse.Namespace):
 def _given_setting(args: argparse.Namespace, views: bool = True) -> dict:
     """The engine settings the command line gave, as calibration.setting's options; `views`: with
     the views (--views, else as the source's dataset.json states)."""
-    from mer_live.stream.spotter import SpotterOptions
+    from mer_live.stream.spotter import SpotterConfig
 
-    options: dict = {"spotter": given_options(SpotterOptions, args)}
+    options: dict = {"spotter": given_options(SpotterConfig, args)}
     if views and (stated := args.views or stated_views(args.source)):
         options["views"] = None if stated == "auto" else int(stated)
     if getattr(args, "realtime", None) is not None:

@@ -78,7 +78,7 @@ def _add_live_args(p: argparse.ArgumentParser) -> None:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     """--config and the spotter's options (its frame rate is the source's, --fps)."""
-    from mer_live.stream.spotter import SpotterOptions
+    from mer_live.stream.spotter import SpotterConfig
 
     p.add_argument(
         "--config",
@@ -88,7 +88,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         help="engine settings as JSON (`mer config` prints the defaults to start from); a --profile's "
         "views and thresholds override the file, the options given here override both",
     )
-    add_config_options(p.add_argument_group("spotter"), SpotterOptions, skip=("fps",))
+    add_config_options(p.add_argument_group("spotter"), SpotterConfig, skip=("fps",))
 
 
 def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:

@@ -29,10 +29,10 @@ from mer_live.stream.frames import Frame
 from mer_live.stream.intensity import FaceIntensity, FaceMotion
 from mer_live.stream.ring import CropRing
 from mer_live.stream.settings import Switch, config_class
-from mer_live.stream.spotter import Baseline, Channel, Spotter, SpotterOptions
+from mer_live.stream.spotter import Baseline, Channel, Spotter, SpotterConfig
 from mer_live.stream.store import LiveStore
 from mer_live.stream.telemetry import EngineStats, SwallowedErrors
-from mer_live.stream.tracking import CropTracker, TrackingOptions, Window
+from mer_live.stream.tracking import CropTracker, TrackingConfig, Window
 from mer_live.stream.views import split_views
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ class EngineConfig:
     capture_nice: int = Field(
         5, ge=0, le=19, description="OS priority drop of the capture threads (Linux), see lowered_thread_priority"
     )
-    spotter: SpotterOptions = Field(default_factory=SpotterOptions, description="the spotter's thresholds and times")
-    tracking: TrackingOptions = Field(default_factory=TrackingOptions, description="crop windows over time")
+    spotter: SpotterConfig = Field(default_factory=SpotterConfig, description="the spotter's thresholds and times")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="crop windows over time")
     features: PreprocessConfig = Field(
         default_factory=PreprocessConfig, description="crop size, margin, flows, intensity"
     )
@@ -122,11 +122,11 @@ class FramePipeline:
         if store is not None:
             store.set_thresholds(config.spotter.k_high, config.spotter.k_low)
 
-    def _new_spotter(self, options: SpotterOptions) -> Spotter:
+    def _new_spotter(self, options: SpotterConfig) -> Spotter:
         intensity = self.config.features.intensity
         return Spotter(options, self.baselines, intensity.columns, len(intensity.band_edges) - 1, self.stats.suppressed)
 
-    def set_thresholds(self, options: SpotterOptions) -> None:
+    def set_thresholds(self, options: SpotterConfig) -> None:
         """Spotter options with new thresholds; the spotter keeps its baselines and state."""
         self.config = replace(self.config, spotter=options)
         self.spotter.options = replace(options, fps=self.spotter.options.fps)  # the recording's own rate stays

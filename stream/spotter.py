@@ -48,7 +48,7 @@ EYE_RENEWAL = 16  # the eyes' usual μ and σ are taken anew after this many fra
 
 
 @config_class
-class SpotterOptions:
+class SpotterConfig:
     fps: float = Field(
         IMAGE_FPS,
         gt=0,
@@ -145,7 +145,7 @@ class SpotterOptions:
     )
 
     @model_validator(mode="after")
-    def _ordered(self) -> SpotterOptions:
+    def _ordered(self) -> SpotterConfig:
         if not self.k_low < self.k_high:
             raise ValueError(f"thresholds need k_low < k_high, got k_low={self.k_low}, k_high={self.k_high}")
         if self.edge_z > self.k_low:
@@ -251,7 +251,7 @@ class Spotter:
 
     def __init__(
         self,
-        options: SpotterOptions = SpotterOptions(),
+        options: SpotterConfig = SpotterConfig(),
         baselines: dict[Channel, Baseline] | None = None,
         columns: int = 2,
         bands: int = 3,

@@ -18,7 +18,7 @@ from mer_live.stream.settings import config_class
 
 
 @config_class
-class TrackingOptions:
+class TrackingConfig:
     acquire_frames: int = Field(5, ge=1, description="detections whose largest face box makes a new window")
     check_every: int = Field(15, ge=1, description="frames between looks for the face")
     lost_after: int = Field(3, ge=1, description="checks in a row without a face that end the window")
@@ -55,7 +55,7 @@ class CropTracker:
     def __init__(
         self,
         detector: FaceDetector | None,
-        options: TrackingOptions = TrackingOptions(),
+        options: TrackingConfig = TrackingConfig(),
         margin: float = 0.2,
         whole_frame: bool = False,
     ):

@@ -11,7 +11,7 @@ import pytest
 
 from mer_live.stream.events import LOG_FIELDS, Event, FaceStateSpan
 from mer_live.stream.intensity import FaceMotion
-from mer_live.stream.spotter import Baseline, Spotter, SpotterOptions
+from mer_live.stream.spotter import Baseline, Spotter, SpotterConfig
 from mer_live.stream.store import LiveStore
 
 
@@ -22,7 +22,7 @@ def motion(values) -> FaceMotion:
 def spotted() -> Event:
     """A real spot: two views, six regions, region 3 (nose band, right half) moving on frames 40–45,
     most at 43."""
-    options = SpotterOptions(fps=60.0, warmup_s=0.1, min_event_s=0.05)
+    options = SpotterConfig(fps=60.0, warmup_s=0.1, min_event_s=0.05)
     rng = np.random.default_rng(0)
     spotter = Spotter(options, {(v, r): Baseline(0.05, 0.01) for v in (0, 1) for r in range(6)})
     events = []

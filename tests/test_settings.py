@@ -21,21 +21,21 @@ from mer_live.stream.flow import FarnebackParams
 from mer_live.stream.intensity import IntensityConfig
 from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.settings import ConfigError, config_from_json, config_to_json, describe, load_config
-from mer_live.stream.spotter import Baseline, SpotterOptions
-from mer_live.stream.tracking import TrackingOptions
+from mer_live.stream.spotter import Baseline, SpotterConfig
+from mer_live.stream.tracking import TrackingConfig
 from mer_live.synth.inject import InjectConfig
 from mer_live.synth.plan import SynthConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
 CONFIGS = [  # every config class, and a value of it other than the defaults
-    SpotterOptions(k_high=6.0, neighbours=50, moving_px=0.8),
-    TrackingOptions(drift_bound=0.3),
+    SpotterConfig(k_high=6.0, neighbours=50, moving_px=0.8),
+    TrackingConfig(drift_bound=0.3),
     FarnebackParams(levels=4, poly_n=7, poly_sigma=1.5),
     IntensityConfig(band_edges=(0.0, 1.0), motion_compensation="none", eye_mask=False),
     PreprocessConfig(n_views=1, release_flow="apex_to_offset", intensity=IntensityConfig(size=128)),
     EngineConfig(
-        views=None, ring_s=8.0, spotter=SpotterOptions(max_event_s=6.0), features=PreprocessConfig(cropped=True)
+        views=None, ring_s=8.0, spotter=SpotterConfig(max_event_s=6.0), features=PreprocessConfig(cropped=True)
     ),
     TrainConfig(lr=1e-4, focal_gamma=2.0, schedule="cosine", augment=False),
     MicroAttNetConfig(fc_hidden=64, se_block=False),
@@ -74,13 +74,13 @@ def test_a_profile_goes_to_its_file_format_and_back():
 @pytest.mark.parametrize(
     "cls, data, named",
     [
-        (SpotterOptions, {"fps": 0}, "fps: Input should be greater than 0 (got 0)"),
-        (SpotterOptions, {"k_high": 2, "k_low": 3}, "k_low < k_high"),
-        (SpotterOptions, {"min_event_s": 0.6}, "min_event_s ≤ max_micro_s"),
-        (SpotterOptions, {"edge_z": 3.0}, "edge_z"),
-        (SpotterOptions, {"neighbours": 1.5}, "neighbours: Input should be a valid integer"),
-        (SpotterOptions, {"k_hihg": 5}, "k_hihg: Unexpected keyword argument"),
-        (TrackingOptions, {"drift_bound": 1.0}, "drift_bound"),
+        (SpotterConfig, {"fps": 0}, "fps: Input should be greater than 0 (got 0)"),
+        (SpotterConfig, {"k_high": 2, "k_low": 3}, "k_low < k_high"),
+        (SpotterConfig, {"min_event_s": 0.6}, "min_event_s ≤ max_micro_s"),
+        (SpotterConfig, {"edge_z": 3.0}, "edge_z"),
+        (SpotterConfig, {"neighbours": 1.5}, "neighbours: Input should be a valid integer"),
+        (SpotterConfig, {"k_hihg": 5}, "k_hihg: Unexpected keyword argument"),
+        (TrackingConfig, {"drift_bound": 1.0}, "drift_bound"),
         (FarnebackParams, {"pyr_scale": 1.5}, "pyr_scale"),
         (IntensityConfig, {"motion_compensation": "median"}, "motion_compensation: Input should be 'affine' or 'none'"),
         (IntensityConfig, {"band_edges": [0.0, 0.6, 0.4, 1.0]}, "band_edges must rise"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mer_live.stream.intensity import FaceMotion
-from mer_live.stream.spotter import Baseline, Spotter, SpotterOptions
+from mer_live.stream.spotter import Baseline, Spotter, SpotterConfig
 
 FPS = 30
 REGIONS = 6  # 3 bands × 2 columns: 0–1 brows and eyes, 2–3 nose and cheeks, 4–5 mouth and chin
@@ -33,7 +33,7 @@ def motion(values, head: float = 0.0, eyes: float = 0.0) -> FaceMotion:
 
 def run(
     series: np.ndarray,
-    options=SpotterOptions(fps=FPS),
+    options=SpotterConfig(fps=FPS),
     heads=None,
     eyes=None,
     times=None,
@@ -86,7 +86,7 @@ def test_noise_alone_never_fires():
 def test_nothing_fires_during_warmup_and_a_calibrated_baseline_skips_it():
     series = noise(100)
     series[:, 0] += bump(100, 10, 4, 4, 0.12)
-    assert run(series, SpotterOptions(fps=FPS, warmup_s=1.0))[0] == []
+    assert run(series, SpotterConfig(fps=FPS, warmup_s=1.0))[0] == []
     baselines = {(0, r): Baseline(0.05, 0.01) for r in range(REGIONS)}
     (event,), _, _ = run(series, baselines=baselines)
     assert event.region == 0 and 9 <= event.onset_frame <= 12
@@ -109,10 +109,10 @@ def test_the_baseline_follows_the_head_a_turn_is_not_an_event_but_a_still_face_o
     heads = np.where((np.arange(n) // 60) % 3 == 0, 0.45 + 0.1 * rng.random(n), 0.02 * rng.random(n))
     series = noise(n, 4) * (1 + 4 * heads[:, None])
     series[:, 1] += bump(n, 1000, 4, 4, 0.1)
-    options = SpotterOptions(fps=FPS, moving_px=5.0)  # no 'moving' state here: the baseline alone
+    options = SpotterConfig(fps=FPS, moving_px=5.0)  # no 'moving' state here: the baseline alone
     events, _, _ = run(series, options, heads=heads)
     assert [(e.region, e.kind) for e in events] == [(1, "micro")] and 998 <= events[0].onset_frame <= 1002
-    unconditioned = SpotterOptions(fps=FPS, moving_px=5.0, neighbours=10_000)  # every idle frame alike
+    unconditioned = SpotterConfig(fps=FPS, moving_px=5.0, neighbours=10_000)  # every idle frame alike
     assert len(run(series, unconditioned, heads=heads)[0]) > 3
 
 
@@ -174,7 +174,7 @@ def test_talking_suppresses_the_mouth_band_and_not_the_brows():
 
 def test_the_score_averages_the_views_per_region_then_takes_the_strongest():
     baselines = {(v, r): Baseline(1.0, 0.1) for v in (0, 1) for r in range(2)}
-    spotter = Spotter(SpotterOptions(fps=FPS), baselines, columns=2, bands=1)
+    spotter = Spotter(SpotterConfig(fps=FPS), baselines, columns=2, bands=1)
     spotter.update(1, {0: motion([1.1, 1.3]), 1: motion([1.2, 1.0])})  # region scores 1.5, 1.5
     spotter.update(2, {0: motion([1.1, 1.5]), 1: motion([1.2, 1.2])})  # 1.5, 3.5 → region 1
     assert spotter.state.last_z == pytest.approx({0: 5.0, 1: 2.0}) and spotter.state.last_score == pytest.approx(3.5)
@@ -185,7 +185,7 @@ def test_the_refractory_time_blocks_an_immediate_second_onset():
     series = noise(300)
     series[:, 0] += bump(300, 100, 4, 4, 0.12) + bump(300, 118, 4, 4, 0.12)
     assert len(run(series)[0]) == 2
-    assert len(run(series, SpotterOptions(fps=FPS, refractory_s=1.0))[0]) == 1
+    assert len(run(series, SpotterConfig(fps=FPS, refractory_s=1.0))[0]) == 1
 
 
 def test_an_event_open_at_the_end_of_the_stream_is_not_lost():
@@ -212,8 +212,8 @@ def test_a_held_picture_video_keeps_an_expression_s_rise_and_fall_together():
             events += [event] if event else []
         return events
 
-    assert spot(SpotterOptions(fps=FPS, gap_pictures=1)) == []
-    (event,) = spot(SpotterOptions(fps=FPS))
+    assert spot(SpotterConfig(fps=FPS, gap_pictures=1)) == []
+    (event,) = spot(SpotterConfig(fps=FPS))
     assert event.kind == "micro" and event.region == 1 and event.offset_frame == 3 * 54
 
 
@@ -227,7 +227,7 @@ def test_a_held_picture_video_keeps_an_expression_s_rise_and_fall_together():
     ],
 )
 def test_a_face_stayed_when_what_is_left_beats_both_the_share_and_the_drift(at_apex, left, stayed):
-    assert SpotterOptions().face_stayed(at_apex, left) is stayed
+    assert SpotterConfig().face_stayed(at_apex, left) is stayed
 
 
 @pytest.mark.parametrize("stamped, kind", [(True, "macro"), (False, "micro")])
@@ -238,7 +238,7 @@ def test_micro_or_macro_is_decided_by_recorded_time(stamped, kind):
     series = noise(n)
     series[:, 4] += bump(n, 200, 5, 7, 0.1)
     times = np.arange(1, n + 1) / 15 if stamped else None
-    (event,), _, _ = run(series, SpotterOptions(fps=30), times=times)
+    (event,), _, _ = run(series, SpotterConfig(fps=30), times=times)
     assert event.kind == kind
 
 
@@ -254,4 +254,4 @@ def test_micro_or_macro_is_decided_by_recorded_time(stamped, kind):
 )
 def test_options_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        SpotterOptions(**kwargs)
+        SpotterConfig(**kwargs)

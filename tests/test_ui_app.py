@@ -54,7 +54,7 @@ def test_api_endpoints_drive_a_live_session(served):
         "/export_megc",
         "/export_summary",
         "/set_threshold",
-        "/set_sensitivity",
+        "/set_onset_threshold",
         "/calibrate",
         "/load_model",
         "/event_card",
@@ -75,7 +75,7 @@ def test_api_endpoints_drive_a_live_session(served):
     assert "applied to events classified from now on" in client.predict(0.15, api_name="/set_threshold")
     with pytest.raises(AppError, match="maximum|decision threshold"):
         client.predict(0.5, api_name="/set_threshold")
-    assert "applied from the next frame" in client.predict(5.0, api_name="/set_sensitivity")
+    assert "applied from the next frame" in client.predict(5.0, api_name="/set_onset_threshold")
     assert client.predict(api_name="/status")["thresholds"]["k_high"] == 5.0  # the running spotter's own
     assert client.predict(api_name="/pause") == "paused"
     assert client.predict(api_name="/status")["paused"]

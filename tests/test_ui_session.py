@@ -147,10 +147,10 @@ def test_thresholds(session):
     with pytest.raises(ValueError):
         session.set_threshold(0.5)
     k_ratio = session.k_low / session.k_high
-    session.set_sensitivity(6.0)
+    session.set_onset_threshold(6.0)
     assert session.k_high == 6.0 and session.k_low == pytest.approx(6.0 * k_ratio, abs=1e-3)
     with pytest.raises(ValueError):
-        session.set_sensitivity(0.5)
+        session.set_onset_threshold(0.5)
     assert "no model" in session.set_checkpoint(session.folder / "none.pt")
 
 

@@ -7,7 +7,7 @@ frame and timeline only when they changed.
     mer ui --source demo                      # http://127.0.0.1:7860
     run_ui(source="demo", autostart=True)     # what `mer ui` calls
 
-API endpoints (gradio_client): start, pause, resume, stop, set_threshold, set_sensitivity,
+API endpoints (gradio_client): start, pause, resume, stop, set_threshold, set_onset_threshold,
 load_model, calibrate, add_marker, export_jsonl, export_csv, export_megc, export_summary,
 status, events, event_card.
 """
@@ -213,11 +213,11 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                     threshold = gr.Slider(
                         *session.threshold_range, value=session.threshold, step=0.01, label="decision threshold (live)"
                     )
-                    sensitivity = gr.Slider(
+                    onset_threshold = gr.Slider(
                         *session.k_high_range,
                         value=session.k_high,
                         step=0.1,
-                        label="spotter sensitivity k_high (σ; lower = more sensitive)",
+                        label="spotter onset threshold k_high (σ; higher = fewer, surer events)",
                     )
                     with gr.Row():
                         calib_s = gr.Number(value=5, minimum=1, maximum=120, label="calibrate (s)", scale=1)
@@ -363,7 +363,9 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
         stop_btn.click(session.stop, None, message, api_name="stop")
         load_btn.click(guarded(session.set_checkpoint), checkpoint, message, api_name="load_model")
         threshold.release(guarded(session.set_threshold), threshold, message, api_name="set_threshold")
-        sensitivity.release(guarded(session.set_sensitivity), sensitivity, message, api_name="set_sensitivity")
+        onset_threshold.release(
+            guarded(session.set_onset_threshold), onset_threshold, message, api_name="set_onset_threshold"
+        )
         calib_btn.click(guarded(session.calibrate_now), calib_s, message, api_name="calibrate")
         marker_btn.click(add_marker, note, [message, note], api_name="add_marker")
         note.submit(add_marker, note, [message, note], api_name=False)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from mer_live.stream.events import view_name
-from mer_live.stream.spotter import SpotterOptions
+from mer_live.stream.spotter import SpotterConfig
 from mer_live.stream.store import TimelinePoint
 
 # RGB colours
@@ -157,7 +157,7 @@ def timeline_axis(
         t1 = max(t_last, t_first + window_s)
         t0 = t1 - window_s
     zs = [z for point in points if point.t_s >= t0 for z in point.z.values() if np.isfinite(z)]
-    k_high = thresholds[0] if thresholds and thresholds[0] > 0 else SpotterOptions.k_high
+    k_high = thresholds[0] if thresholds and thresholds[0] > 0 else SpotterConfig.k_high
     z_top = max(1.6 * k_high, min(max(zs, default=0.0) * 1.1, 6 * k_high))
     z_bottom = min(-1.0, max(min(zs, default=0.0), -0.5 * k_high))
     return TimeAxis(t0, t1, z_bottom, z_top, width, height)

@@ -86,7 +86,7 @@ class Session:
             detector_factory = MediaPipeFaceDetector
         self.detector_factory = detector_factory
         # the engine's setting (calibration.setting): `config` in the defaults' place, the profile, the
-        # options given at launch, then the page's controls (views per start, sensitivity, threshold)
+        # options given at launch, then the page's controls (views per start, onset threshold, decision threshold)
         self.base_config = config or EngineConfig()
         self.options = dict(options or {})
         self.launch_threshold = threshold
@@ -296,7 +296,7 @@ class Session:
                 return f"decision threshold {self.threshold:g}: applied to events classified from now on"
             return f"decision threshold {self.threshold:g}: used from the next start"
 
-    def set_sensitivity(self, k_high: float) -> str:
+    def set_onset_threshold(self, k_high: float) -> str:
         """The spotter's onset threshold (k_high, in baseline σ); k_low keeps its ratio to k_high.
         A running engine takes it from its next frame."""
         k_high = float(k_high)
@@ -305,7 +305,7 @@ class Session:
             raise ValueError(f"k_high must lie in {low:g}–{high:g}, got {k_high}")
         with self._lock:
             self.k_high, self.k_low = round(k_high, 3), round(k_high * self.k_low / self.k_high, 3)
-            message = f"sensitivity k_high {self.k_high:g} (k_low {self.k_low:g})"
+            message = f"onset threshold k_high {self.k_high:g} (k_low {self.k_low:g})"
             if self.running:
                 self.run.engine.set_thresholds(self.k_high, self.k_low)
                 return message + ": applied from the next frame"
