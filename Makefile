@@ -8,7 +8,7 @@ comma := ,
 # one stamp per set of extras: asking for Ray on a venv made without it installs it
 INSTALLED := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: demo demo-headless test lint install clean
+.PHONY: demo demo-headless test test-fast lint install clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo-headless: $(INSTALLED) ## the same replay without a browser: prints the eve
 
 test: $(INSTALLED)
 	$(PY) -m pytest
+
+test-fast: $(INSTALLED)     ## the tests not marked slow (≈ a minute): for the edit-run loop; CI runs them all
+	$(PY) -m pytest -m "not slow"
 
 lint: $(INSTALLED)          ## what CI checks before the tests: ruff's lint rules and its formatting (pyproject.toml)
 	$(VENV)/bin/ruff check .

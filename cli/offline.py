@@ -273,8 +273,6 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
     from mer_live.corpora.labels import CLASSES
     from mer_live.model.protocols import fold_table, loso, subject_per_dataset
 
-    if args.model is not None:
-        raise UserError(f"--protocol {args.protocol} trains a model per fold; --model is for --protocol holdout")
     device, train_config = _device(args), _train_config(args)  # refused before any extraction
     started = time.perf_counter()
     if args.protocol == "loso":

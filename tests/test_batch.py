@@ -18,6 +18,8 @@ from mer_live.cli.main import main  # noqa: E402
 from mer_live.model import SHIPPED_WEIGHTS  # noqa: E402
 from mer_live.model.batch import BatchError, check_reachable, kept_classifier, kept_detectors, run_on_ray  # noqa: E402
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray(tmp_path_factory):

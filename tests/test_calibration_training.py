@@ -18,6 +18,7 @@ from mer_live.stream.pipeline import EngineConfig
 from mer_live.synth.source import SyntheticSource
 
 
+@pytest.mark.slow
 def test_calibration_profile_round_trip(tmp_path):
     with SyntheticSource(seed=1, seconds=12) as source:
         profile = calibrate(iter(source), 1.5, EngineConfig(), MediaPipeFaceDetector, source.name)
@@ -53,6 +54,7 @@ def test_bad_profiles_are_refused_with_the_file_named(tmp_path, content, message
     assert str(path) in str(info.value)
 
 
+@pytest.mark.slow
 def test_view_layout_of_two_views_and_of_one(synth_root):
     frame = load_dataset(synth_root)[0].load_frame(1)
     detector = MediaPipeFaceDetector()
@@ -68,6 +70,7 @@ def test_seam_is_found_where_two_images_meet():
     assert find_seam(np.full((50, 100, 3), 128, np.uint8)) is None
 
 
+@pytest.mark.slow
 def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(synth_root, tmp_path):
     from mer_live.model.checkpoint import load_checkpoint, save_checkpoint
     from mer_live.model.evaluate import make_split
@@ -97,6 +100,7 @@ def test_device_auto_takes_what_torch_sees_and_cuda_without_a_gpu_is_refused():
             choose_device("cuda")
 
 
+@pytest.mark.slow
 def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_root, tmp_path):
     from mer_live.model.config import TrainConfig
     from mer_live.model.evaluate import make_split

@@ -16,6 +16,18 @@ from conftest import write_video
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _mer_in_process(args, capsys) -> tuple[int, str]:
+    """`mer ARGS` run in this process (no interpreter to start): its exit code and stderr. An
+    exception that escapes main() fails the test, as a traceback would."""
+    from mer_live.cli.main import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exit:  # argparse refuses an option this way
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
 def _mer(*args, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "mer_live", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=timeout
@@ -41,7 +53,7 @@ def _mer(*args, timeout=120):
         "epochs 0",
     ],
 )
-def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
+def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case, capsys):
     """Each used to end in a traceback, a hang, exit 0 or a calibration thrown away at save."""
     video = write_video(tmp_path / "clip.avi")
     locked = tmp_path / "a-file"  # its "children" cannot be written (chmod means nothing to root)
@@ -76,10 +88,10 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case):
         "threshold 1.5": (["calibrate", video, "--threshold", "1.5"], "decision_threshold"),
         "epochs 0": (["train", tmp_path, "--out", tmp_path / "m.pt", "--epochs", "0"], "epochs"),
     }[case]
-    result = _mer(*args)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
+    code, stderr = _mer_in_process(args, capsys)
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
     assert named in last, last
 
 
@@ -124,6 +136,7 @@ def test_a_run_that_lost_events_or_broke_is_a_failure_not_a_usage_error(summary,
     assert not isinstance(raised.value, UserError)
 
 
+@pytest.mark.slow
 def test_kill_9_loses_no_reported_event(tmp_path):
     """Events already in the JSONL log survive a kill -9: each line is flushed and fsynced."""
     log = tmp_path / "events.jsonl"
@@ -148,6 +161,7 @@ def test_kill_9_loses_no_reported_event(tmp_path):
     assert after[: len(seen)] == [json.loads(line) for line in seen]  # events and face states alike
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_with_the_summary_and_exit_130(tmp_path):
     """An interrupted Thread.join once let the interpreter exit under MediaPipe's running threads
     (`terminate called without an active exception`, exit 134) after printing a summary and exit 0."""
@@ -179,6 +193,7 @@ def test_ctrl_c_ends_with_the_summary_and_exit_130(tmp_path):
     assert err.strip().splitlines()[-1] == "mer: interrupted" and "terminate called" not in err
 
 
+@pytest.mark.slow
 def test_a_video_cut_short_exits_1_naming_where_it_broke(tmp_path):
     video = write_video(tmp_path / "cut.avi", frames=60)
     with open(video, "r+b") as handle:

@@ -272,6 +272,7 @@ def test_label_maps_cover_the_composite_and_the_dataset_guide_states_them():
     assert table_markdown() in readme
 
 
+@pytest.mark.slow
 def test_mer_spot_replays_and_scores_a_samm_long_video_root(tmp_path, capsys):
     """A generated long recording laid out as SAMM-LV (one view a frame, frames renamed, events in the
     release's sheet): `mer spot` finds the recordings through the sheet, reads one view without being

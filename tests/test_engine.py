@@ -70,6 +70,7 @@ def replay(long_root):
     return run_engine(DatasetSource(long_root))
 
 
+@pytest.mark.slow
 def test_replay_finds_the_micro_expressions_with_no_false_one_and_no_macro_as_micro(long_root, replay):
     """Every micro spot is a true micro-expression and no macro-expression is reported as one; of the
     recording's three, at most one (the faintest kind our generator makes: 0.5 px) is missed — the
@@ -88,6 +89,7 @@ def test_replay_finds_the_micro_expressions_with_no_false_one_and_no_macro_as_mi
     assert summary["dropped"] == {} and summary["recordings"] == 1
 
 
+@pytest.mark.slow
 def test_replay_gives_the_offline_apex_per_view(long_root, replay):
     """Streaming a recording gives the apex the offline pipeline gives, ±2 frames per view: both take
     FaceIntensity's detrended displacement and apex prior, live from the spotted reference to the
@@ -103,6 +105,7 @@ def test_replay_gives_the_offline_apex_per_view(long_root, replay):
     assert checked >= 4
 
 
+@pytest.mark.slow
 def test_each_event_names_the_face_band_that_moved_most(long_root, replay):
     """The recording's brow lowerer (Negative: AU4+7+9) moves the top band most, its chin raiser and
     lip presser (Repression: AU17+24) the bottom one."""
@@ -139,6 +142,7 @@ def test_engine_computes_the_release_phase_as_its_classifier_was_trained(synth_r
     )
 
 
+@pytest.mark.slow
 def test_a_failing_sink_does_not_stop_the_stream(long_root):
     folder = long_root / "s01" / "s01_01"
     summary, records = run_engine(ImageFolderSource(folder), sinks=[BrokenSink()])
@@ -294,6 +298,7 @@ def test_jsonl_sink_appends_whole_lines(tmp_path):
     assert [json.loads(line)["apex_frame"] for line in lines] == [3, 3]
 
 
+@pytest.mark.slow
 def test_a_run_appending_after_a_crash_starts_on_a_fresh_line_with_its_own_run_id(long_root, tmp_path):
     """A crash left half a record; the next run's records parse, and two runs into one log are told
     apart by run_id (event ids restart at 1 each run)."""
@@ -315,6 +320,7 @@ def test_a_run_appending_after_a_crash_starts_on_a_fresh_line_with_its_own_run_i
     assert {r["run_id"] for r in lines if r["kind"] == "face_state"} == runs  # the face's states, between them
 
 
+@pytest.mark.slow
 def test_a_paused_engine_whose_source_ends_with_a_full_queue_finishes_on_resume(long_root, tmp_path):
     """The source's last frame fills the queue while paused: the end marker used to be dropped
     after a second and the resumed engine waited for a frame forever."""
@@ -331,6 +337,7 @@ def test_a_paused_engine_whose_source_ends_with_a_full_queue_finishes_on_resume(
     assert not engine.running and engine.stats.processed == 8
 
 
+@pytest.mark.slow
 def test_a_failing_dashboard_store_costs_no_spotted_event(long_root):
     class BrokenStore:
         def __getattr__(self, name):
@@ -368,6 +375,7 @@ def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
             assert len(synced) == n and synced[-1] == len(path.read_bytes())
 
 
+@pytest.mark.slow
 def test_stats_can_be_read_while_four_threads_count_new_reasons():
     """The page and the status line read the counters while the reader, the processing loop and the
     worker add reasons and kinds: a new key landing mid-copy used to raise in summary()."""

@@ -29,6 +29,8 @@ from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.sinks import JsonlSink, sink_name
 from mer_live.stream.sources import CameraSource
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 
 def native_threads() -> int:
     return len(os.listdir("/proc/self/task"))

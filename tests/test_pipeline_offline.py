@@ -16,6 +16,7 @@ def extraction(synth_root, tmp_path_factory):
     return sequences, extract_dataset(sequences, tmp_path_factory.mktemp("cache"), workers=2, progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("apex_intensity", ["paper", "face"])
 def test_farneback_apex_lies_within_two_frames_of_the_true_apex(synth_root, tmp_path, apex_intensity):
     """The data are fit for spotting: eq. 1–3 on the crop ("paper") peaks at the generator's apex
@@ -29,6 +30,7 @@ def test_farneback_apex_lies_within_two_frames_of_the_true_apex(synth_root, tmp_
     assert np.mean(np.array(errors) <= 2) >= 0.9
 
 
+@pytest.mark.slow
 def test_phase_features_have_the_model_shape_and_range(extraction):
     sequences, result = extraction
     arrays = result.features[sequences[0].key]

@@ -24,6 +24,8 @@ from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.synth.inject import InjectConfig, LandmarkTracker, inject_frame, inject_videos, plan_injection, read_video
 from mer_live.synth.plan import ExpressionEvent
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realvideo"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"no real videos at {REAL} (CI has ../shared)")
 

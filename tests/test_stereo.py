@@ -137,6 +137,7 @@ def rig(frames=(75, 45), allow_single_view=False, fps=(30.0, 29.5)):
     return source, cameras
 
 
+@pytest.mark.slow
 def test_two_fake_cameras_pair_within_half_a_frame_and_a_lost_one_ends_the_rig_naming_it():
     source, cameras = rig()
     started = time.monotonic()
@@ -155,6 +156,7 @@ def test_two_fake_cameras_pair_within_half_a_frame_and_a_lost_one_ends_the_rig_n
     assert "camera:1" in describe_devices(source.device_status()) and "LOST" in describe_devices(source.device_status())
 
 
+@pytest.mark.slow
 def test_with_single_view_allowed_the_rig_goes_on_and_every_captured_frame_is_accounted_for():
     source, cameras = rig(frames=(90, 45), allow_single_view=True)
     with source:
@@ -176,6 +178,7 @@ def test_with_single_view_allowed_the_rig_goes_on_and_every_captured_frame_is_ac
     assert all(b.t_s > a.t_s for a, b in zip(frames, frames[1:]))
 
 
+@pytest.mark.slow
 def test_the_engine_counts_drops_per_camera_and_the_dashboard_status_shows_each_device():
     from mer_live.ui.app import status_html
     from mer_live.ui.sources import StampedSource

@@ -42,6 +42,7 @@ def short_specs():
     return {spec.fold_name: spec for _, specs in plan(**SHORT) for spec in specs}
 
 
+@pytest.mark.slow
 def test_layout_and_labels_csv(short_set, short_specs):
     out, summary = short_set
     columns, rows = read_csv(out / "labels.csv")
@@ -106,6 +107,7 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(short_set):
     assert encode_frame(other, SynthConfig()) != (out / "s01" / "s01_01" / "img_1.jpg").read_bytes()
 
 
+@pytest.mark.slow
 def test_labelled_apex_is_where_the_written_face_moves_most(tmp_path):
     """Measured on the frames written to disk (confounders off, so only the expression moves):
     the labelled apex is the frame farthest from the onset frame, and onset and offset look neutral.
@@ -169,6 +171,7 @@ def test_long_recordings_keep_events_apart():
         assert events[-1].offset <= spec.n_frames
 
 
+@pytest.mark.slow
 def test_long_mode_writes_events_csv(tmp_path):
     summary = generate_dataset(
         tmp_path,

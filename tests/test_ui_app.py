@@ -12,6 +12,8 @@ from conftest import free_port, wait_for, write_video
 from mer_live.stream.events import FACE_STATES
 from mer_live.ui.session import Session
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 
 # ---------------------------------------------------------------- the running app via gradio_client
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from mer_live.ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
 REFRESH_S = 0.4
 
 pytestmark = [
+    pytest.mark.slow,  # make test-fast leaves this module out
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
 

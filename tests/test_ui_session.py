@@ -246,6 +246,7 @@ def calibrating(session: Session, video: Path) -> tuple[threading.Thread, list]:
     return worker, results
 
 
+@pytest.mark.slow
 def test_calibration_leaves_the_other_controls_free(tmp_path):
     """It used to hold the session lock throughout: threshold, export and stop waited for it."""
     video = noise_video(tmp_path / "neutral.avi", 300)
@@ -262,6 +263,7 @@ def test_calibration_leaves_the_other_controls_free(tmp_path):
         session.close()
 
 
+@pytest.mark.slow
 def test_stop_cancels_a_calibration_and_keeps_the_profile(tmp_path):
     video = noise_video(tmp_path / "neutral.avi", 300)
     session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.05))
@@ -292,6 +294,7 @@ class StuckSource(Source):
             yield Frame(i, i / self.fps, np.zeros((48, 64, 3), np.uint8), self.name)
 
 
+@pytest.mark.slow
 def test_an_engine_that_outlives_its_stop_writes_nothing_into_the_next_run(tmp_path):
     session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.0))
     session.stop_timeout_s = 0.2
@@ -314,6 +317,7 @@ def test_an_engine_that_outlives_its_stop_writes_nothing_into_the_next_run(tmp_p
         session.close()
 
 
+@pytest.mark.slow
 def test_a_stream_that_breaks_says_so_on_the_page(tmp_path):
     from mer_live.ui.app import status_html
 
