@@ -25,8 +25,9 @@ micro-expression's size: speech, a grimace), is macro.
 Face states, per frame: `moving` (the head's motion above `moving_px`), `blink` (the eyes moved
 `blink_z` above their own usual level, by `blink_px` at least and `blink_ratio` times more than
 the brows), `talking` (the mouth band moved more than `talk_px` in `talk_share` of the last
-`talk_s`), else `still`. A candidate with the head moving at its peak or for most of it, in the
-brow band at a blink, or in the mouth band while talking is not reported: it is counted in
+`talk_s`), else `still`. A candidate with the head moving at its peak or for most of it, in a
+band beside the eyes at a blink (the brows above them; the cheeks below, whose top the lower lids
+pull), or in the mouth band while talking is not reported: it is counted in
 `suppressed` under that state, and the state timeline says why nothing was reported.
 """
 
@@ -267,6 +268,8 @@ class Spotter:
         self._fixed = dict(baselines or {})
         self.columns = columns
         self.mouth_band, self.brow_band = bands - 1, 0
+        # a blink moves the skin above and below the eyes: the brow band and the one under it (not the mouth's)
+        self.eye_bands = {self.brow_band} | ({self.brow_band + 1} if self.brow_band + 1 < self.mouth_band else set())
         self._mouth = slice(self.mouth_band * columns, (self.mouth_band + 1) * columns)  # the band's regions
         self._brows = slice(self.brow_band * columns, (self.brow_band + 1) * columns)
         self.suppressed = Counter() if suppressed is None else suppressed
@@ -513,12 +516,12 @@ class Spotter:
 
     def _explained_by(self, active: _Active, band: int) -> str | None:
         """The face state that explains a candidate, or None for a real event: the head moving at its
-        peak or for most of it, a blink at its peak in the brow band, talking at its peak in the
-        mouth band."""
+        peak or for most of it, a blink at its peak in a band beside the eyes, talking at its peak in
+        the mouth band."""
         seen, at_peak = active.states, active.peak_state
         if at_peak == "moving" or 2 * seen["moving"] > sum(seen.values()):
             return "moving"
-        if band == self.brow_band and at_peak == "blink":
+        if band in self.eye_bands and at_peak == "blink":
             return "blink"
         if band == self.mouth_band and at_peak == "talking":
             return "talking"
