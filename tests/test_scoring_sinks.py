@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from mer_live.corpora.scoring import Interval, iou, macro_confusions, match, rea
 from mer_live.stream.events import Event
 from mer_live.stream.folders import DatasetError
 from mer_live.stream.ring import CropRing
-from mer_live.stream.sinks import CsvSink, MegcSink, SinkSet
+from mer_live.stream.sinks import CsvSink, JsonlSink, MegcSink, SinkSet
 
 
 def test_iou_of_inclusive_frame_intervals():
@@ -143,3 +144,24 @@ def test_ring_memory_is_fixed_and_old_frames_are_forgotten():
     assert ring.nbytes == size and len(ring) == 10
     assert ring.feature_crop(90, 0) is None and ring.feature_crop(95, 1)[0, 0] == 95
     assert ring.at_or_before(99, 0, window=1) == 99 and ring.at_or_before(99, 0, window=2) is None
+
+
+def test_each_event_is_on_the_disk_before_the_log_reports_it(tmp_path, monkeypatch):
+    """What kill -9 cannot take: every record the JSONL log has taken is already in the file (another
+    reader sees it while the sink is open) and fsynced to the disk (one fsync of the log's own file per
+    record). A buffered write, or a flush without fsync, fails here — a kill -9 test could not fail:
+    the page cache outlives the process."""
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    log = tmp_path / "events.jsonl"
+    sink = JsonlSink(log)
+    for n in range(1, 4):
+        sink.write(_event())
+        assert len(log.read_text().splitlines()) == n  # in the file while the sink is open
+        assert synced == [str(log)] * n  # and on the disk
+    sink.close()
+    export = JsonlSink(tmp_path / "export.jsonl", durable=False)  # a one-off export: no fsync asked
+    export.write(_event())
+    export.close()
+    assert len(synced) == 3
