@@ -105,6 +105,17 @@ def synth_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def synth_extraction(synth_root, tmp_path_factory):
+    """(sequences, Extraction) of synth_root with the default settings: extracted once for every test
+    that trains or evaluates on it."""
+    from mer_live.corpora.fourdme import load_dataset
+    from mer_live.model.extract import extract_dataset
+
+    sequences = load_dataset(synth_root)
+    return sequences, extract_dataset(sequences, tmp_path_factory.mktemp("cache"), workers=2, progress=False)
+
+
 # ---------------------------------------------------------------- the dashboard's tests
 def make_event(
     event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01", fps=60.0

@@ -71,14 +71,13 @@ def test_seam_is_found_where_two_images_meet():
 
 
 @pytest.mark.slow
-def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(synth_root, tmp_path):
+def test_a_short_training_run_lowers_the_loss_and_saves_a_loadable_checkpoint(synth_extraction, tmp_path):
     from mer_live.model.checkpoint import load_checkpoint, save_checkpoint
     from mer_live.model.evaluate import make_split
-    from mer_live.model.extract import extract_dataset
     from mer_live.model.train import TrainConfig, predict_sequences, train_model
 
-    sequences = load_dataset(synth_root)
-    features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
+    sequences, extraction = synth_extraction
+    features = extraction.features
     split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
     assert not {s.subject for s in split.test} & {s.subject for s in split.train + split.val}
     model, history = train_model(
@@ -101,14 +100,13 @@ def test_device_auto_takes_what_torch_sees_and_cuda_without_a_gpu_is_refused():
 
 
 @pytest.mark.slow
-def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_root, tmp_path):
+def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_extraction, tmp_path):
     from mer_live.model.config import TrainConfig
     from mer_live.model.evaluate import make_split
-    from mer_live.model.extract import extract_dataset
     from mer_live.model.train import train_model
 
-    sequences = load_dataset(synth_root)
-    features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
+    sequences, extraction = synth_extraction
+    features = extraction.features
     split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
     _, history = train_model(
         split.train,
@@ -123,14 +121,13 @@ def test_a_cosine_schedule_brings_the_rate_down_over_the_epochs(synth_root, tmp_
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (mixed-precision path)")
-def test_training_on_a_gpu_in_mixed_precision_lowers_the_loss(synth_root, tmp_path):
+def test_training_on_a_gpu_in_mixed_precision_lowers_the_loss(synth_extraction, tmp_path):
     from mer_live.model.config import TrainConfig
     from mer_live.model.evaluate import make_split
-    from mer_live.model.extract import extract_dataset
     from mer_live.model.train import train_model
 
-    sequences = load_dataset(synth_root)
-    features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
+    sequences, extraction = synth_extraction
+    features = extraction.features
     split = make_split(sequences, test_fraction=0.34, val_fraction=0.5, seed=0)
     model, history = train_model(
         split.train, split.val, features, config=TrainConfig(epochs=3), device=torch.device("cuda"), progress=False

@@ -10,12 +10,6 @@ from mer_live.model.extract import extract_dataset, extract_sequence
 from mer_live.stream.features import PreprocessConfig
 
 
-@pytest.fixture(scope="module")
-def extraction(synth_root, tmp_path_factory):
-    sequences = load_dataset(synth_root)
-    return sequences, extract_dataset(sequences, tmp_path_factory.mktemp("cache"), workers=2, progress=False)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("apex_intensity", ["paper", "face"])
 def test_farneback_apex_lies_within_two_frames_of_the_true_apex(synth_root, tmp_path, apex_intensity):
@@ -31,8 +25,8 @@ def test_farneback_apex_lies_within_two_frames_of_the_true_apex(synth_root, tmp_
 
 
 @pytest.mark.slow
-def test_phase_features_have_the_model_shape_and_range(extraction):
-    sequences, result = extraction
+def test_phase_features_have_the_model_shape_and_range(synth_extraction):
+    sequences, result = synth_extraction
     arrays = result.features[sequences[0].key]
     samples = arrays["samples"]
     assert samples.shape == (4, 3, 224, 224)  # 2 views × 2 phases, channels u, v, m
@@ -42,8 +36,8 @@ def test_phase_features_have_the_model_shape_and_range(extraction):
     assert np.abs(samples[:, :2]).max() > 0.05  # the expression moved something
 
 
-def test_cache_is_reused(extraction, tmp_path):
-    sequences, _ = extraction
+def test_cache_is_reused(synth_extraction, tmp_path):
+    sequences, _ = synth_extraction
     first = extract_dataset(sequences[:2], tmp_path, workers=1, progress=False)
     files = sorted(tmp_path.rglob("*.npz"))
     mtimes = [f.stat().st_mtime_ns for f in files]

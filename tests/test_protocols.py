@@ -13,15 +13,14 @@ from mer_live.cli.main import main
 from mer_live.corpora.fourdme import load_dataset
 from mer_live.corpora.write import write_layout
 from mer_live.model.config import TrainConfig
-from mer_live.model.extract import extract_dataset
 from mer_live.model.metrics import recognition_report
 
 pytestmark = pytest.mark.slow  # make test-fast leaves this module out
 
 
-def test_loso_trains_without_the_left_out_subject_and_pools_the_predictions(synth_root, tmp_path, monkeypatch):
-    sequences = load_dataset(synth_root)
-    features = extract_dataset(sequences, tmp_path / "cache", workers=2, progress=False).features
+def test_loso_trains_without_the_left_out_subject_and_pools_the_predictions(synth_extraction, monkeypatch):
+    sequences, extraction = synth_extraction
+    features = extraction.features
     seen, predicted = [], {}
     real_train, real_predict = protocols.train_model, protocols.predict_sequences
 
