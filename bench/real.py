@@ -72,7 +72,7 @@ def spot_all(spec: str | Path, config: EngineConfig) -> Run:
     source = open_source(str(spec))
     fps_of = getattr(source, "fps_of", lambda _: source.fps)
     config = replace(config, spotter=replace(config.spotter, fps=source.fps))
-    pipeline = FramePipeline(config, MediaPipeFaceDetector, recording_fps=fps_of)
+    pipeline = FramePipeline(config, MediaPipeFaceDetector, fps_of=fps_of)
     run = Run()
     records = []
     try:

@@ -89,9 +89,9 @@ class FramePipeline:
         store: LiveStore | None = None,
         on_tick: Callable[[], None] = lambda: None,
         layout: Layout | None = None,
-        recording_fps: Callable[[str], float] | None = None,
+        fps_of: Callable[[str], float] | None = None,
     ):
-        """`recording_fps` names each recording's own frame rate where a source mixes rates (a
+        """`fps_of` names each recording's own frame rate where a source mixes rates (a
         dataset of 25 and 30 fps videos); the spotter's time constants follow it."""
         if config.views is None and layout is None:
             raise ValueError("views=None (detect) needs a layout function")
@@ -102,7 +102,7 @@ class FramePipeline:
         self.errors = SwallowedErrors(log)
         self.store = store
         self.on_tick = on_tick
-        self.recording_fps = recording_fps
+        self.fps_of = fps_of
         self.trackers: list[CropTracker] = []
         self.ring: CropRing | None = None
         if config.views is not None:
@@ -164,8 +164,8 @@ class FramePipeline:
                 tracker.reset()
             # neutral levels differ between recordings (crop size, light): only a calibrated baseline carries over
             options = self.config.spotter
-            if self.recording_fps is not None:
-                options = replace(options, fps=self.recording_fps(frame.source))
+            if self.fps_of is not None:
+                options = replace(options, fps=self.fps_of(frame.source))
             self.spotter = self._new_spotter(options)
         if self.shape is not None and frame.image.shape != self.shape:
             self.stats.size_changes += 1

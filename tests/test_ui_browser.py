@@ -142,5 +142,5 @@ def test_browser_webcam_frames_reach_the_engine(served):
             browser.close()
     status = session.status()
     assert status["source"] == "browser-webcam" and status["frames"] >= 10, status
-    assert status["webcam"]["received"] >= 10 and status["webcam"]["incoming_fps"] > 0
+    assert status["webcam"]["received"] >= 10 and status["webcam"]["measured_fps"] > 0
     assert set(status["face_found"]) == {"left"}  # one view

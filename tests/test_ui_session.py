@@ -191,10 +191,10 @@ def test_stamped_source_paces_and_stamps():
 
 
 def test_webcam_feed_keeps_the_newest_frames():
-    feed = WebcamFeed(nominal_fps=10, maxsize=2)
+    feed = WebcamFeed(fps_hint=10, maxsize=2)
     for i in range(5):
         feed.push(np.full((8, 8, 3), i, np.uint8))
-    assert feed.dropped == 3 and feed.received == 5 and feed.incoming_fps > 0
+    assert feed.dropped == 3 and feed.received == 5 and feed.measured_fps > 0
     source = FeedSource(feed)
     frames = []
     for frame in source:

@@ -146,8 +146,8 @@ def status_html(status: dict) -> str:
         w = status["webcam"]
         parts.append(
             span(
-                f"webcam in {w['incoming_fps']:.1f} fps (nominal {w['nominal_fps']:g})",
-                "bad" if w["incoming_fps"] < 0.5 * w["nominal_fps"] else "",
+                f"webcam in {w['measured_fps']:.1f} fps (asked {w['fps_hint']:g})",
+                "bad" if w["measured_fps"] < 0.5 * w["fps_hint"] else "",
             )
         )
     parts.append(span(f"k_high {status['thresholds']['k_high']:g} · k_low {status['thresholds']['k_low']:g}"))
@@ -384,7 +384,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             session.webcam.push,
             webcam,
             None,
-            stream_every=1.0 / session.webcam.nominal_fps,
+            stream_every=1.0 / session.webcam.fps_hint,
             time_limit=None,
             concurrency_limit=None,
             api_visibility="undocumented",

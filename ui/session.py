@@ -454,10 +454,10 @@ class Session:
                 out["stream_t_s"] = round(last[2], 2)
             if run.spec == WEBCAM:
                 out["webcam"] = {
-                    "incoming_fps": self.webcam.incoming_fps,
+                    "measured_fps": self.webcam.measured_fps,
                     "received": self.webcam.received,
                     "dropped": self.webcam.dropped,
-                    "nominal_fps": self.webcam.nominal_fps,
+                    "fps_hint": self.webcam.fps_hint,
                 }
             if status.get("drop_reasons"):
                 out["drop_reasons"] = status["drop_reasons"]

@@ -203,10 +203,10 @@ class WebcamFeed:
     """Frames pushed by the browser webcam (gradio streaming) into a small newest-frame queue.
 
     `source()` gives a Source the engine consumes; the feed outlives it, so a restart or a calibration
-    reads from the same feed. `incoming_fps` is measured from the arrival times of the last 2 s."""
+    reads from the same feed. `measured_fps` is measured from the arrival times of the last 2 s."""
 
-    def __init__(self, nominal_fps: float = 10.0, maxsize: int = 4):
-        self.nominal_fps = nominal_fps
+    def __init__(self, fps_hint: float = 10.0, maxsize: int = 4):
+        self.fps_hint = fps_hint
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._arrivals: deque[float] = deque(maxlen=256)
         self._lock = threading.Lock()
@@ -237,7 +237,7 @@ class WebcamFeed:
                     pass
 
     @property
-    def incoming_fps(self) -> float:
+    def measured_fps(self) -> float:
         now = time.monotonic()
         with self._lock:
             recent = [t for t in self._arrivals if now - t <= 2.0]
@@ -259,7 +259,7 @@ class FeedSource(Source):
     """One run's view of a WebcamFeed: `t_s` is the arrival time since this run started."""
 
     def __init__(self, feed: WebcamFeed):
-        super().__init__("browser-webcam", feed.nominal_fps)
+        super().__init__("browser-webcam", feed.fps_hint)
         self.feed = feed
         self._closed = threading.Event()
 
