@@ -13,14 +13,13 @@ A profile measured with other intensity settings than the result's is refused (P
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mer_live.calibration.profile import Profile
 from mer_live.stream.pipeline import EngineConfig
-from mer_live.stream.settings import ConfigError, config_from_json, config_to_json, load_config
+from mer_live.stream.settings import ConfigError, config_from_json, config_to_json, read_json
 
 
 def merged(data: dict, changes: Mapping[str, Any]) -> dict:
@@ -36,6 +35,7 @@ NOT_IN_A_SETTING_FILE = {
     ("spotter", "fps"): "the spotter counts time in the source's own frame rate (a recording's: --fps)",
     ("features", "n_views"): "the live engine's views are `views` (--views); n_views is for extraction",
     ("features", "apex_intensity"): "the live apex is always the detrended running intensity's; it is for extraction",
+    ("features", "release_flow"): "the live engine computes the release phase the way its model was trained",
 }
 
 
@@ -44,8 +44,8 @@ def base_setting(config_file: str | Path | None) -> EngineConfig:
     live engine takes from elsewhere is refused, naming it."""
     if not config_file:
         return EngineConfig()
-    setting = load_config(EngineConfig, Path(config_file))
-    data = json.loads(Path(config_file).read_text(encoding="utf-8"))
+    data = read_json(config_file)
+    setting = config_from_json(EngineConfig, data, str(config_file))  # a file that is no setting is refused first
     for (group, name), why in NOT_IN_A_SETTING_FILE.items():
         if name in (data.get(group) or {}):
             raise ConfigError(f"{config_file}: {group}.{name}: {why}; remove it")
@@ -72,7 +72,6 @@ def engine_setting(
     configs as mappings of the fields given: {"views": 1, "spotter": {"k_high": 6.0}}) and
     `threshold`, in the order above. `profile_name` names the profile in a refusal."""
     data = config_to_json(base or EngineConfig())
-    options = dict(options or {})
     if profile is not None:
         data = merged(
             data,
@@ -82,7 +81,7 @@ def engine_setting(
                 "spotter": {"k_high": profile.k_high, "k_low": profile.k_low},
             },
         )
-    data = merged(data, options)
+    data = merged(data, options or {})
     if profile is not None:
         data["split_x"] = profile.split_x if data["views"] == profile.views else None
     if threshold is not None:

@@ -233,13 +233,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         )
         _evaluate_loso(args)
         return
-    from mer_live.model.config import TrainConfig
-
-    refuse_unused(
-        args,
-        "with --protocol holdout (it tests a trained --model)",
-        ["config", "val_fraction", "device"] + [f"TrainConfig.{name}" for name in TrainConfig.__pydantic_fields__],
-    )
+    refuse_unused(args, "with --protocol holdout (it tests a trained --model)", args.training_options)
     if args.model is None:
         raise UserError(
             "--protocol holdout evaluates a checkpoint: give --model (or train per fold with --protocol loso)"

@@ -121,6 +121,8 @@ def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
     )
     if not per_fold:
         group.add_argument("--threshold", type=float, default=0.2, help="decision threshold (paper: 0.2)")
+    # the group's options, for a command to refuse where it trains nothing (refuse_unused)
+    p.set_defaults(training_options=[action.dest for action in group._group_actions])
 
 
 def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:

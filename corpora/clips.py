@@ -90,18 +90,20 @@ class SheetLayout:
         ]
 
 
+# CASME II's sheet columns; MMEW's sheet uses the same
+CASME2_COLUMNS = {
+    "subject": "Subject",
+    "clip": "Filename",
+    "onset": "OnsetFrame",
+    "apex": "ApexFrame",
+    "offset": "OffsetFrame",
+    "aus": "Action Units",
+    "emotion": "Estimated Emotion",
+}
 CASME2 = SheetLayout(
     "CASME II",
     ("CASME2-coding*.xlsx", "CASME2*coding*.csv"),
-    {
-        "subject": "Subject",
-        "clip": "Filename",
-        "onset": "OnsetFrame",
-        "apex": "ApexFrame",
-        "offset": "OffsetFrame",
-        "aus": "Action Units",
-        "emotion": "Estimated Emotion",
-    },
+    CASME2_COLUMNS,
     fps=200.0,
     subject_digits=2,
     subject_prefix="sub",
@@ -140,15 +142,7 @@ CASME3 = SheetLayout(
 MMEW = SheetLayout(
     "MMEW",
     ("MMEW_Micro_Exp*.xlsx", "MMEW_Micro_Exp*.csv"),
-    {
-        "subject": "Subject",
-        "clip": "Filename",
-        "onset": "OnsetFrame",
-        "apex": "ApexFrame",
-        "offset": "OffsetFrame",
-        "aus": "Action Units",
-        "emotion": "Estimated Emotion",
-    },
+    CASME2_COLUMNS,
     fps=90.0,
     folders=(("Micro_Expression", "{emotion}", "{clip}"), ("{emotion}", "{clip}")),
 )

@@ -4,6 +4,7 @@ opens it; a path that is none of them is refused by name."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from mer_live.corpora.replay import DatasetSource
 from mer_live.stream.folders import has_frames
 from mer_live.stream.frames import IMAGE_FPS
 from mer_live.stream.sources import (
+    CAMERA_FPS_HINT,
     URL_PATTERN,
     VIDEO_SUFFIXES,
     CameraSource,
@@ -22,6 +24,8 @@ from mer_live.stream.sources import (
 )
 from mer_live.stream.stereo import STEREO_SPEC, open_stereo
 from mer_live.synth.source import open_synthetic
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,6 @@ class OpenOptions:
 @dataclass(frozen=True)
 class SourceKind:
     name: str
-    spec: str  # how a spec names this kind (help and errors)
     recognises: Callable[[str], bool]
     opens: Callable[[str, OpenOptions], Source]
 
@@ -63,36 +66,31 @@ def _is_folder_of(frames: bool) -> Callable[[str], bool]:
 
 SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind(
-        "stereo rig",
-        "camera:A+B or A+B",
+        "stereo rig (camera:A+B or A+B)",
         lambda text: STEREO_SPEC.match(text) is not None,
         lambda text, o: open_stereo(text, o.fps, o.allow_single_view),
     ),
     SourceKind(
-        "camera",
-        "an index (0) or an rtsp/http(s) URL",
+        "camera (an index or an rtsp/http(s) URL)",
         lambda text: text.isdigit() or URL_PATTERN.match(text) is not None,
-        lambda text, o: CameraSource(int(text) if text.isdigit() else text, fps_hint=o.fps or 30.0),
+        lambda text, o: CameraSource(int(text) if text.isdigit() else text, fps_hint=o.fps or CAMERA_FPS_HINT),
     ),
     SourceKind(
-        "synthetic stream",
-        "synthetic or synthetic:SEED",
+        "synthetic stream (synthetic or synthetic:SEED)",
         lambda text: text == "synthetic" or text.startswith("synthetic:"),
         lambda text, o: open_synthetic(text, o.fps),
     ),
     SourceKind(
-        "image folder",
-        "a folder holding numbered images",
+        "image folder (numbered images)",
         _is_folder_of(frames=True),
         lambda text, o: ImageFolderSource(Path(text).expanduser(), o.fps or IMAGE_FPS, o.decode_scale),
     ),
     SourceKind(
-        "dataset",
-        "a 4DME-layout root (<sub_ID>/<fold_name>/ frame folders)",
+        "dataset (a 4DME-layout root: <sub_ID>/<fold_name>/ frame folders)",
         _is_folder_of(frames=False),
         lambda text, o: DatasetSource(Path(text).expanduser(), o.fps, o.decode_scale),
     ),
-    SourceKind("video file", f"a video file ({', '.join(VIDEO_SUFFIXES)})", lambda text: True, _open_video),
+    SourceKind("video file", lambda text: True, _open_video),
 )
 
 
@@ -101,4 +99,5 @@ def open_source(spec: str, fps: float | None = None, decode_scale: int = 1, allo
     text = str(spec).strip()
     options = OpenOptions(fps, decode_scale, allow_single_view)
     kind = next(kind for kind in SOURCE_KINDS if kind.recognises(text))
+    log.debug("%s: a %s", text, kind.name)
     return kind.opens(text, options)

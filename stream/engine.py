@@ -23,7 +23,7 @@ import numpy as np
 
 from mer_live.stream.events import Event, FaceStateSpan, Record, view_name
 from mer_live.stream.face import FaceDetector
-from mer_live.stream.features import PHASES, PreprocessConfig, phase_features
+from mer_live.stream.features import PHASES, phase_features
 from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig, FramePipeline, Layout
 from mer_live.stream.sinks import SinkSet
@@ -91,14 +91,10 @@ class Engine:
     ):
         self.source = source
         fps = float(getattr(source, "fps", None) or config.spotter.fps)
-        # the release phase is computed the way the classifier was trained; a setting that asks otherwise is refused
-        trained = getattr(classifier, "release_flow", config.features.release_flow)
-        if config.features.release_flow not in (trained, PreprocessConfig().release_flow):
-            raise ValueError(
-                f"features.release_flow is {config.features.release_flow} but the model was trained with {trained}: "
-                "the live engine computes the release phase the way its model was trained (leave it out)"
-            )
-        features = replace(config.features, release_flow=trained)
+        # the release phase is computed the way the classifier was trained (phase features exist only for it)
+        features = replace(
+            config.features, release_flow=getattr(classifier, "release_flow", config.features.release_flow)
+        )
         self.config = replace(config, spotter=replace(config.spotter, fps=fps), features=features)
         self.detector_factory = detector_factory
         self.classifier = classifier

@@ -49,14 +49,17 @@ def config_from_json(cls: type[T], data: Any, where: str = "") -> T:
         raise ConfigError(describe(exc, where or cls.__name__)) from None
 
 
-def load_config(cls: type[T], path: Path) -> T:
-    """`cls` from a JSON file; ConfigError naming the file (and the field)."""
-    path = Path(path)
+def read_json(path: Path) -> Any:
+    """A config file's JSON values; ConfigError naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable JSON file: {exc}") from None
-    return config_from_json(cls, data, str(path))
+
+
+def load_config(cls: type[T], path: Path) -> T:
+    """`cls` from a JSON file; ConfigError naming the file (and the field)."""
+    return config_from_json(cls, read_json(path), str(path))
 
 
 def describe(error: ValidationError, where: str = "") -> str:

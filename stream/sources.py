@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 URL_PATTERN = re.compile(r"^(rtsps?|https?)://", re.IGNORECASE)
 FALLBACK_VIDEO_FPS = 30.0
+CAMERA_FPS_HINT = 30.0  # the rate asked of a camera when none is given
 
 
 class SourceError(ValueError):
@@ -209,7 +210,7 @@ class CameraSource(Source):
     def __init__(
         self,
         device: int | str,
-        fps_hint: float = 30.0,
+        fps_hint: float = CAMERA_FPS_HINT,
         reconnect_s: float = 2.0,
         give_up_s: float = 10.0,
         capture_factory: Callable = cv2.VideoCapture,

@@ -391,7 +391,7 @@ class Spotter:
         # whose idle level has risen (every frame above it then, and none ever learned)
         self._learn(motions, eyes)
         if state.mode == "active":
-            return self._update_active(frame, t, motions, z, region, score)
+            return self._update_active(frame, t, motions, z, scores, region)
         if state.mode == "idle" and t >= state.quiet_until_s and score is not None and score > options.k_high:
             self._start(frame, t, reference, reference_s, motions, z, region, score)
             return None
@@ -451,9 +451,10 @@ class Spotter:
         t: float,
         motions: dict[int, FaceMotion],
         z: dict[Channel, float],
+        scores: dict[int, float],
         region: int | None,
-        score: float | None,
     ) -> Event | None:
+        """`scores`: this picture's region scores (region_scores(z)), `region` the best of them."""
         options, active = self.options, self.state.active
         if self.state.face_state == "blink" and not active.states["blink"] and t - active.onset_s > options.gap_s:
             # a blink ends the event it falls in: its lids would carry the event on (a short event with
@@ -462,12 +463,12 @@ class Spotter:
             # of the onset the candidate is the blink's own start, seen a frame or two before its state.)
             return self._finish(t)
         self._track(frame, motions, z)
-        if score is not None and score > active.peak_score:
-            active.peak_score, active.peak_region, active.peak_state = score, region, self.state.face_state
+        if region is not None and scores[region] > active.peak_score:
+            active.peak_score, active.peak_region, active.peak_state = scores[region], region, self.state.face_state
         # the event lasts while its own region moves (the noise of five others would keep it going), and
         # a strong one ends when it has fallen most of the way back: its slow tail keeps the score a
         # little above k_low long after the face has stopped moving
-        own = self.region_scores(z).get(active.peak_region)
+        own = scores.get(active.peak_region)
         release = min(options.k_high, max(options.k_low, options.release_fraction * active.peak_score))
         if own is not None and own > release:
             active.last_above, active.last_above_s, active.pictures_below = frame, t, 0

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from mer_live.stream.frames import Frame
-from mer_live.stream.sources import CameraSource, DroppedFrame, Item, Source, SourceError
+from mer_live.stream.sources import CAMERA_FPS_HINT, CameraSource, DroppedFrame, Item, Source, SourceError
 
 STEREO_SPEC = re.compile(r"^(?:camera:)?(\d+)\+(\d+)$")
 FPS_WINDOW = 60  # capture stamps per device the measured rate is taken over
@@ -131,7 +131,7 @@ class StereoCameraSource(Source):
     def __init__(
         self,
         devices: tuple[int | str, int | str],
-        fps_hint: float = 30.0,
+        fps_hint: float = CAMERA_FPS_HINT,
         allow_single_view: bool = False,
         reconnect_s: float = 2.0,
         give_up_s: float = 10.0,
@@ -247,9 +247,9 @@ def describe_devices(status: list[dict]) -> str:
     )
 
 
-def open_stereo(spec: str, fps: float | None = None, allow_single_view: bool = False) -> StereoCameraSource | None:
-    """The rig "camera:0+1" (or "0+1") names, else None."""
-    match = STEREO_SPEC.match(spec)
-    if match is None:
-        return None
-    return StereoCameraSource((int(match[1]), int(match[2])), fps_hint=fps or 30.0, allow_single_view=allow_single_view)
+def open_stereo(spec: str, fps: float | None = None, allow_single_view: bool = False) -> StereoCameraSource:
+    """The rig a spec that matches STEREO_SPEC ("camera:0+1" or "0+1") names."""
+    first, second = STEREO_SPEC.match(spec).groups()
+    return StereoCameraSource(
+        (int(first), int(second)), fps_hint=fps or CAMERA_FPS_HINT, allow_single_view=allow_single_view
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from types import SimpleNamespace
 
 import pytest
 
@@ -14,8 +13,6 @@ from mer_live.calibration.profile import Profile, ProfileError
 from mer_live.calibration.setting import base_setting, engine_setting, merged, setting_file_defaults
 from mer_live.cli.live import _profile_and_config, dashboard_setting
 from mer_live.cli.parser import build_parser
-from mer_live.stream.engine import Engine
-from mer_live.stream.features import PreprocessConfig
 from mer_live.stream.intensity import IntensityConfig
 from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.settings import ConfigError, config_from_json
@@ -117,6 +114,7 @@ def test_merged_changes_only_the_fields_named():
         ({"spotter": {"fps": 25}}, "spotter.fps: the spotter counts time in the source's own frame rate"),
         ({"features": {"n_views": 1}}, "features.n_views: the live engine's views are `views`"),
         ({"features": {"apex_intensity": "paper"}}, "features.apex_intensity: the live apex is always"),
+        ({"features": {"release_flow": "apex_to_offset"}}, "features.release_flow: the live engine computes the"),
     ],
 )
 def test_a_setting_file_naming_what_the_live_engine_takes_elsewhere_is_refused(tmp_path, data, named):
@@ -126,14 +124,3 @@ def test_a_setting_file_naming_what_the_live_engine_takes_elsewhere_is_refused(t
         base_setting(path)
     assert "fps" not in setting_file_defaults()["spotter"]  # what `mer config` prints loads back
     assert config_from_json(EngineConfig, setting_file_defaults()) == EngineConfig()
-
-
-def test_a_release_flow_other_than_the_models_is_refused():
-    trained = SimpleNamespace(release_flow="offset_to_apex")  # what a Predictor states of its checkpoint
-    other = EngineConfig(features=PreprocessConfig(release_flow="apex_to_offset"))
-    with pytest.raises(ValueError, match="features.release_flow is apex_to_offset but the model was trained"):
-        Engine(None, other, detector_factory=lambda: None, classifier=trained)
-    paper = SimpleNamespace(release_flow="apex_to_offset")
-    engine = Engine(None, EngineConfig(), detector_factory=lambda: None, classifier=paper)
-    assert engine.config.features.release_flow == "apex_to_offset"  # the default follows the model
-    assert Engine(None, other, detector_factory=lambda: None).config.features.release_flow == "apex_to_offset"

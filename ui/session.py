@@ -101,7 +101,7 @@ class Session:
         self.classifier_note = ""
         self.profile = None
         self.threshold_range, self.k_high_range = THRESHOLD_RANGE, K_HIGH_RANGE
-        self._take_controls(self._setting())
+        self._take_controls(self._setting(threshold=self.launch_threshold))
         self.run: RunInfo | None = None
         self.runs = 0
         self.stop_timeout_s = 10.0  # a run's engine not stopped by then is left to end on its own
@@ -152,7 +152,7 @@ class Session:
             from mer_live.calibration.profile import load_profile
 
             name, profile = profile, load_profile(Path(profile))
-        self._take_controls(self._setting(profile=profile, profile_name=name))
+        self._take_controls(self._setting(profile, threshold=self.launch_threshold, profile_name=name))
         self.profile = profile
         views = sorted({view for view, _ in profile.baselines})
         return f"profile applied: k_high {self.k_high:g}, k_low {self.k_low:g}, baselines for views {views}"
@@ -171,13 +171,16 @@ class Session:
         source = open_source(spec)
         return source, not source.live
 
-    def _setting(self, profile=None, controls: Mapping[str, Any] | None = None, profile_name="") -> EngineConfig:
-        """The engine setting from the launch's and `profile`, the page's `controls` laid over the options."""
+    def _setting(
+        self, profile=None, controls: Mapping[str, Any] | None = None, threshold: float | None = None, profile_name=""
+    ) -> EngineConfig:
+        """The engine setting (calibration.setting) from the launch's file and options, `profile`, the
+        page's `controls` laid over the options, and `threshold` last."""
         return engine_setting(
             self.base_config,
             profile=profile,
             options=merged(self.options, controls or {}),
-            threshold=self.threshold if controls else self.launch_threshold,
+            threshold=threshold,
             profile_name=profile_name,
         )
 
@@ -191,7 +194,7 @@ class Session:
     def _config(self, views: int | None, fps: float | None = None) -> EngineConfig:
         """The setting of a run on `views` (the stream paces itself: not realtime here)."""
         spotter = {"k_high": self.k_high, "k_low": self.k_low} | ({"fps": fps} if fps else {})
-        return self._setting(self.profile, {"views": views, "realtime": False, "spotter": spotter})
+        return self._setting(self.profile, {"views": views, "realtime": False, "spotter": spotter}, self.threshold)
 
     def _say_layout(self, found) -> None:
         self.message = f"view layout: {found.views} view(s) ({found.reason})"
