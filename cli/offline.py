@@ -6,10 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mer_live.cli.common import UserError, refuse_failed, refuse_unused, stated_views
 from mer_live.cli.options import config_from_args
+
+if TYPE_CHECKING:
+    from mer_live.model.microattnet import MicroAttNetConfig
 
 
 # ---------------------------------------------------------------- data
@@ -92,9 +97,12 @@ def _preprocess_config(args: argparse.Namespace, root: Path, dataset: str = "4DM
     return config if release_flow is None else replace(config, release_flow=release_flow)
 
 
-def _extract(args: argparse.Namespace, root: Path | None = None, release_flow: str | None = None):
+def _extract(
+    args: argparse.Namespace, root: Path | None = None, release_flow: str | None = None, apex: str | None = None
+):
     """Sequences of a dataset root (default: DATA) in its own layout and their features;
-    `release_flow` as a checkpoint was trained with (default: the config's)."""
+    `release_flow` as a checkpoint was trained with (default: the config's), the apex from --apex,
+    else `apex`, else the default source."""
     from mer_live.corpora import load_corpus
     from mer_live.model.extract import extract_dataset
 
@@ -121,8 +129,15 @@ def _extract(args: argparse.Namespace, root: Path | None = None, release_flow: s
         workers=args.workers,
         face_model=args.face_model,
         ray=getattr(args, "ray", None),
+        apex=_apex(args, apex),
     )
     return corpus.sequences, extraction
+
+
+def _apex(args: argparse.Namespace, fallback: str | None = None) -> str:
+    from mer_live.model.config import DEFAULT_APEX
+
+    return args.apex or fallback or DEFAULT_APEX
 
 
 def _single_root(args: argparse.Namespace) -> Path:
@@ -139,7 +154,12 @@ def cmd_extract(args: argparse.Namespace) -> None:
         refuse_unused(args, "with --ray (one Ray task per sequence)", ["workers"])
     sequences, extraction = _extract(args)
     errors = extraction.apex_errors(sequences)
-    report = {"sequences": len(sequences), "extracted": len(extraction.features), "skipped": len(extraction.skipped)}
+    report = {
+        "sequences": len(sequences),
+        "extracted": len(extraction.features),
+        "skipped": len(extraction.skipped),
+        "apex": _apex(args),
+    }
     if errors:
         report["apex_error_frames"] = {
             "mean": round(float(np.mean(errors)), 2),
@@ -170,7 +190,35 @@ def _train_config(args: argparse.Namespace):
     from mer_live.model.config import TrainConfig
     from mer_live.stream.settings import load_config
 
-    return config_from_args(TrainConfig, args, load_config(TrainConfig, args.config) if args.config else None)
+    config = config_from_args(TrainConfig, args, load_config(TrainConfig, args.config) if args.config else None)
+    if config.freeze != "none" and getattr(args, "init", None) is None:
+        raise UserError(f"--freeze {config.freeze} keeps layers of a starting checkpoint: give one with --init")
+    return config
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """A checkpoint training starts from (--init): its architecture, weights and feature settings."""
+
+    path: Path
+    model_config: MicroAttNetConfig
+    state: dict
+    release_flow: str
+
+    def recorded(self, freeze: str) -> dict:
+        return {"checkpoint": str(self.path), "freeze": freeze}
+
+
+def _starting_point(args: argparse.Namespace) -> StartingPoint | None:
+    """The --init checkpoint, loaded (a problem names the file), or None."""
+    if args.init is None:
+        return None
+    from mer_live.model.checkpoint import load_checkpoint
+
+    if getattr(args, "no_fusion_attention", False) or getattr(args, "no_se", False):
+        raise UserError("--init: the architecture is the starting checkpoint's; drop --no-fusion-attention / --no-se")
+    model, checkpoint = load_checkpoint(args.init)
+    return StartingPoint(args.init, model.config, model.state_dict(), checkpoint.release_flow)
 
 
 def _device(args: argparse.Namespace):
@@ -190,10 +238,24 @@ def cmd_train(args: argparse.Namespace) -> None:
     from mer_live.stream.settings import config_to_json
 
     device, train_config = _device(args), _train_config(args)  # refused before any extraction
-    sequences, extraction = _extract(args)
+    start = _starting_point(args)
+    release_flow = start.release_flow if start else None
+    sequences, extraction = _extract(args, release_flow=release_flow)
     split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, train_config.seed)
-    model_config = replace(MicroAttNetConfig(), fusion_attention=not args.no_fusion_attention, se_block=not args.no_se)
-    model, history = train_model(split.train, split.val, extraction.features, model_config, train_config, device=device)
+    model_config = (
+        start.model_config
+        if start
+        else replace(MicroAttNetConfig(), fusion_attention=not args.no_fusion_attention, se_block=not args.no_se)
+    )
+    model, history = train_model(
+        split.train,
+        split.val,
+        extraction.features,
+        model_config,
+        train_config,
+        device=device,
+        init_state=start.state if start else None,
+    )
     report = evaluate_probs(split.test, predict_sequences(model, split.test, extraction.features), args.threshold)
     extra = {
         "subjects": split.subjects(),
@@ -202,7 +264,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         "test_report": report,
         "data": str(args.data),
         "threshold": args.threshold,
-        "release_flow": _preprocess_config(args, args.data).release_flow,
+        "release_flow": _preprocess_config(args, args.data, release_flow=release_flow).release_flow,
+        "apex": _apex(args),
+        "init": start.recorded(train_config.freeze) if start else None,
         "train": config_to_json(train_config),
     }
     save_checkpoint(args.out, model, labels=list(CLASSES), extra=extra)
@@ -239,7 +303,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             "--protocol holdout evaluates a checkpoint: give --model (or train per fold with --protocol loso)"
         )
     model, checkpoint = load_checkpoint(args.model)
-    sequences, extraction = _extract(args, release_flow=checkpoint.release_flow)
+    sequences, extraction = _extract(args, release_flow=checkpoint.release_flow, apex=checkpoint.extra.get("apex"))
     usable = _usable(sequences, extraction)
     if args.subjects:
         wanted = set(args.subjects.split(","))
@@ -265,12 +329,15 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from mer_live.corpora.labels import CLASSES
+    from mer_live.model.microattnet import MicroAttNetConfig
     from mer_live.model.protocols import fold_table, loso, subject_per_dataset
 
     device, train_config = _device(args), _train_config(args)  # refused before any extraction
+    start = _starting_point(args)
+    release_flow = start.release_flow if start else None
     started = time.perf_counter()
     if args.protocol == "loso":
-        sequences, extraction = _extract(args)
+        sequences, extraction = _extract(args, release_flow=release_flow)
         sequences, features, classes, threshold = (
             _usable(sequences, extraction),
             extraction.features,
@@ -282,7 +349,7 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
 
         sequences, features, names = [], {}, set()
         for root in args.data:
-            found, extraction = _extract(args, root)
+            found, extraction = _extract(args, root, release_flow=release_flow)
             mapped = [
                 replace(s, labels=(label,))
                 for s in _usable(found, extraction)
@@ -308,8 +375,12 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
         threshold=threshold,
         val_fraction=args.val_fraction,
         device=device,
+        model_config=start.model_config if start else MicroAttNetConfig(),
+        init_state=start.state if start else None,
     )
     report["protocol"] = args.protocol
+    report["apex"] = _apex(args)
+    report["init"] = start.recorded(train_config.freeze) if start else None
     report["wall_s"] = round(time.perf_counter() - started, 1)
     print(fold_table(report), file=sys.stderr)
     print(json.dumps(report, indent=2))
@@ -318,6 +389,7 @@ def _evaluate_loso(args: argparse.Namespace) -> None:
 def cmd_ablate(args: argparse.Namespace) -> None:
     from mer_live.model.evaluate import ablate, ablation_table, make_split
 
+    refuse_unused(args, "in mer ablate (each configuration trains from scratch)", ["init"])
     device, train_config = _device(args), _train_config(args)  # refused before any extraction
     sequences, extraction = _extract(args)
     split = make_split(_usable(sequences, extraction), args.test_fraction, args.val_fraction, train_config.seed)

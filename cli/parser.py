@@ -106,6 +106,14 @@ def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
         "the options given here override the file",
     )
     add_config_options(group, TrainConfig)
+    group.add_argument(
+        "--init",
+        type=existing_path,
+        default=None,
+        metavar="CHECKPOINT.pt",
+        help="start from this checkpoint's weights (fine-tuning; --freeze keeps some layers), e.g. a model "
+        "pre-trained on generated faces (mer train SYNTH-SET --out pre.pt); per fold under loso/composite",
+    )
     if not per_fold:
         group.add_argument(
             "--test-fraction", type=float, default=0.25, help="fraction of subjects held out for testing"
@@ -127,6 +135,7 @@ def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
 
 def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
     from mer_live.corpora import CLIP_SETS
+    from mer_live.model.config import APEX_SOURCES, DEFAULT_APEX
 
     p.add_argument(
         "data",
@@ -154,6 +163,14 @@ def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
         choices=(1, 2),
         help="views side by side per frame (default: as DATA/dataset.json states, else 2 for 4DME, 1 for the "
         "one-face datasets)",
+    )
+    p.add_argument(
+        "--apex",
+        default=None,
+        choices=APEX_SOURCES,
+        help=f"where each clip's apex is taken for its phase features: the coding sheet's (labelled; "
+        f"detected where the sheet gives none), detected from the flow, or the middle of onset…offset "
+        f"(default: {DEFAULT_APEX}; mer evaluate --model: the checkpoint's)",
     )
     p.add_argument("--workers", type=int, default=2, help="extraction processes")
     p.add_argument(

@@ -73,7 +73,8 @@ def load_checkpoint(
         payload = torch.load(path, map_location=map_location, weights_only=True)
     # torch.load reports damaged files through many exception types (zip, unpickling, EOF, runtime errors).
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (corrupt or truncated?): {exc}") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable torch checkpoint (corrupt or truncated?): {reason}") from exc
 
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: expected a dict, got {type(payload).__name__}")

@@ -9,6 +9,11 @@ from pydantic import Field
 from mer_live.stream.settings import Switch, config_class
 
 DEVICES = ("auto", "cpu", "cuda")
+# Where a clip's apex is taken for its phase features (model.extract.apex_position). The default was
+# measured on generated design sets (docs/measurements.md, "Recognition on small sets"); on real
+# CASME II clips the detected apex was 13.8 frames off the coder's, the middle of onset…offset 8.1.
+APEX_SOURCES = ("labelled", "detected", "middle")
+DEFAULT_APEX = "labelled"
 
 
 @config_class
@@ -22,8 +27,31 @@ class TrainConfig:
     lr: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate (the paper's is 1e-4; README: Honest notes)")
     focal_gamma: float = Field(1.0, ge=0, description="focal loss γ (paper: focal loss, γ unstated)")
     patience: int = Field(8, ge=1, description="epochs without a better validation loss before stopping (assumption)")
-    augment: Switch = Field(True, description="mirror and shift training samples (assumption, see `augment`)")
+    augment: Switch = Field(True, description="mirror and shift training samples (assumption, model.augment)")
     max_shift_px: int = Field(8, ge=0, description="the augmentation's largest shift (px)")
+    rotate_degrees: float = Field(
+        0.0, ge=0, le=45, description="turn training samples by up to ± this, vectors with them (0: off)"
+    )
+    zoom: float = Field(
+        0.0, ge=0, lt=1, description="zoom training samples by up to ± this share, vectors with them (0: off)"
+    )
+    magnitude_jitter: float = Field(
+        0.0, ge=0, lt=1, description="scale each training sample's flow by 1 ± up to this (0: off)"
+    )
+    mixup: Literal["none", "within_class", "across"] = Field(
+        "none", description="blend training samples: with one of the same labels, or any (labels blended too)"
+    )
+    mixup_alpha: float = Field(0.4, gt=0, description="mixup's Beta(α, α) for the blend weight")
+    class_balance: Literal["none", "sampler", "loss_weights"] = Field(
+        "none",
+        description="rare classes drawn more often (sampler) or their positives weighted up in the loss "
+        "(loss_weights), both ∝ 1 / the class's training samples",
+    )
+    freeze: Literal["none", "block1", "streams"] = Field(
+        "none",
+        description="with --init: layers kept as the starting checkpoint has them: the streams' first "
+        "blocks, or all of the streams with their attention and SE (only the head learns)",
+    )
     schedule: Literal["none", "cosine", "plateau"] = Field(
         "none",
         description="learning-rate schedule: cosine falls to 0 over the epochs; plateau halves it after 3 "

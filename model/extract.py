@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mer_live.corpora.fourdme import Sequence
+from mer_live.model.config import APEX_SOURCES
 from mer_live.stream.face import MediaPipeFaceDetector, NoFaceError
 from mer_live.stream.features import FeatureCache, PreprocessConfig, event_features, stack_samples
 from mer_live.stream.folders import DatasetError
@@ -62,11 +63,29 @@ def _worker_detector(face_model: str | None) -> MediaPipeFaceDetector:
     return _detector
 
 
-def extract_sequence(seq: Sequence, config: PreprocessConfig, face_model: str | None = None) -> dict[str, np.ndarray]:
+def apex_position(seq: Sequence, numbers: list[int], source: str) -> int | None:
+    """Where in `numbers` (the clip's onset…offset frames) the apex is taken: the coding sheet's
+    (`labelled`, when the sheet gives one), the middle of onset…offset (`middle`), or None: detected
+    from the flow (eq. 1–3). Never the onset itself, whose rise would be no motion at all."""
+    if source not in APEX_SOURCES:
+        raise ValueError(f"apex must be one of {', '.join(APEX_SOURCES)}, got {source!r}")
+    if source == "labelled" and seq.apex is not None:
+        target = seq.apex
+    elif source == "middle":
+        target = (seq.onset + seq.offset) / 2
+    else:
+        return None
+    nearest = int(np.argmin([abs(n - target) for n in numbers]))
+    return min(max(nearest, 1), len(numbers) - 1)
+
+
+def extract_sequence(
+    seq: Sequence, config: PreprocessConfig, face_model: str | None = None, apex: str = "detected"
+) -> dict[str, np.ndarray]:
     """Phase features of one sequence: samples (V·2, 3, S, S) float16, apex frame per view, curves."""
     numbers = seq.event_numbers()
     frames = [seq.load_frame(n) for n in numbers]
-    views = event_features(frames, _worker_detector(face_model), config)
+    views = event_features(frames, _worker_detector(face_model), config, apex_position(seq, numbers, apex))
     return {
         "samples": stack_samples(views).astype(np.float16),
         "apex_frames": np.array([numbers[v.apex_offset] for v in views]),
@@ -75,10 +94,10 @@ def extract_sequence(seq: Sequence, config: PreprocessConfig, face_model: str | 
     }
 
 
-def _extract_or_reason(args: tuple[Sequence, PreprocessConfig, str | None]) -> tuple[str, dict | str]:
-    seq, config, face_model = args
+def _extract_or_reason(args: tuple[Sequence, PreprocessConfig, str | None, str]) -> tuple[str, dict | str]:
+    seq, config, face_model, apex = args
     try:
-        return seq.key, extract_sequence(seq, config, face_model)
+        return seq.key, extract_sequence(seq, config, face_model, apex)
     except NoFaceError:
         return seq.key, f"no face found in {seq.folder}"
     except (DatasetError, ValueError) as exc:
@@ -93,11 +112,15 @@ def extract_dataset(
     face_model: str | None = None,
     progress: bool = True,
     ray: str | None = None,
+    apex: str = "detected",
 ) -> Extraction:
     """Features for every sequence, from the cache when present; new ones are computed and cached.
-    `ray`: one Ray task per sequence instead of `workers` processes, on a local Ray ("local") or the
-    cluster at that address (see model.batch)."""
-    cache = FeatureCache(cache_dir, config)
+    `apex`: where each clip's apex is taken (`apex_position`). `ray`: one Ray task per sequence
+    instead of `workers` processes, on a local Ray ("local") or the cluster at that address (see
+    model.batch)."""
+    if apex not in APEX_SOURCES:
+        raise ValueError(f"apex must be one of {', '.join(APEX_SOURCES)}, got {apex!r}")
+    cache = FeatureCache(cache_dir, config, apex)
     result = Extraction()
     todo = []
     for seq in sequences:
@@ -106,7 +129,7 @@ def extract_dataset(
             result.features[seq.key] = cached
         else:
             todo.append(seq)
-    jobs = [(seq, config, face_model) for seq in todo]
+    jobs = [(seq, config, face_model, apex) for seq in todo]
     if ray is not None and jobs:
         from mer_live.model.batch import ray_session, run_on_ray
 

@@ -14,9 +14,17 @@ class FocalLoss(nn.Module):
     ``p_t`` is the probability given to the target (``p`` for positives, ``1 - p`` for negatives) and
     ``alpha_t`` is ``alpha`` for positives and ``1 - alpha`` for negatives (no weighting when ``alpha``
     is None). With ``gamma=0`` and ``alpha=None`` this is exactly BCE-with-logits.
+    ``positive_weights`` (C,) scales each class's positive terms (a soft target t by 1 + (w − 1)·t),
+    so a rare class counts as much as a common one (TrainConfig.class_balance).
     """
 
-    def __init__(self, gamma: float = 2.0, alpha: float | None = None, reduction: str = "mean"):
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: float | None = None,
+        reduction: str = "mean",
+        positive_weights: Tensor | None = None,
+    ):
         super().__init__()
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
@@ -27,6 +35,7 @@ class FocalLoss(nn.Module):
         self.gamma = gamma
         self.alpha = alpha
         self.reduction = reduction
+        self.positive_weights = positive_weights
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         if logits.shape != targets.shape:
@@ -39,6 +48,8 @@ class FocalLoss(nn.Module):
             loss = (1 - p_t) ** self.gamma * loss
         if self.alpha is not None:
             loss = (self.alpha * targets + (1 - self.alpha) * (1 - targets)) * loss
+        if self.positive_weights is not None:
+            loss = (1 + (self.positive_weights - 1) * targets) * loss
         if self.reduction == "mean":
             return loss.mean()
         if self.reduction == "sum":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -45,6 +45,12 @@ class MicroAttNetConfig:
         description="Assumption: MaxPool 4 per block, so 224 -> 56 -> 14 and the flatten is 3 * 32 * 14 * 14 = 18816.",
     )
     conv_dropout: Rate = Field(0.1, description="Assumption: dropout rate of the conv blocks.")
+    conv_dropout_at: Literal["before_pool", "after_pool"] = Field(
+        "after_pool",
+        description="Deviation: the paper's block is Conv-BN-ReLU-Dropout-MaxPool (before_pool). After the "
+        "pool the same rate masks 16x fewer values: a CPU training step takes 0.55x the time, and the "
+        "scores are the same within seed noise (docs/measurements.md). Inference is identical (no dropout).",
+    )
     fc_dropout: Rate = Field(0.5, description="Assumption: dropout rate of the head.")
     fc_hidden: Width = Field(128, description="Assumption: head hidden width.")
     attention_hidden: Width = Field(
@@ -81,19 +87,21 @@ class MicroAttNetConfig:
 
 
 class ConvBlock(nn.Sequential):
-    """Conv-BN-ReLU-Dropout-MaxPool."""
+    """Conv-BN-ReLU-Dropout-MaxPool (the paper's), or Conv-BN-ReLU-MaxPool-Dropout (`conv_dropout_at`)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dropout: float, pool_size: int):
-        super().__init__(
-            OrderedDict(
-                # No conv bias: BatchNorm's shift makes it redundant.
-                conv=nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-                bn=nn.BatchNorm2d(out_channels),
-                relu=nn.ReLU(inplace=True),
-                drop=nn.Dropout(dropout),
-                pool=nn.MaxPool2d(pool_size),
-            )
+    def __init__(self, in_channels: int, out_channels: int, cfg: MicroAttNetConfig):
+        layers = OrderedDict(
+            # No conv bias: BatchNorm's shift makes it redundant.
+            conv=nn.Conv2d(in_channels, out_channels, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=False),
+            bn=nn.BatchNorm2d(out_channels),
+            relu=nn.ReLU(inplace=True),
         )
+        dropout, pool = nn.Dropout(cfg.conv_dropout), nn.MaxPool2d(cfg.pool_size)
+        if cfg.conv_dropout_at == "before_pool":
+            layers.update(drop=dropout, pool=pool)
+        else:
+            layers.update(pool=pool, drop=dropout)
+        super().__init__(layers)
 
 
 class Stream(nn.Module):
@@ -105,10 +113,8 @@ class Stream(nn.Module):
 
     def __init__(self, cfg: MicroAttNetConfig):
         super().__init__()
-        self.block1 = ConvBlock(1, cfg.block1_channels, cfg.kernel_size, cfg.conv_dropout, cfg.pool_size)
-        self.block2 = ConvBlock(
-            cfg.block1_channels, cfg.block2_channels, cfg.kernel_size, cfg.conv_dropout, cfg.pool_size
-        )
+        self.block1 = ConvBlock(1, cfg.block1_channels, cfg)
+        self.block2 = ConvBlock(cfg.block1_channels, cfg.block2_channels, cfg)
 
 
 class FusionAttention(nn.Module):

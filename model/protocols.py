@@ -12,7 +12,9 @@ with its dataset, so folds never merge two datasets' "sub01".
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -26,6 +28,9 @@ from mer_live.model.metrics import recognition_report
 from mer_live.model.microattnet import MicroAttNetConfig
 from mer_live.model.train import predict_sequences, split_subjects, train_model
 
+log = logging.getLogger(__name__)
+MIN_CLASS_CLIPS = 5  # fewer training clips of a class in a fold than this, and the fold warns
+
 
 def loso(
     sequences: list[Sequence],
@@ -37,8 +42,13 @@ def loso(
     val_fraction: float = 0.2,
     device=None,
     progress: bool = True,
+    init_state: dict | None = None,
+    min_class_clips: int = MIN_CLASS_CLIPS,
 ) -> dict:
-    """Pooled report over all folds, a row per fold, and per dataset when the sequences come from several."""
+    """Pooled report over all folds, a row per fold (with its training clips per class and its wall
+    time), and per dataset when the sequences come from several. Every fold starts from `init_state`
+    when given (fine-tuning), else from scratch. A class with fewer than `min_class_clips` training
+    clips in a fold is warned about: its score there says little."""
     subjects = sorted({s.subject for s in sequences})
     if len(subjects) < 3:
         raise ValueError(f"leave-one-subject-out needs ≥ 3 subjects (test, validation, training), got {len(subjects)}")
@@ -46,13 +56,31 @@ def loso(
     folds = []
     bar = tqdm(subjects, desc="loso", unit="fold", disable=not progress, file=sys.stderr)
     for subject in bar:
+        started = time.perf_counter()
         test_rows = [i for i, s in enumerate(sequences) if s.subject == subject]
         rest = [s for s in sequences if s.subject != subject]
         train_subjects, _ = split_subjects([s.subject for s in rest], val_fraction, train_config.seed)
         train = [s for s in rest if s.subject in train_subjects]
         val = [s for s in rest if s.subject not in train_subjects]
+        counts = clips_per_class(train, classes)
+        rare = [f"{name} ({n})" for name, n in counts.items() if n < min_class_clips]
+        if rare:
+            log.warning(
+                "fold %s: fewer than %d training clips of %s: those scores say little",
+                subject,
+                min_class_clips,
+                ", ".join(rare),
+            )
         model, history = train_model(
-            train, val, features, model_config, train_config, device=device, progress=False, classes=classes
+            train,
+            val,
+            features,
+            model_config,
+            train_config,
+            device=device,
+            progress=progress,
+            classes=classes,
+            init_state=init_state,
         )
         test = [sequences[i] for i in test_rows]
         probs[test_rows] = predict_sequences(model, test, features)
@@ -65,6 +93,8 @@ def loso(
                 "uar": _rounded(fold["uar"]),
                 "absent": fold["absent"],
                 "epochs": len(history),
+                "train_clips": counts,
+                "wall_s": round(time.perf_counter() - started, 1),
             }
         )
         bar.set_postfix(subject=subject, uf1=f"{fold['uf1']:.3f}")
@@ -97,16 +127,30 @@ def subject_per_dataset(sequences: list[Sequence], features: dict) -> tuple[list
     return renamed, {new.key: features[old.key] for old, new in zip(sequences, renamed)}
 
 
+def clips_per_class(sequences: list[Sequence], classes: tuple[str, ...]) -> dict[str, int]:
+    """How many of the clips carry each class."""
+    hot = np.stack([s.multi_hot(classes) for s in sequences]) if sequences else np.zeros((0, len(classes)))
+    return {name: int(n) for name, n in zip(classes, hot.sum(axis=0))}
+
+
 def fold_table(report: dict) -> str:
-    lines = [f"{'subject':<16} {'n':>4} {'UF1':>7} {'UAR':>7} {'epochs':>7}  absent classes"]
+    """One line per fold: its scores, epochs, wall time and training clips per class (by initial)."""
+    classes = report["classes"]
+    per_class = " ".join(f"{name[:3]:>4}" for name in classes)
+    lines = [f"{'subject':<16} {'n':>4} {'UF1':>7} {'UAR':>7} {'epochs':>7} {'wall s':>7}  train clips: {per_class}"]
     lines += [
-        f"{f['subject']:<16} {f['n']:>4} {f['uf1']:>7.4f} {f['uar']:>7.4f} {f['epochs']:>7}  "
-        f"{', '.join(f['absent']) or '-'}"
+        f"{f['subject']:<16} {f['n']:>4} {f['uf1']:>7.4f} {f['uar']:>7.4f} {f['epochs']:>7} {f['wall_s']:>7.0f}  "
+        f"{'':>13}{_counts_row(f['train_clips'], classes)}"
+        + (f"  absent: {', '.join(f['absent'])}" if f["absent"] else "")
         for f in report["folds"]
     ]
     pooled = report["pooled"]
     lines.append(f"{'pooled':<16} {pooled['n']:>4} {pooled['uf1']:>7.4f} {pooled['uar']:>7.4f}")
     return "\n".join(lines)
+
+
+def _counts_row(counts: dict[str, int], classes: list[str]) -> str:
+    return " ".join(f"{counts[name]:>4}" for name in classes)
 
 
 def _rounded(value: float) -> float:

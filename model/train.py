@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from mer_live.corpora.fourdme import Sequence
 from mer_live.corpora.labels import CLASSES
+from mer_live.model.augment import FlowAugment
 from mer_live.model.config import DEVICES, TrainConfig
 from mer_live.model.loss import FocalLoss
 from mer_live.model.microattnet import MicroAttNet, MicroAttNetConfig
@@ -53,40 +54,50 @@ def sample_arrays(
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def augment(x: np.ndarray, rng: np.random.Generator, max_shift_px: int) -> np.ndarray:
-    """Label-preserving changes of flow samples (N, 3, S, S), u, v, m: a mirrored face (u changes
-    sign) and a small shift, so the model sees more faces than the training subjects' own."""
-    x = x.copy()
-    mirror = rng.random(len(x)) < 0.5
-    x[mirror] = x[mirror, :, :, ::-1]
-    x[mirror, 0] *= -1
-    for i, (dy, dx) in enumerate(rng.integers(-max_shift_px, max_shift_px + 1, size=(len(x), 2))):
-        x[i] = np.roll(x[i], (dy, dx), axis=(1, 2))
-    return x
+def class_counts(y: np.ndarray, classes: tuple[str, ...] = CLASSES) -> dict[str, int]:
+    """Training samples carrying each class."""
+    return {name: int(n) for name, n in zip(classes, (y > 0).sum(axis=0))}
 
 
-def _batches(n: int, size: int, rng: np.random.Generator | None):
-    order = rng.permutation(n) if rng is not None else np.arange(n)
+def _inverse_class_frequency(y: np.ndarray) -> np.ndarray:
+    """Per class, (mean positives per class) / (its positives): 1 for a class of average size."""
+    positives = np.maximum((y > 0).sum(axis=0), 1).astype(np.float64)
+    return positives.mean() / positives
+
+
+def _sample_weights(y: np.ndarray) -> np.ndarray:
+    """A sample's draw probability ∝ the inverse frequency of its rarest class."""
+    weights = ((y > 0) * _inverse_class_frequency(y)[None]).max(axis=1)
+    weights[weights == 0] = 1.0
+    return weights / weights.sum()
+
+
+def _batches(n: int, size: int, rng: np.random.Generator | None, weights: np.ndarray | None = None):
+    if weights is not None:
+        order = rng.choice(n, size=n, replace=True, p=weights)
+    else:
+        order = rng.permutation(n) if rng is not None else np.arange(n)
     for start in range(0, n, size):
         yield order[start : start + size]
 
 
 def _epoch_loss(
-    model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None, max_shift_px=0, scaler=None
+    model, loss_fn, x, y, batch_size, device, optimizer=None, rng=None, augment=None, scaler=None, weights=None
 ) -> float:
-    """Mean loss over one pass; with an optimizer it trains. On a GPU the forward pass runs in mixed
-    precision (float16 autocast, the loss scaled against underflow by `scaler`)."""
+    """Mean loss over one pass; with an optimizer it trains (`augment` changes each batch, `weights`
+    draws the samples). On a GPU the forward pass runs in mixed precision (float16 autocast, the
+    loss scaled against underflow by `scaler`)."""
     total = 0.0
     mixed = device.type == "cuda"
     scaler = scaler or torch.amp.GradScaler("cuda", enabled=mixed)
-    for idx in _batches(len(x), batch_size, rng):
+    for idx in _batches(len(x), batch_size, rng, weights):
         if optimizer is not None and len(idx) < 2:
             continue  # BatchNorm cannot train on a single sample
-        batch = x[idx].astype(np.float32)
-        if optimizer is not None and max_shift_px:
-            batch = augment(batch, rng, max_shift_px)
-        xb = torch.from_numpy(batch).to(device)
-        yb = torch.from_numpy(y[idx]).to(device)
+        batch, targets = x[idx].astype(np.float32), y[idx]
+        if optimizer is not None and augment is not None:
+            batch, targets = augment(batch, targets, rng)
+        xb = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+        yb = torch.from_numpy(np.ascontiguousarray(targets)).to(device)
         with torch.autocast("cuda", dtype=torch.float16) if mixed else contextlib.nullcontext():
             loss = loss_fn(model(xb).float(), yb)
         if optimizer is not None:
@@ -98,6 +109,32 @@ def _epoch_loss(
     return total / len(x)
 
 
+def start_from(model: MicroAttNet, init_state: dict[str, torch.Tensor]) -> list[str]:
+    """Load a starting checkpoint's weights; a layer whose shape differs (the output layer when the
+    class count does) keeps its fresh weights. Returns the names of the layers left fresh."""
+    own = model.state_dict()
+    fresh = [k for k in own if k not in init_state or init_state[k].shape != own[k].shape]
+    model.load_state_dict({k: v for k, v in init_state.items() if k not in fresh and k in own}, strict=False)
+    return fresh
+
+
+def frozen_modules(model: MicroAttNet, freeze: str) -> list[torch.nn.Module]:
+    """The modules `freeze` keeps as they start: none, the streams' first blocks, or everything
+    before the head (streams, fusion attention, SE)."""
+    if freeze == "none":
+        return []
+    if freeze == "block1":
+        return [stream.block1 for stream in model.streams]
+    return [m for m in (model.streams, model.attn1, model.attn2, model.se) if m is not None]
+
+
+def _set_training(model: MicroAttNet, frozen: list[torch.nn.Module]) -> None:
+    """Train mode, except frozen modules: their BatchNorm statistics stay the checkpoint's."""
+    model.train()
+    for module in frozen:
+        module.eval()
+
+
 def train_model(
     train: list[Sequence],
     val: list[Sequence],
@@ -107,22 +144,39 @@ def train_model(
     device: torch.device | None = None,
     progress: bool = True,
     classes: tuple[str, ...] = CLASSES,
+    init_state: dict[str, torch.Tensor] | None = None,
 ) -> tuple[MicroAttNet, list[dict]]:
-    """Train with early stopping on validation loss; returns the best model (eval mode) and the history."""
+    """Train with early stopping on validation loss; returns the best model (eval mode) and the history.
+    With `init_state` (a checkpoint's weights) training starts from them, `config.freeze` kept fixed."""
     device = device or choose_device()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     x_train, y_train = sample_arrays(train, features, classes)
     x_val, y_val = sample_arrays(val, features, classes)
-    model = MicroAttNet(replace(model_config, n_classes=len(classes))).to(device)
+    model = MicroAttNet(replace(model_config, n_classes=len(classes)))
+    frozen = []
+    if init_state is not None:
+        start_from(model, init_state)
+        frozen = frozen_modules(model, config.freeze)
+        for module in frozen:
+            module.requires_grad_(False)
+    elif config.freeze != "none":
+        raise ValueError(f"freeze={config.freeze!r} keeps layers of a starting checkpoint: give one (--init)")
+    model = model.to(device)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
-    loss_fn = FocalLoss(gamma=config.focal_gamma)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    positive_weights = None
+    if config.class_balance == "loss_weights":
+        positive_weights = torch.from_numpy(_inverse_class_frequency(y_train).astype(np.float32)).to(device)
+    loss_fn = FocalLoss(gamma=config.focal_gamma, positive_weights=positive_weights)
+    val_loss_fn = FocalLoss(gamma=config.focal_gamma)
+    sample_weights = _sample_weights(y_train) if config.class_balance == "sampler" else None
+    augment = FlowAugment(config)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     scheduler = _scheduler(optimizer, config)
     best_loss, best_state, since_best, history = float("inf"), None, 0, []
-    bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress, file=sys.stderr)
+    bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress, file=sys.stderr, leave=False)
     for epoch in bar:
-        model.train()
+        _set_training(model, frozen)
         train_loss = _epoch_loss(
             model,
             loss_fn,
@@ -132,12 +186,13 @@ def train_model(
             device,
             optimizer,
             rng,
-            config.max_shift_px if config.augment else 0,
+            augment if augment.active else None,
             scaler,
+            sample_weights,
         )
         model.eval()
         with torch.inference_mode():
-            val_loss = _epoch_loss(model, loss_fn, x_val, y_val, config.batch_size, device)
+            val_loss = _epoch_loss(model, val_loss_fn, x_val, y_val, config.batch_size, device)
         history.append(
             {
                 "epoch": epoch + 1,

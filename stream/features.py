@@ -144,9 +144,13 @@ def view_features(
 
 
 def event_features(
-    frames: list[np.ndarray], detector: FaceDetector, config: PreprocessConfig = PreprocessConfig()
+    frames: list[np.ndarray],
+    detector: FaceDetector,
+    config: PreprocessConfig = PreprocessConfig(),
+    apex_at: int | None = None,
 ) -> list[ViewFeatures]:
-    """Features of every view for an event given its onset…offset RGB frames (side by side)."""
+    """Features of every view for an event given its onset…offset RGB frames (side by side); the
+    apex (a position in `frames`) is detected per view unless given."""
     if len(frames) < 2:
         raise ValueError(f"an event needs at least 2 frames, got {len(frames)}")
     per_view = list(zip(*(split_views(f, config.n_views) for f in frames)))
@@ -154,7 +158,7 @@ def event_features(
     for view_frames in per_view:
         window = fixed_crop_window(view_frames, detector, config.margin, config.cropped)
         crops = [gray_crop(f, window.crop, config.size) for f in view_frames]
-        results.append(view_features(crops, window, config))
+        results.append(view_features(crops, window, config, apex_at))
     return results
 
 
@@ -166,8 +170,8 @@ def stack_samples(views: list[ViewFeatures]) -> np.ndarray:
 class FeatureCache:
     """Phase features per sequence on disk, keyed by the preprocessing config, so reruns skip extraction."""
 
-    def __init__(self, folder: Path, config: PreprocessConfig):
-        self.folder = Path(folder) / f"features-{config.digest()}"
+    def __init__(self, folder: Path, config: PreprocessConfig, apex: str = "detected"):
+        self.folder = Path(folder) / (f"features-{config.digest()}" + ("" if apex == "detected" else f"-apex-{apex}"))
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:

@@ -52,6 +52,10 @@ def _mer(*args, timeout=120):
         "train config field",
         "threshold 1.5",
         "epochs 0",
+        "freeze without init",
+        "init with another architecture",
+        "init not a checkpoint",
+        "init in ablate",
     ],
 )
 def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case, capsys):
@@ -88,6 +92,13 @@ def test_bad_setup_exits_2_with_one_line_before_any_work(tmp_path, case, capsys)
         ),
         "threshold 1.5": (["calibrate", video, "--threshold", "1.5"], "decision_threshold"),
         "epochs 0": (["train", tmp_path, "--out", tmp_path / "m.pt", "--epochs", "0"], "epochs"),
+        "freeze without init": (["train", tmp_path, "--out", tmp_path / "m.pt", "--freeze", "block1"], "--init"),
+        "init with another architecture": (
+            ["train", tmp_path, "--out", tmp_path / "m.pt", "--init", profile, "--no-se"],
+            "--no-se",
+        ),
+        "init not a checkpoint": (["train", tmp_path, "--out", tmp_path / "m.pt", "--init", profile], "profile.json"),
+        "init in ablate": (["ablate", tmp_path, "--init", profile], "--init"),
     }[case]
     code, stderr = _mer_in_process(args, capsys)
     assert code == 2, stderr
