@@ -161,12 +161,16 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
 def cmd_stream(args: argparse.Namespace) -> None:
     from mer_live.stream.sinks import CsvSink, JsonlSink, MegcSink
 
-    writable(args.events, args.csv, args.megc)
+    writable(args.events, args.csv, args.megc, args.elan)
     sinks = [JsonlSink(args.events)]
     if args.csv:
         sinks.append(CsvSink(args.csv))
     if args.megc:
         sinks.append(MegcSink(args.megc))
+    if args.elan:
+        from mer_live.stream.elan import ElanSink
+
+        sinks.append(ElanSink(args.elan, media=args.source if Path(str(args.source)).is_file() else None))
     summary = run_engine(args, sinks, status_line=not args.quiet)
     summary["events_file"] = str(args.events)
     print(json.dumps(summary, indent=2))

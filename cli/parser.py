@@ -298,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=Path, default=Path("events.jsonl"), help="live JSONL event log")
     p.add_argument("--csv", type=Path, default=None, help="also write events as CSV")
     p.add_argument("--megc", type=Path, default=None, help="also write MEGC spotting rows")
+    p.add_argument(
+        "--elan",
+        type=Path,
+        default=None,
+        metavar="OUT.eaf",
+        help="also write an ELAN file when the run ends: tiers micro, macro, labels, face state (the recording linked)",
+    )
     p.set_defaults(func=live.cmd_stream)
 
     p = sub.add_parser("spot", help="run the live spotter over every recording of a dataset (MEGC CSV)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pympi
 import pytest
 from conftest import free_port, wait_for, write_video
 
@@ -54,6 +55,7 @@ def test_api_endpoints_drive_a_live_session(served):
         "/export_jsonl",
         "/export_csv",
         "/export_megc",
+        "/export_elan",
         "/export_summary",
         "/set_threshold",
         "/set_onset_threshold",
@@ -92,6 +94,11 @@ def test_api_endpoints_drive_a_live_session(served):
     assert Path(client.predict(api_name="/export_csv")).read_text().startswith("event_id,source,kind")
     megc = Path(client.predict(api_name="/export_megc")).read_text().splitlines()
     assert megc[0] == "subject,video,onset,offset,emotion,apex" and len(megc) >= 2
+    elan = pympi.Elan.Eaf(client.predict(api_name="/export_elan"))
+    first = sorted(elan.get_annotation_data_for_tier(events[0]["kind"]))[0]
+    assert first[:2] == (round(events[0]["onset_s"] * 1000), round(events[0]["offset_s"] * 1000))
+    assert [a[2] for a in elan.get_annotation_data_for_tier("markers")] == ["question 3"]
+    assert elan.get_annotation_data_for_tier("face state")
     assert "no model" in client.predict(str(session.folder / "none.pt"), api_name="/load_model")
     assert "Event #1" in client.predict(1, api_name="/event_card")["markdown"]
 

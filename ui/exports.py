@@ -1,5 +1,6 @@
 """A session's events and markers written out: JSONL and CSV through the same sinks the command
-line writes with (markers appended as their own rows), the MEGC spotting CSV, and a one-page PNG."""
+line writes with (markers appended as their own rows), the MEGC spotting CSV, an ELAN file and a
+one-page PNG."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ import csv
 import json
 from pathlib import Path
 
+from mer_live.stream.elan import write_elan
+from mer_live.stream.events import FaceStateSpan
 from mer_live.stream.sinks import CSV_COLUMNS, CsvSink, JsonlSink, MegcSink
 
 EXPORT_KINDS = {
     "jsonl": ("events", ".jsonl"),
     "csv": ("events", ".csv"),
     "megc": ("megc", ".csv"),
+    "elan": ("events", ".eaf"),
     "summary": ("summary", ".png"),
 }
 
 
-def write_export(kind: str, path: Path, snap, markers: list[dict], title: str) -> None:
-    """`kind` (one of EXPORT_KINDS) of the snapshot's events, oldest first, to a new file `path`."""
+def write_export(kind: str, path: Path, snap, markers: list[dict], title: str, media: Path | None = None) -> None:
+    """`kind` (one of EXPORT_KINDS) of the snapshot's events, oldest first, to a new file `path`;
+    `media`: the recording the session replayed, linked from an ELAN file."""
     events = sorted(snap.events, key=lambda e: e.event_id)
     if kind == "jsonl":
         with JsonlSink(path, durable=False) as sink:
@@ -54,6 +59,8 @@ def write_export(kind: str, path: Path, snap, markers: list[dict], title: str) -
         with MegcSink(path) as sink:
             for event in events:
                 sink.write(event)
+    elif kind == "elan":
+        write_elan(path, events, face_state_spans(snap.timeline), markers, media=media)
     else:
         write_summary(path, snap, events, title)
 
@@ -71,3 +78,16 @@ def write_summary(path: Path, snap, events: list, title: str) -> None:
     fig = summary_figure(events, snap.timeline, snap.markers, snap.thresholds, CLASSES, title)
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+def face_state_spans(timeline) -> list[FaceStateSpan]:
+    """The face's states as stretches, from the timeline's points (one state each) of one recording
+    after another: a stretch ends where the state or the recording changes."""
+    spans: list[FaceStateSpan] = []
+    for point in timeline:
+        last = spans[-1] if spans else None
+        if last is not None and last.state == point.state and point.frame > last.last_frame:
+            spans[-1] = FaceStateSpan(last.state, last.source, last.first_frame, point.frame, last.start_s, point.t_s)
+        else:
+            spans.append(FaceStateSpan(point.state, "", point.frame, point.frame, point.t_s, point.t_s))
+    return spans

@@ -392,7 +392,8 @@ class Session:
         """Write the store's events (and markers) to a new file in the session folder:
         jsonl (event records, then one {"kind": "marker", ...} line per marker), csv (the CSV columns;
         markers as rows of kind "marker" with the note in `labels`), megc (MEGC spotting CSV, micro
-        events only), summary (a one-page PNG: counts by class, the timeline, markers)."""
+        events only), elan (an ELAN file: micro, macro, labels, face state and markers tiers, the
+        replayed recording linked), summary (a one-page PNG: counts by class, the timeline, markers)."""
         kind = str(kind).lower()
         if kind not in EXPORT_KINDS:
             raise ValueError(f"unknown export {kind!r}; one of {', '.join(EXPORT_KINDS)}")
@@ -405,7 +406,8 @@ class Session:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)
         title = f"MER Live session {self.folder.name}" + (f" — {self.run.source.name}" if self.run else "")
-        write_export(kind, path, self.store.snapshot(), self.markers(), title)
+        media = Path(self.run.spec) if self.run and Path(self.run.spec).is_file() else None
+        write_export(kind, path, self.store.snapshot(), self.markers(), title, media)
         return path
 
     def status(self, snap=None) -> dict:

@@ -1,0 +1,95 @@
+"""The Python API (`from mer_live import spot`) and the ELAN files it, `mer stream --elan` and the
+dashboard write: read back with pympi, the events must sit at their recorded times."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pympi
+import pytest
+from conftest import long_recordings
+
+import mer_live
+from mer_live.cli.main import main
+from mer_live.stream.elan import MARKER_MS, label_text
+from mer_live.stream.store import TimelinePoint
+from mer_live.ui.exports import face_state_spans
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realvideo"
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"no real videos at {REAL} (CI has ../shared)")
+
+pytestmark = pytest.mark.slow  # each test runs the engine
+
+
+def annotations(eaf: pympi.Elan.Eaf, tier: str) -> list[tuple[int, int, str]]:
+    return sorted(eaf.get_annotation_data_for_tier(tier))
+
+
+@pytest.fixture(scope="module")
+def real_run():
+    """A real video with a movement the spotter reports (a posed expression at its end)."""
+    return mer_live.spot(REAL / "liveportrait_d3.mp4", views=1)
+
+
+@needs_real
+def test_spot_on_a_real_video_gives_its_events_and_face_states(real_run):
+    assert len(real_run) == len(list(real_run)) >= 1
+    assert real_run.summary["processed"] == 354  # every frame of the 11.8 s video
+    assert real_run.face_states and {s.state for s in real_run.face_states} <= {
+        "still",
+        "moving",
+        "blink",
+        "talking",
+        "no face",
+    }
+    table = real_run.to_pandas()
+    assert list(table["onset_s"]) == pytest.approx([e.onset_s for e in real_run], abs=1e-4)
+    assert {"kind", "labels", "probs", "apex_s"} <= set(table.columns)
+
+
+@needs_real
+def test_the_elan_file_of_a_real_run_holds_each_event_at_its_time(real_run, tmp_path):
+    markers = [{"t_s": 2.5, "note": "question 3"}]
+    eaf = pympi.Elan.Eaf(str(real_run.to_elan(tmp_path / "run.eaf", markers)))
+    assert set(eaf.get_tier_names()) == {"micro", "macro", "labels", "face state", "markers"}
+    for kind in ("micro", "macro"):
+        expected = [
+            (round(e.onset_s * 1000), round(e.offset_s * 1000), f"event {e.event_id}")
+            for e in real_run
+            if e.kind == kind
+        ]
+        assert annotations(eaf, kind) == sorted(expected)
+    assert [a[2] for a in annotations(eaf, "labels")] == [label_text(e) for e in real_run]
+    assert len(annotations(eaf, "face state")) == len(real_run.face_states)
+    assert annotations(eaf, "markers") == [(2500, 2500 + MARKER_MS, "question 3")]
+    linked = eaf.get_linked_files()
+    assert [Path(f["MEDIA_URL"].removeprefix("file://")).name for f in linked] == ["liveportrait_d3.mp4"]
+
+
+def test_mer_stream_writes_an_elan_file_beside_the_log(tmp_path):
+    recording = long_recordings(tmp_path / "data", per_subject=1, seconds=12)
+    events, elan = tmp_path / "events.jsonl", tmp_path / "run.eaf"
+    code = main(["stream", str(recording), "--events", str(events), "--elan", str(elan), "--quiet", "--no-model"])
+    assert code == 0
+    logged = [json.loads(line) for line in events.read_text().splitlines()]
+    spotted = [r for r in logged if r.get("kind") in ("micro", "macro")]
+    states = [r for r in logged if r.get("kind") == "face_state"]
+    assert spotted, "the generated recording holds events"
+    eaf = pympi.Elan.Eaf(str(elan))
+    found = annotations(eaf, "micro") + annotations(eaf, "macro")
+    assert sorted(found) == sorted(
+        (round(r["onset_s"] * 1000), round(r["offset_s"] * 1000), f"event {r['event_id']}") for r in spotted
+    )
+    assert len(annotations(eaf, "face state")) == len(states)
+
+
+def test_the_dashboards_timeline_becomes_face_state_stretches():
+    points = [TimelinePoint(f, f / 10, {0: 0.0}, s) for f, s in enumerate(["still"] * 3 + ["talking"] * 2 + ["still"])]
+    spans = face_state_spans(points)
+    assert [(s.state, s.first_frame, s.last_frame) for s in spans] == [
+        ("still", 0, 2),
+        ("talking", 3, 4),
+        ("still", 5, 5),
+    ]
+    assert spans[1].start_s == pytest.approx(0.3) and spans[1].end_s == pytest.approx(0.4)
