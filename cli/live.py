@@ -177,6 +177,47 @@ def cmd_stream(args: argparse.Namespace) -> None:
     _check_run(summary)
 
 
+def cmd_annotate(args: argparse.Namespace) -> None:
+    """The recording with its run's events drawn on, one output frame per source frame."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from mer_live.stream.face import MediaPipeFaceDetector
+    from mer_live.ui.annotate import annotate_video, read_log
+
+    refuse_unused(args, "in mer annotate (it writes every frame, as fast as it can)", ["realtime", "allow_single_view"])
+    writable(args.out)
+    try:
+        events = read_log(args.events)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    _, config = _profile_and_config(args)
+    source = _open(args)
+    with tqdm(total=getattr(source, "frame_count", None), desc="annotate", unit="frame", file=sys.stderr) as bar:
+        result = annotate_video(
+            source,
+            events,
+            args.out,
+            replace(config, realtime=False),
+            lambda: MediaPipeFaceDetector(args.face_model),
+            progress=lambda _: bar.update(),
+        )
+    print(
+        json.dumps(
+            {
+                "out": str(result.path),
+                "frames": result.frames,
+                "fps": result.fps,
+                "size": list(result.size),
+                "events_drawn": len({text for text in result.banners.values()}),
+                "frames_not_measured": result.frame_errors,
+            },
+            indent=2,
+        )
+    )
+
+
 def _check_run(summary: dict) -> None:
     """After the summary is printed: a run that lost events, broke or was interrupted does not exit 0."""
     lost = summary.get("events_not_written") or {}

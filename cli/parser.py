@@ -337,6 +337,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None, help="decision threshold to store in the profile")
     p.set_defaults(func=live.cmd_calibrate)
 
+    p = sub.add_parser(
+        "annotate",
+        help="a recording with the face box, the running score and each logged event's label drawn on (mp4)",
+    )
+    _add_source_args(p)
+    p.add_argument("events", type=existing_path, help="the run's JSONL event log (mer stream --events)")
+    _add_engine_args(p)
+    p.add_argument("--profile", type=existing_path, default=None, help="the calibration profile the run used")
+    p.add_argument("--out", type=Path, required=True, help="the annotated video to write (.mp4)")
+    p.set_defaults(func=live.cmd_annotate)
+
     p = sub.add_parser("config", help="print the default settings as JSON, a file to start a --config from")
     p.add_argument(
         "which",
