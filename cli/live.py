@@ -107,8 +107,9 @@ def _profile_and_config(args: argparse.Namespace):
     return profile, _engine_config(args, profile)
 
 
-def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None) -> dict:
-    """The live engine over `source` (default: the one --source names) into `sinks`; its summary."""
+def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None, store=None) -> dict:
+    """The live engine over `source` (default: the one --source names) into `sinks` (and `store`,
+    which keeps the motion timeline); its summary."""
     from mer_live.calibration.views import layout_hook
     from mer_live.stream.engine import Engine
     from mer_live.stream.face import MediaPipeFaceDetector
@@ -123,6 +124,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
         detector_factory=detector_factory,
         classifier=_classifier(args),
         sinks=sinks,
+        store=store,
         baselines=profile.baselines if profile else None,
         layout=layout_hook(detector_factory, _say_layout) if config.views is None else None,
     )
@@ -161,7 +163,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
 def cmd_stream(args: argparse.Namespace) -> None:
     from mer_live.stream.sinks import CsvSink, JsonlSink, MegcSink
 
-    writable(args.events, args.csv, args.megc, args.elan)
+    writable(args.events, args.csv, args.megc, args.elan, args.report)
     sinks = [JsonlSink(args.events)]
     if args.csv:
         sinks.append(CsvSink(args.csv))
@@ -171,8 +173,20 @@ def cmd_stream(args: argparse.Namespace) -> None:
         from mer_live.stream.elan import ElanSink
 
         sinks.append(ElanSink(args.elan, media=args.source if Path(str(args.source)).is_file() else None))
-    summary = run_engine(args, sinks, status_line=not args.quiet)
+    report = None
+    if args.report:
+        from mer_live.ui.report import ReportSink
+
+        report = ReportSink(args.report)
+        sinks.append(report)
+    summary = run_engine(args, sinks, status_line=not args.quiet, store=report.store if report else None)
     summary["events_file"] = str(args.events)
+    if report is not None:
+        from mer_live.stream.settings import config_to_json
+
+        _, config = _profile_and_config(args)
+        title = f"MER Live — {summary['source']}"
+        summary["report"] = str(report.write_html(title, summary, config_to_json(config)))
     print(json.dumps(summary, indent=2))
     _check_run(summary)
 
@@ -244,6 +258,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         f"{sum(t.kind == 'macro' for t in truths)} macro events in events.csv)"
     )
     args.source, args.events = long, args.events or short.parent / "demo-events.jsonl"
+    args.report = args.report or short.parent / "demo-report.html"
     args.events.unlink(missing_ok=True)
     cmd_stream(args)
     for line in args.events.read_text().splitlines():

@@ -68,6 +68,17 @@ def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
     )
 
 
+def _add_report_arg(p: argparse.ArgumentParser, default: str = "") -> None:
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="OUT.html",
+        help="also write the session report when the run ends: one self-contained HTML page with the "
+        "summary, the timeline, each event's apex crops, flow maps, labels and probabilities " + default,
+    )
+
+
 def _add_live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=existing_path, default=None, help="checkpoint (default: shipped demo weights)")
     p.add_argument("--no-model", action="store_true", help="spot only, do not classify")
@@ -253,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=Path, default=None, help="JSONL event log (default: in the demo folder)")
     p.add_argument("--csv", type=Path, default=None)
     p.add_argument("--megc", type=Path, default=None)
+    p.add_argument("--elan", type=Path, default=None, metavar="OUT.eaf", help="also write an ELAN file")
+    _add_report_arg(p, "(default: in the demo folder)")
     p.set_defaults(func=live.cmd_demo)
 
     p = sub.add_parser("extract", help="crop, detect apex and cache phase features of a dataset")
@@ -305,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT.eaf",
         help="also write an ELAN file when the run ends: tiers micro, macro, labels, face state (the recording linked)",
     )
+    _add_report_arg(p)
     p.set_defaults(func=live.cmd_stream)
 
     p = sub.add_parser("spot", help="run the live spotter over every recording of a dataset (MEGC CSV)")

@@ -93,3 +93,19 @@ def test_the_dashboards_timeline_becomes_face_state_stretches():
         ("still", 5, 5),
     ]
     assert spans[1].start_s == pytest.approx(0.3) and spans[1].end_s == pytest.approx(0.4)
+
+
+def test_the_session_report_holds_every_event_with_its_pictures(tmp_path):
+    recording = long_recordings(tmp_path / "data", per_subject=1, seconds=12)
+    events, report = tmp_path / "events.jsonl", tmp_path / "report.html"
+    assert main(["stream", str(recording), "--events", str(events), "--report", str(report), "--quiet"]) == 0
+    logged = [json.loads(line) for line in events.read_text().splitlines()]
+    spotted = [r for r in logged if r["kind"] in ("micro", "macro")]
+    page = report.read_text()
+    assert spotted and page.count('<section class="event') == len(spotted)
+    for record in spotted:
+        section = page.split(f'id="event-{record["event_id"]}">', 1)[1].split("</section>", 1)[0]
+        assert f"onset {record['onset_s']:.3f} s" in section
+        assert all(f"<b>{label}</b> {record['probs'][label]:.2f}" in section for label in record["labels"])
+        assert 'alt="apex crops"' in section and 'alt="flow maps"' in section  # pictures inline
+    assert 'alt="session summary"' in page and 'src="http' not in page  # self-contained

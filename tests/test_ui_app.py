@@ -56,6 +56,7 @@ def test_api_endpoints_drive_a_live_session(served):
         "/export_csv",
         "/export_megc",
         "/export_elan",
+        "/export_report",
         "/export_summary",
         "/set_threshold",
         "/set_onset_threshold",
@@ -99,6 +100,8 @@ def test_api_endpoints_drive_a_live_session(served):
     assert first[:2] == (round(events[0]["onset_s"] * 1000), round(events[0]["offset_s"] * 1000))
     assert [a[2] for a in elan.get_annotation_data_for_tier("markers")] == ["question 3"]
     assert elan.get_annotation_data_for_tier("face state")
+    report = Path(client.predict(api_name="/export_report")).read_text()
+    assert report.count('<section class="event') == len(client.predict(api_name="/events"))
     assert "no model" in client.predict(str(session.folder / "none.pt"), api_name="/load_model")
     assert "Event #1" in client.predict(1, api_name="/event_card")["markdown"]
 

@@ -8,7 +8,8 @@ frame and timeline only when they changed.
     run_ui(source="demo", autostart=True)     # what `mer ui` calls
 
 API endpoints (gradio_client): start, pause, resume, stop, set_threshold, set_onset_threshold,
-load_model, calibrate, add_marker, export_jsonl, export_csv, export_megc, export_elan, export_summary,
+load_model, calibrate, add_marker, export_jsonl, export_csv, export_megc, export_elan,
+export_report, export_summary,
 status, events, event_card.
 """
 
@@ -253,6 +254,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                     ("csv", "CSV"),
                     ("megc", "MEGC CSV"),
                     ("elan", "ELAN (.eaf)"),
+                    ("report", "report (HTML)"),
                     ("summary", "summary (PNG)"),
                 )
             }

@@ -17,13 +17,17 @@ EXPORT_KINDS = {
     "csv": ("events", ".csv"),
     "megc": ("megc", ".csv"),
     "elan": ("events", ".eaf"),
+    "report": ("report", ".html"),
     "summary": ("summary", ".png"),
 }
 
 
-def write_export(kind: str, path: Path, snap, markers: list[dict], title: str, media: Path | None = None) -> None:
+def write_export(
+    kind: str, path: Path, snap, markers: list[dict], title: str, media: Path | None = None, pictured=None
+) -> None:
     """`kind` (one of EXPORT_KINDS) of the snapshot's events, oldest first, to a new file `path`;
-    `media`: the recording the session replayed, linked from an ELAN file."""
+    `media`: the recording the session replayed, linked from an ELAN file; `pictured`: event id →
+    the event with its pictures (or None), for the report."""
     events = sorted(snap.events, key=lambda e: e.event_id)
     if kind == "jsonl":
         with JsonlSink(path, durable=False) as sink:
@@ -61,6 +65,11 @@ def write_export(kind: str, path: Path, snap, markers: list[dict], title: str, m
                 sink.write(event)
     elif kind == "elan":
         write_elan(path, events, face_state_spans(snap.timeline), markers, media=media)
+    elif kind == "report":
+        from mer_live.ui.report import write_report
+
+        whole = [(pictured(e.event_id) if pictured else None) or e for e in events]
+        write_report(path, whole, snap.timeline, snap.markers, snap.thresholds, title=title, summary=snap.status)
     else:
         write_summary(path, snap, events, title)
 

@@ -393,7 +393,9 @@ class Session:
         jsonl (event records, then one {"kind": "marker", ...} line per marker), csv (the CSV columns;
         markers as rows of kind "marker" with the note in `labels`), megc (MEGC spotting CSV, micro
         events only), elan (an ELAN file: micro, macro, labels, face state and markers tiers, the
-        replayed recording linked), summary (a one-page PNG: counts by class, the timeline, markers)."""
+        replayed recording linked), report (one HTML page: the summary, the timeline, each event with
+        its pictures while the store keeps them), summary (a one-page PNG: counts by class, the
+        timeline, markers)."""
         kind = str(kind).lower()
         if kind not in EXPORT_KINDS:
             raise ValueError(f"unknown export {kind!r}; one of {', '.join(EXPORT_KINDS)}")
@@ -407,7 +409,7 @@ class Session:
             path.unlink(missing_ok=True)
         title = f"MER Live session {self.folder.name}" + (f" — {self.run.source.name}" if self.run else "")
         media = Path(self.run.spec) if self.run and Path(self.run.spec).is_file() else None
-        write_export(kind, path, self.store.snapshot(), self.markers(), title, media)
+        write_export(kind, path, self.store.snapshot(), self.markers(), title, media, self.store.event)
         return path
 
     def status(self, snap=None) -> dict:
