@@ -8,7 +8,7 @@ comma := ,
 # one stamp per set of extras: asking for Ray on a venv made without it installs it
 INSTALLED := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: demo demo-headless test test-fast lint install clean
+.PHONY: demo demo-headless test test-fast lint docs install clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,9 @@ lint: $(INSTALLED)          ## what CI checks before the tests: ruff's lint rule
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+docs:                       ## the documentation site (mkdocs.yml) into site/; --strict: a broken link or page fails
+	$(MAKE) install EXTRAS=$(EXTRAS),docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

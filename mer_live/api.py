@@ -29,6 +29,9 @@ from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.sinks import csv_row
 from mer_live.stream.sources import Source
+from mer_live.stream.store import LiveStore, TimelinePoint
+
+TIMELINE_POINTS = 500_000  # the score of every measured frame, up to ~2 h at 60 fps (~100 MB)
 
 __all__ = ["Spotting", "Recognition", "Recognizer", "spot", "open_source", "EngineConfig"]
 
@@ -41,6 +44,14 @@ class Spotting:
     face_states: list[FaceStateSpan] = field(default_factory=list)
     summary: dict = field(default_factory=dict)  # the run's counters, as `mer stream` prints them
     media: Path | None = None  # the recording, when it is one file (linked from an ELAN file)
+    timeline: list[TimelinePoint] = field(default_factory=list)  # per measured frame: z per view, face state
+
+    def score(self) -> tuple[np.ndarray, np.ndarray]:
+        """(t in s, the spotter's score) per measured frame: the views' mean z in the face region
+        that scores highest, the number the onset threshold is compared with."""
+        scored = [(p.t_s, float(np.mean(list(p.z.values())))) for p in self.timeline if p.z]
+        t, z = zip(*scored) if scored else ((), ())
+        return np.array(t, float), np.array(z, float)
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
@@ -117,15 +128,18 @@ def spot(
         classifier = Predictor.from_checkpoint(model)
     found = Spotting(media=Path(source) if _is_file(source) else None)
     sink = found if pictures else _WithoutPictures(found)
+    store = LiveStore(timeline_points=TIMELINE_POINTS, pictured_events=1)
     engine = Engine(
         opened,
         setting,
         detector_factory=MediaPipeFaceDetector,
         classifier=classifier,
         sinks=[sink],
+        store=store,
         layout=layout_hook(MediaPipeFaceDetector) if setting.views is None else None,
     )
     found.summary = engine.run()
+    found.timeline = store.snapshot().timeline
     return found
 
 

@@ -4,6 +4,8 @@ dashboard write: read back with pympi, the events must sit at their recorded tim
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pympi
@@ -109,3 +111,20 @@ def test_the_session_report_holds_every_event_with_its_pictures(tmp_path):
         assert all(f"<b>{label}</b> {record['probs'][label]:.2f}" in section for label in record["labels"])
         assert 'alt="apex crops"' in section and 'alt="flow maps"' in section  # pictures inline
     assert 'alt="session summary"' in page and 'src="http' not in page  # self-contained
+
+
+@needs_real
+def test_the_example_script_spots_a_real_video_and_plots_its_score(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "examples" / "spot_real_video.py"
+    out = tmp_path / "score.png"
+    ran = subprocess.run([sys.executable, str(script), "--out", str(out)], capture_output=True, text=True, timeout=240)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "macro" in ran.stdout and out.read_bytes()[:4] == b"\x89PNG"
+
+
+@needs_real
+def test_the_score_has_one_value_per_measured_frame(real_run):
+    t, score = real_run.score()
+    assert len(t) == len(score) > 300 and (t[1:] > t[:-1]).all()
+    during = score[(t >= real_run.events[-1].onset_s) & (t <= real_run.events[-1].offset_s)]
+    assert during.max() >= 5.0  # the event's onset crossed the onset threshold (k_high 5)
