@@ -303,7 +303,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             "--protocol holdout evaluates a checkpoint: give --model (or train per fold with --protocol loso)"
         )
     model, checkpoint = load_checkpoint(args.model)
-    sequences, extraction = _extract(args, release_flow=checkpoint.release_flow, apex=checkpoint.extra.get("apex"))
+    # a checkpoint from before the choice existed was trained on detected apexes
+    sequences, extraction = _extract(
+        args, release_flow=checkpoint.release_flow, apex=checkpoint.extra.get("apex", "detected")
+    )
     usable = _usable(sequences, extraction)
     if args.subjects:
         wanted = set(args.subjects.split(","))

@@ -181,7 +181,7 @@ def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
         choices=APEX_SOURCES,
         help=f"where each clip's apex is taken for its phase features: the coding sheet's (labelled; "
         f"detected where the sheet gives none), detected from the flow, or the middle of onset…offset "
-        f"(default: {DEFAULT_APEX}; mer evaluate --model: the checkpoint's)",
+        f"(default: {DEFAULT_APEX}; mer evaluate --model: the checkpoint's, detected for one from before the choice)",
     )
     p.add_argument("--workers", type=int, default=2, help="extraction processes")
     p.add_argument(

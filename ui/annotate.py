@@ -131,7 +131,10 @@ def annotate_video(
 
 def _draw_banner(picture: np.ndarray, text: str, colour: tuple[int, int, int]) -> None:
     """The event's kind, number and labels in a filled box at the frame's top left."""
-    scale = max(0.5, picture.shape[1] / 900)
-    (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    scale, thickness = max(0.5, picture.shape[1] / 900), 2
+    (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    if width > picture.shape[1] - 16:  # a narrow video: smaller letters, so the labels fit
+        scale, thickness = scale * (picture.shape[1] - 16) / width, 1
+        (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     cv2.rectangle(picture, (0, 0), (width + 16, height + 18), colour, -1)
-    put_text(picture, text, (8, height + 9), (255, 255, 255), scale, 2)
+    put_text(picture, text, (8, height + 9), (255, 255, 255), scale, thickness)
