@@ -13,23 +13,23 @@ from mer_live.stream.views import split_views
 
 
 @dataclass(frozen=True)
-class ViewLayout:
+class ViewSplit:
     views: int
     split_x: int | None
     reason: str
 
 
-def layout_hook(
-    detector_factory: Callable[[], FaceDetector], report: Callable[[ViewLayout], None] | None = None
+def view_finder(
+    detector_factory: Callable[[], FaceDetector], report: Callable[[ViewSplit], None] | None = None
 ) -> Callable[[np.ndarray], tuple[int, int | None]]:
-    """The engine's `layout` (frame → views, split_x) when the views are to be detected: the first
-    frame's layout, found with a detector made for it and closed at once (a MediaPipe detector holds
+    """The engine's `find_views` (frame → views, split_x) when the views are to be detected: the first
+    frame's views, found with a detector made for it and closed at once (a MediaPipe detector holds
     threads and memory); `report` hears what was found."""
 
-    def layout(image: np.ndarray) -> tuple[int, int | None]:
+    def find_views(image: np.ndarray) -> tuple[int, int | None]:
         detector = detector_factory()
         try:
-            found = detect_layout(image, detector)
+            found = detect_views(image, detector)
         finally:
             if hasattr(detector, "close"):
                 detector.close()
@@ -37,7 +37,7 @@ def layout_hook(
             report(found)
         return found.views, found.split_x
 
-    return layout
+    return find_views
 
 
 def find_seam(image: np.ndarray, search: float = 0.1, contrast: float = 4.0) -> int | None:
@@ -51,13 +51,13 @@ def find_seam(image: np.ndarray, search: float = 0.1, contrast: float = 4.0) -> 
     return best + 1 if gradient[best] > contrast * np.median(gradient) else None
 
 
-def detect_layout(image: np.ndarray, detector: FaceDetector) -> ViewLayout:
+def detect_views(image: np.ndarray, detector: FaceDetector) -> ViewSplit:
     """Two views when a face is found in each half (split at a clear seam, else the middle); one view
     when the whole frame holds one face; with no face at all, a wide frame counts as two views."""
     seam = find_seam(image)
     if all(detector.detect(half) for half in split_views(image, 2, seam)):
-        return ViewLayout(2, seam, "a face in each half")
+        return ViewSplit(2, seam, "a face in each half")
     if detector.detect(image):
-        return ViewLayout(1, None, "one face in the whole frame")
+        return ViewSplit(1, None, "one face in the whole frame")
     wide = image.shape[1] >= 1.6 * image.shape[0]
-    return ViewLayout(2 if wide else 1, None, "no face found; decided by the aspect ratio")
+    return ViewSplit(2 if wide else 1, None, "no face found; decided by the aspect ratio")

@@ -95,7 +95,7 @@ def _open(args: argparse.Namespace):
     )
 
 
-def _say_layout(found) -> None:
+def _say_views(found) -> None:
     print(f"views: {found.views} ({found.reason})", file=sys.stderr)
 
 
@@ -110,7 +110,7 @@ def _profile_and_config(args: argparse.Namespace):
 def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, source=None, store=None) -> dict:
     """The live engine over `source` (default: the one --source names) into `sinks` (and `store`,
     which keeps the motion timeline); its summary."""
-    from mer_live.calibration.views import layout_hook
+    from mer_live.calibration.views import view_finder
     from mer_live.stream.engine import Engine
     from mer_live.stream.face import MediaPipeFaceDetector
     from mer_live.stream.stereo import describe_devices
@@ -126,7 +126,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
         sinks=sinks,
         store=store,
         baselines=profile.baselines if profile else None,
-        layout=layout_hook(detector_factory, _say_layout) if config.views is None else None,
+        find_views=view_finder(detector_factory, _say_views) if config.views is None else None,
     )
     devices = getattr(source, "device_status", None)  # a stereo rig: rate and drops per camera
     engine.start()
@@ -366,7 +366,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from mer_live.calibration.baseline import calibrate
-    from mer_live.calibration.views import layout_hook
+    from mer_live.calibration.views import view_finder
     from mer_live.stream.face import MediaPipeFaceDetector
     from mer_live.stream.sources import paced
 
@@ -380,7 +380,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
             first = next((i for i in source if hasattr(i, "image")), None)
         if first is None:
             raise UserError(f"no frame could be read from {args.source}")
-        views, split_x = layout_hook(detector_factory, _say_layout)(first.image)
+        views, split_x = view_finder(detector_factory, _say_views)(first.image)
         config = replace(config, views=views, split_x=split_x)
         source = _open(args)
     with source:

@@ -113,7 +113,7 @@ def spot(
     >>> len(found) > 0 and all(e.labels == () and e.model is None for e in found)
     True
     """
-    from mer_live.calibration.views import layout_hook
+    from mer_live.calibration.views import view_finder
     from mer_live.stream.engine import Engine
     from mer_live.stream.face import MediaPipeFaceDetector
 
@@ -136,7 +136,7 @@ def spot(
         classifier=classifier,
         sinks=[sink],
         store=store,
-        layout=layout_hook(MediaPipeFaceDetector) if setting.views is None else None,
+        find_views=view_finder(MediaPipeFaceDetector) if setting.views is None else None,
     )
     found.summary = engine.run()
     found.timeline = store.snapshot().timeline

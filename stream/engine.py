@@ -25,7 +25,7 @@ from mer_live.stream.events import Event, FaceStateSpan, Record, view_name
 from mer_live.stream.face import FaceDetector
 from mer_live.stream.features import PHASES, phase_features
 from mer_live.stream.frames import Frame
-from mer_live.stream.pipeline import EngineConfig, FramePipeline, Layout
+from mer_live.stream.pipeline import EngineConfig, FramePipeline, ViewFinder
 from mer_live.stream.sinks import SinkSet
 from mer_live.stream.sources import paced
 from mer_live.stream.spotter import Baseline, Channel
@@ -87,7 +87,7 @@ class Engine:
         sinks: Iterable = (),
         store: LiveStore | None = None,
         baselines: dict[Channel, Baseline] | None = None,
-        layout: Layout | None = None,
+        find_views: ViewFinder | None = None,
     ):
         self.source = source
         fps = float(getattr(source, "fps", None) or config.spotter.fps)
@@ -101,7 +101,7 @@ class Engine:
         self.sinks = SinkSet(list(sinks))
         self.store = store
         self.baselines = baselines
-        self.layout = layout
+        self.find_views = find_views
         self.stats = EngineStats()
         self.errors = SwallowedErrors(log)
         self._stop = threading.Event()
@@ -216,7 +216,7 @@ class Engine:
             self.stats,
             self.store,
             self._publish_status,
-            self.layout,
+            self.find_views,
             getattr(self.source, "fps_of", None),
         )
         while True:

@@ -37,7 +37,7 @@ from mer_live.stream.views import split_views
 
 log = logging.getLogger(__name__)
 
-Layout = Callable[[np.ndarray], tuple[int, int | None]]  # frame → (views, split_x)
+ViewFinder = Callable[[np.ndarray], tuple[int, int | None]]  # frame → (views, split_x)
 
 
 @config_class
@@ -88,16 +88,16 @@ class FramePipeline:
         stats: EngineStats | None = None,
         store: LiveStore | None = None,
         on_tick: Callable[[], None] = lambda: None,
-        layout: Layout | None = None,
+        find_views: ViewFinder | None = None,
         fps_of: Callable[[str], float] | None = None,
     ):
         """`fps_of` names each recording's own frame rate where a source mixes rates (a
         dataset of 25 and 30 fps videos); the spotter's time constants follow it."""
-        if config.views is None and layout is None:
-            raise ValueError("views=None (detect) needs a layout function")
+        if config.views is None and find_views is None:
+            raise ValueError("views=None (detect) needs a find_views function")
         self.config = config
         self.detector_factory = detector_factory
-        self.layout = layout
+        self.find_views = find_views
         self.stats = stats or EngineStats()
         self.errors = SwallowedErrors(log)
         self.store = store
@@ -151,7 +151,7 @@ class FramePipeline:
         """Take one frame; returns the events and face-state stretches that ended with it (events
         ready for the classifier)."""
         if self.ring is None:
-            self._setup_views(*self.layout(frame.image))
+            self._setup_views(*self.find_views(frame.image))
         finished = []
         if frame.source != self.source:  # a new recording: close what is open, start fresh
             finished += self.close()

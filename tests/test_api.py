@@ -97,10 +97,11 @@ def test_the_dashboards_timeline_becomes_face_state_stretches():
     assert spans[1].start_s == pytest.approx(0.3) and spans[1].end_s == pytest.approx(0.4)
 
 
-def test_the_session_report_holds_every_event_with_its_pictures(tmp_path):
-    recording = long_recordings(tmp_path / "data", per_subject=1, seconds=12)
+def test_the_demo_runs_report_holds_every_event_with_its_pictures(tmp_path, capsys):
+    """`mer demo` (what `make demo-headless` runs) writes its report; every event of its log is in it."""
     events, report = tmp_path / "events.jsonl", tmp_path / "report.html"
-    assert main(["stream", str(recording), "--events", str(events), "--report", str(report), "--quiet"]) == 0
+    assert main(["demo", "--events", str(events), "--report", str(report), "--quiet"]) == 0
+    assert f'"report": "{report}"' in capsys.readouterr().out
     logged = [json.loads(line) for line in events.read_text().splitlines()]
     spotted = [r for r in logged if r["kind"] in ("micro", "macro")]
     page = report.read_text()

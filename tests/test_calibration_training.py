@@ -1,4 +1,4 @@
-"""Calibration (baseline profile, view layout) and a short real training run on generated data."""
+"""Calibration (baseline profile, the views of a frame) and a short real training run on generated data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from mer_live.calibration.baseline import calibrate
 from mer_live.calibration.profile import ProfileError, load_profile
-from mer_live.calibration.views import detect_layout, find_seam
+from mer_live.calibration.views import detect_views, find_seam
 from mer_live.corpora.fourdme import load_dataset
 from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.intensity import IntensityConfig
@@ -55,11 +55,11 @@ def test_bad_profiles_are_refused_with_the_file_named(tmp_path, content, message
 
 
 @pytest.mark.slow
-def test_view_layout_of_two_views_and_of_one(synth_root):
+def test_the_views_of_a_frame_of_two_and_of_one(synth_root):
     frame = load_dataset(synth_root)[0].load_frame(1)
     detector = MediaPipeFaceDetector()
-    assert detect_layout(frame, detector).views == 2
-    assert detect_layout(frame[:, : frame.shape[1] // 2], detector).views == 1
+    assert detect_views(frame, detector).views == 2
+    assert detect_views(frame[:, : frame.shape[1] // 2], detector).views == 1
 
 
 def test_seam_is_found_where_two_images_meet():

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 
-from mer_live.calibration.views import layout_hook
+from mer_live.calibration.views import view_finder
 from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.stream.sources import Source
@@ -79,7 +79,7 @@ def annotate_video(
     mine = [e for e in events if getattr(e, "source", None) == source.name] or events
     hold = LABEL_HOLD_S * source.fps
     pipeline = FramePipeline(
-        config, detector_factory, layout=layout_hook(detector_factory) if config.views is None else None
+        config, detector_factory, find_views=view_finder(detector_factory) if config.views is None else None
     )
     errors = SwallowedErrors(log)
     result = Annotated(Path(out), fps=source.fps)

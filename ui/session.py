@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mer_live.calibration.setting import engine_setting, merged
-from mer_live.calibration.views import layout_hook
+from mer_live.calibration.views import view_finder
 from mer_live.model import SHIPPED_WEIGHTS
 from mer_live.sources import open_source
 from mer_live.stream.engine import Engine
@@ -196,8 +196,8 @@ class Session:
         spotter = {"k_high": self.k_high, "k_low": self.k_low} | ({"fps": fps} if fps else {})
         return self._setting(self.profile, {"views": views, "realtime": False, "spotter": spotter}, self.threshold)
 
-    def _say_layout(self, found) -> None:
-        self.message = f"view layout: {found.views} view(s) ({found.reason})"
+    def _say_views(self, found) -> None:
+        self.message = f"views: {found.views} view(s) ({found.reason})"
 
     def start(self, spec: str, views: int | None = 2, realtime: bool | None = None) -> str:
         """Start (or restart) the engine on a source spec: "demo", "webcam" (browser), a camera index,
@@ -238,7 +238,7 @@ class Session:
                 sinks=[JsonlSink(log_path)],
                 store=self.store,
                 baselines=baselines,
-                layout=layout_hook(self.detector_factory, self._say_layout) if views is None else None,
+                find_views=view_finder(self.detector_factory, self._say_views) if views is None else None,
             )
             engine.start()
             self.paused = False
@@ -363,7 +363,7 @@ class Session:
                 first = next((i for i in items if isinstance(i, Frame)), None)
                 if first is None:
                     raise ValueError("the source gave no frame")
-                views = layout_hook(self.detector_factory)(first.image)[0]
+                views = view_finder(self.detector_factory)(first.image)[0]
             return calibrate(items, seconds, self._config(views, fps=source.fps), self.detector_factory, source.name)
 
     # ------------------------------------------------------------ markers
