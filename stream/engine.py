@@ -74,6 +74,10 @@ def new_run_id() -> str:
 _END = object()
 
 
+MACRO_NOT_CLASSIFIED = "a macro-expression: logged, not classified"
+NO_MODEL = "no model loaded"
+
+
 class Engine:
     """Runs a source through the live pipeline. `run()` blocks; `start()` runs it in a thread."""
 
@@ -265,7 +269,9 @@ class Engine:
                 self.errors.log(
                     "classify", f"event at frame {event.onset_frame} of {event.source} not classified: {exc!r}"
                 )
-                event = self._numbered(event, model=f"classification failed: {exc}")
+                event = self._numbered(
+                    event, model=getattr(self.classifier, "name", None), unclassified=f"classification failed: {exc}"
+                )
             self._write(event)
 
     def _write(self, record: Record) -> None:
@@ -283,11 +289,14 @@ class Engine:
         """The event with its labels, probabilities, attention and flow maps (a micro-expression with
         crops, when a classifier is loaded), numbered."""
         if event.kind != "micro":
-            return self._numbered(event)
-        if self.classifier is None or not event.crops:
+            return self._numbered(event, unclassified=MACRO_NOT_CLASSIFIED)
+        if self.classifier is None:
+            self.stats.unclassified += 1
+            return self._numbered(event, unclassified=NO_MODEL)
+        if not event.crops:
             self.stats.unclassified += 1
             return self._numbered(
-                event, model=None if self.classifier is None else "not classified: its frames had left the crop ring"
+                event, model=getattr(self.classifier, "name", None), unclassified="its frames had left the crop ring"
             )
         config = self.config  # one read: the dashboard may swap the config meanwhile
         t0 = time.perf_counter()

@@ -39,6 +39,7 @@ LOG_FIELDS = (
     "attention",
     "threshold",
     "model",
+    "unclassified",
     "latency_ms",
     "band",
     "band_rows",
@@ -82,7 +83,8 @@ class Event:
     probs: dict[str, float] = field(default_factory=dict)
     attention: dict[str, float] = field(default_factory=dict)  # block-2 stream weights alpha_u, alpha_v, alpha_m
     threshold: float | None = None  # the decision threshold the labels were taken at
-    model: str | None = None  # the classifier, or why the event is not classified
+    model: str | None = None  # the classifier's name (None: no classifier ran)
+    unclassified: str | None = None  # why the event has no labels (macro, no model, frames gone, a failure)
     latency_ms: float | None = None  # offset confirmed → classified and written
     flow_maps: dict[str, np.ndarray] = field(
         default_factory=dict, repr=False, compare=False

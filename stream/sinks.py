@@ -43,6 +43,7 @@ CSV_COLUMNS = (
     "band",
     "band_rows",
     "run_id",
+    "unclassified",
 )
 MEGC_COLUMNS = ("subject", "video", "onset", "offset", "emotion", "apex")  # MEGC's five, then our apex
 

@@ -212,6 +212,11 @@ def test_fault_matrix(fault, recording, idle, tmp_path):
     )
     assert len(on_disk) + lost == spotted
     assert sorted(r["event_id"] for r in on_disk) == sorted(set(r["event_id"] for r in on_disk))
+    if fault == "classifier raises":  # each event says why it has no labels; the model is named, not replaced
+        assert {(r["kind"], r["model"], r["unclassified"]) for r in on_disk} <= {
+            ("micro", "broken", "classification failed: model crashed"),
+            ("macro", None, "a macro-expression: logged, not classified"),
+        }
     # 3. threads back at idle, the engine gone and nothing the run allocated left behind
     assert {t.name for t in threading.enumerate()} <= idle["python_threads"]
     assert native_threads() <= idle["threads"]

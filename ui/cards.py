@@ -282,10 +282,8 @@ def card_markdown(event: Event) -> str:
         )
     if not event.has_pictures:
         lines.append("_No crops or flow maps kept for this event (the page keeps them for its newest events)._")
-    if event.kind == "macro":
-        lines.append("_A macro-expression: logged, not classified._")
-    elif not event.probs:
-        lines.append(f"_{event.model or 'not classified: no model loaded'}_")
+    if not event.probs:
+        lines.append(f"_{event.unclassified or 'not classified'}._")
     return "\n\n".join(lines)
 
 

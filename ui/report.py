@@ -57,7 +57,7 @@ def event_section(event: Event) -> str:
         f"offset {event.offset_s:.3f} s · {event.duration_s:.3f} s · frames {event.onset_frame}–{event.offset_frame}"
         f" · peak intensity {event.peak_intensity:.3f}"
     )
-    why = "a macro-expression: logged, not classified" if event.kind == "macro" else (event.model or "no model")
+    why = event.unclassified or "no labels"
     parts = [
         f'<section class="event {html.escape(event.kind)}" id="event-{event.event_id}">',
         f"<h3>Event #{event.event_id} — {html.escape(event.kind)}</h3>",
