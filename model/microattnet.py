@@ -48,8 +48,9 @@ class MicroAttNetConfig:
     conv_dropout_at: Literal["before_pool", "after_pool"] = Field(
         "after_pool",
         description="Deviation: the paper's block is Conv-BN-ReLU-Dropout-MaxPool (before_pool). After the "
-        "pool the same rate masks 16x fewer values: a CPU training step takes 0.55x the time, and the "
-        "scores are the same within seed noise (docs/measurements.md). Inference is identical (no dropout).",
+        "pool the same rate masks 16x fewer values: a CPU training step takes 0.55x the time (the dropout "
+        "mask over the 224-px maps was a third of it). Its effect on the scores is not measured apart "
+        "(docs/measurements.md); inference is identical (no dropout at eval).",
     )
     fc_dropout: Rate = Field(0.5, description="Assumption: dropout rate of the head.")
     fc_hidden: Width = Field(128, description="Assumption: head hidden width.")
