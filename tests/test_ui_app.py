@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pympi
 import pytest
-from conftest import free_port, wait_for, write_video
 
+from conftest import free_port, wait_for, write_video
 from mer_live.stream.events import FACE_STATES
 from mer_live.ui.session import Session
 
@@ -57,6 +57,7 @@ def test_api_endpoints_drive_a_live_session(served):
         "/export_megc",
         "/export_elan",
         "/export_report",
+        "/export_video",
         "/export_summary",
         "/set_threshold",
         "/set_onset_threshold",
@@ -105,6 +106,8 @@ def test_api_endpoints_drive_a_live_session(served):
     assert "no model" in client.predict(str(session.folder / "none.pt"), api_name="/load_model")
     assert "Event #1" in client.predict(1, api_name="/event_card")["markdown"]
 
+    with pytest.raises(AppError, match="press Stop first"):
+        client.predict(api_name="/export_video")
     assert client.predict(api_name="/stop").startswith("stopped")
     assert not client.predict(api_name="/status")["running"]
     live_log = session.folder / "live-001.jsonl"

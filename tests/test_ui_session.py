@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ListSource, make_event, timeline, wait_for
 
+from conftest import ListSource, make_event, timeline, wait_for
 from mer_live.corpora.labels import CLASSES
 from mer_live.stream.frames import Frame
 from mer_live.stream.sources import Source
@@ -356,5 +356,26 @@ def test_event_to_page_counts_only_events_the_open_page_saw(tmp_path):
         session.page.shown_events([event], session.run.source)
         delay = session.page.timing()["event_to_page_s"]
         assert delay["n"] == 1 and 0 <= delay["max"] < 5
+    finally:
+        session.close()
+
+
+@pytest.mark.slow
+def test_after_stop_the_recording_is_exported_annotated_frame_for_frame(tmp_path):
+    import cv2
+
+    session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.0))
+    try:
+        with pytest.raises(ValueError, match="nothing to annotate yet"):
+            session.export("video")
+        video = noise_video(tmp_path / "whole.avi", 20)
+        session.start(str(video), views=1)
+        assert finished(session)
+        out = session.export("video")
+        capture = cv2.VideoCapture(str(out))
+        assert out.parent == session.folder and out.suffix == ".mp4"
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+        assert capture.get(cv2.CAP_PROP_FPS) == cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS)
+        capture.release()
     finally:
         session.close()

@@ -9,7 +9,7 @@ frame and timeline only when they changed.
 
 API endpoints (gradio_client): start, pause, resume, stop, set_threshold, set_onset_threshold,
 load_model, calibrate, add_marker, export_jsonl, export_csv, export_megc, export_elan,
-export_report, export_summary,
+export_report, export_summary, export_video,
 status, events, event_card.
 """
 
@@ -256,6 +256,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                     ("elan", "ELAN (.eaf)"),
                     ("report", "report (HTML)"),
                     ("summary", "summary (PNG)"),
+                    ("video", "annotated video (after Stop)"),
                 )
             }
         export_file = gr.File(label="download", interactive=False, elem_id="export-file")

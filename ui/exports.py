@@ -18,6 +18,7 @@ EXPORT_KINDS = {
     "megc": ("megc", ".csv"),
     "elan": ("events", ".eaf"),
     "report": ("report", ".html"),
+    "video": ("annotated", ".mp4"),  # drawn by Session (ui.annotate), not from a snapshot
     "summary": ("summary", ".png"),
 }
 

@@ -26,6 +26,7 @@ from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.sinks import JsonlSink
 from mer_live.stream.sources import Source, SourceError
 from mer_live.stream.store import LiveStore
+from mer_live.ui.annotate import annotate_video, read_log
 from mer_live.ui.exports import EXPORT_KINDS, write_export
 from mer_live.ui.page import PageTiming
 from mer_live.ui.sources import (
@@ -395,10 +396,12 @@ class Session:
         events only), elan (an ELAN file: micro, macro, labels, face state and markers tiers, the
         replayed recording linked), report (one HTML page: the summary, the timeline, each event with
         its pictures while the store keeps them), summary (a one-page PNG: counts by class, the
-        timeline, markers)."""
+        timeline, markers), video (the replayed recording annotated: ui.annotate; after Stop)."""
         kind = str(kind).lower()
         if kind not in EXPORT_KINDS:
             raise ValueError(f"unknown export {kind!r}; one of {', '.join(EXPORT_KINDS)}")
+        if kind == "video":
+            self._check_annotatable()
         stem, suffix = EXPORT_KINDS[kind]
         with self._lock:
             self._exports += 1
@@ -408,9 +411,28 @@ class Session:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)
         title = f"MER Live session {self.folder.name}" + (f" — {self.run.source.name}" if self.run else "")
+        if kind == "video":
+            self._annotate(path)
+            return path
         media = Path(self.run.spec) if self.run and Path(self.run.spec).is_file() else None
         write_export(kind, path, self.store.snapshot(), self.markers(), title, media, self.store.event)
         return path
+
+    def _check_annotatable(self) -> None:
+        """An annotated video needs a finished run of a recording (its whole log, frames to read again)."""
+        if self.run is None:
+            raise ValueError("nothing to annotate yet: start a recording, then Stop it")
+        if self.running:
+            raise ValueError("press Stop first: the video is drawn from the run's whole log")
+        if self.run.spec == WEBCAM or self.run.source.inner.live:
+            raise ValueError("a live camera is not recorded: there is no video to annotate")
+
+    def _annotate(self, out: Path) -> None:
+        """The last run's recording with its face box, score and events drawn on (`mer annotate`)."""
+        run = self.run
+        source, _ = self._open(run.spec)
+        log_path = self.folder / f"live-{self.runs:03d}.jsonl"
+        annotate_video(source, read_log(log_path), out, run.engine.config, self.detector_factory)
 
     def status(self, snap=None) -> dict:
         """Everything the status strip shows, as plain data (also the `status` API endpoint)."""
