@@ -316,6 +316,12 @@ def cmd_spot(args: argparse.Namespace) -> None:
         if path is not None:
             path.unlink(missing_ok=True)
     sinks = [MegcSink(args.out)] + ([JsonlSink(args.events)] if args.events else [])
+    if args.elan:
+        from mer_live.stream.elan import ElanSink
+
+        if args.elan.is_file():
+            raise UserError(f"--elan names a folder (one file per recording): {args.elan} is a file")
+        sinks.append(ElanSink(args.elan, per_recording=True))
     if args.ray is None:
         summary = run_engine(args, sinks, status_line=not args.quiet, source=source)
     else:

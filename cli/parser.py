@@ -328,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_live_args(p)
     p.add_argument("--out", type=Path, required=True, help="MEGC spotting CSV to write")
     p.add_argument("--events", type=Path, default=None, help="also write the JSONL event log")
+    p.add_argument(
+        "--elan",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write one ELAN file per recording into DIR (tiers micro, macro, labels, face state)",
+    )
     _add_spotting_set_arg(p)
     _add_ray_arg(p, "recording")
     p.set_defaults(func=live.cmd_spot)

@@ -68,11 +68,14 @@ def write_elan(
 
 class ElanSink:
     """A sink that keeps the run's records and writes the ELAN file when the run ends (an .eaf is
-    one XML document: it cannot grow line by line the way the JSONL log, the crash-safe record, does)."""
+    one XML document: it cannot grow line by line the way the JSONL log, the crash-safe record, does).
+    With `per_recording`, `path` is a folder and each recording of the run gets its own file, named
+    after the recording ("s01/s01_02" → s01__s01_02.eaf)."""
 
-    def __init__(self, path: str | os.PathLike, media: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike, media: str | os.PathLike | None = None, per_recording: bool = False):
         self.path = Path(path)
         self.media = media
+        self.per_recording = per_recording
         self.events: list[Event] = []
         self.face_states: list[FaceStateSpan] = []
 
@@ -83,7 +86,16 @@ class ElanSink:
             self.face_states.append(record)
 
     def close(self) -> None:
-        write_elan(self.path, self.events, self.face_states, media=self.media)
+        if not self.per_recording:
+            write_elan(self.path, self.events, self.face_states, media=self.media)
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        for recording in sorted({r.source for r in [*self.events, *self.face_states]}):
+            write_elan(
+                self.path / (recording.replace("/", "__") + ".eaf"),
+                [e for e in self.events if e.source == recording],
+                [s for s in self.face_states if s.source == recording],
+            )
 
     def __enter__(self) -> ElanSink:
         return self

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pympi
 import pytest
-from conftest import long_recordings
 
 import mer_live
+from conftest import long_recordings
 from mer_live.cli.main import main
 from mer_live.stream.elan import MARKER_MS, label_text
 from mer_live.stream.store import TimelinePoint
@@ -129,3 +129,20 @@ def test_the_score_has_one_value_per_measured_frame(real_run):
     assert len(t) == len(score) > 300 and (t[1:] > t[:-1]).all()
     during = score[(t >= real_run.events[-1].onset_s) & (t <= real_run.events[-1].offset_s)]
     assert during.max() >= 5.0  # the event's onset crossed the onset threshold (k_high 5)
+
+
+def test_mer_spot_writes_one_elan_file_per_recording(tmp_path):
+    data = long_recordings(tmp_path / "data", per_subject=2, seconds=10)
+    events, elan = tmp_path / "events.jsonl", tmp_path / "elan"
+    args = ["spot", str(data), "--out", str(tmp_path / "spots.csv"), "--events", str(events), "--elan", str(elan)]
+    assert main([*args, "--quiet", "--no-model"]) == 0
+    logged = [json.loads(line) for line in events.read_text().splitlines()]
+    recordings = sorted({r["source"] for r in logged})
+    assert sorted(p.name for p in elan.iterdir()) == [r.replace("/", "__") + ".eaf" for r in recordings]
+    for recording in recordings:
+        eaf = pympi.Elan.Eaf(str(elan / (recording.replace("/", "__") + ".eaf")))
+        spotted = [r for r in logged if r["source"] == recording and r["kind"] in ("micro", "macro")]
+        found = annotations(eaf, "micro") + annotations(eaf, "macro")
+        assert sorted(found) == sorted(
+            (round(r["onset_s"] * 1000), round(r["offset_s"] * 1000), f"event {r['event_id']}") for r in spotted
+        )
