@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import long_recordings
 
+from conftest import long_recordings
 from mer_live.cli.main import main
 from mer_live.ui.annotate import banner, read_log
 from mer_live.ui.drawing import KIND_COLOURS

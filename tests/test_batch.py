@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import long_recordings
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'mer-live[ray]'; CI installs it)")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import write_video
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import long_recordings
 
+from conftest import long_recordings
 from mer_live.corpora.fourdme import load_dataset, read_events
 from mer_live.corpora.replay import DatasetSource
 from mer_live.model.extract import extract_sequence

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import free_port
 
+from conftest import free_port
 from mer_live.ui.browser import CHROMIUM, CHROMIUM_ARGS, TICK_OBSERVER
 
 REFRESH_S = 0.4

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_event, timeline
 
+from conftest import make_event, timeline
 from mer_live.corpora.labels import CLASSES
 from mer_live.stream.store import Marker, TimelinePoint
 from mer_live.ui import cards, drawing
