@@ -34,7 +34,7 @@ def _span(start_s: float, end_s: float) -> tuple[int, int]:
 def label_text(event: Event) -> str:
     """ "Negative 0.62, Surprise 0.31": the labels with their probabilities, or why there are none."""
     if not event.labels:
-        return event.unclassified or "no label"
+        return event.why_unlabelled
     return ", ".join(f"{label} {event.probs.get(label, 0):.2f}" for label in event.labels)
 
 

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from mer_live.stream.events import Event, FaceStateSpan, Record, view_name
+from mer_live.stream.events import MACRO_NOT_CLASSIFIED, Event, FaceStateSpan, Record, view_name
 from mer_live.stream.face import FaceDetector
 from mer_live.stream.features import PHASES, phase_features
 from mer_live.stream.frames import Frame
@@ -74,7 +74,6 @@ def new_run_id() -> str:
 _END = object()
 
 
-MACRO_NOT_CLASSIFIED = "a macro-expression: logged, not classified"
 NO_MODEL = "no model loaded"
 
 

@@ -47,6 +47,7 @@ LOG_FIELDS = (
     "run_id",
 )
 FACE_STATES = ("still", "moving", "blink", "talking", "no face")
+MACRO_NOT_CLASSIFIED = "a macro-expression: logged, not classified"
 
 
 def view_name(view: int) -> str:
@@ -107,6 +108,11 @@ class Event:
     @property
     def duration_s(self) -> float:
         return self.offset_s - self.onset_s
+
+    @property
+    def why_unlabelled(self) -> str:
+        """Why the event has no labels: the engine's reason, else what its kind says."""
+        return self.unclassified or (MACRO_NOT_CLASSIFIED if self.kind == "macro" else "not classified")
 
     @property
     def apex_crops(self) -> dict[str, np.ndarray]:

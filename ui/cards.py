@@ -283,7 +283,7 @@ def card_markdown(event: Event) -> str:
     if not event.has_pictures:
         lines.append("_No crops or flow maps kept for this event (the page keeps them for its newest events)._")
     if not event.probs:
-        lines.append(f"_{event.unclassified or 'not classified'}._")
+        lines.append(f"_{event.why_unlabelled}._")
     return "\n\n".join(lines)
 
 

@@ -57,7 +57,7 @@ def event_section(event: Event) -> str:
         f"offset {event.offset_s:.3f} s · {event.duration_s:.3f} s · frames {event.onset_frame}–{event.offset_frame}"
         f" · peak intensity {event.peak_intensity:.3f}"
     )
-    why = event.unclassified or "no labels"
+    why = event.why_unlabelled
     parts = [
         f'<section class="event {html.escape(event.kind)}" id="event-{event.event_id}">',
         f"<h3>Event #{event.event_id} — {html.escape(event.kind)}</h3>",
