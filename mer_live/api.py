@@ -30,6 +30,7 @@ from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.sinks import csv_row
 from mer_live.stream.sources import Source
 from mer_live.stream.store import LiveStore, TimelinePoint
+from mer_live.ui.drawing import score_of
 
 TIMELINE_POINTS = 500_000  # the score of every measured frame, up to ~2 h at 60 fps (~100 MB)
 
@@ -49,7 +50,7 @@ class Spotting:
     def score(self) -> tuple[np.ndarray, np.ndarray]:
         """(t in s, the spotter's score) per measured frame: the views' mean z in the face region
         that scores highest, the number the onset threshold is compared with."""
-        scored = [(p.t_s, float(np.mean(list(p.z.values())))) for p in self.timeline if p.z]
+        scored = [(p.t_s, score_of(p.z)) for p in self.timeline if p.z]
         t, z = zip(*scored) if scored else ((), ())
         return np.array(t, float), np.array(z, float)
 

@@ -54,11 +54,6 @@ def sample_arrays(
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def class_counts(y: np.ndarray, classes: tuple[str, ...] = CLASSES) -> dict[str, int]:
-    """Training samples carrying each class."""
-    return {name: int(n) for name, n in zip(classes, (y > 0).sum(axis=0))}
-
-
 def _inverse_class_frequency(y: np.ndarray) -> np.ndarray:
     """Per class, (mean positives per class) / (its positives): 1 for a class of average size."""
     positives = np.maximum((y > 0).sum(axis=0), 1).astype(np.float64)

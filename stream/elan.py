@@ -96,9 +96,3 @@ class ElanSink:
                 [e for e in self.events if e.source == recording],
                 [s for s in self.face_states if s.source == recording],
             )
-
-    def __enter__(self) -> ElanSink:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

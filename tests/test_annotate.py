@@ -12,7 +12,7 @@ import pytest
 
 from conftest import long_recordings
 from mer_live.cli.main import main
-from mer_live.ui.annotate import banner, read_log
+from mer_live.ui.annotate import read_log
 from mer_live.ui.drawing import KIND_COLOURS
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realvideo"
@@ -65,9 +65,9 @@ def test_each_event_is_labelled_on_its_apex_frame(tmp_path, capsys):
     out, events, printed = run_and_annotate(folder, tmp_path, capsys, "--views", "2")
     frames = len(list(folder.glob("*.jpg")))
     assert frame_count_and_rate(out) == (frames, 60.0) and printed["frames"] == frames
+    assert printed["events_drawn"] == len(events)  # every logged event got its own banner
     micro = [e for e in events if e.kind == "micro"]
     assert micro and all(e.labels for e in micro), "the shipped weights label the generated micro-expressions"
     for event in micro:
         apex = read_frame(out, event.apex_frame - 1)  # the folder's frames are numbered from 1
         assert np.abs(apex[5, 5].astype(int) - KIND_COLOURS["micro"]).max() < 40
-        assert banner(event).startswith(f"micro #{event.event_id}: {event.labels[0]}")

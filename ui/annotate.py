@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 
 from mer_live.calibration.views import view_finder
+from mer_live.stream.elan import label_text
 from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.stream.sources import Source
@@ -62,8 +64,7 @@ def read_log(path: Path) -> list[SimpleNamespace]:
 
 
 def banner(event: SimpleNamespace) -> str:
-    labels = ", ".join(f"{label} {event.probs.get(label, 0):.2f}" for label in event.labels)
-    return f"{event.kind} #{event.event_id}" + (f": {labels}" if labels else "")
+    return f"{event.kind} #{event.event_id}" + (f": {label_text(event)}" if event.labels else "")
 
 
 def annotate_video(
@@ -83,7 +84,7 @@ def annotate_video(
     )
     errors = SwallowedErrors(log)
     result = Annotated(Path(out), fps=source.fps)
-    timeline: list[TimelinePoint] = []
+    window: deque[TimelinePoint] = deque()  # the strip's last STRIP_WINDOW_S seconds, not the whole run
     writer = None
     try:
         for frame in source:
@@ -92,7 +93,9 @@ def annotate_video(
             try:
                 pipeline.process(frame)
                 z = dict(pipeline.spotter.state.last_z)
-                timeline.append(TimelinePoint(frame.index, frame.t_s, z, pipeline.stats.face_state))
+                window.append(TimelinePoint(frame.index, frame.t_s, z, pipeline.stats.face_state))
+                while window[0].t_s < frame.t_s - STRIP_WINDOW_S:
+                    window.popleft()
                 boxes = pipeline.boxes()
             except Exception as exc:  # one bad frame is written as it is, never ends the video
                 result.frame_errors += 1
@@ -105,7 +108,7 @@ def annotate_video(
                 result.banners[frame.index] = text
                 _draw_banner(picture, text, KIND_COLOURS[current[-1].kind])
             strip = timeline_image(
-                timeline,
+                list(window),
                 mine,
                 thresholds=(config.spotter.k_high, config.spotter.k_low),
                 width=picture.shape[1],
