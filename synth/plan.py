@@ -16,11 +16,10 @@ import numpy as np
 from pydantic import Field
 
 from mer_live.corpora.labels import CLASSES
+from mer_live.stream.intensity import REFERENCE_FACE_PX
 from mer_live.stream.settings import Switch, config_class
 from mer_live.synth.actions import draw_aus, draw_labels
 from mer_live.synth.faces import Subject, build_subject, load_face_photos
-
-REFERENCE_FACE_WIDTH = 224.0  # amplitudes are given for a face this wide and scaled to the view's face
 
 
 @config_class
@@ -131,7 +130,7 @@ def draw_event(
     """An event of `labels` starting at `onset` and lasting `duration` frames; micro amplitudes are
     0.5–3 px and macro 4–8 px at a 224-px face, scaled to `face_width`."""
     low, high = (0.5, 3.0) if kind == "micro" else (4.0, 8.0)
-    amplitude = rng.uniform(low, high) * face_width / REFERENCE_FACE_WIDTH
+    amplitude = rng.uniform(low, high) * face_width / REFERENCE_FACE_PX
     return ExpressionEvent(*draw_timing(rng, onset, duration), float(amplitude), kind, labels, draw_aus(rng, labels))
 
 

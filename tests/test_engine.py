@@ -286,6 +286,16 @@ def test_the_engine_measures_the_rate_a_source_delivers():
     assert summary["source_fps"] == pytest.approx(15.0, abs=0.1)
 
 
+def test_the_motion_at_rest_is_the_median_of_the_still_frames_once_there_are_ten():
+    from mer_live.stream.telemetry import EngineStats
+
+    stats = EngineStats()
+    stats.rest_motion.extend([0.02] * 9)
+    assert stats.rest_motion_px is None and stats.summary()["rest_motion_px"] is None
+    stats.rest_motion.extend([0.03, 0.5, 0.5])
+    assert stats.rest_motion_px == pytest.approx(0.02)
+
+
 def test_jsonl_sink_appends_whole_lines(tmp_path):
     from mer_live.stream.events import Event
 

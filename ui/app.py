@@ -34,6 +34,7 @@ import gradio as gr  # noqa: E402  (after the setting above)
 
 from mer_live.stream.pipeline import EngineConfig
 from mer_live.stream.stereo import describe_devices
+from mer_live.stream.telemetry import rest_motion_note
 from mer_live.ui import drawing
 from mer_live.ui.cards import card_images, card_markdown
 
@@ -122,6 +123,11 @@ def status_html(status: dict) -> str:
         parts.append(span(f"face {view} {'✓' if found else '✗'}", "good" if found else "bad"))
     if status.get("running") and status.get("face_state"):  # why something, or nothing, is reported now
         parts.append(span(f"face {status['face_state']}", "" if status["face_state"] == "still" else "bad"))
+    rest = status.get("rest_motion_px")
+    if rest is not None:  # whether this face and camera can show a micro-expression at all
+        note = rest_motion_note(rest)
+        unsteady = " · too unsteady for micro-expressions" if note else ""
+        parts.append(span(f"motion at rest {rest:.2f} px{unsteady}", "bad" if note else ""))
     events = status.get("events") or {}
     suppressed = status.get("suppressed") or {}
     parts.append(

@@ -450,6 +450,7 @@ class Session:
             "suppressed": status.get("suppressed", {}),
             "fps": status.get("fps", 0.0),
             "source_fps": status.get("source_fps", 0.0),
+            "rest_motion_px": status.get("rest_motion_px"),
             "frames": status.get("frames", 0),
             "dropped": status.get("dropped", 0),
             "no_face_frames": status.get("no_face_frames", 0),
