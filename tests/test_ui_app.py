@@ -228,3 +228,15 @@ def test_a_page_opened_on_a_session_started_elsewhere_shows_what_runs(session, t
         if getattr(b, "elem_id", None) in ("source-kind", "source-value", "views")
     }
     assert shown == {"source-kind": "video file", "source-value": str(video), "views": "1"}
+
+
+def test_the_status_strip_says_whether_the_face_is_steady_enough_for_micro_expressions():
+    from mer_live.ui.app import status_html
+
+    def strip(rest):
+        status = {"running": True, "face_state": "still", "rest_motion_px": rest, "decision_threshold": 0.2}
+        return status_html(status | {"thresholds": {"k_high": 5.0, "k_low": 2.5}})
+
+    assert "motion at rest" not in strip(None)
+    assert "motion at rest 0.03 px" in strip(0.03) and "unsteady" not in strip(0.03)
+    assert "motion at rest 0.21 px · too unsteady for micro-expressions" in strip(0.21)
