@@ -138,7 +138,7 @@ def run_engine(args: argparse.Namespace, sinks: list, *, status_line: bool, sour
             if status_line:
                 s = engine.stats.summary()
                 print(
-                    f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps (source {s['source_fps']:.1f})  "
+                    f"\r{s['processed']:7d} frames  {engine.stats.fps:6.1f} fps (source {s['measured_fps']:.1f})  "
                     f"state {engine.stats.state:<10}  face {engine.stats.face_state:<8} "
                     f"events {sum(s['events'].values()):4d}  "
                     f"dropped {sum(s['dropped'].values())}" + (f"  {describe_devices(devices())}" if devices else ""),

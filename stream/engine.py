@@ -338,7 +338,7 @@ class Engine:
                 {
                     "state": self.stats.state,
                     "fps": round(self.stats.fps, 1),
-                    "source_fps": self.stats.source_fps,
+                    "measured_fps": self.stats.measured_fps,
                     "rest_motion_px": self.stats.rest_motion_px,
                     "face_state": self.stats.face_state,
                     "suppressed": summary["suppressed"],

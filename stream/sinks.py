@@ -180,11 +180,11 @@ def sink_name(sink) -> str:
 
 
 class SinkSet:
-    """Writes each event to every sink; a sink that raises is counted and reported once, never fatal."""
+    """Writes each event to every sink; a sink that raises is logged (a warning once) and named in
+    `write`'s answer, never fatal: the engine counts what each sink lost (EngineStats.not_written)."""
 
     def __init__(self, sinks: list[Sink]):
         self.sinks = list(sinks)
-        self.failures: dict[str, int] = {}
         self.errors = SwallowedErrors(log)
 
     def write(self, record: Record) -> list[str]:
@@ -196,7 +196,6 @@ class SinkSet:
             except Exception as exc:  # a sink's failure must not stop the stream
                 name = sink_name(sink)
                 self.errors.log(name, f"{name} failed and is skipped for this record: {exc}")
-                self.failures[name] = self.failures.get(name, 0) + 1
                 failed.append(name)
         return failed
 

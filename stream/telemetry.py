@@ -114,7 +114,7 @@ class EngineStats:
             getattr(self, counter)[key] += 1
 
     @property
-    def source_fps(self) -> float:
+    def measured_fps(self) -> float:
         """The rate the source delivers at, from its frames' own times (a camera's measured rate,
         not the 30 it claims); 0 before two frames of one recording."""
         times = list(self.frame_times)
@@ -153,7 +153,7 @@ class EngineStats:
                 "fps": round(self.processed / elapsed, 1) if elapsed > 0 else 0.0,
                 "latency_ms": latency_summary(list(self.latencies_ms)),
                 "stage_ms": self.timers.means(),
-                "source_fps": self.source_fps,
+                "measured_fps": self.measured_fps,
                 "rest_motion_px": self.rest_motion_px,
             }
             | ({"ended": self.ended} if self.ended else {})

@@ -283,7 +283,7 @@ class HalfRateCamera(Source):
 
 def test_the_engine_measures_the_rate_a_source_delivers():
     summary, _ = run_engine(HalfRateCamera(60), EngineConfig(views=1))
-    assert summary["source_fps"] == pytest.approx(15.0, abs=0.1)
+    assert summary["measured_fps"] == pytest.approx(15.0, abs=0.1)
 
 
 def test_the_motion_at_rest_is_the_median_of_the_still_frames_once_there_are_ten():

@@ -112,7 +112,7 @@ def status_html(status: dict) -> str:
         ),
         span(
             f"source {status.get('source') or '—'}"
-            + (f" at {status['source_fps']:.1f} fps" if status.get("source_fps") else "")
+            + (f" at {status['measured_fps']:.1f} fps" if status.get("measured_fps") else "")
         ),  # once measured
         span(f"{status.get('fps', 0):.1f} fps processed"),
         span(f"dropped {status.get('dropped', 0)}", "bad" if status.get("dropped") else ""),

@@ -449,7 +449,7 @@ class Session:
             "face_state": status.get("face_state"),
             "suppressed": status.get("suppressed", {}),
             "fps": status.get("fps", 0.0),
-            "source_fps": status.get("source_fps", 0.0),
+            "measured_fps": status.get("measured_fps", 0.0),
             "rest_motion_px": status.get("rest_motion_px"),
             "frames": status.get("frames", 0),
             "dropped": status.get("dropped", 0),
