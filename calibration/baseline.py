@@ -3,6 +3,7 @@
 The person sits still (neutral face, normal blinking) for N seconds. The running intensity of each
 view and face band gives μ and σ; the largest score seen while neutral tells how far the noise
 reaches, and the onset threshold is set with a safety factor above it (never below the default).
+The face's motion at rest is kept too, with a note when it hides micro-expressions: a setup check.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mer_live.calibration.profile import Profile
 from mer_live.stream.face import FaceDetector
 from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
+from mer_live.stream.telemetry import rest_motion_note
 
 SAFETY = 1.5  # k_high ≥ SAFETY × the largest neutral z (assumption)
 
@@ -55,6 +57,9 @@ def calibrate(
     notes = [] if zs else ["no z-scores recorded: thresholds are the defaults"]
     if k_high > config.spotter.k_high:
         notes.append(f"noisy neutral period: onset threshold raised to {k_high:.1f} σ")
+    rest_motion = pipeline.stats.rest_motion_px
+    if rest_motion_note(rest_motion):  # the setup check: can this camera and face show a micro-expression
+        notes.append(rest_motion_note(rest_motion))
     return Profile(
         views=config.views,
         split_x=config.split_x,
@@ -64,6 +69,7 @@ def calibrate(
         k_low=round(k_high * config.spotter.k_low / config.spotter.k_high, 3),
         decision_threshold=config.decision_threshold,
         neutral_max_z=round(neutral_max, 3),
+        rest_motion_px=rest_motion,
         source=source_name,
         seconds=seconds,
         notes=notes,

