@@ -13,8 +13,10 @@ what each one is) are grouped by kind and split once, by name: every parameter w
              a low AUC is a loss in the measure, a high AUC with a low recall a loss in the decisions;
              beside it the face's *own motion*: the largest region displacement over the lag on idle
              frames against the injected events' (px at a 224-px face), which says why a measure
-             loses (a face that moves by itself as much as the events do), and the recall per face
-             state at each event's onset (still, talking, moving, blink), which says where
+             loses (a face that moves by itself as much as the events do; an event's value is its
+             peak over its frames, an idle frame's its own), and the recall per face state just
+             before each event's onset (still, talking, moving, blink, no face), which says where
+             the events the spotter misses fall
   apex       the offline apex on the injected micro-expression clips (labelled onset…offset)
              against the middle frame of onset…offset, the baseline any apex detector must beat
 """

@@ -58,8 +58,8 @@ def calibrate(
     if k_high > config.spotter.k_high:
         notes.append(f"noisy neutral period: onset threshold raised to {k_high:.1f} σ")
     rest_motion = pipeline.stats.rest_motion_px
-    if rest_motion_note(rest_motion):  # the setup check: can this camera and face show a micro-expression
-        notes.append(rest_motion_note(rest_motion))
+    if note := rest_motion_note(rest_motion):  # the setup check: can this camera and face show a micro-expression
+        notes.append(note)
     return Profile(
         views=config.views,
         split_x=config.split_x,

