@@ -146,9 +146,14 @@ def peaks_and_idle(
     return peaks, idle
 
 
-def detectability(run: Run, truths: list[Interval], macros: list[Interval]) -> float | None:
-    """AUC of each true micro-expression's peak score against the score of idle frames (`peaks_and_idle`)."""
-    peaks, idle = peaks_and_idle(run.scores, run.lag_frames, truths, macros)
+def detectability(run: Run, truths: list[Interval], macros: list[Interval], state: str | None = None) -> float | None:
+    """AUC of each true micro-expression's peak score against the score of idle frames (`peaks_and_idle`);
+    with `state`, only the events that begin in that face state and the idle frames spent in it."""
+    scores = run.scores
+    if state is not None:
+        truths = [t for t in truths if state_at(run.spans, f"{t.subject}/{t.video}", t.onset - 1) == state]
+        scores = {recording: frames_in_state(run, recording, state, values) for recording, values in scores.items()}
+    peaks, idle = peaks_and_idle(scores, run.lag_frames, truths, macros)
     if not peaks or not idle:
         return None
     peaks, idle = np.asarray(peaks)[:, None], np.sort(np.asarray(idle))
@@ -178,6 +183,15 @@ def state_at(spans: list[FaceStateSpan], recording: str, frame: int) -> str:
     holding = [s for s in before if frame <= s.last_frame]
     chosen = holding or sorted(before, key=lambda s: s.last_frame)[-1:]
     return chosen[0].state if chosen else "unknown"
+
+
+def frames_in_state(run: Run, recording: str, state: str, values: dict[int, float]) -> dict[int, float]:
+    """`values` (frame → value) of the frames of `recording` the face spent in `state`."""
+    frames = set()
+    for span in run.spans:
+        if span.source == recording and span.state == state:
+            frames.update(range(span.first_frame, span.last_frame + 1))
+    return {f: v for f, v in values.items() if f in frames}
 
 
 def recall_by_state(run: Run, found: list[Interval], truths: list[Interval]) -> dict[str, dict[str, int]]:
@@ -239,6 +253,7 @@ def injected_report(root: Path, config: EngineConfig) -> dict:
         runs[folder.name] = {
             **_short(spotting_report(video_found, video_truths)),
             "detectability_auc": detectability(run, video_truths, video_macros),
+            "detectability_still_auc": detectability(run, video_truths, video_macros, "still"),
             "own_motion": own_motion(run, video_truths, video_macros),
             "by_state": recall_by_state(run, video_found, video_truths),
         }
@@ -361,6 +376,7 @@ def summary_table(report: dict) -> str:
                     if motion:
                         lines.append(
                             f"{'':31s}{video}: own motion idle median {motion['idle_median_px']} px, "
-                            f"p90 {motion['idle_p90_px']} px; events' peak median {motion['event_median_px']} px"
+                            f"p90 {motion['idle_p90_px']} px; events' peak median {motion['event_median_px']} px; "
+                            f"detectability AUC in still moments {figures.get('detectability_still_auc')}"
                         )
     return "\n".join(lines)

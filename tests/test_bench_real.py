@@ -74,6 +74,22 @@ def test_recall_by_state_counts_each_event_under_the_state_before_its_onset():
     assert recall_by_state(run, found, truths) == {"still": {"true": 2, "found": 1}, "talking": {"true": 1, "found": 1}}
 
 
+def test_detectability_in_one_face_state_keeps_its_events_and_its_idle_frames():
+    """Still frames score 0…4, talking ones 0…40: the event in the still stretch (score 10) is above
+    every still frame but under most of the talking ones; the event begun while talking is left out."""
+    scores = {f: float(f % 5) for f in range(0, 200)} | {f: float(f % 41) for f in range(200, 400)}
+    scores.update({100: 10.0, 300: 99.0})
+    run = run_with(scores)
+    run.spans = [
+        FaceStateSpan("still", "v/v_r1", 0, 199, 0.0, 8.0),
+        FaceStateSpan("talking", "v/v_r1", 200, 399, 8.0, 16.0),
+    ]
+    truths = [Interval("v", "v_r1", 99, 101), Interval("v", "v_r1", 299, 301)]
+    assert detectability(run, truths, [], "still") == 1.0
+    assert detectability(run, truths, [], "talking") == 1.0
+    assert detectability(run, truths[:1], []) < 0.8  # against every idle frame, talking ones included
+
+
 def test_the_raw_report_counts_per_minute_and_the_face_states_as_shares():
     run = run_with({})
     run.seconds = {"a": 90.0, "b": 30.0}
