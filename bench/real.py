@@ -36,7 +36,7 @@ from mer_live.corpora.scoring import Interval, match, spotting_report, true_inte
 from mer_live.sources import open_source
 from mer_live.stream.events import Event, FaceStateSpan
 from mer_live.stream.face import MediaPipeFaceDetector
-from mer_live.stream.frames import Frame, split_source
+from mer_live.stream.frames import Frame, split_recording
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.synth import InjectConfig, inject_videos
 
@@ -90,12 +90,12 @@ def spot_all(spec: str | Path, config: EngineConfig) -> Run:
                 if not isinstance(item, Frame):
                     continue
                 records += pipeline.process(item)
-                run.seconds[item.source] = item.t_s + 1 / fps_of(item.source)
-                run.lag_frames[item.source] = max(1, round(config.features.intensity.lag_s * fps_of(item.source)))
+                run.seconds[item.recording] = item.t_s + 1 / fps_of(item.recording)
+                run.lag_frames[item.recording] = max(1, round(config.features.intensity.lag_s * fps_of(item.recording)))
                 if pipeline.measured:
-                    run.scores.setdefault(item.source, {})[item.index] = pipeline.spotter.state.last_score
+                    run.scores.setdefault(item.recording, {})[item.index] = pipeline.spotter.state.last_score
                     largest = config.features.intensity.largest_reference_px(pipeline.motions.values())
-                    run.motion_px.setdefault(item.source, {})[item.index] = largest
+                    run.motion_px.setdefault(item.recording, {})[item.index] = largest
         records += pipeline.close()
     finally:
         pipeline.shutdown()
@@ -179,7 +179,7 @@ def own_motion(run: Run, truths: list[Interval], macros: list[Interval]) -> dict
 
 def state_at(spans: list[FaceStateSpan], recording: str, frame: int) -> str:
     """The face's state at `frame` of `recording` (the stretch holding it, else the last one before)."""
-    before = [s for s in spans if s.source == recording and s.first_frame <= frame]
+    before = [s for s in spans if s.recording == recording and s.first_frame <= frame]
     holding = [s for s in before if frame <= s.last_frame]
     chosen = holding or sorted(before, key=lambda s: s.last_frame)[-1:]
     return chosen[0].state if chosen else "unknown"
@@ -189,7 +189,7 @@ def frames_in_state(run: Run, recording: str, state: str, values: dict[int, floa
     """`values` (frame → value) of the frames of `recording` the face spent in `state`."""
     frames = set()
     for span in run.spans:
-        if span.source == recording and span.state == state:
+        if span.recording == recording and span.state == state:
             frames.update(range(span.first_frame, span.last_frame + 1))
     return {f: v for f, v in values.items() if f in frames}
 
@@ -246,7 +246,7 @@ def injected_report(root: Path, config: EngineConfig) -> dict:
         events = read_events(folder)
         video_truths, video_macros = true_intervals(events), true_intervals(events, "macro")
         video_found = [
-            Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
+            Interval(*split_recording(e.recording), e.onset_frame, e.offset_frame, e.apex_frame)
             for e in run.events
             if e.kind == "micro"
         ]

@@ -1,1 +1,1 @@
-"""Calibration: neutral-baseline spotter thresholds, view-split detection, decision threshold, profiles."""
+"""Calibration: the spotter's baseline and k_high / k_low, view-split detection, decision threshold, profiles."""

@@ -1,8 +1,8 @@
-"""Record a neutral baseline and derive the spotter thresholds from it.
+"""Record a neutral baseline and derive the spotter's k_high / k_low from it.
 
 The person sits still (neutral face, normal blinking) for N seconds. The running intensity of each
 view and face band gives μ and σ; the largest score seen while neutral tells how far the noise
-reaches, and the onset threshold is set with a safety factor above it (never below the default).
+reaches, and the onset level is set with a safety factor above it (never below the default).
 The face's motion at rest is kept too, with a note when it hides micro-expressions: a setup check.
 """
 
@@ -54,9 +54,9 @@ def calibrate(
         )
     neutral_max = float(np.max(zs)) if zs else 0.0
     k_high = max(config.spotter.k_high, SAFETY * neutral_max)
-    notes = [] if zs else ["no z-scores recorded: thresholds are the defaults"]
+    notes = [] if zs else ["no z-scores recorded: k_high and k_low are the defaults"]
     if k_high > config.spotter.k_high:
-        notes.append(f"noisy neutral period: onset threshold raised to {k_high:.1f} σ")
+        notes.append(f"noisy neutral period: onset level raised to {k_high:.1f} σ")
     rest_motion = pipeline.stats.rest_motion_px
     if note := rest_motion_note(rest_motion):  # the setup check: can this camera and face show a micro-expression
         notes.append(note)

@@ -26,8 +26,8 @@ class Profile:
     split_x: int | None
     fps: float = Field(gt=0, description="the frame rate the baselines were measured at")
     baselines: dict[Channel, Baseline] = Field(description="(view, face region) → neutral μ, σ of the running motion")
-    k_high: float = Field(gt=0, description="the spotter's onset threshold derived from the neutral stretch")
-    k_low: float = Field(gt=0, description="its offset threshold")
+    k_high: float = Field(gt=0, description="the spotter's onset level derived from the neutral stretch")
+    k_low: float = Field(gt=0, description="its offset level")
     decision_threshold: float = Field(0.2, gt=0, lt=1)
     neutral_max_z: float = Field(0.0, description="the largest score (strongest region's z) seen while neutral")
     rest_motion_px: float | None = Field(

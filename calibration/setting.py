@@ -6,7 +6,7 @@ Later wins, in this order:
      threshold (the seam only where the views in the end are the profile's: a seam found on two
      views says nothing about one);
   3. the options given: command-line options, or the dashboard's controls (views per start, the
-     onset threshold slider); a source that states its views (a dataset's dataset.json) counts as given;
+     onset level slider); a source that states its views (a dataset's dataset.json) counts as given;
   4. `--threshold`.
 A profile measured with other intensity settings than the result's is refused (Profile.check_intensity).
 """

@@ -49,7 +49,7 @@ def _given_setting(args: argparse.Namespace, views: bool = True) -> dict:
     from mer_live.stream.spotter import SpotterConfig
 
     options: dict = {"spotter": given_options(SpotterConfig, args)}
-    if views and (stated := args.views or stated_views(args.source)):
+    if views and (stated := args.views or stated_views(args.spec)):
         options["views"] = None if stated == "auto" else int(stated)
     if getattr(args, "realtime", None) is not None:
         options["realtime"] = args.realtime
@@ -88,7 +88,7 @@ def _open(args: argparse.Namespace):
     from mer_live.sources import open_source
 
     return open_source(
-        str(args.source),
+        str(args.spec),
         fps=args.fps,
         decode_scale=args.decode_scale,
         allow_single_view=getattr(args, "allow_single_view", False),
@@ -176,7 +176,7 @@ def cmd_stream(args: argparse.Namespace) -> None:
     if args.elan:
         from mer_live.stream.elan import ElanSink
 
-        sinks.append(ElanSink(args.elan, media=args.source if Path(str(args.source)).is_file() else None))
+        sinks.append(ElanSink(args.elan, media=args.spec if Path(str(args.spec)).is_file() else None))
     report = None
     if args.report:
         from mer_live.ui.report import ReportSink
@@ -261,7 +261,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         f"demo recording: {long} ({sum(t.kind == 'micro' for t in truths)} micro, "
         f"{sum(t.kind == 'macro' for t in truths)} macro events in events.csv)"
     )
-    args.source, args.events = long, args.events or short.parent / "demo-events.jsonl"
+    args.spec, args.events = long, args.events or short.parent / "demo-events.jsonl"
     args.report = args.report or short.parent / "demo-report.html"
     args.events.unlink(missing_ok=True)
     cmd_stream(args)
@@ -307,7 +307,7 @@ def cmd_spot(args: argparse.Namespace) -> None:
     from mer_live.corpora.scoring import read_spots, spotting_report, true_intervals
     from mer_live.stream.sinks import JsonlSink, MegcSink
 
-    args.source = args.data
+    args.spec = args.data
     writable(args.out, args.events)
     spotting_set, truth = _spotting_truth(args)
     source = None
@@ -389,7 +389,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         with source:
             first = next((i for i in source if hasattr(i, "image")), None)
         if first is None:
-            raise UserError(f"no frame could be read from {args.source}")
+            raise UserError(f"no frame could be read from {args.spec}")
         views, split_x = view_finder(detector_factory, _say_views)(first.image)
         config = replace(config, views=views, split_x=split_x)
         source = _open(args)
@@ -441,13 +441,13 @@ def cmd_ui(args: argparse.Namespace) -> None:
     from mer_live.ui.app import run_ui
 
     run_ui(
-        args.source,
+        args.spec,
         args.model,
         args.profile,
         args.host,
         args.port,
         args.auth,
-        args.autostart or bool(args.source),
+        args.autostart or bool(args.spec),
         args.session_dir,
         None if args.views == "auto" else int(args.views),
         data_roots=args.data_root,

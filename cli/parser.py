@@ -14,10 +14,11 @@ DESCRIPTION = "`mer`: the MER Live command line. Each subcommand builds a config
 
 
 # ---------------------------------------------------------------- option groups
-def _add_source_args(p: argparse.ArgumentParser, source: bool = True) -> None:
-    if source:
+def _add_source_args(p: argparse.ArgumentParser, spec: bool = True) -> None:
+    if spec:
         p.add_argument(
-            "source",
+            "spec",
+            metavar="SOURCE",
             help="camera index or URL, two cameras as a stereo rig (camera:0+1), video file, "
             "image folder, 4DME root, or synthetic[:SEED]",
         )
@@ -97,7 +98,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE.json",
         help="engine settings as JSON (`mer config` prints the defaults to start from); a --profile's "
-        "views and thresholds override the file, the options given here override both",
+        "views, k_high and k_low override the file, the options given here override both",
     )
     add_config_options(p.add_argument_group("spotter"), SpotterConfig, skip=("fps",))
 
@@ -146,7 +147,7 @@ def _add_train_args(p: argparse.ArgumentParser, per_fold: bool = False) -> None:
 
 def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
     from mer_live.corpora import CLIP_SETS
-    from mer_live.model.config import APEX_SOURCES, DEFAULT_APEX
+    from mer_live.model.config import APEX_RULES, DEFAULT_APEX
 
     p.add_argument(
         "data",
@@ -178,7 +179,7 @@ def _add_data_args(p: argparse.ArgumentParser, several: bool = False) -> None:
     p.add_argument(
         "--apex",
         default=None,
-        choices=APEX_SOURCES,
+        choices=APEX_RULES,
         help=f"where each clip's apex is taken for its phase features: the coding sheet's (labelled; "
         f"detected where the sheet gives none), detected from the flow, or the middle of onset…offset "
         f"(default: {DEFAULT_APEX}; mer evaluate --model: the checkpoint's, detected for one from before the choice)",
@@ -258,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=offline.cmd_inject)
 
     p = sub.add_parser("demo", help="the main job on the built-in demo set (headless replay)")
-    _add_source_args(p, source=False)
+    _add_source_args(p, spec=False)
     _add_engine_args(p)
     _add_live_args(p)
     p.add_argument("--events", type=Path, default=None, help="JSONL event log (default: in the demo folder)")
@@ -323,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("spot", help="run the live spotter over every recording of a dataset (MEGC CSV)")
     p.add_argument("data", type=existing_path)
-    _add_source_args(p, source=False)
+    _add_source_args(p, spec=False)
     _add_engine_args(p)
     _add_live_args(p)
     p.add_argument("--out", type=Path, required=True, help="MEGC spotting CSV to write")
@@ -350,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spotting_set_arg(p)
     p.set_defaults(func=live.cmd_score_spots)
 
-    p = sub.add_parser("calibrate", help="record a neutral baseline and derive spotter thresholds")
+    p = sub.add_parser("calibrate", help="record a neutral baseline and derive the spotter's k_high / k_low")
     _add_source_args(p)
     _add_engine_args(p)
     p.add_argument("--seconds", type=positive, default=10.0, help="length of the neutral stretch")
@@ -407,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the interviewer dashboard (Gradio, 127.0.0.1:7860); `mer ui --help`",
         description="The MER Live dashboard (local web page).",
     )
-    p.add_argument("--source", default=None, help="demo | camera index | video | folder | synthetic:SEED | webcam")
+    p.add_argument(
+        "--source", dest="spec", default=None, help="demo | camera index | video | folder | synthetic:SEED | webcam"
+    )
     p.add_argument("--model", default=None, help="checkpoint (default model/weights/microattnet-synth.pt)")
     p.add_argument("--profile", default=None, help="calibration profile JSON")
     p.add_argument("--host", default="127.0.0.1")

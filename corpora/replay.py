@@ -21,7 +21,7 @@ class DatasetSource(Source):
     """A whole 4DME-layout root replayed as one stream, recording after recording in sorted order.
 
     Each frame's `source` names its recording ("<sub_ID>/<fold_name>") and its `index`/`t_s` are
-    the recording's own, so a new recording starts where `frame.source` changes (and `t_s` restarts).
+    the recording's own, so a new recording starts where `frame.recording` changes (and `t_s` restarts).
     Folders that hold no frame files are skipped. A recording's frame rate is `fps` when given,
     else the one ROOT/dataset.json states for it, else 60; `fps_of` tells it, and `.fps` is the
     highest (what a frame ring must hold).

@@ -49,7 +49,7 @@ class Spotting:
 
     def score(self) -> tuple[np.ndarray, np.ndarray]:
         """(t in s, the spotter's score) per measured frame: the views' mean z in the face region
-        that scores highest, the number the onset threshold is compared with."""
+        that scores highest, the number the onset level is compared with."""
         scored = [(p.t_s, score_of(p.z)) for p in self.timeline if p.z]
         t, z = zip(*scored) if scored else ((), ())
         return np.array(t, float), np.array(z, float)
@@ -75,7 +75,7 @@ class Spotting:
         >>> from mer_live.synth import ensure_demo_dataset
         >>> table = spot(ensure_demo_dataset().parent / "long", views=2, seconds=3).to_pandas()
         >>> list(table.columns[:4])
-        ['event_id', 'source', 'kind', 'onset_frame']
+        ['event_id', 'recording', 'kind', 'onset_frame']
         """
         import pandas as pd
 

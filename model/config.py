@@ -12,7 +12,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # Where a clip's apex is taken for its phase features (model.extract.apex_position). The default was
 # measured on generated design sets (docs/measurements.md, "Recognition on small sets"); on real
 # CASME II clips the detected apex was 13.8 frames off the coder's, the middle of onset…offset 8.1.
-APEX_SOURCES = ("labelled", "detected", "middle")
+APEX_RULES = ("labelled", "detected", "middle")
 DEFAULT_APEX = "labelled"
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mer_live.corpora.fourdme import Sequence
-from mer_live.model.config import APEX_SOURCES
+from mer_live.model.config import APEX_RULES
 from mer_live.stream.face import MediaPipeFaceDetector, NoFaceError
 from mer_live.stream.features import FeatureCache, PreprocessConfig, event_features, stack_samples
 from mer_live.stream.folders import DatasetError
@@ -63,15 +63,15 @@ def _worker_detector(face_model: str | None) -> MediaPipeFaceDetector:
     return _detector
 
 
-def apex_position(seq: Sequence, numbers: list[int], source: str) -> int | None:
+def apex_position(seq: Sequence, numbers: list[int], apex: str) -> int | None:
     """Where in `numbers` (the clip's onset…offset frames) the apex is taken: the coding sheet's
     (`labelled`, when the sheet gives one), the middle of onset…offset (`middle`), or None: detected
     from the flow (eq. 1–3). Never the onset itself, whose rise would be no motion at all."""
-    if source not in APEX_SOURCES:
-        raise ValueError(f"apex must be one of {', '.join(APEX_SOURCES)}, got {source!r}")
-    if source == "labelled" and seq.apex is not None:
+    if apex not in APEX_RULES:
+        raise ValueError(f"apex must be one of {', '.join(APEX_RULES)}, got {apex!r}")
+    if apex == "labelled" and seq.apex is not None:
         target = seq.apex
-    elif source == "middle":
+    elif apex == "middle":
         target = (seq.onset + seq.offset) / 2
     else:
         return None
@@ -118,8 +118,8 @@ def extract_dataset(
     `apex`: where each clip's apex is taken (`apex_position`). `ray`: one Ray task per sequence
     instead of `workers` processes, on a local Ray ("local") or the cluster at that address (see
     model.batch)."""
-    if apex not in APEX_SOURCES:
-        raise ValueError(f"apex must be one of {', '.join(APEX_SOURCES)}, got {apex!r}")
+    if apex not in APEX_RULES:
+        raise ValueError(f"apex must be one of {', '.join(APEX_RULES)}, got {apex!r}")
     cache = FeatureCache(cache_dir, config, apex)
     result = Extraction()
     todo = []

@@ -90,9 +90,9 @@ class ElanSink:
             write_elan(self.path, self.events, self.face_states, media=self.media)
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        for recording in sorted({r.source for r in [*self.events, *self.face_states]}):
+        for recording in sorted({r.recording for r in [*self.events, *self.face_states]}):
             write_elan(
                 self.path / (recording.replace("/", "__") + ".eaf"),
-                [e for e in self.events if e.source == recording],
-                [s for s in self.face_states if s.source == recording],
+                [e for e in self.events if e.recording == recording],
+                [s for s in self.face_states if s.recording == recording],
             )

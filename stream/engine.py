@@ -136,11 +136,11 @@ class Engine:
         else:
             self._resume.set()
 
-    def set_thresholds(self, k_high: float, k_low: float) -> None:
-        """The spotter's onset / offset thresholds, from the next frame on (an open event keeps going)."""
+    def set_hysteresis(self, k_high: float, k_low: float) -> None:
+        """The spotter's onset / offset levels k_high, k_low, from the next frame on (an open event keeps going)."""
         self.config = replace(self.config, spotter=replace(self.config.spotter, k_high=k_high, k_low=k_low))
         if self._pipeline is not None:
-            self._pipeline.set_thresholds(self.config.spotter)
+            self._pipeline.set_hysteresis(self.config.spotter)
 
     def set_decision_threshold(self, threshold: float) -> None:
         """The label threshold, for events classified from now on."""
@@ -240,7 +240,9 @@ class Engine:
                 finished = pipeline.process(item)
             except Exception as exc:  # one bad frame must never kill the stream
                 self.stats.count("dropped", f"processing error: {type(exc).__name__}")
-                self.errors.log(f"frame {type(exc).__name__}", f"frame {item.index} of {item.source} dropped: {exc!r}")
+                self.errors.log(
+                    f"frame {type(exc).__name__}", f"frame {item.index} of {item.recording} dropped: {exc!r}"
+                )
                 continue
             self._submit(finished, jobs)
         self._submit(pipeline.close(), jobs)
@@ -266,7 +268,7 @@ class Engine:
             except Exception as exc:  # the event is still written, without labels
                 self.stats.unclassified += 1
                 self.errors.log(
-                    "classify", f"event at frame {event.onset_frame} of {event.source} not classified: {exc!r}"
+                    "classify", f"event at frame {event.onset_frame} of {event.recording} not classified: {exc!r}"
                 )
                 event = self._numbered(
                     event, model=getattr(self.classifier, "name", None), unclassified=f"classification failed: {exc}"

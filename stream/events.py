@@ -3,7 +3,7 @@
 Each stage fills its own fields and hands on a copy (`dataclasses.replace`), so an event a reader
 holds never changes under it:
 
-    spotter   where and when, in the source's frame numbers (onset, apex per view, offset, region, kind)
+    spotter   where and when, in the recording's frame numbers (onset, apex per view, offset, region, kind)
     pipeline  the recording, recorded times, the apex per view (the displacement's peak), the face
               band's rows and side, the 224² crops of each view
     worker    id and run, labels, probabilities, attention, latency, the flow maps of each phase
@@ -24,7 +24,7 @@ VIEW_NAMES = ("left", "right")
 # the live log's fields, in the order they are written
 LOG_FIELDS = (
     "event_id",
-    "source",
+    "recording",
     "onset_frame",
     "apex_frame",
     "offset_frame",
@@ -46,8 +46,15 @@ LOG_FIELDS = (
     "side",
     "run_id",
 )
+# fields renamed since logs were first written, old name → new: a reader takes a line of either version
+RENAMED_LOG_FIELDS = {"source": "recording"}
 FACE_STATES = ("still", "moving", "blink", "talking", "no face")
 MACRO_NOT_CLASSIFIED = "a macro-expression: logged, not classified"
+
+
+def read_log_record(record: dict) -> dict:
+    """A line of a live log (events, face states, markers) under this version's field names."""
+    return {RENAMED_LOG_FIELDS.get(name, name): value for name, value in record.items()}
 
 
 def view_name(view: int) -> str:
@@ -67,7 +74,7 @@ class Event:
     peak_intensity_by_view: dict[int, float] = field(default_factory=dict)
     reference_frame: int | None = None  # the neutral frame the intensities were measured against
     # ---- located (stream.pipeline)
-    source: str = ""  # the recording
+    recording: str = ""  # the recording's name (Frame.recording)
     onset_s: float = 0.0  # recorded times of onset, apex, offset
     apex_s: float = 0.0
     offset_s: float = 0.0
@@ -149,7 +156,7 @@ class FaceStateSpan:
     """A stretch of one face state in one recording: frames first…last, recorded times start…end."""
 
     state: str  # one of FACE_STATES
-    source: str
+    recording: str
     first_frame: int
     last_frame: int
     start_s: float
@@ -165,7 +172,7 @@ class FaceStateSpan:
         return {
             "kind": "face_state",
             "state": self.state,
-            "source": self.source,
+            "recording": self.recording,
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
             "start_s": round(self.start_s, 4),

@@ -22,10 +22,10 @@ class Frame:
     index: int
     t_s: float
     image: np.ndarray  # (H, W, 3) uint8 RGB
-    source: str
+    recording: str  # the recording's name: 's01/s01_01', a file's stem, 'camera:0'
 
 
-def split_source(source: str) -> tuple[str, str]:
-    """'s01/s01_long01' → ('s01', 's01_long01'); a source without a slash is its own subject and video."""
-    subject, _, video = source.rpartition("/")
+def split_recording(recording: str) -> tuple[str, str]:
+    """'s01/s01_long01' → ('s01', 's01_long01'); a recording without a slash is its own subject and video."""
+    subject, _, video = recording.rpartition("/")
     return (subject or video, video)

@@ -57,7 +57,7 @@ class EngineConfig:
     capture_nice: int = Field(
         5, ge=0, le=19, description="OS priority drop of the capture threads (Linux), see lowered_thread_priority"
     )
-    spotter: SpotterConfig = Field(default_factory=SpotterConfig, description="the spotter's thresholds and times")
+    spotter: SpotterConfig = Field(default_factory=SpotterConfig, description="the spotter's k_high, k_low and times")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="crop windows over time")
     features: PreprocessConfig = Field(
         default_factory=PreprocessConfig, description="crop size, margin, flows, intensity"
@@ -114,25 +114,25 @@ class FramePipeline:
         self._tracks: dict[int, tuple] = {}  # view → (reference, window, {frame: FaceMotion}) of the open event
         self._span: list | None = None  # the face state so far: [state, first, last, t0, t1]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mer-view")
-        self.source: str | None = None
+        self.recording: str | None = None
         self.shape: tuple[int, ...] | None = None
         self.last_frame, self.last_t = 0, 0.0
         self.measured = False  # whether the last frame was measured (not a repeat, a reference found)
         self.motions: dict[int, FaceMotion] = {}  # the last frame's motion per measured view
         self._fps_clock = (time.perf_counter(), 0)
         if store is not None:
-            store.set_thresholds(config.spotter.k_high, config.spotter.k_low)
+            store.set_hysteresis(config.spotter.k_high, config.spotter.k_low)
 
     def _new_spotter(self, options: SpotterConfig) -> Spotter:
         intensity = self.config.features.intensity
         return Spotter(options, self.baselines, intensity.columns, len(intensity.band_edges) - 1, self.stats.suppressed)
 
-    def set_thresholds(self, options: SpotterConfig) -> None:
-        """Spotter options with new thresholds; the spotter keeps its baselines and state."""
+    def set_hysteresis(self, options: SpotterConfig) -> None:
+        """Spotter options with new k_high / k_low; the spotter keeps its baselines and state."""
         self.config = replace(self.config, spotter=options)
         self.spotter.options = replace(options, fps=self.spotter.options.fps)  # the recording's own rate stays
         if self.store is not None:
-            self.store.set_thresholds(options.k_high, options.k_low)
+            self.store.set_hysteresis(options.k_high, options.k_low)
 
     def _setup_views(self, views: int, split_x: int | None) -> None:
         self.config = replace(self.config, views=views, split_x=split_x)
@@ -154,9 +154,9 @@ class FramePipeline:
         if self.ring is None:
             self._setup_views(*self.find_views(frame.image))
         finished = []
-        if frame.source != self.source:  # a new recording: close what is open, start fresh
+        if frame.recording != self.recording:  # a new recording: close what is open, start fresh
             finished += self.close()
-            self.source = frame.source
+            self.recording = frame.recording
             self.stats.recordings += 1
             self.stats.frame_times.clear()
             self.stats.rest_motion.clear()  # a property of this recording's face and camera
@@ -167,7 +167,7 @@ class FramePipeline:
             # neutral levels differ between recordings (crop size, light): only a calibrated baseline carries over
             options = self.config.spotter
             if self.fps_of is not None:
-                options = replace(options, fps=self.fps_of(frame.source))
+                options = replace(options, fps=self.fps_of(frame.recording))
             self.spotter = self._new_spotter(options)
         if self.shape is not None and frame.image.shape != self.shape:
             self.stats.size_changes += 1
@@ -194,7 +194,7 @@ class FramePipeline:
 
     def close(self) -> list[Record]:
         """End of a recording: the open event, if any, ends at its last frame; so does the face state."""
-        if self.source is None:
+        if self.recording is None:
             return []
         event = self.spotter.close(self.last_frame, self.last_t)
         return ([self.located(event)] if event is not None else []) + self._end_span()
@@ -216,7 +216,7 @@ class FramePipeline:
         if span is None:
             return []
         self.stats.state_seconds[span[0]] += span[4] - span[3]
-        return [FaceStateSpan(span[0], self.source or "", span[1], span[2], span[3], span[4])]
+        return [FaceStateSpan(span[0], self.recording or "", span[1], span[2], span[3], span[4])]
 
     def shutdown(self) -> None:
         """Stop the view thread and close the face detectors (MediaPipe holds threads and memory)."""
@@ -320,7 +320,7 @@ class FramePipeline:
         intensity = self.config.features.intensity
         return replace(
             event,
-            source=self.source,
+            recording=self.recording,
             onset_s=onset_s,
             apex_s=apex_s,
             offset_s=offset_s,

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Protocol
 
 from mer_live.stream.events import Event, Record
-from mer_live.stream.frames import split_source
+from mer_live.stream.frames import split_recording
 from mer_live.stream.telemetry import SwallowedErrors
 
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "event_id",
-    "source",
+    "recording",
     "kind",
     "onset_frame",
     "apex_frame",
@@ -108,7 +108,7 @@ def csv_row(event: Event) -> dict:
 
 
 def megc_row(event: Event) -> dict:
-    subject, video = split_source(event.source)
+    subject, video = split_recording(event.recording)
     return {
         "subject": subject,
         "video": video,

@@ -343,7 +343,7 @@ def paced(items: Iterable[Item], realtime: bool, speed: float = 1.0, gate: PaceG
             if anchor is not None:
                 anchor = (anchor[0], anchor[1] + held)
         if realtime and isinstance(item, Frame):
-            if previous is None or item.source != previous.source or item.t_s < previous.t_s:
+            if previous is None or item.recording != previous.recording or item.t_s < previous.t_s:
                 anchor = (item.t_s, time.monotonic())
             delay = anchor[1] + (item.t_s - anchor[0]) / speed - time.monotonic()
             if delay > 0:

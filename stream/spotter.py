@@ -56,8 +56,8 @@ class SpotterConfig:
         description="frame rate the time constants are counted in where frames carry no "
         "time (a running stream replaces it with the source's own rate)",
     )
-    k_high: float = Field(5.0, gt=0, description="onset threshold, in baseline σ above μ (set on the design videos)")
-    k_low: float = Field(2.5, gt=0, description="offset threshold (hysteresis: lower than k_high)")
+    k_high: float = Field(5.0, gt=0, description="onset level, in baseline σ above μ (set on the design videos)")
+    k_low: float = Field(2.5, gt=0, description="offset level (hysteresis: lower than k_high)")
     edge_z: float = Field(1.2, ge=0, description="the onset is traced back to where z first rose above this (≤ k_low)")
     baseline_s: float = Field(30.0, gt=0, description="history kept per view, every measured frame (s)")
     neighbours: int = Field(
@@ -148,7 +148,7 @@ class SpotterConfig:
     @model_validator(mode="after")
     def _ordered(self) -> SpotterConfig:
         if not self.k_low < self.k_high:
-            raise ValueError(f"thresholds need k_low < k_high, got k_low={self.k_low}, k_high={self.k_high}")
+            raise ValueError(f"the hysteresis needs k_low < k_high, got k_low={self.k_low}, k_high={self.k_high}")
         if self.edge_z > self.k_low:
             raise ValueError(f"edge_z must lie in [0, k_low], got edge_z={self.edge_z}, k_low={self.k_low}")
         if not self.min_event_s <= self.max_micro_s <= self.max_event_s:
@@ -242,7 +242,7 @@ class SpotterState:
     active: _Active | None = None
     face_state: str = "still"
     last_z: dict[int, float] = field(default_factory=dict)  # view → its z in the scoring region
-    last_score: float | None = None  # what the thresholds were compared with
+    last_score: float | None = None  # what k_high and k_low were compared with
 
 
 class Spotter:

@@ -215,7 +215,7 @@ class StereoCameraSource(Source):
                 lone = first if second is None else second if first is None else None
                 if lone is not None and not single_view:
                     self.unmatched[0 if second is None else 1] += 1
-                    yield DroppedFrame(lone.index, self.name, f"unmatched {lone.source}")
+                    yield DroppedFrame(lone.index, self.name, f"unmatched {lone.recording}")
                     continue
                 if lone is not None and (blank is None or blank.shape != lone.image.shape):
                     blank = np.zeros_like(lone.image)  # the lost device's half

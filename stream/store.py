@@ -17,7 +17,7 @@ class Marker:
     t_s: float
     frame: int
     note: str
-    source: str = ""  # the recording the marker was set in
+    recording: str = ""  # the recording the marker was set in
 
 
 class TimelinePoint(NamedTuple):
@@ -35,7 +35,7 @@ class Snapshot:
     timeline: list[TimelinePoint]
     events: list[Event]  # without their pictures
     markers: list[Marker]
-    thresholds: tuple[float, float]
+    hysteresis: tuple[float, float]
 
 
 class LiveStore:
@@ -49,7 +49,7 @@ class LiveStore:
         self._pictured: OrderedDict[int, Event] = OrderedDict()  # the newest, whole
         self._pictured_events = pictured_events
         self._markers: list[Marker] = []
-        self._thresholds = (0.0, 0.0)
+        self._hysteresis = (0.0, 0.0)
 
     # ---- written by the engine
     def set_status(self, status: dict) -> None:
@@ -65,9 +65,9 @@ class LiveStore:
         with self._lock:
             self._timeline.append(TimelinePoint(frame, t_s, dict(z), state))
 
-    def set_thresholds(self, k_high: float, k_low: float) -> None:
+    def set_hysteresis(self, k_high: float, k_low: float) -> None:
         with self._lock:
-            self._thresholds = (k_high, k_low)
+            self._hysteresis = (k_high, k_low)
 
     def write(self, event: Record) -> None:
         """Keep the event; its crops and flow maps only while it is among the last `pictured_events`.
@@ -93,11 +93,11 @@ class LiveStore:
             self._preview = None
 
     # ---- written by the UI
-    def add_marker(self, note: str, source: str = "") -> Marker:
+    def add_marker(self, note: str, recording: str = "") -> Marker:
         """A marker at the newest timeline point."""
         with self._lock:
             last = self._timeline[-1] if self._timeline else TimelinePoint(0, 0.0, {})
-            marker = Marker(t_s=last.t_s, frame=last.frame, note=note, source=source)
+            marker = Marker(t_s=last.t_s, frame=last.frame, note=note, recording=recording)
             self._markers.append(marker)
             return marker
 
@@ -111,7 +111,7 @@ class LiveStore:
                 list(self._timeline),
                 list(self._events),
                 list(self._markers),
-                self._thresholds,
+                self._hysteresis,
             )
 
     def event(self, event_id: int) -> Event | None:

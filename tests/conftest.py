@@ -118,11 +118,11 @@ def synth_extraction(synth_root, tmp_path_factory):
 
 # ---------------------------------------------------------------- the dashboard's tests
 def make_event(
-    event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), source="s01/s01_01", fps=60.0
+    event_id=1, onset_s=2.0, offset_s=2.3, kind="micro", probs=None, labels=(), recording="s01/s01_01", fps=60.0
 ) -> Event:
     return Event(
         event_id=event_id,
-        source=source,
+        recording=recording,
         onset_frame=int(onset_s * fps),
         offset_frame=int(offset_s * fps),
         onset_s=onset_s,

@@ -128,7 +128,7 @@ def test_the_score_has_one_value_per_measured_frame(real_run):
     t, score = real_run.score()
     assert len(t) == len(score) > 300 and (t[1:] > t[:-1]).all()
     during = score[(t >= real_run.events[-1].onset_s) & (t <= real_run.events[-1].offset_s)]
-    assert during.max() >= 5.0  # the event's onset crossed the onset threshold (k_high 5)
+    assert during.max() >= 5.0  # the event's onset crossed the onset level (k_high 5)
 
 
 def test_mer_spot_writes_one_elan_file_per_recording(tmp_path):
@@ -137,11 +137,11 @@ def test_mer_spot_writes_one_elan_file_per_recording(tmp_path):
     args = ["spot", str(data), "--out", str(tmp_path / "spots.csv"), "--events", str(events), "--elan", str(elan)]
     assert main([*args, "--quiet", "--no-model"]) == 0
     logged = [json.loads(line) for line in events.read_text().splitlines()]
-    recordings = sorted({r["source"] for r in logged})
+    recordings = sorted({r["recording"] for r in logged})
     assert sorted(p.name for p in elan.iterdir()) == [r.replace("/", "__") + ".eaf" for r in recordings]
     for recording in recordings:
         eaf = pympi.Elan.Eaf(str(elan / (recording.replace("/", "__") + ".eaf")))
-        spotted = [r for r in logged if r["source"] == recording and r["kind"] in ("micro", "macro")]
+        spotted = [r for r in logged if r["recording"] == recording and r["kind"] in ("micro", "macro")]
         found = annotations(eaf, "micro") + annotations(eaf, "macro")
         assert sorted(found) == sorted(
             (round(r["onset_s"] * 1000), round(r["offset_s"] * 1000), f"event {r['event_id']}") for r in spotted

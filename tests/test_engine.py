@@ -300,7 +300,7 @@ def test_jsonl_sink_appends_whole_lines(tmp_path):
     from mer_live.stream.events import Event
 
     path = tmp_path / "e.jsonl"
-    event = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
+    event = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, recording="s/v")
     with JsonlSink(path) as sink:
         sink.write(event)
         sink.write(event)
@@ -313,7 +313,7 @@ def test_a_run_appending_after_a_crash_starts_on_a_fresh_line_with_its_own_run_i
     """A crash left half a record; the next run's records parse, and two runs into one log are told
     apart by run_id (event ids restart at 1 each run)."""
     path = tmp_path / "events.jsonl"
-    path.write_text('{"event_id": 7, "source": "s01/s0')
+    path.write_text('{"event_id": 7, "recording": "s01/s0')
     folder = long_root / "s01" / "s01_01"
     for _ in range(2):
         engine = Engine(
@@ -321,7 +321,7 @@ def test_a_run_appending_after_a_crash_starts_on_a_fresh_line_with_its_own_run_i
         )
         engine.run()
     lines = path.read_text().splitlines()
-    assert lines[0] == '{"event_id": 7, "source": "s01/s0'
+    assert lines[0] == '{"event_id": 7, "recording": "s01/s0'
     lines = [json.loads(line) for line in lines[1:]]
     records = [r for r in lines if r["kind"] != "face_state"]
     runs = {r["run_id"] for r in records}
@@ -352,7 +352,7 @@ def test_a_failing_dashboard_store_costs_no_spotted_event(long_root):
     class BrokenStore:
         def __getattr__(self, name):
             def fail(*args, **kwargs):
-                if name == "set_thresholds":
+                if name == "set_hysteresis":
                     return None
                 raise RuntimeError("store broke")
 
@@ -378,7 +378,7 @@ def test_a_jsonl_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
-    event = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, source="s/v")
+    event = Event(onset_frame=1, offset_frame=6, apex_frame_by_view={0: 3}, kind="micro", event_id=1, recording="s/v")
     with JsonlSink(path) as sink:
         for n in range(1, 4):
             sink.write(event)

@@ -41,7 +41,7 @@ def test_the_spotter_fills_where_and_when_and_nothing_later():
     assert (event.band, event.region, event.kind) == (1, 3, "micro") and event.apex_frame_by_view == {0: 43, 1: 43}
     assert 39 <= event.onset_frame <= 41 and 45 <= event.offset_frame <= 48 and event.apex_frame == 43
     assert event.peak_z_by_view[0] > event.peak_z_by_view[1]  # view 0 moved more
-    assert (event.source, event.event_id, event.labels, event.crops, event.band_rows, event.side) == (
+    assert (event.recording, event.event_id, event.labels, event.crops, event.band_rows, event.side) == (
         "",
         0,
         (),
@@ -57,7 +57,7 @@ def test_a_face_state_stretch_has_its_own_log_line():
     assert json.loads(json.dumps(span.to_dict())) == {
         "kind": "face_state",
         "state": "talking",
-        "source": "s01/rec",
+        "recording": "s01/rec",
         "first_frame": 100,
         "last_frame": 160,
         "start_s": 4.0,
@@ -71,7 +71,7 @@ def test_each_stage_fills_a_copy_and_the_log_line_has_the_logs_fields_only():
     crop = np.full((224, 224), 7, np.uint8)
     located = replace(
         event,
-        source="s01/rec",
+        recording="s01/rec",
         onset_s=0.65,
         apex_s=0.73,
         offset_s=0.82,
@@ -91,7 +91,7 @@ def test_each_stage_fills_a_copy_and_the_log_line_has_the_logs_fields_only():
         flow_maps={"left/onset_apex": np.zeros((3, 224, 224), np.float16)},
         latency_ms=4.0,
     )
-    assert event.source == "" and not event.has_pictures  # earlier stages' copies are untouched
+    assert event.recording == "" and not event.has_pictures  # earlier stages' copies are untouched
     line = json.loads(json.dumps(classified.to_dict()))
     assert tuple(line) == LOG_FIELDS
     assert line["apex_frame_by_view"] == {"left": event.apex_frame_by_view[0], "right": event.apex_frame_by_view[1]}

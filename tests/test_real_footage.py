@@ -301,11 +301,11 @@ def test_a_calm_face_with_injected_micro_expressions_keeps_its_score(calm_inject
     from mer_live.bench.real import spot_all
     from mer_live.corpora.fourdme import read_events
     from mer_live.corpora.scoring import spotting_report, true_intervals
-    from mer_live.stream.frames import split_source
+    from mer_live.stream.frames import split_recording
 
     run = spot_all(calm_injected, EngineConfig(views=1))
     found = [
-        Interval(*split_source(e.source), e.onset_frame, e.offset_frame, e.apex_frame)
+        Interval(*split_recording(e.recording), e.onset_frame, e.offset_frame, e.apex_frame)
         for e in run.events
         if e.kind == "micro"
     ]

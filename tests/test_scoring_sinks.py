@@ -51,7 +51,7 @@ def _event(kind="micro", event_id=1):
         peak_intensity_by_view={0: 42.0, 1: 40.0},
         event_id=event_id,
         run_id="r1",
-        source="s01/s01_long",
+        recording="s01/s01_long",
         onset_s=0.1,
         apex_s=0.2,
         offset_s=0.3,

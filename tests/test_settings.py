@@ -148,7 +148,7 @@ def test_options_override_the_config_file_and_leave_the_rest_as_it_says(tmp_path
         spotter=replace(from_file.spotter, k_high=7.0),
         features=replace(from_file.features, cropped=True),
     )
-    with pytest.raises(ConfigError, match="^the engine settings: spotter: thresholds need k_low < k_high"):
+    with pytest.raises(ConfigError, match="^the engine settings: spotter: the hysteresis needs k_low < k_high"):
         _engine_config("--config", path, "--k-high", 1.5)
 
 

@@ -52,7 +52,7 @@ def test_image_folder_yields_numeric_order_with_gaps_as_index_jumps(tmp_path):
     frames = items_of(source)
     assert [f.index for f in frames] == [1, 2, 3, 10]
     assert [f.t_s for f in frames] == pytest.approx([0.02, 0.04, 0.06, 0.2])
-    assert {f.source for f in frames} == {"s07/s07_02"} and source.name == "s07/s07_02"
+    assert {f.recording for f in frames} == {"s07/s07_02"} and source.name == "s07/s07_02"
     assert (source.frames, source.dropped, source.fps) == (4, 0, 50.0)
 
 
@@ -146,7 +146,7 @@ def test_dataset_replays_recordings_in_order_under_their_names(tiny_dataset):
     source = DatasetSource(tiny_dataset, fps=60.0)
     frames = items_of(source)
     assert source.recordings == ["s01/s01_01", "s02/s02_01"]
-    assert [(f.source, f.index) for f in frames] == (
+    assert [(f.recording, f.index) for f in frames] == (
         [("s01/s01_01", n) for n in range(1, 8)] + [("s02/s02_01", n) for n in (1, 2, 3, 10, 11)]
     )
     assert frames[-1].t_s == pytest.approx(11 / 60)
@@ -171,7 +171,7 @@ def test_video_yields_every_frame_with_container_time(video_file):
     assert source.fps == pytest.approx(24.0)
     assert [f.index for f in frames] == list(range(12))
     assert [f.t_s for f in frames] == pytest.approx([i / 24 for i in range(12)])
-    assert frames[0].image.shape == (48, 64, 3) and frames[0].source == "clip.avi"
+    assert frames[0].image.shape == (48, 64, 3) and frames[0].recording == "clip.avi"
     assert source.ended_reason == "end of file"
 
 
@@ -282,7 +282,7 @@ def test_synthetic_source_streams_its_recording_with_true_events():
     frames = items_of(source)
     assert [f.index for f in frames] == list(range(1, 61))
     assert frames[-1].t_s == pytest.approx(6.0)
-    assert frames[0].image.shape == (320, 512, 3) and frames[0].source == "synthetic:0"
+    assert frames[0].image.shape == (320, 512, 3) and frames[0].recording == "synthetic:0"
     assert source.events and all(1 <= e.onset < e.offset <= 60 for e in source.events)
 
 

@@ -202,7 +202,7 @@ def test_the_engine_counts_drops_per_camera_and_the_dashboard_status_shows_each_
         assert engine.stats.dropped.get(f"unmatched camera:{d}", 0) == devices[f"camera:{d}"]["unmatched"]
     assert engine.stats.processed == devices["camera:0"]["delivered"] > 0
     strip = status_html(
-        {"devices": status["devices"], "thresholds": {"k_high": 4, "k_low": 1.5}, "decision_threshold": 0.2}
+        {"devices": status["devices"], "hysteresis": {"k_high": 4, "k_low": 1.5}, "decision_threshold": 0.2}
     )
     assert "camera:0 " in strip and "camera:1 " in strip and "unmatched" in strip
 

@@ -60,7 +60,7 @@ def test_api_endpoints_drive_a_live_session(served):
         "/export_video",
         "/export_summary",
         "/set_threshold",
-        "/set_onset_threshold",
+        "/set_k_high",
         "/calibrate",
         "/load_model",
         "/event_card",
@@ -72,7 +72,7 @@ def test_api_endpoints_drive_a_live_session(served):
     assert status, f"no event within 40 s: {client.predict(api_name='/status')}"
     assert status["running"] and status["fps"] > 0 and status["face_found"] == {"left": True, "right": True}
     events = client.predict(api_name="/events")
-    assert events[0]["kind"] == "micro" and events[0]["source"] == "synthetic:3"
+    assert events[0]["kind"] == "micro" and events[0]["recording"] == "synthetic:3"
     assert 2.0 <= events[0]["onset_s"] <= 2.6  # the stream's first micro-expression (frames 129–143)
 
     assert "question 3" in client.predict("question 3", api_name="/add_marker")[0]
@@ -81,8 +81,8 @@ def test_api_endpoints_drive_a_live_session(served):
     assert "applied to events classified from now on" in client.predict(0.15, api_name="/set_threshold")
     with pytest.raises(AppError, match="maximum|decision threshold"):
         client.predict(0.5, api_name="/set_threshold")
-    assert "applied from the next frame" in client.predict(5.0, api_name="/set_onset_threshold")
-    assert client.predict(api_name="/status")["thresholds"]["k_high"] == 5.0  # the running spotter's own
+    assert "applied from the next frame" in client.predict(5.0, api_name="/set_k_high")
+    assert client.predict(api_name="/status")["hysteresis"]["k_high"] == 5.0  # the running spotter's own
     assert client.predict(api_name="/pause") == "paused"
     assert client.predict(api_name="/status")["paused"]
     assert client.predict(api_name="/resume") == "resumed"
@@ -93,7 +93,7 @@ def test_api_endpoints_drive_a_live_session(served):
     assert lines[0]["event_id"] == events[0]["event_id"] and lines[-1]["note"] == "question 3"
     assert all(p.parent == session.folder for p in session.folder.glob("events-*.jsonl"))
     assert Path(client.predict(api_name="/export_summary")).read_bytes()[:4] == b"\x89PNG"
-    assert Path(client.predict(api_name="/export_csv")).read_text().startswith("event_id,source,kind")
+    assert Path(client.predict(api_name="/export_csv")).read_text().startswith("event_id,recording,kind")
     megc = Path(client.predict(api_name="/export_megc")).read_text().splitlines()
     assert megc[0] == "subject,video,onset,offset,emotion,apex" and len(megc) >= 2
     elan = pympi.Elan.Eaf(client.predict(api_name="/export_elan"))
@@ -235,7 +235,7 @@ def test_the_status_strip_says_whether_the_face_is_steady_enough_for_micro_expre
 
     def strip(rest):
         status = {"running": True, "face_state": "still", "rest_motion_px": rest, "decision_threshold": 0.2}
-        return status_html(status | {"thresholds": {"k_high": 5.0, "k_low": 2.5}})
+        return status_html(status | {"hysteresis": {"k_high": 5.0, "k_low": 2.5}})
 
     assert "motion at rest" not in strip(None)
     assert "motion at rest 0.03 px" in strip(0.03) and "unsteady" not in strip(0.03)

@@ -61,7 +61,7 @@ def test_event_reaches_the_page_and_the_export(served, tmp_path):
             seen = time.monotonic()
 
             first = min(session.store.snapshot().events, key=lambda e: e.event_id)
-            entered = session.run.source.wall_of(first.source, first.offset_frame)
+            entered = session.run.source.wall_of(first.recording, first.offset_frame)
             assert entered is not None
             delay_s = seen - entered
             assert 0 < delay_s < 5.0, f"event {first.event_id} took {delay_s:.2f} s from its offset to the page"

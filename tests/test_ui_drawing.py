@@ -31,16 +31,16 @@ def test_fit_width_never_upscales():
     assert out is small and scale == 1.0
 
 
-def test_timeline_draws_thresholds_spans_and_markers_where_expected():
+def test_timeline_draws_the_levels_spans_and_markers_where_expected():
     points = timeline()
     events = [
         make_event(1, 2.0, 2.3, "micro"),
         make_event(2, 5.0, 6.0, "macro"),
-        make_event(3, 7.0, 7.5, "micro", source="other"),
+        make_event(3, 7.0, 7.5, "micro", recording="other"),
     ]
     markers = [Marker(t_s=8.0, frame=480, note="question 3")]
     image = drawing.timeline_image(
-        points, events, markers, (4.5, 2.0), width=800, height=240, window_s=None, source="s01/s01_01"
+        points, events, markers, (4.5, 2.0), width=800, height=240, window_s=None, recording="s01/s01_01"
     )
     assert image.shape == (240, 800, 3) and image.dtype == np.uint8
     axis = drawing.timeline_axis(points, (4.5, 2.0), 800, 240, None)
@@ -55,7 +55,7 @@ def test_timeline_draws_thresholds_spans_and_markers_where_expected():
     assert green[1] > green[0] and green[1] > green[2] and green.sum() < 3 * 255
     assert purple[2] > purple[1] and purple[0] > purple[1]
     assert tuple(other) in {drawing.BACKGROUND, drawing.GRID_COLOUR}
-    # thresholds: dashed rows in their colours
+    # k_high, k_low: dashed rows in their colours
     assert (image[axis.y(4.5)] == drawing.K_HIGH_COLOUR).all(axis=1).sum() > 100
     assert (image[axis.y(2.0)] == drawing.K_LOW_COLOUR).all(axis=1).sum() > 100
     # the left view's curve passes the bump's height (anti-aliased: close to its colour)
@@ -75,12 +75,12 @@ def test_timeline_draws_thresholds_spans_and_markers_where_expected():
     foreign = drawing.timeline_image(
         points,
         events,
-        [Marker(8.0, 480, "question 3", source="other")],
+        [Marker(8.0, 480, "question 3", recording="other")],
         (4.5, 2.0),
         width=800,
         height=240,
         window_s=None,
-        source="s01/s01_01",
+        recording="s01/s01_01",
     )
     for drawn in (plain, foreign):
         assert not (drawn[axis.top + 2 : 240 - axis.bottom - 2, axis.x(8.0)] == drawing.MARKER_COLOUR).all(axis=1).any()

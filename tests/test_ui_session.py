@@ -64,7 +64,7 @@ def test_export_kinds_write_events_and_markers_inside_the_folder(session):
     assert [line.get("event_id") for line in lines[:2]] == [1, 2]
     assert lines[2] == {
         "kind": "marker",
-        "source": "",
+        "recording": "",
         "t_s": lines[2]["t_s"],
         "frame": lines[2]["frame"],
         "note": "question 3",
@@ -142,15 +142,15 @@ def test_resolve_spec_rejects(session, kind, value):
         session.paths.resolve_spec(kind, value)
 
 
-def test_thresholds(session):
+def test_threshold_and_onset_level(session):
     assert "next start" in session.set_threshold(0.15) and session.threshold == 0.15
     with pytest.raises(ValueError):
         session.set_threshold(0.5)
     k_ratio = session.k_low / session.k_high
-    session.set_onset_threshold(6.0)
+    session.set_k_high(6.0)
     assert session.k_high == 6.0 and session.k_low == pytest.approx(6.0 * k_ratio, abs=1e-3)
     with pytest.raises(ValueError):
-        session.set_onset_threshold(0.5)
+        session.set_k_high(0.5)
     assert "no model" in session.set_checkpoint(session.folder / "none.pt")
 
 
@@ -341,7 +341,7 @@ def test_a_stream_that_breaks_says_so_on_the_page(tmp_path):
 def test_event_to_page_counts_only_events_the_open_page_saw(tmp_path):
     """A page opened after the events used to report its own arrival as the pipeline's delay."""
     session = Session(tmp_path / "s", checkpoint=None, detector_factory=lambda: CentreFace(0.0))
-    event = make_event(source="rec", onset_s=4, offset_s=8, fps=1.0)
+    event = make_event(recording="rec", onset_s=4, offset_s=8, fps=1.0)
     try:
         session.start_source(ListSource(20, 100.0), views=1, realtime=False)
         assert finished(session)

@@ -1,5 +1,5 @@
 """A recording annotated for watching afterwards: each frame with the face's crop window, the
-running score strip below it (the dashboard's timeline, thresholds and face states included) and,
+running score strip below it (the dashboard's timeline, k_high / k_low and face states included) and,
 while an event of the log lasts (and for a second after), its kind, number and labels.
 
 The score is measured again by the live pipeline (one FramePipeline over the recording, no
@@ -22,6 +22,7 @@ import numpy as np
 
 from mer_live.calibration.views import view_finder
 from mer_live.stream.elan import label_text
+from mer_live.stream.events import read_log_record
 from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.stream.sources import Source
@@ -59,7 +60,7 @@ def read_log(path: Path) -> list[SimpleNamespace]:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path} line {number}: not a JSON record ({exc.msg})") from None
         if record.get("kind") in KIND_COLOURS:
-            events.append(SimpleNamespace(**record))
+            events.append(SimpleNamespace(**read_log_record(record)))
     return events
 
 
@@ -77,7 +78,7 @@ def annotate_video(
 ) -> Annotated:
     """Write `out` (mp4): every frame of `source` with its annotations; `events` from its log (those
     of another recording than the source's are left out when the log names this one)."""
-    mine = [e for e in events if getattr(e, "source", None) == source.name] or events
+    mine = [e for e in events if getattr(e, "recording", None) == source.name] or events
     hold = LABEL_HOLD_S * source.fps
     pipeline = FramePipeline(
         config, detector_factory, find_views=view_finder(detector_factory) if config.views is None else None
@@ -110,7 +111,7 @@ def annotate_video(
             strip = timeline_image(
                 list(window),
                 mine,
-                thresholds=(config.spotter.k_high, config.spotter.k_low),
+                hysteresis=(config.spotter.k_high, config.spotter.k_low),
                 width=picture.shape[1],
                 height=STRIP_HEIGHT,
                 window_s=STRIP_WINDOW_S,

@@ -5,9 +5,9 @@ gr.Timer whose callback only reads `store.snapshot()`: it never runs the model, 
 frame and timeline only when they changed.
 
     mer ui --source demo                      # http://127.0.0.1:7860
-    run_ui(source="demo", autostart=True)     # what `mer ui` calls
+    run_ui(spec="demo", autostart=True)     # what `mer ui` calls
 
-API endpoints (gradio_client): start, pause, resume, stop, set_threshold, set_onset_threshold,
+API endpoints (gradio_client): start, pause, resume, stop, set_threshold, set_k_high,
 load_model, calibrate, add_marker, export_jsonl, export_csv, export_megc, export_elan,
 export_report, export_summary, export_video,
 status, events, event_card.
@@ -87,7 +87,7 @@ def event_rows(events) -> list[list]:
                 e.kind,
                 "+".join(e.labels) or ("—" if e.kind == "micro" else "(macro)"),
                 ", ".join(f"{c} {p:.2f}" for c, p in top) or "—",
-                e.source,
+                e.recording,
             ]
         )
     return rows
@@ -157,7 +157,7 @@ def status_html(status: dict) -> str:
                 "bad" if w["measured_fps"] < 0.5 * w["fps_hint"] else "",
             )
         )
-    parts.append(span(f"k_high {status['thresholds']['k_high']:g} · k_low {status['thresholds']['k_low']:g}"))
+    parts.append(span(f"k_high {status['hysteresis']['k_high']:g} · k_low {status['hysteresis']['k_low']:g}"))
     parts.append(span(f"decision {status.get('decision_threshold'):g}"))
     parts.append(span(status.get("model", "")))
     return '<div class="status-strip">' + "".join(parts) + "</div>"
@@ -213,18 +213,18 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                     resume_btn = gr.Button("Resume", elem_id="resume")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
                 message = gr.Textbox(label="message", interactive=False, elem_id="message", lines=2)
-                with gr.Accordion("model and thresholds", open=False):
+                with gr.Accordion("model, threshold and onset level", open=False):
                     with gr.Row():
                         checkpoint = gr.Textbox(value=str(session.checkpoint or ""), label="checkpoint", scale=4)
                         load_btn = gr.Button("Load", scale=1)
                     threshold = gr.Slider(
                         *session.threshold_range, value=session.threshold, step=0.01, label="decision threshold (live)"
                     )
-                    onset_threshold = gr.Slider(
+                    k_high_slider = gr.Slider(
                         *session.k_high_range,
                         value=session.k_high,
                         step=0.1,
-                        label="spotter onset threshold k_high (σ; higher = fewer, surer events)",
+                        label="spotter onset level k_high (σ; higher = fewer, surer events)",
                     )
                     with gr.Row():
                         calib_s = gr.Number(value=5, minimum=1, maximum=120, label="calibrate (s)", scale=1)
@@ -317,7 +317,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
             snap = session.store.snapshot()
             cache = dict(cache or {})
             run = session.run
-            source = run.source.last[0] if run is not None and run.source.last else None
+            recording = run.source.last[0] if run is not None and run.source.last else None
             # live frame: only when the engine published a new preview
             if snap.preview is not None and cache.get("preview") != id(snap.preview):
                 cache["preview"] = id(snap.preview)
@@ -329,18 +329,18 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
                 frame_out = gr.skip()
             # timeline: only when a point, event or marker was added
             last = snap.timeline[-1][:2] if snap.timeline else None
-            key = (len(snap.timeline), last, len(snap.events), len(snap.markers), snap.thresholds)
+            key = (len(snap.timeline), last, len(snap.events), len(snap.markers), snap.hysteresis)
             if cache.get("timeline") != key:
                 cache["timeline"] = key
                 timeline_out = drawing.timeline_image(
                     snap.timeline,
                     snap.events,
                     snap.markers,
-                    snap.thresholds,
+                    snap.hysteresis,
                     width=TIMELINE_SIZE[0],
                     height=TIMELINE_SIZE[1],
                     window_s=window_s,
-                    source=source,
+                    recording=recording,
                 )
             else:
                 timeline_out = gr.skip()
@@ -373,9 +373,7 @@ def build_app(session: Session, refresh_s: float = 0.4, window_s: float = 20.0) 
         stop_btn.click(session.stop, None, message, api_name="stop")
         load_btn.click(guarded(session.set_checkpoint), checkpoint, message, api_name="load_model")
         threshold.release(guarded(session.set_threshold), threshold, message, api_name="set_threshold")
-        onset_threshold.release(
-            guarded(session.set_onset_threshold), onset_threshold, message, api_name="set_onset_threshold"
-        )
+        k_high_slider.release(guarded(session.set_k_high), k_high_slider, message, api_name="set_k_high")
         calib_btn.click(guarded(session.calibrate_now), calib_s, message, api_name="calibrate")
         marker_btn.click(add_marker, note, [message, note], api_name="add_marker")
         note.submit(add_marker, note, [message, note], api_name=False)
@@ -483,7 +481,7 @@ def launch(
 
 
 def run_ui(
-    source: str | None = None,
+    spec: str | None = None,
     model: str | None = None,
     profile: str | None = None,
     host: str = "127.0.0.1",
@@ -498,7 +496,7 @@ def run_ui(
     options: dict | None = None,
     threshold: float | None = None,
 ) -> tuple[gr.Blocks, str]:
-    """Build a Session and the dashboard, optionally start `source` ("demo", a camera index, a video,
+    """Build a Session and the dashboard, optionally start the source `spec` names ("demo", a camera index, a video,
     a folder, "synthetic:SEED", "webcam"), print the URL and serve (blocking unless block=False).
     `config`, `options`, `threshold`: the engine setting's (Session). Returns (app, url)."""
     session = Session(
@@ -511,7 +509,7 @@ def run_ui(
         threshold=threshold,
     )
     if autostart:  # before the page is built, so its controls show the running source
-        print(session.start(source or "demo", views))
+        print(session.start(spec or "demo", views))
     app = build_app(session)
     _, url = launch(app, host, port, auth, block=False)
     print(f"MER Live dashboard: {url}  (session folder {session.folder})", flush=True)

@@ -166,12 +166,12 @@ def summary_figure(
     events: Sequence,
     timeline: Sequence[TimelinePoint],
     markers: Sequence,
-    thresholds: tuple[float, float],
+    hysteresis: tuple[float, float],
     classes: Sequence[str],
     title: str = "MER Live session",
 ):
     """A one-page session summary (matplotlib Figure): counts by class and by kind, the whole
-    intensity timeline of the last recording with thresholds, event spans and markers, and a few lines
+    intensity timeline of the last recording with k_high / k_low, event spans and markers, and a few lines
     of text. The caller saves it (PNG)."""
     import matplotlib
 
@@ -212,16 +212,16 @@ def summary_figure(
     scored = [(point.t_s, score_of(point.z)) for point in points if point.z]
     if scored:
         ax.plot(*zip(*scored), lw=1.4, color=hex_colour(SCORE_COLOUR), label="score")
-    if thresholds[0]:
-        ax.axhline(thresholds[0], color="#d62728", ls="--", lw=1, label=f"k_high {thresholds[0]:g}")
-    if thresholds[1]:
-        ax.axhline(thresholds[1], color="#7f7f7f", ls="--", lw=1, label=f"k_low {thresholds[1]:g}")
-    source = events[-1].source if events else None
+    if hysteresis[0]:
+        ax.axhline(hysteresis[0], color="#d62728", ls="--", lw=1, label=f"k_high {hysteresis[0]:g}")
+    if hysteresis[1]:
+        ax.axhline(hysteresis[1], color="#7f7f7f", ls="--", lw=1, label=f"k_low {hysteresis[1]:g}")
+    recording = events[-1].recording if events else None
     for e in events:
-        if source is None or e.source == source:
+        if recording is None or e.recording == recording:
             ax.axvspan(e.onset_s, e.offset_s, color=hex_colour(KIND_COLOURS.get(e.kind, (200, 200, 200))), alpha=0.3)
     for m in markers:
-        if source is not None and m.source not in ("", source):
+        if recording is not None and m.recording not in ("", recording):
             continue
         ax.axvline(m.t_s, color="#e600b4", lw=1)
         ax.annotate(
@@ -237,7 +237,7 @@ def summary_figure(
         )
     ax.set_xlabel("stream time (s)")
     ax.set_ylabel("z (baseline σ)")
-    ax.set_title("motion intensity" + (f" — {source}" if source else ""), fontsize=10)
+    ax.set_title("motion intensity" + (f" — {recording}" if recording else ""), fontsize=10)
     if views:
         ax.legend(fontsize=7, loc="upper left")
 
@@ -261,7 +261,7 @@ def summary_figure(
 def card_markdown(event: Event) -> str:
     lines = [
         f"### Event #{event.event_id} — {event.kind}",
-        f"**{event.source}** · onset {event.onset_s:.3f} s · apex {event.apex_s:.3f} s · "
+        f"**{event.recording}** · onset {event.onset_s:.3f} s · apex {event.apex_s:.3f} s · "
         f"offset {event.offset_s:.3f} s · duration {event.duration_s:.3f} s",
         f"frames {event.onset_frame}–{event.apex_frame}–{event.offset_frame} · apex by view "
         + ", ".join(f"{view_name(v)} {f}" for v, f in sorted(event.apex_frame_by_view.items()))

@@ -144,10 +144,10 @@ def current_segment(timeline: Sequence[TimelinePoint]) -> list[TimelinePoint]:
 
 
 def timeline_axis(
-    timeline: Sequence[TimelinePoint], thresholds: tuple[float, float], width: int, height: int, window_s: float | None
+    timeline: Sequence[TimelinePoint], hysteresis: tuple[float, float], width: int, height: int, window_s: float | None
 ) -> TimeAxis:
     """The axis a timeline image uses: the last `window_s` seconds of the current recording (all of it
-    when None) and a z range that shows both thresholds."""
+    when None) and a z range that shows k_high and k_low."""
     points = current_segment(timeline)
     t_last = points[-1].t_s if points else 0.0
     t_first = points[0].t_s if points else 0.0
@@ -157,7 +157,7 @@ def timeline_axis(
         t1 = max(t_last, t_first + window_s)
         t0 = t1 - window_s
     zs = [z for point in points if point.t_s >= t0 for z in point.z.values() if np.isfinite(z)]
-    k_high = thresholds[0] if thresholds and thresholds[0] > 0 else SpotterConfig.k_high
+    k_high = hysteresis[0] if hysteresis and hysteresis[0] > 0 else SpotterConfig.k_high
     z_top = max(1.6 * k_high, min(max(zs, default=0.0) * 1.1, 6 * k_high))
     z_bottom = min(-1.0, max(min(zs, default=0.0), -0.5 * k_high))
     return TimeAxis(t0, t1, z_bottom, z_top, width, height)
@@ -167,25 +167,25 @@ def timeline_image(
     timeline: Sequence[TimelinePoint],
     events: Iterable = (),
     markers: Iterable = (),
-    thresholds: tuple[float, float] = (0.0, 0.0),
+    hysteresis: tuple[float, float] = (0.0, 0.0),
     *,
     width: int = 960,
     height: int = 240,
     window_s: float | None = 20.0,
-    source: str | None = None,
+    recording: str | None = None,
 ) -> np.ndarray:
     """The motion-intensity timeline against stream time: the spotter's score (bold; the views' mean
-    z in the face region that scores highest, the number compared with the thresholds) and each
+    z in the face region that scores highest, the number compared with k_high and k_low) and each
     view's z in that region, the k_high / k_low lines, event spans shaded by kind (micro green, macro
     purple), the face's state as a strip along the top (moving, blink, talking, no face; still is
     left blank) with a legend, markers as vertical lines with their note.
 
     `timeline`: the store's TimelinePoints; only the current recording (after the last
     backwards jump in t_s) is drawn, its last `window_s` seconds. `events`: Events (those of
-    another recording than `source` are left out when `source` is given). `markers`: store Markers
+    another recording than `recording` are left out when `recording` is given). `markers`: store Markers
     (likewise, those set in another recording are left out)."""
     points = current_segment(timeline)
-    axis = timeline_axis(points, thresholds, width, height, window_s)
+    axis = timeline_axis(points, hysteresis, width, height, window_s)
     image = np.full((height, width, 3), BACKGROUND, np.uint8)
     plot_x0, plot_x1 = axis.left, width - axis.right - 1
     plot_y0, plot_y1 = axis.top, height - axis.bottom - 1
@@ -193,7 +193,7 @@ def timeline_image(
     # event spans (under everything else)
     overlay = image.copy()
     for event in events:
-        if source is not None and event.source != source:
+        if recording is not None and event.recording != recording:
             continue
         if event.offset_s < axis.t0 or event.onset_s > axis.t1:
             continue
@@ -224,8 +224,8 @@ def timeline_image(
     put_text(image, "z", (4, 12), AXIS_COLOUR, 0.4)
     put_text(image, "t (s)", (4, height - 6), AXIS_COLOUR, 0.35)
 
-    # thresholds
-    for k, colour, name in ((thresholds[0], K_HIGH_COLOUR, "k_high"), (thresholds[1], K_LOW_COLOUR, "k_low")):
+    # k_high, k_low
+    for k, colour, name in ((hysteresis[0], K_HIGH_COLOUR, "k_high"), (hysteresis[1], K_LOW_COLOUR, "k_low")):
         if k and axis.z0 <= k <= axis.z1:
             y = axis.y(k)
             for x in range(plot_x0, plot_x1, 10):
@@ -268,7 +268,7 @@ def timeline_image(
 
     # markers
     for marker in markers:
-        if not axis.t0 <= marker.t_s <= axis.t1 or (source is not None and marker.source not in ("", source)):
+        if not axis.t0 <= marker.t_s <= axis.t1 or (recording is not None and marker.recording not in ("", recording)):
             continue
         x = axis.x(marker.t_s)
         cv2.line(image, (x, plot_y0), (x, plot_y1), MARKER_COLOUR, 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from mer_live.stream.elan import write_elan
@@ -48,7 +49,7 @@ def write_export(
                     writer.writerow(
                         {c: "" for c in CSV_COLUMNS}
                         | {
-                            "source": m["source"],
+                            "recording": m["recording"],
                             "kind": "marker",
                             "onset_frame": m["frame"],
                             "apex_frame": m["frame"],
@@ -70,13 +71,13 @@ def write_export(
         from mer_live.ui.report import write_report
 
         whole = [(pictured(e.event_id) if pictured else None) or e for e in events]
-        write_report(path, whole, snap.timeline, snap.markers, snap.thresholds, title=title, summary=snap.status)
+        write_report(path, whole, snap.timeline, snap.markers, snap.hysteresis, title=title, summary=snap.status)
     else:
         write_summary(path, snap, events, title)
 
 
 def write_summary(path: Path, snap, events: list, title: str) -> None:
-    """The one-page PNG: counts by class, the timeline with thresholds, events and markers."""
+    """The one-page PNG: counts by class, the timeline with k_high / k_low, events and markers."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -85,7 +86,7 @@ def write_summary(path: Path, snap, events: list, title: str) -> None:
     from mer_live.corpora.labels import CLASSES
     from mer_live.ui.cards import summary_figure
 
-    fig = summary_figure(events, snap.timeline, snap.markers, snap.thresholds, CLASSES, title)
+    fig = summary_figure(events, snap.timeline, snap.markers, snap.hysteresis, CLASSES, title)
     fig.savefig(path, format="png")
     plt.close(fig)
 
@@ -97,7 +98,7 @@ def face_state_spans(timeline) -> list[FaceStateSpan]:
     for point in timeline:
         last = spans[-1] if spans else None
         if last is not None and last.state == point.state and point.frame > last.last_frame:
-            spans[-1] = FaceStateSpan(last.state, last.source, last.first_frame, point.frame, last.start_s, point.t_s)
+            spans[-1] = replace(last, last_frame=point.frame, end_s=point.t_s)
         else:
             spans.append(FaceStateSpan(point.state, "", point.frame, point.frame, point.t_s, point.t_s))
     return spans

@@ -36,11 +36,11 @@ class PageTiming:
         while the page was refreshing (a page opened later would measure its own arrival)."""
         now = time.monotonic() if now is None else now
         for event in events:
-            key = (event.source, event.event_id)
+            key = (event.recording, event.event_id)
             if key in self.shown:
                 continue
             self.shown.add(key)
-            wall = source.wall_of(event.source, event.offset_frame) if source is not None else None
+            wall = source.wall_of(event.recording, event.offset_frame) if source is not None else None
             if wall is not None and self.page_since is not None and wall >= self.page_since:
                 self.event_delays_s.append(now - wall)
 

@@ -1,6 +1,6 @@
 """A session report: one self-contained HTML file (pictures inline) an interviewer can keep or send.
 
-It holds the run's summary page (counts by class and kind, the motion timeline with thresholds,
+It holds the run's summary page (counts by class and kind, the motion timeline with k_high / k_low,
 events and markers: ui.cards.summary_figure), the numbers and settings of the run, the markers,
 and one section per event: times, labels with probabilities, and, where the event's pictures were
 kept, its apex crops, flow maps (u, v, m per view and phase), probability and attention bars.
@@ -53,7 +53,7 @@ def event_section(event: Event) -> str:
     """One event's part of the report (its pictures only when the event still has them)."""
     labels = ", ".join(f"<b>{html.escape(c)}</b> {event.probs.get(c, 0):.2f}" for c in event.labels)
     facts = (
-        f"{html.escape(event.source)} · onset {event.onset_s:.3f} s · apex {event.apex_s:.3f} s · "
+        f"{html.escape(event.recording)} · onset {event.onset_s:.3f} s · apex {event.apex_s:.3f} s · "
         f"offset {event.offset_s:.3f} s · {event.duration_s:.3f} s · frames {event.onset_frame}–{event.offset_frame}"
         f" · peak intensity {event.peak_intensity:.3f}"
     )
@@ -85,7 +85,7 @@ def write_report(
     events: Sequence[Event],
     timeline: Sequence[TimelinePoint] = (),
     markers: Sequence = (),
-    thresholds: tuple[float, float] = (0.0, 0.0),
+    hysteresis: tuple[float, float] = (0.0, 0.0),
     *,
     title: str = "MER Live session",
     summary: dict | None = None,
@@ -95,7 +95,7 @@ def write_report(
     """Write the report; `sections` (one per event, from `event_section`) when built beforehand."""
     events = sorted(events, key=lambda e: (e.onset_s, e.event_id))
     sections = list(sections) if sections is not None else [event_section(e) for e in events]
-    figure = figure_to_array(summary_figure(events, timeline, markers, thresholds, CLASSES, title))
+    figure = figure_to_array(summary_figure(events, timeline, markers, hysteresis, CLASSES, title))
     micro = [e for e in events if e.kind == "micro"]
     numbers = [
         ("events", len(events)),
@@ -157,7 +157,7 @@ class ReportSink:
             [self.events[i] for i in order],
             snap.timeline,
             snap.markers,
-            snap.thresholds,
+            snap.hysteresis,
             title=title,
             summary=summary,
             setting=setting,

@@ -2,7 +2,7 @@
 session folder that holds everything the session writes (live log, exports, calibration profile).
 
 The UI reads `store.snapshot()` only; the methods here are the controls (start / pause / resume /
-stop, thresholds, calibration, markers, exports). Nothing here imports gradio.
+stop, threshold and k_high, calibration, markers, exports). Nothing here imports gradio.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Session:
             detector_factory = MediaPipeFaceDetector
         self.detector_factory = detector_factory
         # the engine's setting (calibration.setting): `config` in the defaults' place, the profile, the
-        # options given at launch, then the page's controls (views per start, onset threshold, decision threshold)
+        # options given at launch, then the page's controls (views per start, onset level, decision threshold)
         self.base_config = config or EngineConfig()
         self.options = dict(options or {})
         self.launch_threshold = threshold
@@ -147,7 +147,7 @@ class Session:
         return self.classifier_note
 
     def apply_profile(self, profile) -> str:
-        """A calibration Profile (or the path of one): its baselines and thresholds apply from the next start."""
+        """A calibration Profile (or the path of one): its baselines, k_high and k_low apply from the next start."""
         name = ""
         if not hasattr(profile, "baselines"):
             from mer_live.calibration.profile import load_profile
@@ -300,8 +300,8 @@ class Session:
                 return f"decision threshold {self.threshold:g}: applied to events classified from now on"
             return f"decision threshold {self.threshold:g}: used from the next start"
 
-    def set_onset_threshold(self, k_high: float) -> str:
-        """The spotter's onset threshold (k_high, in baseline σ); k_low keeps its ratio to k_high.
+    def set_k_high(self, k_high: float) -> str:
+        """The spotter's onset level (k_high, in baseline σ); k_low keeps its ratio to k_high.
         A running engine takes it from its next frame."""
         k_high = float(k_high)
         low, high = self.k_high_range
@@ -309,9 +309,9 @@ class Session:
             raise ValueError(f"k_high must lie in {low:g}–{high:g}, got {k_high}")
         with self._lock:
             self.k_high, self.k_low = round(k_high, 3), round(k_high * self.k_low / self.k_high, 3)
-            message = f"onset threshold k_high {self.k_high:g} (k_low {self.k_low:g})"
+            message = f"onset level k_high {self.k_high:g} (k_low {self.k_low:g})"
             if self.running:
-                self.run.engine.set_thresholds(self.k_high, self.k_low)
+                self.run.engine.set_hysteresis(self.k_high, self.k_low)
                 return message + ": applied from the next frame"
             return message + ": used from the next start"
 
@@ -373,11 +373,11 @@ class Session:
         if not note:
             raise ValueError("a marker needs a note, e.g. 'question 3'")
         last = self.run.source.last if self.run is not None else None
-        return self.store.add_marker(note, source=last[0] if last else "")
+        return self.store.add_marker(note, recording=last[0] if last else "")
 
     def markers(self) -> list[dict]:
         return [
-            {"kind": "marker", "source": m.source, "t_s": round(m.t_s, 4), "frame": m.frame, "note": m.note}
+            {"kind": "marker", "recording": m.recording, "t_s": round(m.t_s, 4), "frame": m.frame, "note": m.note}
             for m in self.store.snapshot().markers
         ]
 
@@ -460,7 +460,7 @@ class Session:
             "latency_ms": status.get("latency_ms"),
             "stage_ms": status.get("stage_ms", {}),
             "markers": len(snap.markers),
-            "thresholds": {"k_high": snap.thresholds[0], "k_low": snap.thresholds[1]},
+            "hysteresis": {"k_high": snap.hysteresis[0], "k_low": snap.hysteresis[1]},
             "decision_threshold": self.threshold,
             "model": self.classifier_note or "not loaded yet",
             "folder": str(self.folder),

@@ -172,11 +172,11 @@ class StampedSource:
         with self._lock:
             return self._stamps[-1] if self._stamps else None
 
-    def wall_of(self, source: str, index: int) -> float | None:
-        """Wall time at which frame `index` of recording `source` entered the engine (recent frames only)."""
+    def wall_of(self, recording: str, index: int) -> float | None:
+        """Wall time at which frame `index` of `recording` entered the engine (recent frames only)."""
         with self._lock:
-            for s, i, _, wall in reversed(self._stamps):
-                if s == source and i <= index:
+            for r, i, _, wall in reversed(self._stamps):
+                if r == recording and i <= index:
                     return wall if i == index else None
         return None
 
@@ -195,7 +195,7 @@ class StampedSource:
         for item in paced(self.inner, self.realtime, gate=self._gate):
             if isinstance(item, Frame):
                 with self._lock:
-                    self._stamps.append((item.source, item.index, item.t_s, time.monotonic()))
+                    self._stamps.append((item.recording, item.index, item.t_s, time.monotonic()))
             yield item
 
 
