@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Protocol
@@ -256,24 +257,29 @@ class Engine:
             jobs.put(record)  # blocks only if the worker is `events_queue` records behind
 
     def _classify_loop(self, jobs: queue.Queue) -> None:
-        while True:
-            event = jobs.get()
-            if event is _END:
-                break
-            if isinstance(event, FaceStateSpan):  # logged as it is, between the events
-                self._write(replace(event, run_id=self.run_id))
-                continue
-            try:
-                event = self._classify(event)
-            except Exception as exc:  # the event is still written, without labels
-                self.stats.unclassified += 1
-                self.errors.log(
-                    "classify", f"event at frame {event.onset_frame} of {event.recording} not classified: {exc!r}"
-                )
-                event = self._numbered(
-                    event, model=getattr(self.classifier, "name", None), unclassified=f"classification failed: {exc}"
-                )
-            self._write(event)
+        # the views' flows in parallel (OpenCV releases the GIL): an event's latency is mostly these
+        # four Farneback flows; threads made here share this thread's priority, above capture's
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mer-features") as per_view:
+            while True:
+                event = jobs.get()
+                if event is _END:
+                    break
+                if isinstance(event, FaceStateSpan):  # logged as it is, between the events
+                    self._write(replace(event, run_id=self.run_id))
+                    continue
+                try:
+                    event = self._classify(event, per_view)
+                except Exception as exc:  # the event is still written, without labels
+                    self.stats.unclassified += 1
+                    self.errors.log(
+                        "classify", f"event at frame {event.onset_frame} of {event.recording} not classified: {exc!r}"
+                    )
+                    event = self._numbered(
+                        event,
+                        model=getattr(self.classifier, "name", None),
+                        unclassified=f"classification failed: {exc}",
+                    )
+                self._write(event)
 
     def _write(self, record: Record) -> None:
         for name in self.sinks.write(record):
@@ -286,7 +292,7 @@ class Engine:
                 self.stats.report_errors += 1
                 self.errors.log("store", f"the page's store did not take a record: {exc!r}")
 
-    def _classify(self, event: Event) -> Event:
+    def _classify(self, event: Event, per_view: ThreadPoolExecutor) -> Event:
         """The event with its labels, probabilities, attention and flow maps (a micro-expression with
         crops, when a classifier is loaded), numbered."""
         if event.kind != "micro":
@@ -301,7 +307,8 @@ class Engine:
             )
         config = self.config  # one read: the dashboard may swap the config meanwhile
         t0 = time.perf_counter()
-        phases = {v: phase_features(*crops, config.features) for v, crops in event.crops.items()}
+        views = per_view.map(lambda crops: phase_features(*crops, config.features), event.crops.values())
+        phases = dict(zip(event.crops, views))
         samples = np.concatenate(list(phases.values()))  # (V·2, 3, S, S)
         prediction = self.classifier.predict(samples)
         self.stats.timers.add("classify", time.perf_counter() - t0)
