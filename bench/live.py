@@ -181,11 +181,12 @@ def run_bench(
         scale = DECODE_SCALE[kind]
         width, height = SIZES[kind]
         decode = decode_fps(folder, scale)
+        own_fps = ImageFolderSource(folder).fps
         run = pipeline_run(ImageFolderSource(folder, decode_scale=scale), classifier)
         looping = LoopingFolderSource(folder, soak_s, decode_scale=scale)
         soak = pipeline_run(looping, classifier, warm_frames=int(min(SOAK_WARMUP_S, soak_s / 4) * looping.fps))
         paced = None
-        if classifier is not None and run.fps > OWN_RATE_MARGIN * ImageFolderSource(folder).fps:
+        if classifier is not None and run.fps > OWN_RATE_MARGIN * own_fps:
             paced = pipeline_run(ImageFolderSource(folder, decode_scale=scale), classifier, EngineConfig(realtime=True))
         report[kind] = {
             "frame": f"{2 * width}x{height} (two {width}x{height} views), decoded at 1/{scale}",

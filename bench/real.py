@@ -152,7 +152,7 @@ def detectability(run: Run, truths: list[Interval], macros: list[Interval], stat
     scores = run.scores
     if state is not None:
         truths = [t for t in truths if state_at(run.spans, f"{t.subject}/{t.video}", t.onset - 1) == state]
-        scores = {recording: frames_in_state(run, recording, state, values) for recording, values in scores.items()}
+        scores = {name: frames_in_state(run.spans, name, state, values) for name, values in scores.items()}
     peaks, idle = peaks_and_idle(scores, run.lag_frames, truths, macros)
     if not peaks or not idle:
         return None
@@ -185,10 +185,12 @@ def state_at(spans: list[FaceStateSpan], recording: str, frame: int) -> str:
     return chosen[0].state if chosen else "unknown"
 
 
-def frames_in_state(run: Run, recording: str, state: str, values: dict[int, float]) -> dict[int, float]:
+def frames_in_state(
+    spans: list[FaceStateSpan], recording: str, state: str, values: dict[int, float]
+) -> dict[int, float]:
     """`values` (frame → value) of the frames of `recording` the face spent in `state`."""
     frames = set()
-    for span in run.spans:
+    for span in spans:
         if span.recording == recording and span.state == state:
             frames.update(range(span.first_frame, span.last_frame + 1))
     return {f: v for f, v in values.items() if f in frames}

@@ -12,7 +12,6 @@ import pytest
 
 from conftest import long_recordings
 from mer_live.cli.main import main
-from mer_live.stream.events import Event
 from mer_live.ui.annotate import read_log
 from mer_live.ui.drawing import KIND_COLOURS
 
@@ -72,15 +71,3 @@ def test_each_event_is_labelled_on_its_apex_frame(tmp_path, capsys):
     for event in micro:
         apex = read_frame(out, event.apex_frame - 1)  # the folder's frames are numbered from 1
         assert np.abs(apex[5, 5].astype(int) - KIND_COLOURS["micro"]).max() < 40
-
-
-def test_a_log_written_before_the_recording_field_was_renamed_reads_the_same(tmp_path):
-    """Logs before 2026-12-07 named the recording `source`; one file may hold lines of both versions."""
-    new = Event(onset_frame=10, offset_frame=20, apex_frame_by_view={0: 15}, kind="micro", event_id=2, recording="s/v")
-    old = new.to_dict() | {"event_id": 1}
-    old["source"] = old.pop("recording")
-    log = tmp_path / "events.jsonl"
-    log.write_text("\n".join(json.dumps(line) for line in (old, new.to_dict())) + "\n")
-    events = read_log(log)
-    assert [(e.event_id, e.recording) for e in events] == [(1, "s/v"), (2, "s/v")]
-    assert not any(hasattr(e, "source") for e in events)

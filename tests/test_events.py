@@ -13,6 +13,7 @@ from mer_live.stream.events import LOG_FIELDS, Event, FaceStateSpan
 from mer_live.stream.intensity import FaceMotion
 from mer_live.stream.spotter import Baseline, Spotter, SpotterConfig
 from mer_live.stream.store import LiveStore
+from mer_live.ui.annotate import read_log
 
 
 def motion(values) -> FaceMotion:
@@ -108,3 +109,15 @@ def test_the_store_keeps_pictures_of_the_newest_events_only():
         store.write(replace(spotted(), event_id=event_id, crops={0: (crop, crop, crop)}))
     assert [store.event(i).has_pictures for i in (1, 2, 3)] == [False, True, True]
     assert not any(e.has_pictures for e in store.snapshot().events)
+
+
+def test_a_log_written_before_the_recording_field_was_renamed_reads_the_same(tmp_path):
+    """Logs before 2026-12-07 named the recording `source`; one file may hold lines of both versions."""
+    new = Event(onset_frame=10, offset_frame=20, apex_frame_by_view={0: 15}, kind="micro", event_id=2, recording="s/v")
+    old = new.to_dict() | {"event_id": 1}
+    old["source"] = old.pop("recording")
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(json.dumps(line) for line in (old, new.to_dict())) + "\n")
+    events = read_log(log)
+    assert [(e.event_id, e.recording) for e in events] == [(1, "s/v"), (2, "s/v")]
+    assert not any(hasattr(e, "source") for e in events)
