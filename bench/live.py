@@ -8,7 +8,9 @@ is rendered to JPEG files once (cached), then measured in one run:
                 (the paper's settings) on every frame of both views
   latency_ms    offset confirmed → classified event written, p50 / p95 over the events of the
                 pipeline run and of the looping replay (n: how many): at max speed, where capture
-                fills every core
+                fills every core. The worker classifies an event while the spotter waits out its
+                dip (classified_ahead: how many were, and how many of those were confirmed as they
+                were and so written at once; the rest were classified again)
   latency_at_own_rate_ms
                 the same with the recording replayed at its own rate (60 fps), as a camera feeds
                 frames; measured only where the pipeline runs faster than that (else it is the above)
@@ -119,6 +121,7 @@ class PipelineRun:
     fps: float
     latencies_ms: list[float]
     events: dict
+    classified_ahead: dict  # micro-expressions classified before their offset was confirmed, and used
     rss_start_mb: float
     rss_warm_mb: float | None  # once `warm_frames` were processed: the ring is full, the allocator settled
     rss_end_mb: float
@@ -149,6 +152,7 @@ def pipeline_run(
         summary["fps"],
         list(engine.stats.latencies_ms),
         summary["events"],
+        summary["classified_ahead"],
         round(rss_start, 1),
         round(warm[0], 1) if warm else None,
         round(rss_mb(), 1),
@@ -198,6 +202,7 @@ def run_bench(
             "latency_ms": latency_summary(run.latencies_ms + soak.latencies_ms),
             "latency_at_own_rate_ms": latency_summary(paced.latencies_ms) if paced is not None else None,
             "events": run.events,
+            "classified_ahead": run.classified_ahead,
             "soak": {
                 "seconds_of_video": soak_s,
                 "fps": soak.fps,

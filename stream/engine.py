@@ -5,6 +5,10 @@ classification worker. The capture side never waits for the model.
                                                                           │ Event (+ crops)
                                          worker thread ◀──event queue─────┘
                                          phase features (224²) · MicroAttNet · sinks · store
+
+An event goes to the worker twice: once as it will be reported, when its dip begins (classified
+while the spotter waits the dip out), and once confirmed (written at once with that result when
+its pictures are the same, classified then otherwise).
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
 from mer_live.stream.events import MACRO_NOT_CLASSIFIED, Event, FaceStateSpan, Record, view_name
 from mer_live.stream.face import FaceDetector
-from mer_live.stream.features import PHASES, phase_features
+from mer_live.stream.features import PHASES, PreprocessConfig, phase_features
 from mer_live.stream.frames import Frame
 from mer_live.stream.pipeline import EngineConfig, FramePipeline, ViewFinder
 from mer_live.stream.sinks import SinkSet
@@ -75,6 +79,33 @@ def new_run_id() -> str:
 _END = object()
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """An open event as it will be reported if the dip its region has begun lasts: classified while
+    the spotter waits the dip out (FramePipeline.ending_event)."""
+
+    event: Event
+    serial: int  # the engine's `_handed` when it was handed over: a later hand-over makes it stale
+
+
+@dataclass(frozen=True)
+class _Recognised:
+    """An event's phase features and the classifier's prediction, from its crops under `features`."""
+
+    crops: dict[int, tuple[np.ndarray, ...]]
+    features: PreprocessConfig
+    phases: dict[int, np.ndarray]
+    prediction: object  # what the Classifier's predict returned
+
+    def fits(self, event: Event, features: PreprocessConfig) -> bool:
+        """Whether `event` would be recognised the same: the same pictures under the same settings."""
+        return (
+            features == self.features
+            and event.crops.keys() == self.crops.keys()
+            and all(np.array_equal(a, b) for v, crops in event.crops.items() for a, b in zip(crops, self.crops[v]))
+        )
+
+
 NO_MODEL = "no model loaded"
 
 
@@ -118,6 +149,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._pipeline: FramePipeline | None = None
         self._event_ids = 0
+        self._handed = 0  # events handed to the worker, ahead or confirmed (see _Ahead)
         self.run_id = new_run_id()
 
     # ---------------------------------------------------------------- control
@@ -246,6 +278,7 @@ class Engine:
                 )
                 continue
             self._submit(finished, jobs)
+            self._classify_ahead(pipeline, jobs)
         self._submit(pipeline.close(), jobs)
         pipeline.shutdown()
         self._pipeline = None  # it points back at the engine: without the cycle a finished run is freed at once
@@ -254,12 +287,30 @@ class Engine:
         for record in finished:
             if isinstance(record, Event):
                 self.stats.count("events", record.kind)
+                self._handed += 1
             jobs.put(record)  # blocks only if the worker is `events_queue` records behind
+
+    def _classify_ahead(self, pipeline: FramePipeline, jobs: queue.Queue) -> None:
+        """Hands the worker the open micro-expression as it will be reported, once its dip has begun."""
+        if self.classifier is None:
+            return
+        try:
+            ending = pipeline.ending_event()
+        except Exception as exc:  # it is classified once confirmed instead
+            self.errors.log("ahead", f"an open event could not be classified ahead: {exc!r}")
+            return
+        if ending is not None and ending.kind == "micro" and ending.crops:
+            self._handed += 1
+            try:
+                jobs.put_nowait(_Ahead(ending, self._handed))
+            except queue.Full:  # the worker is behind: capture never waits for a guess
+                pass
 
     def _classify_loop(self, jobs: queue.Queue) -> None:
         # the views' flows in parallel (OpenCV releases the GIL): an event's latency is mostly these
         # four Farneback flows; threads made here share this thread's priority, above capture's
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mer-features") as per_view:
+            ahead: _Recognised | None = None  # the open event, classified before it was confirmed
             while True:
                 event = jobs.get()
                 if event is _END:
@@ -267,8 +318,12 @@ class Engine:
                 if isinstance(event, FaceStateSpan):  # logged as it is, between the events
                     self._write(replace(event, run_id=self.run_id))
                     continue
+                if isinstance(event, _Ahead):
+                    if event.serial == self._handed:  # not overtaken by a later dip or the confirmed event
+                        ahead = self._recognised_ahead(event.event, per_view)
+                    continue
                 try:
-                    event = self._classify(event, per_view)
+                    event = self._classify(event, per_view, ahead)
                 except Exception as exc:  # the event is still written, without labels
                     self.stats.unclassified += 1
                     self.errors.log(
@@ -279,6 +334,7 @@ class Engine:
                         model=getattr(self.classifier, "name", None),
                         unclassified=f"classification failed: {exc}",
                     )
+                ahead = None
                 self._write(event)
 
     def _write(self, record: Record) -> None:
@@ -292,9 +348,25 @@ class Engine:
                 self.stats.report_errors += 1
                 self.errors.log("store", f"the page's store did not take a record: {exc!r}")
 
-    def _classify(self, event: Event, per_view: ThreadPoolExecutor) -> Event:
+    def _recognised(self, event: Event, per_view: ThreadPoolExecutor, features: PreprocessConfig) -> _Recognised:
+        t0 = time.perf_counter()
+        views = per_view.map(lambda crops: phase_features(*crops, features), event.crops.values())
+        phases = dict(zip(event.crops, views))
+        prediction = self.classifier.predict(np.concatenate(list(phases.values())))  # (V·2, 3, S, S)
+        self.stats.timers.add("classify", time.perf_counter() - t0)
+        return _Recognised(event.crops, features, phases, prediction)
+
+    def _recognised_ahead(self, event: Event, per_view: ThreadPoolExecutor) -> _Recognised | None:
+        self.stats.count("ahead", "classified")
+        try:
+            return self._recognised(event, per_view, self.config.features)
+        except Exception:  # the confirmed event is classified again, and its failure logged then
+            return None
+
+    def _classify(self, event: Event, per_view: ThreadPoolExecutor, ahead: _Recognised | None = None) -> Event:
         """The event with its labels, probabilities, attention and flow maps (a micro-expression with
-        crops, when a classifier is loaded), numbered."""
+        crops, when a classifier is loaded), numbered. `ahead`: the same event classified before its
+        offset was confirmed, used where its pictures and settings are the same."""
         if event.kind != "micro":
             return self._numbered(event, unclassified=MACRO_NOT_CLASSIFIED)
         if self.classifier is None:
@@ -306,12 +378,12 @@ class Engine:
                 event, model=getattr(self.classifier, "name", None), unclassified="its frames had left the crop ring"
             )
         config = self.config  # one read: the dashboard may swap the config meanwhile
-        t0 = time.perf_counter()
-        views = per_view.map(lambda crops: phase_features(*crops, config.features), event.crops.values())
-        phases = dict(zip(event.crops, views))
-        samples = np.concatenate(list(phases.values()))  # (V·2, 3, S, S)
-        prediction = self.classifier.predict(samples)
-        self.stats.timers.add("classify", time.perf_counter() - t0)
+        if ahead is not None and ahead.fits(event, config.features):
+            self.stats.count("ahead", "used")
+            recognised = ahead
+        else:
+            recognised = self._recognised(event, per_view, config.features)
+        phases, prediction = recognised.phases, recognised.prediction
         attention = prediction.attention or {}
         return self._numbered(
             event,

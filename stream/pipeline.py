@@ -330,6 +330,17 @@ class FramePipeline:
             confirmed_at=confirmed_at,
         )
 
+    def ending_event(self) -> Event | None:
+        """The open event as it will be reported if the dip its region began with the last picture
+        lasts (`located`: apex, crops), once per dip, else None. The engine classifies it while the
+        spotter waits out the dip (gap_s, at least 0.15 s), so that the labels are ready when the
+        event is confirmed rather than computed after it."""
+        active = self.spotter.state.active
+        if not self.measured or active is None or active.pictures_below != 1:
+            return None
+        event = self.spotter.ending()
+        return None if event is None else self.located(event)
+
     def _apex(self, event: Event, view: int) -> tuple[int | None, tuple[float, float] | None]:
         """(the view's apex, its displacement there and at the newest picture, px): the peak of the
         displacement from the event's reference in its region, less steady drift and weighted by the

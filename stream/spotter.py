@@ -488,6 +488,20 @@ class Spotter:
         state.active = None
         state.mode = "refractory"
         state.quiet_until_s = t + options.refractory_s
+        event, explained = self._reported(active)
+        if explained is not None:
+            self.suppressed[explained] += 1
+        return event
+
+    def ending(self) -> Event | None:
+        """The open event as it will be reported if it ends now (its region's dip lasting gap_s):
+        None if there is none, or it would be too short or explained by a face state."""
+        return None if self.state.active is None else self._reported(self.state.active)[0]
+
+    def _reported(self, active: _Active) -> tuple[Event | None, str | None]:
+        """(the Event `active` ends as, the face state that explains it instead): (None, None) for
+        one too short to be an event."""
+        options = self.options
         # the first active frame saw the change over the lag, so the event began between it and its
         # reference; the later frames were measured against that reference, so the face was back
         # after the last one above the release level
@@ -496,14 +510,13 @@ class Spotter:
         duration_s = active.last_above_s - (active.reference_s + active.onset_s) / 2
         peak = {view: p for (view, region), p in active.peak.items() if region == active.peak_region}
         if duration_s < options.min_event_s or not peak:
-            return None
+            return None, None
         band = active.peak_region // self.columns
         explained = self._explained_by(active, band)
-        largest = max((p[0] for p in peak.values()), default=0.0)
         if explained is not None:
-            self.suppressed[explained] += 1
-            return None
-        return Event(
+            return None, explained
+        largest = max((p[0] for p in peak.values()), default=0.0)
+        event = Event(
             onset_frame=onset,
             offset_frame=offset,
             apex_frame_by_view={v: p[1] for v, p in peak.items()},
@@ -514,6 +527,7 @@ class Spotter:
             peak_intensity_by_view={v: round(p[0], 4) for v, p in peak.items()},
             reference_frame=active.reference,
         )
+        return event, None
 
     def _explained_by(self, active: _Active, band: int) -> str | None:
         """The face state that explains a candidate, or None for a real event: the head moving at its

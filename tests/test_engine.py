@@ -18,12 +18,13 @@ from conftest import long_recordings
 from mer_live.corpora.fourdme import load_dataset, read_events
 from mer_live.corpora.replay import DatasetSource
 from mer_live.model.extract import extract_sequence
+from mer_live.model.predictor import Predictor
 from mer_live.stream.engine import Engine
 from mer_live.stream.events import Event
 from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.features import PreprocessConfig
 from mer_live.stream.frames import Frame
-from mer_live.stream.pipeline import EngineConfig
+from mer_live.stream.pipeline import EngineConfig, FramePipeline
 from mer_live.stream.sinks import JsonlSink
 from mer_live.stream.sources import CameraSource, ImageFolderSource, Source
 
@@ -140,6 +141,20 @@ def test_engine_computes_the_release_phase_as_its_classifier_was_trained(synth_r
         == PreprocessConfig().release_flow
         == "offset_to_apex"
     )
+
+
+@pytest.mark.slow
+def test_an_event_classified_while_its_dip_was_waited_out_gets_the_labels_classified_after(long_root, monkeypatch):
+    """The worker classifies the open micro-expression once its dip begins; a confirmed event showing
+    the same pictures takes that result. With the shipped weights both ways give equal labels and
+    probabilities, and every micro-expression of the recording was classified ahead."""
+    classifier = Predictor.from_checkpoint(REPO / "model" / "weights" / "microattnet-synth.pt")
+    summary, ahead = run_engine(DatasetSource(long_root), classifier=classifier)
+    monkeypatch.setattr(FramePipeline, "ending_event", lambda self: None)
+    later_summary, after = run_engine(DatasetSource(long_root), classifier=classifier)
+    micro = [e for e in ahead if e.kind == "micro"]
+    assert micro and summary["classified_ahead"]["used"] == len(micro) and later_summary["classified_ahead"] == {}
+    assert [(e.onset_frame, e.labels, e.probs) for e in ahead] == [(e.onset_frame, e.labels, e.probs) for e in after]
 
 
 @pytest.mark.slow

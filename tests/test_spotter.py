@@ -70,6 +70,23 @@ def test_one_micro_expression_gives_one_event_in_its_region():
     )
 
 
+def test_an_event_as_it_will_end_is_known_once_its_dip_begins_and_is_the_one_reported():
+    """`ending()` gives the open event as it is reported if its region's dip lasts: at the dip's first
+    picture it equals the event the spotter ends with gap_s later (what the engine classifies ahead)."""
+    n = 300
+    series = noise(n)
+    series[:, 3] += bump(n, start=150, rise=4, fall=5, height=0.1)
+    spotter = Spotter(SpotterConfig(fps=FPS))
+    ending, reported = [], None
+    for i, row in enumerate(series):
+        reported = spotter.update(i + 1, {0: motion(row)}) or reported
+        active = spotter.state.active
+        ending.append(spotter.ending() if active is not None and active.pictures_below == 1 else None)
+    (before,) = [e for e in ending if e is not None]
+    assert reported is not None and before == reported
+    assert spotter.ending() is None  # nothing open any more
+
+
 def test_a_motion_larger_than_any_micro_expression_is_macro_however_short():
     n = 300
     series = noise(n)
