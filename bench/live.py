@@ -9,8 +9,8 @@ is rendered to JPEG files once (cached), then measured in one run:
   latency_ms    offset confirmed → classified event written, p50 / p95 over the events of the
                 pipeline run and of the looping replay (n: how many): at max speed, where capture
                 fills every core. The worker classifies an event while the spotter waits out its
-                dip (classified_ahead: how many were, and how many of those were confirmed as they
-                were and so written at once; the rest were classified again)
+                dip (classified_ahead: classifications done so, one per dip, and how many a confirmed
+                event took, written at once; a bridged dip's is thrown away)
   latency_at_own_rate_ms
                 the same with the recording replayed at its own rate (60 fps), as a camera feeds
                 frames; measured only where the pipeline runs faster than that (else it is the above)
@@ -121,7 +121,7 @@ class PipelineRun:
     fps: float
     latencies_ms: list[float]
     events: dict
-    classified_ahead: dict  # micro-expressions classified before their offset was confirmed, and used
+    classified_ahead: dict  # classifications done during an event's dip, and how many were used
     rss_start_mb: float
     rss_warm_mb: float | None  # once `warm_frames` were processed: the ring is full, the allocator settled
     rss_end_mb: float

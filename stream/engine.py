@@ -101,8 +101,11 @@ class _Recognised:
         """Whether `event` would be recognised the same: the same pictures under the same settings."""
         return (
             features == self.features
-            and event.crops.keys() == self.crops.keys()
-            and all(np.array_equal(a, b) for v, crops in event.crops.items() for a, b in zip(crops, self.crops[v]))
+            and list(event.crops) == list(self.crops)  # the views in one order: the samples are stacked so
+            and all(
+                len(crops) == len(self.crops[v]) and all(np.array_equal(a, b) for a, b in zip(crops, self.crops[v]))
+                for v, crops in event.crops.items()
+            )
         )
 
 
@@ -288,10 +291,11 @@ class Engine:
             if isinstance(record, Event):
                 self.stats.count("events", record.kind)
                 self._handed += 1
-            jobs.put(record)  # blocks only if the worker is `events_queue` records behind
+            jobs.put(record)  # blocks only if the worker is `events_queue` jobs (records, events ahead) behind
 
     def _classify_ahead(self, pipeline: FramePipeline, jobs: queue.Queue) -> None:
-        """Hands the worker the open micro-expression as it will be reported, once its dip has begun."""
+        """Hands the worker the open event as it would be reported if it ended now, once its dip has begun
+        (a micro-expression by then; its `confirmed_at` means nothing)."""
         if self.classifier is None:
             return
         try:
@@ -319,8 +323,8 @@ class Engine:
                     self._write(replace(event, run_id=self.run_id))
                     continue
                 if isinstance(event, _Ahead):
-                    if event.serial == self._handed:  # not overtaken by a later dip or the confirmed event
-                        ahead = self._recognised_ahead(event.event, per_view)
+                    # overtaken by a later dip or by the confirmed event, it is stale, and so is an older result
+                    ahead = self._recognised_ahead(event.event, per_view) if event.serial == self._handed else None
                     continue
                 try:
                     event = self._classify(event, per_view, ahead)
@@ -348,20 +352,24 @@ class Engine:
                 self.stats.report_errors += 1
                 self.errors.log("store", f"the page's store did not take a record: {exc!r}")
 
-    def _recognised(self, event: Event, per_view: ThreadPoolExecutor, features: PreprocessConfig) -> _Recognised:
+    def _recognised(
+        self, event: Event, per_view: ThreadPoolExecutor, features: PreprocessConfig, stage: str = "classify"
+    ) -> _Recognised:
         t0 = time.perf_counter()
         views = per_view.map(lambda crops: phase_features(*crops, features), event.crops.values())
         phases = dict(zip(event.crops, views))
         prediction = self.classifier.predict(np.concatenate(list(phases.values())))  # (V·2, 3, S, S)
-        self.stats.timers.add("classify", time.perf_counter() - t0)
+        self.stats.timers.add(stage, time.perf_counter() - t0)
         return _Recognised(event.crops, features, phases, prediction)
 
     def _recognised_ahead(self, event: Event, per_view: ThreadPoolExecutor) -> _Recognised | None:
-        self.stats.count("ahead", "classified")
         try:
-            return self._recognised(event, per_view, self.config.features)
+            recognised = self._recognised(event, per_view, self.config.features, "classify ahead")
         except Exception:  # the confirmed event is classified again, and its failure logged then
+            log.debug("an event could not be classified ahead", exc_info=True)
             return None
+        self.stats.count("ahead", "classified")
+        return recognised
 
     def _classify(self, event: Event, per_view: ThreadPoolExecutor, ahead: _Recognised | None = None) -> Event:
         """The event with its labels, probabilities, attention and flow maps (a micro-expression with

@@ -331,10 +331,11 @@ class FramePipeline:
         )
 
     def ending_event(self) -> Event | None:
-        """The open event as it will be reported if the dip its region began with the last picture
-        lasts (`located`: apex, crops), once per dip, else None. The engine classifies it while the
-        spotter waits out the dip (gap_s, at least 0.15 s), so that the labels are ready when the
-        event is confirmed rather than computed after it."""
+        """The open event as it would be reported if it ended now (`located`: apex, crops), once per dip
+        of its region, at the dip's first measured picture; else None. The engine classifies it while
+        the spotter waits the dip out (gap_s, at least 0.15 s), so that the labels are ready when the
+        event is confirmed. What the confirmation finds may differ (the dip bridged, a face that
+        has not come back yet, a new crop window): the engine then classifies the confirmed event."""
         active = self.spotter.state.active
         if not self.measured or active is None or active.pictures_below != 1:
             return None

@@ -494,8 +494,9 @@ class Spotter:
         return event
 
     def ending(self) -> Event | None:
-        """The open event as it will be reported if it ends now (its region's dip lasting gap_s):
-        None if there is none, or it would be too short or explained by a face state."""
+        """The open event as it would be reported if it ended now: None if there is none, or it would be
+        too short or explained by a face state. Frames still to come can change that (they count
+        toward the face states that explain an event)."""
         return None if self.state.active is None else self._reported(self.state.active)[0]
 
     def _reported(self, active: _Active) -> tuple[Event | None, str | None]:

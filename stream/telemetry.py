@@ -96,8 +96,8 @@ class EngineStats:
     recordings: int = 0
     events: Counter = field(default_factory=Counter)  # kind → count
     unclassified: int = 0
-    # micro-expressions classified while the spotter waited out their dip ("classified") and how many
-    # of those were confirmed as they were ("used": labelled at once, not after the confirmation)
+    # classifications done while the spotter waited out an event's dip, one per dip ("classified"), and
+    # how many an event confirmed as it was took ("used": labelled at once, not after the confirmation)
     ahead: Counter = field(default_factory=Counter)
     not_written: Counter = field(default_factory=Counter)  # sink → events it could not write (lost to it)
     report_errors: int = 0  # dashboard store updates that failed

@@ -19,7 +19,7 @@ from mer_live.corpora.fourdme import load_dataset, read_events
 from mer_live.corpora.replay import DatasetSource
 from mer_live.model.extract import extract_sequence
 from mer_live.model.predictor import Predictor
-from mer_live.stream.engine import Engine
+from mer_live.stream.engine import Engine, _Recognised
 from mer_live.stream.events import Event
 from mer_live.stream.face import MediaPipeFaceDetector
 from mer_live.stream.features import PreprocessConfig
@@ -152,9 +152,27 @@ def test_an_event_classified_while_its_dip_was_waited_out_gets_the_labels_classi
     summary, ahead = run_engine(DatasetSource(long_root), classifier=classifier)
     monkeypatch.setattr(FramePipeline, "ending_event", lambda self: None)
     later_summary, after = run_engine(DatasetSource(long_root), classifier=classifier)
-    micro = [e for e in ahead if e.kind == "micro"]
-    assert micro and summary["classified_ahead"]["used"] == len(micro) and later_summary["classified_ahead"] == {}
+    # on a loaded machine the worker may reach a hand-over only after the confirmed event: it then skips it
+    assert summary["classified_ahead"]["used"] >= 1 and later_summary["classified_ahead"] == {}
+    assert [e.kind for e in ahead].count("micro") >= summary["classified_ahead"]["used"]
     assert [(e.onset_frame, e.labels, e.probs) for e in ahead] == [(e.onset_frame, e.labels, e.probs) for e in after]
+
+
+def test_a_result_classified_ahead_fits_only_the_same_pictures_under_the_same_settings():
+    pictures = {v: tuple(np.full((8, 8), 10 * v + i, np.uint8) for i in range(3)) for v in (0, 1)}
+    recognised = _Recognised(pictures, PreprocessConfig(), phases={}, prediction=None)
+
+    def event(crops):
+        return Event(onset_frame=1, offset_frame=9, apex_frame_by_view={0: 4}, kind="micro", crops=crops)
+
+    assert recognised.fits(event({v: tuple(p.copy() for p in c) for v, c in pictures.items()}), PreprocessConfig())
+    assert not recognised.fits(event(pictures), PreprocessConfig(release_flow="apex_to_offset"))
+    changed = pictures[1][2].copy()
+    changed[3, 3] += 1
+    assert not recognised.fits(event({0: pictures[0], 1: (*pictures[1][:2], changed)}), PreprocessConfig())
+    assert not recognised.fits(event({1: pictures[1], 0: pictures[0]}), PreprocessConfig())  # samples stack in order
+    assert not recognised.fits(event({0: pictures[0], 1: pictures[1][:2]}), PreprocessConfig())
+    assert not recognised.fits(event({0: pictures[0]}), PreprocessConfig())
 
 
 @pytest.mark.slow
