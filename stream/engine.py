@@ -6,9 +6,9 @@ classification worker. The capture side never waits for the model.
                                          worker thread ◀──event queue─────┘
                                          phase features (224²) · MicroAttNet · sinks · store
 
-An event goes to the worker twice: once as it will be reported, when its dip begins (classified
-while the spotter waits the dip out), and once confirmed (written at once with that result when
-its pictures are the same, classified then otherwise).
+A micro-expression goes to the worker twice: once as it would be reported if it ended, when its
+dip begins (classified while the spotter waits the dip out), and once confirmed (written at once
+with that result when its pictures are the same, classified then otherwise).
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ _END = object()
 
 @dataclass(frozen=True)
 class _Ahead:
-    """An open event as it will be reported if the dip its region has begun lasts: classified while
-    the spotter waits the dip out (FramePipeline.ending_event)."""
+    """An open event as it would be reported if it ended now, its region's dip just begun: classified
+    while the spotter waits the dip out (FramePipeline.ending_event)."""
 
     event: Event
     serial: int  # the engine's `_handed` when it was handed over: a later hand-over makes it stale
