@@ -368,7 +368,7 @@ class Engine:
         except Exception:  # the confirmed event is classified again, and its failure logged then
             log.debug("an event could not be classified ahead", exc_info=True)
             return None
-        self.stats.count("ahead", "classified")
+        self.stats.count("classified_ahead", "classified")
         return recognised
 
     def _classify(self, event: Event, per_view: ThreadPoolExecutor, ahead: _Recognised | None = None) -> Event:
@@ -387,7 +387,7 @@ class Engine:
             )
         config = self.config  # one read: the dashboard may swap the config meanwhile
         if ahead is not None and ahead.fits(event, config.features):
-            self.stats.count("ahead", "used")
+            self.stats.count("classified_ahead", "used")
             recognised = ahead
         else:
             recognised = self._recognised(event, per_view, config.features)

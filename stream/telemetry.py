@@ -98,7 +98,7 @@ class EngineStats:
     unclassified: int = 0
     # classifications done while the spotter waited out an event's dip, one per dip ("classified"), and
     # how many an event confirmed as it was took ("used": labelled at once, not after the confirmation)
-    ahead: Counter = field(default_factory=Counter)
+    classified_ahead: Counter = field(default_factory=Counter)
     not_written: Counter = field(default_factory=Counter)  # sink → events it could not write (lost to it)
     report_errors: int = 0  # dashboard store updates that failed
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
@@ -139,7 +139,7 @@ class EngineStats:
         elapsed = time.perf_counter() - self.started
         with self.lock:
             dropped, events, not_written = dict(self.dropped), dict(self.events), dict(self.not_written)
-            ahead = dict(self.ahead)
+            classified_ahead = dict(self.classified_ahead)
             suppressed = dict(self.suppressed)
             states = {k: round(v, 2) for k, v in self.state_seconds.items()}
         return (
@@ -155,7 +155,7 @@ class EngineStats:
                 "recordings": self.recordings,
                 "events": events,
                 "unclassified": self.unclassified,
-                "classified_ahead": ahead,
+                "classified_ahead": classified_ahead,
                 "events_not_written": not_written,
                 "report_errors": self.report_errors,
                 "seconds": round(elapsed, 2),

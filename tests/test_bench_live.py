@@ -23,8 +23,6 @@ def test_the_bench_measures_decode_pipeline_latency_and_memory(tmp_path):
     assert 0 < inference["median"] <= inference["p95"] and inference["repeats"] == 200
     if camera["events"]:  # a classified event's latency is measured from its confirmed offset
         assert camera["latency_ms"]["n"] >= 1 and camera["latency_ms"]["p50"] > 0
-    ahead = camera["classified_ahead"]  # an event classified before its confirmation is used at most once
-    assert ahead.get("used", 0) <= ahead.get("classified", 0)
     paced = camera["latency_at_own_rate_ms"]  # replayed at its 60 fps: measured where max speed is above it
     assert (paced is not None) == (camera["pipeline_fps"] > OWN_RATE_MARGIN * 60)
     if paced is not None and camera["events"]:

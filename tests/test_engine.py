@@ -17,6 +17,7 @@ import pytest
 from conftest import long_recordings
 from mer_live.corpora.fourdme import load_dataset, read_events
 from mer_live.corpora.replay import DatasetSource
+from mer_live.model import SHIPPED_WEIGHTS
 from mer_live.model.extract import extract_sequence
 from mer_live.model.predictor import Predictor
 from mer_live.stream.engine import Engine, _Recognised
@@ -147,8 +148,8 @@ def test_engine_computes_the_release_phase_as_its_classifier_was_trained(synth_r
 def test_an_event_classified_while_its_dip_was_waited_out_gets_the_labels_classified_after(long_root, monkeypatch):
     """The worker classifies the open micro-expression once its dip begins; a confirmed event showing
     the same pictures takes that result. With the shipped weights both ways give equal labels and
-    probabilities, and every micro-expression of the recording was classified ahead."""
-    classifier = Predictor.from_checkpoint(REPO / "model" / "weights" / "microattnet-synth.pt")
+    probabilities, and at least one micro-expression took the result classified ahead."""
+    classifier = Predictor.from_checkpoint(SHIPPED_WEIGHTS)
     summary, ahead = run_engine(DatasetSource(long_root), classifier=classifier)
     monkeypatch.setattr(FramePipeline, "ending_event", lambda self: None)
     later_summary, after = run_engine(DatasetSource(long_root), classifier=classifier)
